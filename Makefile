@@ -1,0 +1,34 @@
+# One command each: `make demo` (set up + main job), `make test` (set up + test suite).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+
+.PHONY: setup data demo test test-slow bench clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+data:
+	@test -f $(FMNIST) || { echo "Installing Debian's dataset-fashion-mnist (offline Fashion-MNIST)"; \
+	  SUDO=$$( [ $$(id -u) -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q dataset-fashion-mnist; }
+
+demo: setup data
+	$(PY) -m launch.main --config=experiments/quickstart.py --workdir=runs/quickstart
+
+test: setup data
+	$(PY) -m pytest -q
+
+test-slow: setup data
+	$(PY) -m pytest -q -m slow
+
+bench: setup
+	$(PY) bench/train_step.py
+
+clean:
+	rm -rf runs

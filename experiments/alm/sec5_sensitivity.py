@@ -1,0 +1,37 @@
+"""ALM-KD Sec. 5: sensitivity of the Fig. 3 / Fig. 4 patterns to the choices the paper leaves
+open (λ clipping, τ, η_λ, λ init, meta-gradient, L). Shares data, teachers, CE and KD baselines.
+
+    python -m launch.main --config=experiments/alm/sec5_sensitivity.py --workdir=runs/alm_sec5_sens
+
+'cpu': 20 seeds per variant (the paper's Sec. 5 otherwise in full); 'full': 50 seeds.
+"""
+import ml_collections
+
+from kdjax.toys import alm_synthetic
+
+VARIANTS = {
+    "base(none,tau4,lr1e4,init0.5)": {},
+    "clip[0,1]": {"clip": "unit"},
+    "tau1": {"temperature": 1.0},
+    "tau1+clip[0,1]": {"temperature": 1.0, "clip": "unit"},
+    "eta_lambda=1e3": {"lambda_lr": 1e3},
+    "eta_lambda=1e5": {"lambda_lr": 1e5},
+    "eta_lambda=1e5+clip[0,1]": {"lambda_lr": 1e5, "clip": "unit"},
+    "init0.9": {"lambda_init": 0.9},
+    "init0.9+clip[0,1]": {"lambda_init": 0.9, "clip": "unit"},
+    "last_layer": {"meta_grad": "last_layer"},
+    "L=1": {"update_every": 1},
+}
+
+
+def get_config(arg=None):
+  arg = arg or "cpu"
+  c = alm_synthetic.base_config("full" if arg == "cpu" else arg)
+  if arg == "cpu":
+    c.num_seeds = 20
+  c.runner = "kdjax.toys.alm_synthetic:run_sensitivity"
+  c.variants = ml_collections.ConfigDict(
+      {k: ml_collections.ConfigDict(v) for k, v in VARIANTS.items()})
+  c.scale_note = ("full setting" if c.num_seeds == 50 else
+                  f"reduced: {c.num_seeds} seeds per variant (paper: 50)")
+  return c

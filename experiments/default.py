@@ -1,0 +1,64 @@
+"""Every field a kdjax run reads, with defaults. Other configs import this and change a few.
+
+    python -m launch.main --config=experiments/default.py --workdir=runs/default
+"""
+import ml_collections
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.method = "kd"            # ce | kd | rad | disk | alm | lrds
+    c.seed = 0
+    c.progress_bar = True
+    c.tensorboard = True
+    c.baseline_ce = False      # kd: also train a CE-only student for comparison
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "fashion_mnist"
+    c.data.data_dir = ""       # TFDS data_dir ('' = TFDS default)
+    c.data.num_validation = 5000
+    c.data.split_seed = 0
+    c.data.max_train_examples = 0   # 0 = all; >0 takes a fixed random subset (reduced runs)
+    c.data.max_test_examples = 0
+    c.data.subset_seed = 0
+    c.data.augment = False     # CIFAR-style random crop (pad 4) + horizontal flip
+    c.data.batch_size = 128    # global batch, over all hosts and devices
+    c.data.eval_batch_size = 1000
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = "cnn_small"
+    c.model.dtype = "float32"  # compute dtype; 'bfloat16' on accelerators
+    c.model.kwargs = ml_collections.ConfigDict()
+
+    c.teacher = ml_collections.ConfigDict()
+    c.teacher.name = "resnet20"
+    c.teacher.kwargs = ml_collections.ConfigDict()
+    c.teacher.checkpoint = ""  # a finished run's workdir; '' = train the teacher first
+    c.teacher.epochs = 10
+    c.teacher.learning_rate = 0.0   # 0 = same as the student
+
+    c.kd = ml_collections.ConfigDict()
+    c.kd.temperature = 4.0
+    c.kd.alpha = 0.9           # weight of the KD term
+    c.kd.cache_teacher = True  # soft labels computed once per example (no augmentation only)
+
+    c.train = ml_collections.ConfigDict()
+    c.train.epochs = 10
+    c.train.optimizer = "sgd"  # sgd | adam
+    c.train.learning_rate = 0.05
+    c.train.momentum = 0.9
+    c.train.nesterov = False
+    c.train.weight_decay = 5e-4
+    c.train.grad_clip_norm = 0.0
+    c.train.schedule = "cosine"  # constant | cosine | step | rad_piecewise | imagenet_piecewise
+    c.train.warmup_epochs = 0
+    c.train.decay_epochs = (60, 120, 160)
+    c.train.decay_factor = 0.2
+    c.train.log_every_steps = 50
+    c.train.eval_every_epochs = 1
+    c.train.checkpoint_every_steps = 200
+    c.train.keep_checkpoints = 2
+
+    c.mesh = ml_collections.ConfigDict()
+    c.mesh.axes = (("data", -1),)
+    return c

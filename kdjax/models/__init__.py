@@ -1,0 +1,43 @@
+"""Model zoo: `get_model(name, num_classes, **kw)` returns a flax.linen Module.
+
+Every module is called as `module.apply(variables, x, train=False) -> (logits, features)` with
+float32 logits (B, num_classes) and penultimate features (B, F). BatchNorm models carry
+'batch_stats'; in training call `apply(..., train=True, mutable=['batch_stats'])`.
+Keyword `dtype` sets the compute dtype (parameters stay float32).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import flax.linen as nn
+
+from kdjax.models import (cnn, densenet, mlp, mobilenet, mobilenet_v2, resnet, resnet_cifar,
+                          resnet_v2, shufflenet_v2, vgg, wrn)
+
+_REGISTRY: dict[str, Callable[..., nn.Module]] = {
+    "mlp": lambda num_classes, **kw: mlp.MLP(num_classes, **kw),
+    "cnn_small": lambda num_classes, **kw: cnn.SmallCNN(num_classes, **kw),
+}
+for _family in (resnet_cifar, resnet_v2, wrn, resnet, mobilenet, mobilenet_v2, shufflenet_v2,
+                densenet, vgg):
+    _family.register(_REGISTRY)
+
+
+def list_models() -> list[str]:
+    """Names accepted by `get_model`, sorted."""
+    return sorted(_REGISTRY)
+
+
+def get_model(name: str, num_classes: int, **kw) -> nn.Module:
+    """Build the model registered as `name` with a `num_classes`-way head.
+
+    Raises ValueError for an unknown name (listing the known ones) or a non-positive num_classes.
+    """
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
+    if not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    return _REGISTRY[name](num_classes, **kw)
+
+
+__all__ = ["get_model", "list_models"]

@@ -1,0 +1,81 @@
+"""Pieces shared by the model families: initialisers, BatchNorm, the input-size-aware stem, the head.
+
+Input-size rule (one place for every family): images whose side is at most ``SMALL_INPUT_MAX`` (28x28
+grey, 32x32 CIFAR, 64x64 Tiny-ImageNet) keep full resolution in the stem (a 3x3 stride-1 conv, as in
+the CIFAR ResNets and the DiSK ResNet10/18/34, whose Tiny-ImageNet MACs are 4x their CIFAR MACs);
+larger images (224x224 ImageNet) get the ImageNet stem: a 7x7 stride-2 conv and a 3x3 stride-2 max pool
+(He et al. 2016).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+Dtype = Any
+
+SMALL_INPUT_MAX = 64
+
+# Kaiming-normal, fan-out (He et al. 2015), the init of torchvision / RepDistiller convolutions.
+conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
+# Keras' `he_normal` (truncated normal, fan-in), used by the Keras CIFAR ResNet v2.
+he_normal = nn.initializers.he_normal()
+
+
+def batch_norm(train: bool, dtype: Dtype, name: str | None = None,
+               scale_init: Callable = nn.initializers.ones) -> nn.BatchNorm:
+    """BatchNorm with running averages in eval, batch statistics in training, momentum 0.9."""
+    return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                        dtype=dtype, param_dtype=jnp.float32, scale_init=scale_init, name=name)
+
+
+def is_large_input(x: jnp.ndarray) -> bool:
+    """True for images (B, H, W, C) with a side above SMALL_INPUT_MAX (ImageNet-sized)."""
+    if x.ndim != 4:
+        raise ValueError(f"expected NHWC images of rank 4, got shape {x.shape}")
+    return max(x.shape[1], x.shape[2]) > SMALL_INPUT_MAX
+
+
+def stem(x: jnp.ndarray, features: int, dtype: Dtype, *, use_bias: bool = False,
+         norm_act: Callable[[jnp.ndarray], jnp.ndarray] | None = None,
+         kernel_init: Callable = conv_init, name: str = "stem_conv") -> jnp.ndarray:
+    """First convolution, chosen by input size (see module docstring).
+
+    `norm_act` (e.g. BN + ReLU) runs right after the conv and before the ImageNet max pool; pass None
+    for pre-activation nets whose first block normalises its input.
+    Must be called inside an `nn.compact` method (it creates the conv there).
+    """
+    large = is_large_input(x)
+    conv = nn.Conv(features, (7, 7) if large else (3, 3), strides=2 if large else 1,
+                   padding=[(3, 3), (3, 3)] if large else [(1, 1), (1, 1)], use_bias=use_bias,
+                   dtype=dtype, param_dtype=jnp.float32, kernel_init=kernel_init, name=name)
+    y = conv(x.astype(dtype))
+    if norm_act is not None:
+        y = norm_act(y)
+    if large:
+        y = nn.max_pool(y, (3, 3), strides=(2, 2), padding=[(1, 1), (1, 1)])
+    return y
+
+
+def conv(features: int, kernel: int, strides: int = 1, *, dtype: Dtype, use_bias: bool = False,
+         kernel_init: Callable = conv_init, name: str | None = None, groups: int = 1) -> nn.Conv:
+    """A square conv with 'same'-style symmetric padding (PyTorch's padding=k//2)."""
+    p = kernel // 2
+    return nn.Conv(features, (kernel, kernel), strides=strides, padding=[(p, p), (p, p)],
+                   use_bias=use_bias, feature_group_count=groups, dtype=dtype,
+                   param_dtype=jnp.float32, kernel_init=kernel_init, name=name)
+
+
+def global_avg_pool(x: jnp.ndarray) -> jnp.ndarray:
+    """(B, H, W, C) -> (B, C), averaged in float32."""
+    return jnp.mean(x.astype(jnp.float32), axis=(1, 2))
+
+
+def classifier(features: jnp.ndarray, num_classes: int, dtype: Dtype, name: str = "head",
+               kernel_init: Callable = nn.linear.default_kernel_init
+               ) -> tuple[jnp.ndarray, jnp.ndarray]:
+    """Dense head; returns float32 (logits, features)."""
+    logits = nn.Dense(num_classes, dtype=dtype, param_dtype=jnp.float32, kernel_init=kernel_init,
+                      name=name)(features.astype(dtype))
+    return logits.astype(jnp.float32), features.astype(jnp.float32)

@@ -1,0 +1,1 @@
+"""Synthetic toy problems used by the papers' illustrative examples (DiSK Table 1)."""

@@ -1,0 +1,1 @@
+"""The shared training core: state, optimizer, mesh, jitted steps, checkpoints, the loop."""

@@ -1,0 +1,106 @@
+"""The jitted train and eval steps, built from a pluggable per-example loss.
+
+A step is a pure function `train_step(state, batch, rng) -> (state, metrics)`. A method plugs
+in through `loss_fn(logits, features, batch) -> (B,)` per-example losses; the step owns
+augmentation, normalisation, the frozen teacher's forward pass (unless the batch already
+carries cached `teacher_logits`), masking, averaging and the optimizer update.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from kdjax.data.augment import normalize, random_crop_flip
+from kdjax.train.state import TrainState
+
+Array = jax.Array
+LossFn = Callable[[Array, Array, dict], Array]
+
+
+def preprocess(images: Array, mean, std, rng: Array | None = None,
+               augment: bool = False) -> Array:
+    """uint8/float images -> standardised float32, with CIFAR-style crop+flip when training."""
+    if augment and images.ndim == 4:
+        images = random_crop_flip(rng, images)
+    return normalize(images, mean, std)
+
+
+def teacher_forward(teacher: nn.Module, variables: Any, x: Array) -> tuple[Array, Array]:
+    """Frozen teacher in inference mode; no gradient flows into it."""
+    logits, features = teacher.apply(variables, x, train=False)
+    return jax.lax.stop_gradient(logits), jax.lax.stop_gradient(features)
+
+
+def _masked_mean(values: Array, mask: Array) -> Array:
+    return jnp.sum(values * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def make_train_step(model: nn.Module, loss_fn: LossFn, *, mean, std, augment: bool = False,
+                    teacher: nn.Module | None = None) -> Callable:
+    """Build `train_step(state, batch, rng) -> (state, metrics)`.
+
+    The state's `teacher_variables` feed the frozen teacher when the batch has no cached
+    `teacher_logits`. Metrics are sums over real (mask = 1) examples so that they aggregate
+    exactly over steps and hosts.
+    """
+
+    def train_step(state: TrainState, batch: dict, rng: Array):
+        rng = jax.random.fold_in(rng, state.step)
+        aug_rng, dropout_rng = jax.random.split(rng)
+        x = preprocess(batch["image"], mean, std, aug_rng, augment)
+        batch = dict(batch)
+        if teacher is not None and "teacher_logits" not in batch:
+            batch["teacher_logits"], batch["teacher_features"] = teacher_forward(
+                teacher, state.teacher_variables, x)
+        if state.example_state is not None:
+            batch["example_state"] = jax.tree.map(lambda a: a[batch["id"]], state.example_state)
+        mask = batch["mask"].astype(jnp.float32)
+
+        def objective(params):
+            (logits, features), updates = model.apply(
+                {"params": params, "batch_stats": state.batch_stats}, x, train=True,
+                mutable=["batch_stats"], rngs={"dropout": dropout_rng})
+            per_example = loss_fn(logits, features, batch)
+            return _masked_mean(per_example, mask), (logits, updates, per_example)
+
+        grads, (logits, updates, per_example) = jax.grad(objective, has_aux=True)(state.params)
+        state = state.apply_gradients(grads=grads, batch_stats=updates.get("batch_stats", {}))
+        correct = (jnp.argmax(logits, -1) == batch["label"]) * mask
+        metrics = {"loss_sum": jnp.sum(per_example * mask), "correct": jnp.sum(correct),
+                   "count": jnp.sum(mask), "grad_norm": _global_norm(grads)}
+        return state, metrics
+
+    return train_step
+
+
+def make_eval_step(model: nn.Module, *, mean, std) -> Callable:
+    """`eval_step(variables, batch) -> metrics` with sums over real examples."""
+
+    def eval_step(variables: Any, batch: dict):
+        x = preprocess(batch["image"], mean, std)
+        logits, _ = model.apply(variables, x, train=False)
+        mask = batch["mask"].astype(jnp.float32)
+        ce = jax.nn.logsumexp(logits, -1) - jnp.take_along_axis(
+            logits, batch["label"][:, None], -1)[:, 0]
+        return {"loss_sum": jnp.sum(ce * mask),
+                "correct": jnp.sum((jnp.argmax(logits, -1) == batch["label"]) * mask),
+                "count": jnp.sum(mask)}
+
+    return eval_step
+
+
+def make_predict_step(model: nn.Module, *, mean, std) -> Callable:
+    """`predict(variables, images) -> (logits, features)` in inference mode."""
+
+    def predict(variables: Any, images: Array):
+        return model.apply(variables, normalize(images, mean, std), train=False)
+
+    return predict
+
+
+def _global_norm(tree: Any) -> Array:
+    return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32)))
+                        for x in jax.tree.leaves(tree)))

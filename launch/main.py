@@ -1,0 +1,66 @@
+"""kdjax entry point: one config file, one workdir, one method.
+
+    python -m launch.main --config=experiments/quickstart.py --workdir=runs/quickstart
+    python -m launch.main --config=experiments/fashion_mnist_kd.py --config.train.epochs=3 \
+        --workdir=runs/fmnist_kd
+
+Re-running with the same --workdir resumes. On a multi-host slice every worker runs the same
+command with --multihost (launch/tpu/ does that), which calls jax.distributed.initialize().
+"""
+from __future__ import annotations
+
+import importlib
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Path to an experiments/ config file.",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
+_MULTIHOST = flags.DEFINE_bool("multihost", False,
+                               "Call jax.distributed.initialize() (multi-host TPU/GPU slices).")
+flags.mark_flags_as_required(["config", "workdir"])
+
+# config.method -> "module:function" running the whole method from (config, workdir).
+RUNNERS = {
+    "ce": "kdjax.methods.kd:run",
+    "kd": "kdjax.methods.kd:run",
+    "rad": "kdjax.active.loop:run",
+    "disk": "kdjax.methods.disk_train:run",
+    "alm": "kdjax.methods.alm_train:run",
+    "lrds": "kdjax.methods.lrds_train:run",
+}
+
+
+def resolve(target: str):
+    """'package.module:function' -> the function."""
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def get_runner(config):
+    runner = config.get("runner")
+    if runner:
+        return resolve(runner)
+    if config.method not in RUNNERS:
+        raise ValueError(f"config.method={config.method!r} is unknown; known methods: "
+                         f"{', '.join(sorted(RUNNERS))}")
+    return resolve(RUNNERS[config.method])
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    import jax
+    if _MULTIHOST.value:
+        jax.distributed.initialize()
+    logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(),
+                 jax.devices())
+    config = _CONFIG.value
+    if config.get("scale_note") and jax.process_index() == 0:
+        print(f"NOTE: {config.scale_note}", flush=True)
+    get_runner(config)(config, _WORKDIR.value)
+
+
+if __name__ == "__main__":
+    app.run(main)

@@ -1,0 +1,188 @@
+"""DepRound (Alg. 2): exact size, exact marginals, and the exact joint law for tiny pools."""
+import itertools
+
+import jax
+import numpy as np
+import pytest
+from scipy import stats
+
+from kdjax.methods import depround as dr
+from kdjax.methods.rad import depround  # re-exported
+
+# ----------------------------------------------------------------------------- reference
+
+
+def alg2_exact(q):
+    """Exact law of Alg. 2 (as printed in App. B) when pairs are chosen along a binary tree over the
+    indices: at level l, inside each block of 2^(l+1) indices, the fractional entry of the left half
+    is paired with that of the right half. Returns {frozenset: probability}."""
+    n = len(q)
+    size = 1 << max(0, (n - 1).bit_length())
+    states = [(np.concatenate([np.asarray(q, float), np.zeros(size - n)]), 1.0)]
+    frac = lambda v: [i for i in range(len(v)) if 0 < v[i] < 1]  # noqa: E731
+    width = 1
+    while width < size:
+        new_states = []
+        for v, pr in states:
+            branches = [(v, pr)]
+            for start in range(0, size, 2 * width):
+                nxt = []
+                for vv, pp in branches:
+                    left = [i for i in frac(vv) if start <= i < start + width]
+                    right = [i for i in frac(vv) if start + width <= i < start + 2 * width]
+                    if not left or not right:
+                        nxt.append((vv, pp))
+                        continue
+                    i, j = left[0], right[0]
+                    alpha, beta = min(1 - vv[i], vv[j]), min(vv[i], 1 - vv[j])
+                    a = vv.copy()
+                    a[i], a[j] = vv[i] + alpha, vv[j] - alpha
+                    b = vv.copy()
+                    b[i], b[j] = vv[i] - beta, vv[j] + beta
+                    nxt.append((a, pp * beta / (alpha + beta)))
+                    nxt.append((b, pp * alpha / (alpha + beta)))
+                branches = nxt
+            new_states.extend(branches)
+        states = new_states
+        width *= 2
+    law = {}
+    for v, pr in states:
+        fr = frac(v)
+        assert len(fr) <= 1
+        outcomes = [(v, pr)]
+        if fr:  # Σq not an integer: the last fraction is rounded on its own
+            up, down = v.copy(), v.copy()
+            up[fr[0]], down[fr[0]] = 1, 0
+            outcomes = [(up, pr * v[fr[0]]), (down, pr * (1 - v[fr[0]]))]
+        for vv, pp in outcomes:
+            key = frozenset(np.flatnonzero(vv[:n] > 0.5).tolist())
+            law[key] = law.get(key, 0.0) + pp
+    return law
+
+
+def _draws(q, num, seed=0):
+    keys = jax.random.split(jax.random.key(seed), num)
+    return np.asarray(jax.vmap(dr._depround_jit, in_axes=(0, None))(keys, np.asarray(q, np.float32)))
+
+
+# ----------------------------------------------------------------------------- tests
+
+
+def test_reference_law_has_exact_marginals_and_size():
+    q = np.array([0.25, 0.5, 0.75, 0.125, 0.875, 0.5, 1.0, 0.0, 0.375, 0.625])  # Σ = 5
+    law = alg2_exact(q)
+    assert sum(law.values()) == pytest.approx(1.0)
+    assert all(len(s) == 5 for s in law)
+    marg = np.zeros(len(q))
+    for s, pr in law.items():
+        marg[list(s)] += pr
+    np.testing.assert_allclose(marg, q, atol=1e-12)
+
+
+@pytest.mark.parametrize("q", [
+    [0.25, 0.5, 0.75, 0.125, 0.875, 0.5],          # Σ = 3, n = 6 (padding path)
+    [0.5, 0.5, 0.5, 0.25, 0.25],                   # Σ = 2, n = 5
+    [0.3, 0.6, 0.45, 0.15, 0.8, 0.2, 0.5],         # Σ = 3, n = 7
+    [0.3, 0.4, 0.5],                               # Σ = 1.2: size 1 or 2
+])
+def test_joint_law_matches_exact_enumeration(q):
+    """Chi-square of the implementation's subset frequencies against the exact Alg. 2 law."""
+    law = alg2_exact(q)
+    num = 20000
+    masks = _draws(q, num, seed=len(q))
+    counts = {}
+    for row in masks:
+        key = frozenset(np.flatnonzero(row).tolist())
+        counts[key] = counts.get(key, 0) + 1
+    assert set(counts) <= set(law), "drew a subset Alg. 2 cannot produce"
+    keys = sorted(law, key=sorted)
+    obs = np.array([counts.get(k, 0) for k in keys], float)
+    exp = np.array([law[k] for k in keys]) * num
+    _, pval = stats.chisquare(obs, exp)
+    assert pval > 1e-4
+
+
+def test_exact_size_and_marginals_statistically():
+    rng = np.random.default_rng(0)
+    n, b = 37, 10
+    q = rng.random(n)
+    q = q / q.sum() * b
+    assert q.max() < 1
+    num = 20000
+    masks = _draws(q, num)
+    assert np.all(masks.sum(1) == b)
+    freq = masks.mean(0)
+    z = (freq - q) / np.sqrt(q * (1 - q) / num)
+    assert np.max(np.abs(z)) < 4.5, z  # Bonferroni over 37 entries at ≈ 2.5e-4
+    # negative correlation, a property of dependent rounding: P(i, j) ≤ q_i q_j (+ noise)
+    joint = (masks[:, :5].T.astype(float) @ masks[:, :5]) / num
+    outer = np.outer(q[:5], q[:5])
+    off = ~np.eye(5, dtype=bool)
+    assert np.all(joint[off] <= outer[off] + 4 * np.sqrt(outer[off] / num))
+
+
+def test_integral_entries_and_large_pool():
+    q = np.zeros(100_003, np.float32)
+    q[::7] = 0.5
+    q[1] = 1.0
+    q[3] = 0.5  # Σ = 0.5·14287 + 1 + 0.5 → 7145 (integer)
+    total = q.sum()
+    assert total == int(total)
+    for seed in range(3):
+        mask = np.asarray(depround(jax.random.key(seed), q))
+        assert mask.sum() == int(total)
+        assert mask[1] and not mask[2]
+        assert np.all(mask[q == 0] == 0)
+
+
+def test_non_integer_total_rounds_randomly():
+    q = np.array([0.3, 0.4, 0.5, 0.6], np.float32)  # Σ = 1.8
+    masks = _draws(q, 8000, seed=3)
+    sizes = masks.sum(1)
+    assert set(np.unique(sizes)) <= {1, 2}
+    assert sizes.mean() == pytest.approx(1.8, abs=0.03)
+
+
+def test_float64_and_size_one():
+    q = np.array([0.25, 0.75, 0.5, 0.5])
+    with jax.enable_x64(True):
+        mask = depround(jax.random.key(0), q)
+    assert mask.sum() == 2
+    assert np.asarray(depround(jax.random.key(0), np.array([1.0]))).tolist() == [True]
+    assert np.asarray(depround(jax.random.key(0), np.array([0.0]))).tolist() == [False]
+
+
+def test_bad_q_raises():
+    key = jax.random.key(0)
+    for bad, msg in [([0.5, -0.1], "≥ 0"), ([0.5, 1.2], "≤ 1"), ([0.5, np.nan], "NaN"),
+                     (np.ones((2, 2)) * 0.5, "1-D"), ([], "1-D")]:
+        with pytest.raises(ValueError, match=msg):
+            depround(key, np.asarray(bad, np.float32))
+
+
+def test_sharded_depround():
+    mesh = jax.sharding.Mesh(np.array(jax.devices()), ("pool",))
+    rng = np.random.default_rng(1)
+    n, b = 64, 20
+    q = rng.random(n)
+    q = (q / q.sum() * b).astype(np.float32)
+    q = np.minimum(q, 1)
+    q[0] = 1.0 - (q.sum() - b) if q.sum() > b else q[0]
+    total = round(float(q.astype(np.float64).sum()))
+    num = 1500
+    masks = np.stack([np.asarray(dr.depround_sharded(jax.random.key(s), q, mesh=mesh,
+                                                     axis_name="pool")) for s in range(num)])
+    assert np.all(masks.sum(1) == total)
+    freq = masks.mean(0)
+    inner = (q > 0) & (q < 1)
+    z = (freq[inner] - q[inner]) / np.sqrt(q[inner] * (1 - q[inner]) / num)
+    assert np.max(np.abs(z)) < 4.5
+    with pytest.raises(ValueError, match="divisible"):
+        dr.depround_sharded(jax.random.key(0), q[:60], mesh=mesh, axis_name="pool")
+
+
+def test_enumeration_helper_matches_itself_on_all_binary_vectors():
+    """Integral q is returned unchanged, whatever the pattern (n = 5, all 32 vectors)."""
+    for bits in itertools.product([0.0, 1.0], repeat=5):
+        q = np.array(bits, np.float32)
+        np.testing.assert_array_equal(np.asarray(depround(jax.random.key(0), q)), q > 0.5)

@@ -1,0 +1,209 @@
+"""Tests for kdjax.models: parameter counts against published tables, shapes of every registered
+model, one short training run per family, dtype handling, bad input.
+
+Parameter counts are taken with `jax.eval_shape` (no arrays allocated); published numbers come from
+/work/shared/papers/NOTES.md, DiSK (Table 2/5/6 and App. A.4) and the architectures' own papers.
+"""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from kdjax.models import get_model, list_models
+from kdjax.models.shufflenet_v2 import channel_shuffle
+
+
+def _shapes(name: str, num_classes: int, shape, **kw):
+    """eval_shape of init_with_output: ((logits, features), variables) as ShapeDtypeStructs."""
+    model = get_model(name, num_classes, **kw)
+    x = jax.ShapeDtypeStruct(shape, jnp.float32)
+    return jax.eval_shape(lambda x: model.init_with_output(jax.random.PRNGKey(0), x), x)
+
+
+def _num_params(variables) -> int:
+    return sum(math.prod(p.shape) for p in jax.tree.leaves(variables["params"]))
+
+
+# (name, num_classes, input side, channels, published count, published rounding unit, source)
+PUBLISHED = [
+    ("resnet20", 10, 32, 3, 0.27e6, 0.01e6, "He et al. 2016 Table 6 (CIFAR-10)"),
+    ("resnet56", 100, 32, 3, 0.86e6, 0.01e6, "NOTES.md"),
+    ("resnet110", 10, 32, 3, 1.7e6, 0.1e6, "He et al. 2016 Table 6"),
+    ("resnet8x4", 100, 32, 3, 1.2e6, 0.1e6, "NOTES.md; DiSK Table 6"),
+    ("resnet32x4", 100, 32, 3, 7.4e6, 0.1e6, "NOTES.md; DiSK Table 6"),
+    ("wrn_16_2", 100, 32, 3, 0.70e6, 0.01e6, "NOTES.md; DiSK Table 6"),
+    ("wrn_40_1", 100, 32, 3, 0.57e6, 0.01e6, "DiSK Table 6"),
+    ("wrn_40_2", 100, 32, 3, 2.25e6, 0.01e6, "NOTES.md; DiSK Table 6"),
+    ("shufflenetv2", 100, 32, 3, 1.4e6, 0.1e6, "DiSK Table 6"),
+    ("mobilenetv2_x2", 100, 32, 3, 2.4e6, 0.1e6, "DiSK Table 6"),
+    ("densenet40_12", 10, 32, 3, 1.0e6, 0.1e6, "Huang et al. 2017 Table 2"),
+    ("resnet18", 1000, 224, 3, 11.7e6, 0.1e6, "NOTES.md (ImageNet)"),
+    ("resnet50", 1000, 224, 3, 25.6e6, 0.1e6, "NOTES.md (ImageNet)"),
+    ("mobilenet", 1000, 224, 3, 4.2e6, 0.1e6, "Howard et al. 2017 Table 8"),
+    # DiSK Table 5 (= Table 2), CIFAR-100 (32 px) and Tiny-ImageNet (64 px, 200 classes).
+    ("resnet10_xxs", 100, 32, 3, 13e3, 1e3, "DiSK Table 5"),
+    ("resnet10_xs", 100, 32, 3, 28e3, 1e3, "DiSK Table 5"),
+    ("resnet10_s", 100, 32, 3, 84e3, 1e3, "DiSK Table 5"),
+    ("resnet10_m", 100, 32, 3, 320e3, 1e3, "DiSK Table 5"),
+    ("resnet10_l", 100, 32, 3, 1.25e6, 0.01e6, "DiSK Table 5"),
+    ("resnet10", 100, 32, 3, 4.92e6, 0.01e6, "DiSK Table 5"),
+    ("resnet18", 100, 32, 3, 11.22e6, 0.01e6, "DiSK Table 5"),
+    ("resnet34", 100, 32, 3, 21.32e6, 0.01e6, "DiSK Table 5"),
+    ("resnet10_xxs", 200, 64, 3, 15e3, 1e3, "DiSK Table 5 (Tiny-ImageNet)"),
+    ("resnet10_xs", 200, 64, 3, 31e3, 1e3, "DiSK Table 5 (Tiny-ImageNet)"),
+    ("resnet10_s", 200, 64, 3, 90e3, 1e3, "DiSK Table 5 (Tiny-ImageNet)"),
+    ("resnet10_m", 200, 64, 3, 333e3, 1e3, "DiSK Table 5 (Tiny-ImageNet)"),
+    ("resnet10_l", 200, 64, 3, 1.28e6, 0.01e6, "DiSK Table 5 (Tiny-ImageNet)"),
+    ("resnet18", 200, 64, 3, 11.27e6, 0.01e6, "DiSK Table 5 (Tiny-ImageNet)"),
+    ("resnet34", 200, 64, 3, 21.38e6, 0.01e6, "DiSK Table 5 (Tiny-ImageNet)"),
+]
+
+
+@pytest.mark.parametrize("name,nc,side,ch,published,unit,source", PUBLISHED,
+                         ids=[f"{p[0]}-{p[1]}cls-{p[2]}px" for p in PUBLISHED])
+def test_param_count_matches_published(name, nc, side, ch, published, unit, source):
+    """Within 2% of the published count, or within the rounding of its last printed digit."""
+    _, variables = _shapes(name, nc, (1, side, side, ch))
+    n = _num_params(variables)
+    tol = max(0.02 * published, unit / 2)
+    assert abs(n - published) <= tol, f"{name}: {n} params vs {published} ({source})"
+
+
+def test_param_count_by_brute_force_formula():
+    """resnet8 (one BasicBlock per stage) counted by hand from its layer list."""
+    conv = lambda k, i, o: k * k * i * o
+    bn = lambda c: 2 * c
+    expected = (conv(3, 3, 16) + bn(16)
+                + 2 * (conv(3, 16, 16) + bn(16))                                   # stage 1
+                + conv(3, 16, 32) + conv(3, 32, 32) + 2 * bn(32) + conv(1, 16, 32) + bn(32)
+                + conv(3, 32, 64) + conv(3, 64, 64) + 2 * bn(64) + conv(1, 32, 64) + bn(64)
+                + 64 * 10 + 10)
+    _, variables = _shapes("resnet8", 10, (1, 32, 32, 3))
+    assert _num_params(variables) == expected
+
+
+FEATURE_DIMS = {"mlp": 256, "cnn_small": 128, "resnet20": 64, "resnet8x4": 256, "resnetv2_20": 256,
+                "wrn_16_2": 128, "resnet18": 512, "resnet50": 2048, "resnet10_xs": 32,
+                "mobilenet": 1024, "mobilenetv2": 1280, "shufflenetv2": 1024, "densenet40_12": 448,
+                "vgg8": 512}
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_every_model_builds_with_logits_and_features(name):
+    (logits, feats), variables = _shapes(name, 7, (2, 32, 32, 3))
+    assert logits.shape == (2, 7) and logits.dtype == jnp.float32
+    assert feats.ndim == 2 and feats.shape[0] == 2 and feats.dtype == jnp.float32
+    if name in FEATURE_DIMS:
+        assert feats.shape[1] == FEATURE_DIMS[name]
+    # Every conv net keeps running statistics; the MLP has none.
+    assert ("batch_stats" in variables) == (name != "mlp")
+
+
+@pytest.mark.parametrize("name,shape", [
+    ("cnn_small", (2, 28, 28, 1)), ("resnet20", (2, 28, 28, 1)), ("wrn_16_2", (2, 64, 64, 3)),
+    ("resnet18", (2, 64, 64, 3)), ("resnet18", (2, 224, 224, 3)), ("resnetv2_11", (2, 224, 224, 3)),
+    ("mobilenetv2", (2, 224, 224, 3)), ("shufflenetv2", (2, 224, 224, 3)), ("vgg8", (2, 64, 64, 3)),
+    ("mobilenet", (2, 28, 28, 1)), ("densenet40_12", (2, 64, 64, 3)), ("mlp", (2, 8, 8, 1)),
+])
+def test_input_sizes(name, shape):
+    (logits, feats), _ = _shapes(name, 5, shape)
+    assert logits.shape == (2, 5) and feats.shape[0] == 2
+
+
+def test_stem_depends_on_input_size():
+    """224 px gets the 7x7/2 ImageNet stem, 32/64 px the 3x3/1 stem (DiSK Tiny MACs = 4x CIFAR)."""
+    _, small = _shapes("resnet18", 10, (1, 64, 64, 3))
+    _, large = _shapes("resnet18", 10, (1, 224, 224, 3))
+    assert small["params"]["stem_conv"]["kernel"].shape == (3, 3, 3, 64)
+    assert large["params"]["stem_conv"]["kernel"].shape == (7, 7, 3, 64)
+
+
+def test_bfloat16_compute_keeps_float32_params_and_logits():
+    model = get_model("resnet8", 10, dtype=jnp.bfloat16)
+    x = jnp.ones((2, 16, 16, 3))
+    variables = model.init(jax.random.PRNGKey(0), x)
+    assert all(p.dtype == jnp.float32 for p in jax.tree.leaves(variables["params"]))
+    logits, feats = model.apply(variables, x)
+    assert logits.dtype == jnp.float32 and feats.dtype == jnp.float32
+    ref, _ = get_model("resnet8", 10).apply(variables, x)
+    np.testing.assert_allclose(logits, ref, rtol=0.1, atol=0.1)
+
+
+def test_batch_norm_train_vs_eval():
+    """Eval uses running averages (init 0/1, so BN is the identity); train uses batch statistics
+    and updates the running mean with momentum 0.9."""
+    model = get_model("cnn_small", 3)
+    x = jax.random.normal(jax.random.PRNGKey(1), (4, 28, 28, 1)) * 3.0 + 2.0
+    variables = model.init(jax.random.PRNGKey(0), x)
+    _, updates = model.apply(variables, x, train=True, mutable=["batch_stats"])
+    conv0 = jax.lax.conv_general_dilated(
+        x, variables["params"]["conv_0"]["kernel"], (1, 1), [(1, 1), (1, 1)],
+        dimension_numbers=("NHWC", "HWIO", "NHWC")) + variables["params"]["conv_0"].get("bias", 0)
+    np.testing.assert_allclose(updates["batch_stats"]["bn_0"]["mean"],
+                               0.1 * conv0.mean(axis=(0, 1, 2)), rtol=1e-4, atol=1e-5)
+    out_eval, _ = model.apply(variables, x, train=False)
+    out_eval2, _ = model.apply(variables, x)
+    np.testing.assert_array_equal(out_eval, out_eval2)
+
+
+def test_channel_shuffle_matches_index_formula():
+    x = jnp.arange(12.0).reshape(1, 1, 1, 12)
+    y = channel_shuffle(x, 2)
+    # output channel i*g + g_idx comes from input channel g_idx * (C/g) + i
+    expected = [g * 6 + i for i in range(6) for g in range(2)]
+    np.testing.assert_array_equal(y.ravel(), np.array(expected, np.float32))
+
+
+# One member per family, on 16x16 inputs: a few Adam steps on a fixed random batch.
+FAMILIES = [("mlp", {}), ("cnn_small", {}), ("resnet8", {}), ("resnetv2_11", {}),
+            ("wrn_16_1", {}), ("resnet10_xxs", {}), ("mobilenet", {"alpha": 0.25}),
+            ("mobilenetv2_half", {}), ("shufflenetv2_0_5", {}), ("densenet40_12", {}),
+            ("vgg8", {})]
+
+
+@pytest.mark.parametrize("name,kw", FAMILIES, ids=[f[0] for f in FAMILIES])
+def test_family_trains(name, kw):
+    model = get_model(name, 4, **kw)
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(16, 16, 16, 3)), jnp.float32)
+    y = jnp.asarray(rng.integers(0, 4, size=16), jnp.int32)
+    variables = model.init(jax.random.PRNGKey(0), x)
+    params, stats = variables["params"], variables.get("batch_stats", {})
+    tx = optax.adam(3e-3)
+
+    def loss_fn(p, s):
+        out, upd = model.apply({"params": p, "batch_stats": s}, x, train=True,
+                               mutable=["batch_stats"])
+        loss = optax.softmax_cross_entropy_with_integer_labels(out[0], y).mean()
+        return loss, upd.get("batch_stats", {})
+
+    def step(carry, _):
+        p, s, o = carry
+        (loss, s), g = jax.value_and_grad(loss_fn, has_aux=True)(p, s)
+        u, o = tx.update(g, o, p)
+        return (optax.apply_updates(p, u), s, o), loss
+
+    _, losses = jax.jit(lambda c: jax.lax.scan(step, c, None, length=8))(
+        (params, stats, tx.init(params)))
+    losses = np.asarray(losses)
+    assert np.all(np.isfinite(losses))
+    assert losses[-1] < 0.7 * losses[0], f"{name}: losses {losses}"
+
+
+def test_unknown_model_raises():
+    with pytest.raises(ValueError, match=r"unknown model 'resnet21'.*resnet20"):
+        get_model("resnet21", 10)
+    with pytest.raises(ValueError, match="num_classes"):
+        get_model("resnet20", 0)
+
+
+def test_bad_inputs_raise():
+    with pytest.raises(ValueError, match="6n\\+2"):
+        _shapes("resnet20", 10, (1, 32, 32, 3), depth=21)
+    with pytest.raises(ValueError, match="NHWC"):
+        _shapes("cnn_small", 10, (1, 28, 28))

@@ -1,0 +1,197 @@
+"""The shared training core on tiny real data (sklearn digits) with the real code path."""
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+import pytest
+
+from kdjax import experiment, losses
+from kdjax.methods import kd
+from kdjax.train import checkpoint as ckpt_lib
+from kdjax.train import loop
+from kdjax.train import mesh as mesh_lib
+from kdjax.train.optim import make_schedule
+from tests.configs import tiny
+
+
+def _config(**overrides):
+    c = tiny.get_config()
+    for k, v in overrides.items():
+        node = c
+        *path, last = k.split(".")
+        for p in path:
+            node = node[p]
+        node[last] = v
+    return c
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return experiment.load_splits(tiny.get_config().data)
+
+
+def _params(state):
+    return jax.tree.map(np.asarray, jax.device_get(state.params))
+
+
+def test_schedules_hit_their_boundaries():
+    cfg = ml_collections.ConfigDict(dict(learning_rate=1e-3, epochs=100, schedule="rad_piecewise",
+                                         warmup_epochs=0))
+    sched = make_schedule(cfg, steps_per_epoch=10)
+    # RAD App. D.1: 1e-3 until 2/5, 1e-4 until 3/5, 1e-5 until 4/5, 1e-6 until 9/10, then 5e-7.
+    for epoch, lr in [(0, 1e-3), (39, 1e-3), (40, 1e-4), (60, 1e-5), (80, 1e-6), (95, 5e-7)]:
+        np.testing.assert_allclose(sched(epoch * 10), lr, rtol=1e-6)
+    cfg = ml_collections.ConfigDict(dict(learning_rate=0.1, epochs=200, schedule="step",
+                                         decay_epochs=(60, 120, 160), decay_factor=0.2,
+                                         warmup_epochs=0))
+    sched = make_schedule(cfg, steps_per_epoch=1)
+    np.testing.assert_allclose([sched(59), sched(60), sched(120), sched(199)],
+                               [0.1, 0.02, 0.004, 0.0008], rtol=1e-5)
+    cfg = ml_collections.ConfigDict(dict(learning_rate=0.1, epochs=10, schedule="cosine",
+                                         warmup_epochs=2))
+    sched = make_schedule(cfg, steps_per_epoch=1)
+    np.testing.assert_allclose([sched(0), sched(1), sched(2), sched(10)], [0, 0.05, 0.1, 0],
+                               atol=1e-7)
+    with pytest.raises(ValueError, match="schedule='bogus'"):
+        make_schedule(ml_collections.ConfigDict(dict(learning_rate=0.1, epochs=1,
+                                                     schedule="bogus")), 1)
+
+
+def test_fit_learns_and_does_not_recompile(tmp_path, digits, monkeypatch):
+    splits, info = digits
+    config = _config()
+    traces = []
+    real_make = loop.make_train_step
+
+    def counting_make(*a, **kw):
+        step = real_make(*a, **kw)
+
+        def traced(*args):
+            traces.append(1)
+            return step(*args)
+        return traced
+
+    monkeypatch.setattr(loop, "make_train_step", counting_make)
+    model = experiment.build_model(config.model, info.num_classes)
+    result = loop.fit(config, str(tmp_path), model=model, loss_fn=experiment.ce_loss,
+                      train=splits["train"], info=info, evals={"test": splits["test"]})
+    assert len(traces) == 1, "the train step was traced more than once"
+    assert result.history[-1]["test/accuracy"] > 0.85
+    lines = open(tmp_path / "metrics.jsonl").read().splitlines()
+    assert any("train/loss" in l for l in lines) and any("test/accuracy" in l for l in lines)
+
+
+def test_one_device_and_eight_devices_agree(tmp_path, digits):
+    """Data-parallel over 8 devices is the same computation as on 1 (to float32 round-off)."""
+    splits, info = digits
+    assert jax.device_count() == 8
+    config = _config(**{"train.epochs": 2, "train.momentum": 0.0})
+    model = experiment.build_model(config.model, info.num_classes)
+    runs = []
+    for n in (1, 8):
+        mesh = mesh_lib.make_mesh((("data", -1),), devices=jax.devices()[:n])
+        res = loop.fit(config, str(tmp_path / str(n)), model=model,
+                       loss_fn=experiment.ce_loss, train=splits["train"], info=info, mesh=mesh)
+        runs.append(_params(res.state))
+    for a, b in zip(jax.tree.leaves(runs[0]), jax.tree.leaves(runs[1])):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_resume_from_checkpoint_matches_uninterrupted(tmp_path, digits, monkeypatch):
+    splits, info = digits
+    config = _config()
+    model = experiment.build_model(config.model, info.num_classes)
+    full = loop.fit(config, str(tmp_path / "full"), model=model, loss_fn=experiment.ce_loss,
+                    train=splits["train"], info=info)
+    # Die mid-epoch 2 (step 27; the last checkpoint is step 24), then run the same call again.
+    real_iterate, served = loop.iterate_batches, []
+
+    def dying_iterate(*args, **kwargs):
+        for batch in real_iterate(*args, **kwargs):
+            if len(served) == 27:
+                raise _Killed()
+            served.append(1)
+            yield batch
+
+    monkeypatch.setattr(loop, "iterate_batches", dying_iterate)
+    with pytest.raises(_Killed):
+        loop.fit(config, str(tmp_path / "cut"), model=model, loss_fn=experiment.ce_loss,
+                 train=splits["train"], info=info)
+    monkeypatch.undo()
+    assert ckpt_lib.Checkpointer(str(tmp_path / "cut" / "checkpoints")).latest_step() == 24
+    resumed = loop.fit(config, str(tmp_path / "cut"), model=model,
+                       loss_fn=experiment.ce_loss, train=splits["train"], info=info)
+    for a, b in zip(jax.tree.leaves(_params(full.state)), jax.tree.leaves(_params(resumed.state))):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_nan_loss_stops_with_the_step(tmp_path, digits):
+    splits, info = digits
+    config = _config()
+    model = experiment.build_model(config.model, info.num_classes)
+
+    def nan_after_7(logits, features, batch):
+        return losses.cross_entropy(logits, batch["label"]) / (batch["id"] < 10**9) * jnp.where(
+            jnp.any(batch["id"] >= 0), jnp.nan, 1.0)
+
+    with pytest.raises(FloatingPointError, match=r"non-finite training loss .* at step 1 "):
+        loop.fit(config, str(tmp_path), model=model, loss_fn=nan_after_7,
+                 train=splits["train"], info=info)
+
+
+def test_cached_teacher_equals_teacher_in_the_step(tmp_path, digits):
+    splits, info = digits
+    config = _config(**{"train.epochs": 1})
+    teacher, _ = experiment.get_teacher(config, str(tmp_path / "t"), splits, info,
+                                        mesh_lib.make_mesh())
+    assert teacher.logits_cache.shape == (len(splits["train"]), info.num_classes)
+    model = experiment.build_model(config.model, info.num_classes)
+    loss = kd.make_kd_loss(4.0, 0.9)
+    cached = loop.fit(config, str(tmp_path / "a"), model=model, loss_fn=loss,
+                      train=splits["train"], info=info, teacher=teacher)
+    live = loop.fit(config, str(tmp_path / "b"), model=model, loss_fn=loss,
+                    train=splits["train"], info=info,
+                    teacher=loop.Teacher(teacher.model, teacher.variables))
+    steps = len(splits["train"]) // config.data.batch_size
+    assert cached.teacher_queries == 0 and live.teacher_queries == steps * 64
+    for a, b in zip(jax.tree.leaves(_params(cached.state)), jax.tree.leaves(_params(live.state))):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_kd_pipeline_runs_and_reports(tmp_path):
+    config = _config(**{"baseline_ce": True})
+    results = kd.run(config, str(tmp_path))
+    for key in ("teacher", "student_ce", "student_kd"):
+        assert 0.8 < results[key]["test_accuracy"] <= 1.0
+    assert results["student_kd"]["teacher_queries"] == 1437 - 200  # digits train minus validation
+    # Re-running the finished pipeline resumes everything and trains nothing.
+    again = kd.run(config, str(tmp_path))
+    assert again["student_kd"]["test_accuracy"] == results["student_kd"]["test_accuracy"]
+
+
+def test_missing_teacher_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="missing checkpoint"):
+        ckpt_lib.load_variables(str(tmp_path / "nowhere"))
+
+
+def test_batch_size_must_divide_the_mesh(tmp_path, digits):
+    splits, info = digits
+    config = _config(**{"data.batch_size": 60})
+    model = experiment.build_model(config.model, info.num_classes)
+    with pytest.raises(ValueError, match="batch_size=60 must be a multiple of the 8"):
+        loop.fit(config, str(tmp_path), model=model, loss_fn=experiment.ce_loss,
+                 train=splits["train"], info=info)
+
+
+def test_bad_mesh_is_a_clear_error():
+    with pytest.raises(ValueError, match="needs 6 devices"):
+        mesh_lib.make_mesh((("data", 3), ("model", 2)))
+    with pytest.raises(ValueError, match="'data' axis"):
+        mesh_lib.make_mesh((("model", -1),))
