@@ -8,7 +8,21 @@ One dict per paper; each entry cites its table/figure and row. Reports look cell
 RAD: dict = {}
 
 # --- DiSK (Kag et al.) ------------------------------------------------------------------------
-DISK: dict = {}
+DISK: dict = {
+    # Table 1: runs (of 100) landing in each minimum; "accuracy" is the table's Accuracy row (%).
+    "table1": {
+        "counts": {
+            "intervals_1d": {"Cross-Entropy": {"A": 35, "B": 64, "C": 1},
+                             "KD": {"A": 30, "B": 67, "C": 3},
+                             "DiSK": {"A": 9, "B": 1, "C": 90}},
+            "gaussians_2d": {"Cross-Entropy": {"A": 73, "B": 12, "C": 9, "D": 6},
+                             "KD": {"A": 1, "B": 11, "C": 31, "D": 57},
+                             "DiSK": {"A": 0, "B": 0, "C": 3, "D": 97}},
+        },
+        "accuracy": {"intervals_1d": {"A": 67, "B": 83, "C": 87},
+                     "gaussians_2d": {"A": 70, "B": 80, "C": 90, "D": 100}},
+    },
+}
 
 # --- ALM-KD (Sarkar et al.) -------------------------------------------------------------------
 ALM: dict = {

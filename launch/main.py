@@ -51,6 +51,8 @@ def get_runner(config):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)  # orbax/absl INFO lines drown the progress bar
     import jax
     if _MULTIHOST.value:
         jax.distributed.initialize()

@@ -122,10 +122,10 @@ def test_exact_size_and_marginals_statistically():
 
 
 def test_integral_entries_and_large_pool():
-    q = np.zeros(100_003, np.float32)
+    q = np.zeros(20_003, np.float32)
     q[::7] = 0.5
     q[1] = 1.0
-    q[3] = 0.5  # Σ = 0.5·14287 + 1 + 0.5 → 7145 (integer)
+    q[3] = q[5] = 0.5  # Σ = 0.5·2858 + 1 + 1 = 1431
     total = q.sum()
     assert total == int(total)
     for seed in range(3):
@@ -166,9 +166,8 @@ def test_sharded_depround():
     n, b = 64, 20
     q = rng.random(n)
     q = (q / q.sum() * b).astype(np.float32)
-    q = np.minimum(q, 1)
-    q[0] = 1.0 - (q.sum() - b) if q.sum() > b else q[0]
-    total = round(float(q.astype(np.float64).sum()))
+    assert q.max() < 1
+    total = b
     num = 1500
     masks = np.stack([np.asarray(dr.depround_sharded(jax.random.key(s), q, mesh=mesh,
                                                      axis_name="pool")) for s in range(num)])

@@ -252,6 +252,13 @@ def test_runner_end_to_end_on_digits(tmp_path):
     assert 0.0 <= full["test_acc_mean"] <= 100.0
     scores = np.load(tmp_path / "ds" / "scores_influence.npy")
     assert scores.shape == (n,) and np.all(np.isfinite(scores)) and np.all(scores >= 0)
+    # re-running the same workdir reuses every finished piece and adds a new scorer's run
+    c.lrds.scorer_sweep = ("margin",)
+    res2 = lrds_train.run(c, str(tmp_path))
+    assert [r["test_acc_mean"] for r in res2["rows"][:2]] == [kd["test_acc_mean"],
+                                                              full["test_acc_mean"]]
+    assert res2["rows"][2]["ds_scorer"] == "margin"
+    np.testing.assert_array_equal(np.load(tmp_path / "ds" / "scores_influence.npy"), scores)
 
 
 def test_multi_teacher_revision_is_per_teacher():

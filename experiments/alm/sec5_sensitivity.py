@@ -9,18 +9,18 @@ import ml_collections
 
 from kdjax.toys import alm_synthetic
 
-VARIANTS = {
-    "base(none,tau4,lr1e4,init0.5)": {},
-    "clip[0,1]": {"clip": "unit"},
+VARIANTS = {  # name -> overrides of config.alm; base: clip none, τ 4, η_λ 1e4, λ init 0.5, L 10
+    "base": {},
+    "clip01": {"clip": "unit"},
     "tau1": {"temperature": 1.0},
-    "tau1+clip[0,1]": {"temperature": 1.0, "clip": "unit"},
-    "eta_lambda=1e3": {"lambda_lr": 1e3},
-    "eta_lambda=1e5": {"lambda_lr": 1e5},
-    "eta_lambda=1e5+clip[0,1]": {"lambda_lr": 1e5, "clip": "unit"},
-    "init0.9": {"lambda_init": 0.9},
-    "init0.9+clip[0,1]": {"lambda_init": 0.9, "clip": "unit"},
+    "tau1_clip01": {"temperature": 1.0, "clip": "unit"},
+    "eta_lambda_1e3": {"lambda_lr": 1e3},
+    "eta_lambda_1e5": {"lambda_lr": 1e5},
+    "eta_lambda_1e5_clip01": {"lambda_lr": 1e5, "clip": "unit"},
+    "init09": {"lambda_init": 0.9},
+    "init09_clip01": {"lambda_init": 0.9, "clip": "unit"},
     "last_layer": {"meta_grad": "last_layer"},
-    "L=1": {"update_every": 1},
+    "L1": {"update_every": 1},
 }
 
 

@@ -24,6 +24,7 @@ import numpy as np
 from kdjax import experiment
 from kdjax.methods import influence, lrds
 from kdjax.provenance import provenance
+from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import loop
 from kdjax.train import mesh as mesh_lib
 
@@ -73,9 +74,15 @@ def _warmup_outputs(config, workdir, splits, info, mesh) -> dict[str, np.ndarray
         scfg.method = "ce"
         scfg.train.epochs = ds.warmup_epochs
     model = experiment.build_model(config.model, info.num_classes)
-    result = loop.fit(scfg, os.path.join(workdir, "ds", "scorer"), model=model,
-                      loss_fn=experiment.ce_loss, train=splits["train"], info=info, mesh=mesh)
-    variables = loop.variables_of(result.state)
+    sdir = os.path.join(workdir, "ds", "scorer")
+    if loop.read_results(sdir) is None:
+        result = loop.fit(scfg, sdir, model=model, loss_fn=experiment.ce_loss,
+                          train=splits["train"], info=info, mesh=mesh)
+        variables = loop.variables_of(result.state)
+        loop.write_results(sdir, {"warmup_epochs": ds.warmup_epochs,
+                                  "wall_time": result.wall_time})
+    else:   # finished earlier: read the final checkpoint back
+        variables = mesh_lib.replicate(ckpt_lib.load_variables(sdir), mesh)
     bs = config.data.eval_batch_size
     out = {}
     for name in ("train", "validation"):

@@ -48,4 +48,3 @@ class DenseNet(nn.Module):
 
 def register(registry: dict) -> None:
     registry["densenet40_12"] = lambda num_classes, **kw: DenseNet(num_classes, 40, 12, **kw)
-    registry["densenet100_12"] = lambda num_classes, **kw: DenseNet(num_classes, 100, 12, **kw)

@@ -21,7 +21,7 @@ from flax import linen as nn
 
 from kdjax import losses
 from kdjax.data import DatasetInfo, Split
-from kdjax.data.pipeline import iterate_batches
+from kdjax.data.pipeline import iterate_batches, prefetch
 from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import inference
 from kdjax.train import mesh as mesh_lib
@@ -162,16 +162,13 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, lo
     progress = _progress(total_steps, start_step, config)
     step = start_step
     for epoch in range(start_step // steps_per_epoch, cfg.epochs):
-        skip = start_step - epoch * steps_per_epoch
         batches = iterate_batches(train, batch_size, seed=config.seed, epoch=epoch, shuffle=True,
                                   drop_remainder=True, process_index=jax.process_index(),
-                                  process_count=jax.process_count())
-        for i, local in enumerate(batches):
-            if i < skip:
-                continue
-            if use_cache:
-                local["teacher_logits"] = teacher.logits_cache[row_of_id[local["id"]]]
-            state, metrics = p_train_step(state, mesh_lib.to_global(local, mesh), step_rng)
+                                  process_count=jax.process_count(),
+                                  start_batch=max(start_step - epoch * steps_per_epoch, 0))
+        for batch in prefetch(_device_batches(batches, mesh, teacher if use_cache else None,
+                                              row_of_id)):
+            state, metrics = p_train_step(state, batch, step_rng)
             step += 1
             seen += batch_size
             if teacher is not None and not use_cache:
@@ -194,6 +191,14 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, lo
     elapsed = time.time() - t_start
     return FitResult(state=state, history=history, teacher_queries=queries, wall_time=elapsed,
                      examples_per_sec=seen / max(elapsed, 1e-9))
+
+
+def _device_batches(batches, mesh, teacher: Teacher | None, row_of_id):
+    """Host batches -> global device arrays, adding cached teacher soft labels by example id."""
+    for local in batches:
+        if teacher is not None:
+            local["teacher_logits"] = teacher.logits_cache[row_of_id[local["id"]]]
+        yield mesh_lib.to_global(local, mesh)
 
 
 def _progress(total: int, start: int, config) -> Callable:

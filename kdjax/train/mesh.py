@@ -11,6 +11,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from kdjax.data import pipeline
+
 DATA_AXIS = "data"
 
 
@@ -50,9 +52,7 @@ def num_data_shards(mesh: Mesh) -> int:
 
 def to_global(local_batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
     """Assemble each process's slice of the global batch into global arrays on the mesh."""
-    sharding = data_sharded(mesh)
-    return {k: jax.make_array_from_process_local_data(sharding, v)
-            for k, v in local_batch.items()}
+    return pipeline.to_global(local_batch, data_sharded(mesh))
 
 
 def put(tree: Any, shardings: Any) -> Any:
