@@ -73,11 +73,13 @@ def _state_shardings(state: TrainState, mesh) -> Any:
 def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, loss_fn: LossFn,
         train: Split, info: DatasetInfo, evals: dict[str, Split] | None = None,
         teacher: Teacher | None = None, example_state: Any = None,
-        mesh=None) -> FitResult:
+        per_example: dict[str, np.ndarray] | None = None, mesh=None) -> FitResult:
     """Train `model` on `train` with `loss_fn`, checkpointing to `<workdir>/checkpoints`.
 
-    Evaluates on each split of `evals` every `config.train.eval_every_epochs` epochs and at the
-    end. Re-running with the same workdir resumes from the latest checkpoint.
+    `per_example` arrays are aligned with the rows of `train` (e.g. soft targets) and reach
+    the loss as `batch[key]`; a teacher's soft-label cache travels the same way. Evaluates on
+    each split of `evals` every `config.train.eval_every_epochs` epochs and at the end.
+    Re-running with the same workdir resumes from the latest checkpoint.
     """
     cfg = config.train
     mesh = mesh if mesh is not None else mesh_lib.make_mesh(config.mesh.axes)
@@ -120,10 +122,15 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, lo
         out_shardings=(shardings, mesh_lib.replicated(mesh)), donate_argnums=(0,))
     p_eval_step = jax.jit(make_eval_step(model, mean=info.mean, std=info.std))
 
-    row_of_id = None
+    per_example = dict(per_example or {})
     if use_cache:
-        row_of_id = np.zeros(int(train.ids.max()) + 1, np.int64)
-        row_of_id[train.ids] = np.arange(len(train.ids))
+        per_example["teacher_logits"] = teacher.logits_cache
+    for key, array in per_example.items():
+        if len(array) != len(train):
+            raise ValueError(f"per-example array {key!r} has {len(array)} rows, the training "
+                             f"split {len(train)}")
+    row_of_id = np.zeros(int(train.ids.max()) + 1, np.int64)
+    row_of_id[train.ids] = np.arange(len(train.ids))
 
     writer = MetricWriter(workdir, tensorboard=config.get("tensorboard", True))
     history: list[dict] = []
@@ -166,8 +173,7 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, lo
                                   drop_remainder=True, process_index=jax.process_index(),
                                   process_count=jax.process_count(),
                                   start_batch=max(start_step - epoch * steps_per_epoch, 0))
-        for batch in prefetch(_device_batches(batches, mesh, teacher if use_cache else None,
-                                              row_of_id)):
+        for batch in prefetch(_device_batches(batches, mesh, per_example, row_of_id)):
             state, metrics = p_train_step(state, batch, step_rng)
             step += 1
             seen += batch_size
@@ -193,11 +199,12 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, lo
                      examples_per_sec=seen / max(elapsed, 1e-9))
 
 
-def _device_batches(batches, mesh, teacher: Teacher | None, row_of_id):
-    """Host batches -> global device arrays, adding cached teacher soft labels by example id."""
+def _device_batches(batches, mesh, per_example: dict[str, np.ndarray], row_of_id: np.ndarray):
+    """Host batches -> global device arrays, adding the per-example arrays' rows by example id."""
     for local in batches:
-        if teacher is not None:
-            local["teacher_logits"] = teacher.logits_cache[row_of_id[local["id"]]]
+        rows = row_of_id[local["id"]]
+        for key, array in per_example.items():
+            local[key] = array[rows]
         yield mesh_lib.to_global(local, mesh)
 
 

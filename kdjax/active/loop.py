@@ -1,0 +1,182 @@
+"""Active distillation (RAD Alg. 1): query the teacher on b chosen points per round.
+
+    P ← (X_L, Y_L); train the teacher and student θ_0 on P
+    for t = 1..T: S_t ← SELECT(X_U \\ S, θ_{t−1}, b); S ← S ∪ S_t;
+                  P ← P ∪ {(x, f_teacher(x)) : x ∈ S_t}; θ_t ← TRAIN(P) from scratch
+
+The student trains with the KL loss on P: one-hot targets for the hard-labeled points, the
+teacher's softmax for the soft-labeled ones. The loop state (rounds done, points chosen,
+queries spent, per-round records) is written atomically after each round and every TRAIN
+call checkpoints on its own, so a killed loop resumes where it stopped.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import jax
+import ml_collections
+import numpy as np
+
+from kdjax import experiment, losses
+from kdjax.active import strategies
+from kdjax.data import Split, split_active
+from kdjax.methods import rad
+from kdjax.provenance import provenance
+from kdjax.train import loop
+from kdjax.train import mesh as mesh_lib
+
+
+def kl_to_targets(logits, features, batch):
+    """KL(target || softmax(student)) per example (hard labels are one-hot targets)."""
+    return losses.kl_divergence(logits, batch["target_probs"])
+
+
+def _softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    z = logits / temperature
+    z = z - z.max(-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(-1, keepdims=True)
+
+
+def _save_state(path: str, state: dict) -> None:
+    if jax.process_index() == 0:
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(state, f)
+        os.replace(tmp, path)
+
+
+def _train_student(config, workdir, train: Split, targets: np.ndarray, evals, info, mesh):
+    model = experiment.build_model(config.model, info.num_classes)
+    result = loop.fit(config, workdir, model=model, loss_fn=kl_to_targets, train=train,
+                      info=info, evals=evals, per_example={"target_probs": targets}, mesh=mesh)
+    return model, loop.variables_of(result.state), result
+
+
+def estimate_num_mistakes(config, teacher: loop.Teacher, info, splits, pool: Split, rng,
+                          mesh) -> tuple[float, np.ndarray, int]:
+    """m̂ (Sec. 3.3 / D.1): the teacher's error rate × pool size.
+
+    'validation': measured on the labeled validation split (no queries spent).
+    'uniform': b_uniform pool points queried uniformly at random; they join the soft-labeled
+    set (returned as pool positions) and count as queries.
+    'oracle': the true number of teacher mistakes on the pool (an upper reference only).
+    """
+    how = config.active.m_estimate
+    bs = config.data.eval_batch_size
+    if how == "validation":
+        err = 1.0 - loop.evaluate_split(teacher.model, teacher.variables, splits["validation"],
+                                        info, bs, mesh)["eval/accuracy"]
+        return err * len(pool), np.zeros(0, np.int64), 0
+    if how == "uniform":
+        pos = rng.choice(len(pool), config.active.b_uniform, replace=False)
+        logits, _ = loop.predict_split(teacher.model, teacher.variables, pool.subset(pos), info,
+                                       bs, mesh)
+        err = float(np.mean(logits.argmax(-1) != pool.labels[pos]))
+        return err * len(pool), pos, len(pos)
+    if how == "oracle":
+        logits, _ = loop.predict_split(teacher.model, teacher.variables, pool, info, bs, mesh)
+        return float(np.sum(logits.argmax(-1) != pool.labels)), np.zeros(0, np.int64), 0
+    raise ValueError(f"config.active.m_estimate={how!r} is unknown; use validation, uniform "
+                     "or oracle")
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+    """Alg. 1 with `config.active.strategy`; writes results.json with one record per round."""
+    t0 = time.time()
+    act = config.active
+    mesh = mesh_lib.make_mesh(config.mesh.axes)
+    splits, info = experiment.load_splits(config.data)
+    labeled, pool = split_active(splits["train"], act.num_labeled, seed=config.seed)
+    evals = {"test": splits["test"]}
+    bs = config.data.eval_batch_size
+    state_path = os.path.join(workdir, "active_state.json")
+    state = {"round": 0, "soft_positions": [], "queries": 0, "records": [], "m_hat": None}
+    if os.path.exists(state_path):
+        with open(state_path) as f:
+            state = json.load(f)
+        print(f"Resuming active loop after round {state['round']}", flush=True)
+
+    teacher, teacher_summary = experiment.get_teacher(
+        config, workdir, {**splits, "train": labeled}, info, mesh)
+    rng = np.random.default_rng([config.seed, 7])
+    if state["m_hat"] is None:
+        m_hat, uniform_pos, spent = estimate_num_mistakes(config, teacher, info, splits, pool,
+                                                          rng, mesh)
+        state.update(m_hat=m_hat, soft_positions=[int(p) for p in uniform_pos], queries=spent)
+        _save_state(state_path, state)
+
+    def training_set(soft_pos: np.ndarray) -> tuple[Split, np.ndarray]:
+        """P: hard-labeled points (one-hot) ∪ soft-labeled points (teacher softmax)."""
+        soft = pool.subset(soft_pos)
+        train = Split(np.concatenate([labeled.images, soft.images]),
+                      np.concatenate([labeled.labels, soft.labels]),
+                      np.concatenate([labeled.ids, soft.ids]))
+        targets = np.eye(info.num_classes, dtype=np.float32)[labeled.labels]
+        if len(soft_pos):
+            t_logits, _ = loop.predict_split(teacher.model, teacher.variables, soft, info, bs,
+                                             mesh)
+            targets = np.concatenate(
+                [targets, _softmax(t_logits, act.teacher_temperature).astype(np.float32)])
+        return train, targets
+
+    soft_pos = np.asarray(state["soft_positions"], np.int64)
+    train, targets = training_set(soft_pos)
+    model, variables, result = _train_student(config, os.path.join(workdir, "round_0"), train,
+                                              targets, evals, info, mesh)
+    if not state["records"]:
+        state["records"].append({"round": 0, "test_accuracy": result.history[-1]["test/accuracy"],
+                                 "queries": state["queries"], "num_soft": len(soft_pos),
+                                 "wall_time": time.time() - t0})
+        _save_state(state_path, state)
+    for t in range(1, act.rounds + 1):
+        if t <= state["round"]:
+            if t == state["round"]:  # the student of the last finished round selects next
+                train, targets = training_set(soft_pos)
+                model, variables, result = _train_student(
+                    config, os.path.join(workdir, f"round_{t}"), train, targets, evals, info,
+                    mesh)
+            continue
+        t_round = time.time()
+        remaining = np.setdiff1d(np.arange(len(pool)), soft_pos)
+        logits, features = loop.predict_split(model, variables, pool.subset(remaining), info,
+                                              bs, mesh)
+        probs = _softmax(logits)
+        chosen = strategies.select(
+            act.strategy, rng=jax.random.fold_in(jax.random.PRNGKey(config.seed), t),
+            probs=probs, embeddings=features, budget=act.budget,
+            num_mistakes=state["m_hat"] * len(remaining) / len(pool),
+            w=None if act.w < 0 else act.w, labeled_embeddings=None)
+        new_pos = remaining[np.asarray(chosen, np.int64)]
+        t_logits, _ = loop.predict_split(teacher.model, teacher.variables, pool.subset(new_pos),
+                                         info, bs, mesh)
+        correct = t_logits.argmax(-1) == pool.labels[new_pos]
+        gains = rad.margin_gain(probs[np.asarray(chosen)])
+        w = (1.0 - state["m_hat"] / len(pool)) if act.w < 0 else act.w
+        soft_pos = np.concatenate([soft_pos, new_pos])
+        state["queries"] += len(new_pos)
+        train, targets = training_set(soft_pos)
+        model, variables, result = _train_student(config, os.path.join(workdir, f"round_{t}"),
+                                                  train, targets, evals, info, mesh)
+        state["records"].append({
+            "round": t, "test_accuracy": result.history[-1]["test/accuracy"],
+            "teacher_accuracy_on_selected": float(np.mean(correct)),
+            "realized_gain": float(np.mean(np.where(correct, gains, -w * np.asarray(gains)))),
+            "queries": state["queries"], "num_soft": len(soft_pos),
+            "wall_time": time.time() - t_round})
+        state.update(round=t, soft_positions=[int(p) for p in soft_pos])
+        _save_state(state_path, state)
+        r = state["records"][-1]
+        print(f"[{act.strategy}] round {t}: test acc {100 * r['test_accuracy']:.2f}%, teacher acc "
+              f"on selected {100 * r['teacher_accuracy_on_selected']:.1f}%, queries "
+              f"{r['queries']}", flush=True)
+
+    results = {"strategy": act.strategy, "records": state["records"], "m_hat": state["m_hat"],
+               "teacher": teacher_summary, "teacher_queries": state["queries"],
+               "test_accuracy": state["records"][-1]["test_accuracy"],
+               "wall_time": time.time() - t0, "config": config.to_dict(),
+               "provenance": provenance()}
+    loop.write_results(workdir, results)
+    return results
