@@ -7,7 +7,9 @@ import ml_collections
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
-    c.method = "kd"            # ce | kd | rad | disk | alm | lrds
+    c.method = "kd"            # ce | kd | rad | disk | alm | lrds (launch/main.py RUNNERS)
+    c.runner = ""              # optional "module:function" overriding the method's runner
+    c.scale_note = ""          # printed with every result when a setting is reduced
     c.seed = 0
     c.progress_bar = True
     c.tensorboard = True
@@ -58,6 +60,20 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.train.eval_every_epochs = 1
     c.train.checkpoint_every_steps = 200
     c.train.keep_checkpoints = 2
+
+    # Active distillation (RAD Alg. 1; method='rad' / runner kdjax.active.compare:run).
+    c.active = ml_collections.ConfigDict()
+    c.active.strategy = "rad"   # uniform | margin | entropy | coreset | cluster_margin | unixkd
+    #                             | rad | rad_entropy
+    c.active.strategies = ("rad", "margin", "uniform")   # compared side by side
+    c.active.num_labeled = 5000     # |A|
+    c.active.budget = 1000          # b, soft labels queried per round
+    c.active.rounds = 5             # T
+    c.active.num_trials = 1
+    c.active.m_estimate = "uniform"  # validation | uniform | oracle (Sec. 3.3 / D.1)
+    c.active.b_uniform = 200        # queries spent on estimating m
+    c.active.w = -1.0               # < 0: w = 1 - m/n (Cor. 1); D.5 sets it
+    c.active.teacher_temperature = 1.0
 
     c.mesh = ml_collections.ConfigDict()
     c.mesh.axes = (("data", -1),)

@@ -9,6 +9,25 @@ RAD: dict = {}
 
 # --- DiSK (Kag et al.) ------------------------------------------------------------------------
 DISK: dict = {
+    # Tables 2, 5 and 6 (model statistics; A.4): MACs in millions, parameters in millions.
+    # None = the OCR'd cell is unreadable (e.g. "M", "aM"). Table 5 = large-mismatch ResNet10
+    # family (CIFAR-100 and Tiny-ImageNet); Table 6 = small-mismatch models (CIFAR-100).
+    "table2_6": {
+        "cifar100": {
+            "resnet10_l": {"macs_M": 64, "params_M": 1.25}, "resnet10": {"macs_M": 253, "params_M": 4.92},
+            "resnet18": {"macs_M": 555, "params_M": 11.22}, "resnet34": {"macs_M": 1159, "params_M": 21.32},
+            "resnet10_xxs": {"macs_M": None, "params_M": 0.013}, "resnet10_xs": {"macs_M": None, "params_M": 0.028},
+            "resnet10_s": {"macs_M": None, "params_M": 0.084}, "resnet10_m": {"macs_M": 16, "params_M": 0.32},
+            "resnet32x4": {"macs_M": 1083, "params_M": 7.4}, "wrn_40_2": {"macs_M": 327, "params_M": 2.25},
+            "resnet8x4": {"macs_M": 177, "params_M": 1.2}, "shufflenetv2": {"macs_M": 44.5, "params_M": 1.4},
+            "wrn_16_2": {"macs_M": 101, "params_M": 0.70}, "wrn_40_1": {"macs_M": 83, "params_M": 0.57},
+            "mobilenetv2_x2": {"macs_M": 22, "params_M": 2.4}},
+        "tiny_imagenet": {
+            "resnet10_l": {"macs_M": 255, "params_M": 1.28}, "resnet10": {"macs_M": 1013, "params_M": None},
+            "resnet18": {"macs_M": 2221, "params_M": 11.27}, "resnet34": {"macs_M": 4637, "params_M": 21.38},
+            "resnet10_xxs": {"macs_M": None, "params_M": 0.015}, "resnet10_xs": {"macs_M": 12, "params_M": 0.031},
+            "resnet10_s": {"macs_M": 16, "params_M": 0.090}, "resnet10_m": {"macs_M": 64, "params_M": 0.333}},
+    },
     # Table 1: runs (of 100) landing in each minimum; "accuracy" is the table's Accuracy row (%).
     "table1": {
         "counts": {
@@ -51,6 +70,18 @@ ALM: dict = {
 }
 
 # --- LR+DS (Lan et al., arXiv 2404.03693; numbers the summary / NOTES.md give) ---------------
-LRDS: dict = {}
+LRDS: dict = {
+    # The LR+DS paper's own per-cell tables are not in ../shared/papers (the summary gives only
+    # "+1-2% over vanilla KD on CIFAR-100 and ImageNet"), so no LR/DS cell is filled in. The KD
+    # rows of the same-family CIFAR-100 table carry the vanilla-KD baseline the paper builds on:
+    # RepDistiller's table (Tian et al. 2020, KD column), as quoted in ../shared/papers/NOTES.md.
+    # Keys: table id -> ("teacher:student", variant) -> top-1 %.
+    "cifar100_same_family": {
+        ("resnet32x4:resnet8x4", "kd"): 73.33,
+        ("wrn_40_2:wrn_16_2", "kd"): 74.92,
+        ("resnet56:resnet20", "kd"): 70.66,
+        ("vgg13:vgg8", "kd"): 72.98,
+    },
+}
 
 PAPERS = {"rad": RAD, "disk": DISK, "alm": ALM, "lrds": LRDS}

@@ -251,3 +251,15 @@ def test_bad_input_raises():
     alm.find_head_path({"a": {"kernel": jnp.zeros((2, 3))}, "b": {"kernel": jnp.zeros((2, 3))}}, 2, 3)
   with pytest.raises(ValueError, match="TAKD"):
     alm_baselines.takd_hops(["only"])
+
+
+def test_loss_fn_adapter_reads_lambda_from_batch_or_example_state():
+  rng = np.random.default_rng(2)
+  logits = jnp.asarray(rng.normal(size=(5, 4)), jnp.float32)
+  batch = {"label": jnp.asarray(rng.integers(0, 4, 5)),
+           "teacher_logits": jnp.asarray(rng.normal(size=(5, 4)), jnp.float32)}
+  lam = jnp.asarray(rng.uniform(size=5), jnp.float32)
+  ref = alm.student_loss(logits, batch["label"], batch["teacher_logits"], lam, 2.0)
+  fn = alm.student_loss_fn(2.0)
+  np.testing.assert_allclose(fn(logits, None, {**batch, "lambda": lam}), ref, rtol=1e-6)
+  np.testing.assert_allclose(fn(logits, None, {**batch, "example_state": lam}), ref, rtol=1e-6)

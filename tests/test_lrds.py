@@ -305,3 +305,10 @@ def test_wrap_plugs_into_disk_and_alm_losses():
             logits, None, batch)
         np.testing.assert_allclose(got, fn(logits, None, dict(batch, teacher_logits=rev)),
                                    rtol=1e-6)
+
+
+def test_loss_from_config_rejects_unknown_base_kd():
+    cfg = lrds.default_lrds_config()
+    cfg.base_kd = "disk"
+    with pytest.raises(ValueError, match="base_kd"):
+        lrds.loss_from_config(cfg)

@@ -195,3 +195,20 @@ def test_bad_mesh_is_a_clear_error():
         mesh_lib.make_mesh((("data", 3), ("model", 2)))
     with pytest.raises(ValueError, match="'data' axis"):
         mesh_lib.make_mesh((("model", -1),))
+
+
+def test_kd_run_on_tfds_cifar10_mock_data(tmp_path):
+    """The real CIFAR path (TFDS data_source, crop+flip, teacher in the step) for a few steps."""
+    import tensorflow_datasets as tfds
+    config = _config(**{"data.name": "cifar10", "data.num_validation": 16,
+                        "data.augment": True, "data.batch_size": 16, "data.eval_batch_size": 16,
+                        "model.name": "resnet8", "teacher.name": "resnet8", "train.epochs": 1,
+                        "teacher.epochs": 1})
+    config.model.kwargs = {}
+    config.teacher.kwargs = {}
+    with tfds.testing.mock_data(num_examples=48):
+        results = kd.run(config, str(tmp_path))
+    kd_run = results["student_kd"]
+    assert kd_run["teacher_queries"] == 32  # two steps of 16, teacher inside the step
+    assert 0.0 <= kd_run["test_accuracy"] <= 1.0
+    assert np.isfinite(kd_run["history"][-1]["test/loss"])

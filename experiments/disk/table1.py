@@ -1,7 +1,8 @@
 """DiSK Table 1: CE / KD / DiSK students on the 1D-intervals and 2D-Gaussians toys, 100 runs each.
 
 Run (the whole table, both toys, all methods, ~minutes on 2 CPU cores):
-    python -m kdjax.toys.run_table1 --config experiments/disk/table1.py --workdir /tmp/disk_table1
+    python -m kdjax.toys.disk_toys --config=experiments/disk/table1.py --workdir=/tmp/disk_table1
+(override any field, e.g. --config.intervals_1d.sharpness=5 for the sensitivity runs)
 or, from Python, `kdjax.toys.disk_toys.run_table1(get_config(), workdir)`.
 
 'cpu' and 'full' are the same: the toys are small enough to run at the paper's scale here.

@@ -6,7 +6,8 @@
 The teacher (a 16-unit MLP, 1 epoch) is wrong on a sizeable share of the training set, so label
 revision changes many targets. Variants: CE, KD, KD+LR, KD+DS, KD+LR+DS, 3 seeds each; DS scores
 come from the exact last-layer influence ||H^-1 g_i|| of a 1-epoch CE student; then KD+LR+DS with
-each other scorer (self / validation influence, TracIn, loss, margin) in place of it.
+each other scorer (self / validation influence, TracIn, loss, margin) in place of it, and the
+direction ablation: the teacher on the LOWEST-influence 80% instead ('_low').
 'cpu' (default) is this reduced setting; 'full' uses all 55k training images and 15 epochs.
 """
 import ml_collections
@@ -40,7 +41,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.train.log_every_steps = 50
     c.train.checkpoint_every_steps = 1000
     c.lrds = default_lrds_config()
-    c.lrds.variants = ("ce", "kd", "kd_lr", "kd_ds", "kd_lr_ds")
+    c.lrds.variants = ("ce", "kd", "kd_lr", "kd_ds", "kd_lr_ds", "kd_ds_low", "kd_lr_ds_low")
     c.lrds.seeds = (0, 1, 2)
     c.lrds.ds.warmup_epochs = 1
     c.lrds.ds.scorer = "influence"

@@ -9,8 +9,8 @@ lambda2 = 0.1, eta = 0.8, DS top 80%. The 512 x 1000 head (513k parameters) is t
 exact Hessian, so DS uses the K-FAC Hessian ('auto'), after a 5-epoch CE warm-up [ours].
 A trained ResNet-34 teacher should be given with --config.teacher.checkpoint (otherwise one is
 trained first for teacher.epochs). Deviation: inputs are the loader's 224 center crops with
-kdjax's pad-4 crop + flip, not RandomResizedCrop. 'cpu' is a smoke scale (2k images, 1 epoch) that needs
-imagenet2012 prepared in the TFDS data_dir.
+kdjax's pad-4 crop + flip, not RandomResizedCrop. 'cpu' is a smoke scale (2k images, 1 epoch)
+that needs imagenet2012 prepared in the TFDS data_dir.
 """
 import ml_collections
 

@@ -330,12 +330,16 @@ def make_alm_step(forward: Forward, tx: optax.GradientTransformation,
 
 
 def student_loss_fn(temperature: float) -> Callable[[Array, Array, dict], Array]:
-  """Adapter to kdjax.train's `loss_fn(logits, features, batch)`; λ comes in batch['lambda']."""
+  """Adapter to kdjax.train's `loss_fn(logits, features, batch)`.
+
+  λ of the batch comes in batch['lambda'] or, with the λ array held as the train state's
+  per-example state (kdjax.train.loop.fit(example_state=λ)), in batch['example_state'].
+  """
 
   def loss_fn(logits, features, batch):
     del features
-    return student_loss(logits, batch["label"], batch["teacher_logits"], batch["lambda"],
-                        temperature)
+    lam = batch["lambda"] if "lambda" in batch else batch["example_state"]
+    return student_loss(logits, batch["label"], batch["teacher_logits"], lam, temperature)
 
   return loss_fn
 

@@ -1,11 +1,12 @@
 """Per-example scores of training examples on the student, for LR+DS Data Selection.
 
-Lan et al. (arXiv 2404.03693, Sec. "Data Selection") rank the training set by each example's
+Lan et al. (arXiv 2404.03693, Data Selection) rank the training set by each example's
 *influence* on the student and distil only the top fraction D^t. All scorers here work on the
 student's last layer (a linear soft-max classifier on the penultimate features phi), where the
 per-example gradient and the Hessian have closed forms (theta = [W; b], shape (F+1, C)):
 
-    g_i = phi~_i (p_i - y_i)^T,   H = 1/N sum_i (phi~_i phi~_i^T) kron (diag p_i - p_i p_i^T) + damping I,
+    g_i = phi~_i (p_i - y_i)^T,
+    H   = 1/N sum_i (phi~_i phi~_i^T) kron (diag p_i - p_i p_i^T) + damping I,
 
 with phi~ = [phi, 1] and p = softmax(logits). Only features, logits and labels are needed, so the
 scorers are independent of the model's parameter names. Scorers (higher = more influential;
@@ -22,10 +23,13 @@ scorers are independent of the model's parameter names. Scorers (higher = more i
   sum_k lr_k g_val^(k) . g_i^(k) with a validation set.
 - 'loss': CE(z_i, y_i);  'margin': max_{c != y} z_c - z_y (large = hard).
 
-The Hessian is either 'exact' (dense (F+1)C x (F+1)C, eigendecomposed once; for small heads) or
+The Hessian is either 'exact' (dense (F+1)C x (F+1)C, eigendecomposed once; for small heads),
 'kfac' (A kron S with the damping added to the exact eigenvalues of the Kronecker product; for
-heads such as ImageNet's 512 x 1000). Every pass over the data is a jitted function of one fixed
-batch shape (the last batch is padded and masked), so the whole set compiles once per pass.
+heads such as ImageNet's 512 x 1000) or 'auto' (exact up to `max_exact_dim` parameters).
+The CE here is the student's ground-truth CE at its current parameters (the scoring point is the
+caller's choice; `lrds_train` uses a CE warm-up student). Every pass over the data is a jitted
+function of one fixed batch shape (the last batch is padded and masked), so the whole set
+compiles once per pass.
 """
 from __future__ import annotations
 

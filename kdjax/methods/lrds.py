@@ -205,7 +205,7 @@ def lrds_kd_loss(logits: Array, labels: Array, teacher_logits: Array, ds_mask: A
 def default_lrds_config() -> ml_collections.ConfigDict:
     """The `config.lrds` block: LR/DS switches and loss weights (paper defaults: eta ~ 0.8)."""
     c = ml_collections.ConfigDict()
-    c.base_kd = "hinton"        # which KD loss is wrapped: 'hinton' | 'disk' | 'alm'
+    c.base_kd = "hinton"        # the built-in wrapped loss; DiSK / ALM-KD pass theirs as kd_fn
     c.temperature = 4.0
     c.lambda1 = 0.9             # weight of the (revised) KD term on D^t
     c.lambda2 = 0.1             # weight of CE (all examples)
@@ -235,7 +235,11 @@ def loss_from_config(cfg: Any, kd_fn: LossFn | None = None, ds_mask=None,
     `kd_fn` defaults to Hinton's KD term at cfg.temperature. `ds_mask` is only used when
     cfg.ds.enabled (otherwise every example is in D^t).
     """
-    kd_fn = hinton_kd_term(cfg.temperature) if kd_fn is None else kd_fn
+    if kd_fn is None:
+        if cfg.get("base_kd", "hinton") != "hinton":
+            raise ValueError(f"lrds.base_kd={cfg.base_kd!r}: only 'hinton' is built in; DiSK and "
+                             "ALM-KD pass their own loss as kd_fn (with kd_includes_ce=True)")
+        kd_fn = hinton_kd_term(cfg.temperature)
     return wrap_kd_loss(kd_fn, temperature=cfg.temperature, lambda1=cfg.lambda1,
                         lambda2=cfg.lambda2, eta=cfg.lr.eta if cfg.lr.enabled else None,
                         ds_mask=ds_mask, ds_enabled=cfg.ds.enabled,

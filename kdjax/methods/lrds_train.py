@@ -2,7 +2,8 @@
 
 `run(config, workdir)` (config.method = 'lrds', see `experiments/lrds/`):
   1. trains (or loads) the teacher, as every KD runner does (`kdjax.experiment.get_teacher`);
-  2. counts the training examples whose teacher arg-max is wrong (the targets LR revises);
+  2. counts the training examples whose teacher arg-max is wrong (LR corrects those of them
+     that get teacher supervision: all, or those in D^t);
   3. if any variant uses DS: trains the student with CE for `lrds.ds.warmup_epochs`, takes its
      penultimate features and logits on the training set and scores every example
      (`kdjax.methods.influence.score_examples`, scorer `lrds.ds.scorer`, or each of
@@ -29,9 +30,11 @@ from kdjax.train import loop
 from kdjax.train import mesh as mesh_lib
 
 # name -> (label revision on, data selection on); 'ce' trains without the teacher.
+# '_low' variants hand the teacher the LOWEST-scored fraction instead (ablation of the direction).
 VARIANTS = {"ce": None, "kd": (False, False), "kd_lr": (True, False), "kd_ds": (False, True),
-            "kd_lr_ds": (True, True)}
-_LABELS = {"ce": "CE", "kd": "KD", "kd_lr": "KD+LR", "kd_ds": "KD+DS", "kd_lr_ds": "KD+LR+DS"}
+            "kd_lr_ds": (True, True), "kd_ds_low": (False, True), "kd_lr_ds_low": (True, True)}
+_LABELS = {"ce": "CE", "kd": "KD", "kd_lr": "KD+LR", "kd_ds": "KD+DS", "kd_lr_ds": "KD+LR+DS",
+           "kd_ds_low": "KD+DS (lowest scores)", "kd_lr_ds_low": "KD+LR+DS (lowest scores)"}
 
 
 def variant_list(lcfg) -> list[dict]:
@@ -44,19 +47,19 @@ def variant_list(lcfg) -> list[dict]:
         lr, ds = VARIANTS[name] or (False, False)
         out.append(dict(name=name, label=_LABELS[name], lr=lr, ds=ds, eta=lcfg.lr.eta,
                         fraction=lcfg.ds.fraction, scorer=lcfg.ds.scorer,
-                        teacher=name != "ce"))
+                        teacher=name != "ce", low=name.endswith("_low")))
     for eta in lcfg.get("eta_sweep", ()):
         out.append(dict(name=f"kd_lr_ds_eta{eta:g}", label=f"KD+LR+DS eta={eta:g}", lr=True,
                         ds=True, eta=float(eta), fraction=lcfg.ds.fraction,
-                        scorer=lcfg.ds.scorer, teacher=True))
+                        scorer=lcfg.ds.scorer, teacher=True, low=False))
     for frac in lcfg.get("fraction_sweep", ()):
         out.append(dict(name=f"kd_lr_ds_frac{frac:g}", label=f"KD+LR+DS |Dt|={frac:g}",
                         lr=True, ds=True, eta=lcfg.lr.eta, fraction=float(frac),
-                        scorer=lcfg.ds.scorer, teacher=True))
+                        scorer=lcfg.ds.scorer, teacher=True, low=False))
     for scorer in lcfg.get("scorer_sweep", ()):
         out.append(dict(name=f"kd_lr_ds_{scorer}", label=f"KD+LR+DS ({scorer})", lr=True,
                         ds=True, eta=lcfg.lr.eta, fraction=lcfg.ds.fraction, scorer=scorer,
-                        teacher=True))
+                        teacher=True, low=False))
     return out
 
 
@@ -200,11 +203,11 @@ def run_pair(config: ml_collections.ConfigDict, workdir: str) -> dict:
         with vcfg.unlocked():
             vcfg.lrds.lr.enabled, vcfg.lrds.lr.eta = v["lr"], v["eta"]
             vcfg.lrds.ds.enabled, vcfg.lrds.ds.fraction = v["ds"], v["fraction"]
-        example_state, dt_size = None, len(train.labels)
+        example_state, dt_size, wrong_in_dt = None, len(train.labels), int(wrong.sum())
         if v["ds"]:
             scores = ds_scores(config, workdir, splits, info, mesh, v["scorer"])
-            selected = influence.select_subset(scores, v["fraction"])
-            dt_size = int(selected.sum())
+            selected = influence.select_subset(-scores if v["low"] else scores, v["fraction"])
+            dt_size, wrong_in_dt = int(selected.sum()), int(wrong[selected].sum())
             example_state = {"ds_mask": lrds.mask_by_id(selected, train.ids, num_ids)
                              .astype(np.float32)}
         loss_fn = lrds.loss_from_config(vcfg.lrds) if v["teacher"] else experiment.ce_loss
@@ -224,8 +227,9 @@ def run_pair(config: ml_collections.ConfigDict, workdir: str) -> dict:
             "test_acc_mean": float(np.mean(accs)),
             "test_acc_std": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
             "test_accs": accs, "seeds": list(seeds),
-            "revised_targets": int(wrong.sum()) if v["lr"] else 0,
+            "revised_targets": wrong_in_dt if v["lr"] else 0,   # corrected targets in use
             "teacher_supervised": dt_size if v["teacher"] else 0,
+            "teacher_wrong_supervised": wrong_in_dt if v["teacher"] else 0,
             "num_train": len(train.labels),
             "paper": _paper_number(config, v["name"]),
         })
@@ -243,11 +247,13 @@ def format_table(results: dict, config) -> str:
              f"{config.teacher.name} (test acc {100 * results['teacher']['test_accuracy']:.2f}%,"
              f" wrong on {results['teacher_train_errors']} training examples)",
              f"scale: {results['scale_note']}",
-             "| variant | test acc (%) | seeds | revised targets | teacher-supervised | paper |",
+             "| variant | test acc (%) | seeds | revised targets | teacher-supervised "
+             "(of them teacher-wrong) | paper |",
              "|---|---|---|---|---|---|"]
     for r in results["rows"]:
         paper = "-" if r["paper"] is None else f"{r['paper']:.2f}"
         lines.append(f"| {r['variant']} | {r['test_acc_mean']:.2f} ± {r['test_acc_std']:.2f} | "
                      f"{len(r['seeds'])} | {r['revised_targets']} | "
-                     f"{r['teacher_supervised']}/{r['num_train']} | {paper} |")
+                     f"{r['teacher_supervised']}/{r['num_train']} "
+                     f"({r['teacher_wrong_supervised']}) | {paper} |")
     return "\n".join(lines)

@@ -214,12 +214,23 @@ def _edge_solution(g, losses, m, w, axis_name):
     return p, k, value.astype(g.dtype)
 
 
+def _count(ind, axis_name):
+    """|S| from a 0/1 indicator: float sums of 0/1 are exact below 2^24 points per shard."""
+    if ind.shape[0] < (1 << 24):
+        return _fast_sum(ind, axis_name)
+    return _fast_sum(ind.astype(jnp.int32), axis_name).astype(ind.dtype)
+
+
 def _main_regime(g, losses, M, axis_name):
-    """Pass over S0 = {g ≥ tiny}: (Σ a − M) as double-float; > 0 ⇔ OPT > 0 (the usual regime)."""
-    a, r = _terms(g, losses)
+    """φ(0+) = Σ_{g>0} a − M > 0 ⇔ OPT > 0 (the usual regime); else `_edge_solution`."""
+    a, _ = _terms(g, losses)
     tiny = jnp.asarray(jnp.finfo(g.dtype).tiny, g.dtype)
     ind = _ge(g, tiny)
-    num = _df_add(_sum_a(a, ind, axis_name, True), (-M[0], -M[1]))
+    if a.ndim == 0:  # an exact count
+        s = _count(ind, axis_name)
+        return (s - M[0]) - M[1] > 0
+    s = _precise_sum(a * ind, axis_name)
+    num = _df_add(s, (-M[0], -M[1]))
     return num[0] + num[1] > 0
 
 
@@ -256,61 +267,79 @@ def _finalize(g, a, r, M, tau_df, axis_name):
 # --------------------------------------------------------------------------------------------
 
 
-def _newton_core(g, losses, M, axis_name, max_fast=64, max_precise=16):
-    """Newton on φ from below: τ_{t+1} = N(S_t), S_t = {g ≥ τ_t}; stops when S stops shrinking.
+def _newton_core(g, losses, M, axis_name, max_fast=48, max_precise=16):
+    """Root of φ from below, then N(S) at the exact fixed point S = {g ≥ N(S)}.
 
-    A fast phase with plain float sums gets near τ*, then a precise phase (double-float sums, exact
-    comparisons) restarts from N(S_fast) — a lower bound of OPT, as N of any prefix is — and runs
-    to the exact fixed point (usually one confirming pass). Returns (p, k*, value, passes).
+    Fast phase: secant steps on φ(τ) = Σ relu(g − τ)/(g+ℓ) − M (one plain single-output reduction
+    per step: XLA:CPU vectorises those, not multi-output ones); φ is convex and decreasing, so
+    secants through two points left of the root stay left of it. Precise phase: Newton steps
+    τ ← N({g ≥ τ}) with a double-float Σ_S r, restarted from τ_fast (N of any prefix is ≤ OPT, so
+    this is safe whatever the fast phase did); each step is confirmed by an exact count of
+    {g ≥ τ} (sets are nested, so equal counts mean equal sets). Returns (p, k*, value, passes).
     """
     a, r = _terms(g, losses)
     tiny = jnp.asarray(jnp.finfo(g.dtype).tiny, g.dtype)
     m_f = M[0] + M[1]
-    inf = jnp.asarray(jnp.inf, g.dtype)
     gmax = _gmax(g, axis_name)
 
+    def phi(tau):  # τ > 0 here; written so that XLA:CPU emits one vectorised reduction
+        if losses is None:
+            return _fast_sum(jnp.maximum(1.0 - tau / g, 0.0), axis_name) - m_f
+        return _fast_sum(jnp.maximum((g - tau) / (g + losses), 0.0), axis_name) - m_f
+
+    # Illinois (regula falsi) on the bracket [0, max g]; only φ is evaluated, which never overflows
+    # ((g − τ)/(g+ℓ) ≤ 1), whereas Σ 1/g over tiny gains can.
+    ind0 = _ge(g, tiny)
+    f_lo0 = _sum_a(a, ind0, axis_name, False) - m_f
+    tol = 8 * jnp.finfo(g.dtype).eps
+
     def fast_cond(s):
-        _, cnt, prev, it = s
-        return (cnt < prev) & (it < max_fast)
+        lo, _, hi, _, _, it = s
+        return (hi - lo > tol * hi) & (it < max_fast)
 
     def fast_body(s):
-        tau, cnt, _, it = s
-        ind = _ge(g, tau)
-        cnt_new = _sum_a(a, ind, axis_name, False)
-        # The barrier keeps the two reductions apart: XLA:CPU does not vectorise multi-output ones.
-        ind2 = lax.optimization_barrier((ind, cnt_new))[0]
-        den = _fast_sum(r * ind2, axis_name)
-        tau_new = jnp.clip((cnt_new - m_f) / den, tau, gmax)
-        return tau_new, cnt_new, cnt, it + 1
+        lo, flo, hi, fhi, side, it = s
+        t = hi - fhi * (hi - lo) / (fhi - flo)
+        t = jnp.where((t > lo) & (t < hi), t, 0.5 * (lo + hi))
+        f = phi(t)
+        pos = f > 0
+        new_lo, new_flo = jnp.where(pos, t, lo), jnp.where(pos, f, jnp.where(side < 0, flo / 2, flo))
+        new_hi, new_fhi = jnp.where(pos, hi, t), jnp.where(pos, jnp.where(side > 0, fhi / 2, fhi), f)
+        return new_lo, new_flo, new_hi, new_fhi, jnp.where(pos, 1, -1), it + 1
 
-    tau, _, _, n_fast = lax.while_loop(
-        fast_cond, fast_body, (tiny, jnp.asarray(jnp.finfo(g.dtype).max, g.dtype), inf, jnp.int32(0)))
+    zero = jnp.zeros((), g.dtype)
+    init = (zero, f_lo0, gmax, -m_f, jnp.int32(0), jnp.where(m_f > 0, 0, max_fast))
+    lo, _, _, _, _, n_fast = lax.while_loop(fast_cond, fast_body, init)
+    t_fast = jnp.where(m_f > 0, lo, gmax)  # m = 0: OPT = max g
 
-    ind0 = _ge(g, jnp.maximum(tau, tiny))
-    cnt0 = _sum_a(a, ind0, axis_name, True)
-    tau0, den0 = _n_of_set(a, r, ind0, M, axis_name)
-    tau0 = _clamp_df(tau0, gmax)
+    def n_of(ind):
+        num = _df_add(_sum_a(a, ind, axis_name, True) if a.ndim else
+                      (_count(ind, axis_name), jnp.zeros((), g.dtype)), (-M[0], -M[1]))
+        den = _precise_sum(r * ind, axis_name)
+        return _clamp_df(_df_div(num, den), gmax), den
+
+    ind = _ge(g, jnp.maximum(t_fast, tiny))
+    cnt = _count(ind, axis_name)
+    tau, den = n_of(ind)
 
     def prec_cond(s):
-        return s[4] & (s[5] < max_precise)
+        return s[3] & (s[4] < max_precise)
 
     def prec_body(s):
-        t_df, cnt_prev, _, _, _, it = s
-        ind = _ge_df(g, t_df)
-        cnt = _sum_a(a, ind, axis_name, True)
-        new_df, den = _n_of_set(a, r, ind, M, axis_name)
-        new_df = _clamp_df(new_df, gmax)
-        changed = (cnt[0] != cnt_prev[0]) | (cnt[1] != cnt_prev[1])
-        return new_df, cnt, den, t_df, changed, it + 1
+        tau, den, cnt, _, it = s
+        ind = _ge_df(g, tau)
+        cnt_new = _count(ind, axis_name)
+        changed = cnt_new != cnt
+        tau_new, den_new = lax.cond(changed, lambda: n_of(ind), lambda: (tau, den))
+        return tau_new, den_new, cnt_new, changed, it + 1
 
-    # State: (τ_t, Σa of the set that produced τ_t, Σr of it, previous τ, changed, iterations).
-    t_df, _, den, _, _, n_prec = lax.while_loop(
-        prec_cond, prec_body, (tau0, cnt0, den0, tau0, jnp.bool_(True), jnp.int32(0)))
-    # On exit S = {g ≥ τ_prev} equals the set that produced τ_t, so τ_t = N(S) = OPT.
-    ind = _ge_df(g, t_df)
+    tau, den, cnt, _, n_prec = lax.while_loop(
+        prec_cond, prec_body, (tau, den, cnt, jnp.bool_(True), jnp.int32(0)))
+    # On exit {g ≥ τ} is the set that produced τ, so τ = N(S) = OPT.
+    ind = _ge_df(g, tau)
     p = r * ind / den[0]
-    k = _fast_sum(ind, axis_name).astype(jnp.int32)
-    return p.astype(g.dtype), k, (t_df[0] + t_df[1]).astype(g.dtype), n_fast + n_prec
+    return (p.astype(g.dtype), cnt.astype(jnp.int32), (tau[0] + tau[1]).astype(g.dtype),
+            n_fast + n_prec)
 
 
 def _solve(g, losses, m, w, M, method, axis_name):

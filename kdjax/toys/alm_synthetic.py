@@ -390,7 +390,9 @@ def run_sensitivity(config, workdir: str) -> dict:
   _, acc_ce, _ = _student(config, env, "ce")
   _, acc_kd, _ = _student(config, env, "kd")
   rows = []
-  for name, over in config.variants.items():
+  order = list(config.get("variant_order", None) or config.variants.keys())
+  for name in order:
+    over = config.variants[name]
     base = dict(config.alm.to_dict())
     base.update(dict(over))
     cfg = alm.ALMConfig.from_dict(base)

@@ -536,3 +536,25 @@ def run_table1(config: ml_collections.ConfigDict, workdir: str) -> dict:
     with open(os.path.join(workdir, "results.json"), "w") as f:
         json.dump({**result, "config": config.to_dict(), "details": details}, f)
     return result
+
+
+def main(argv) -> None:
+    """CLI: python -m kdjax.toys.disk_toys --config=experiments/disk/table1.py --workdir=DIR."""
+    del argv
+    from absl import flags
+    config = flags.FLAGS.config
+    t0 = time.time()
+    result = run_table1(config, flags.FLAGS.workdir)
+    print(result["table"])
+    print("teachers:", json.dumps(result["teachers"]))
+    print("ideal test accuracy per minimum:", json.dumps(result["ideal_accuracy"]))
+    print(f"wall {time.time() - t0:.0f}s")
+
+
+if __name__ == "__main__":
+    from absl import app, flags
+    from ml_collections import config_flags
+
+    config_flags.DEFINE_config_file("config", "experiments/disk/table1.py", "Table 1 config.")
+    flags.DEFINE_string("workdir", "/tmp/disk_table1", "Where results.json goes.")
+    app.run(main)

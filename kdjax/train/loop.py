@@ -189,7 +189,8 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, lo
             run_evals(step, epoch + 1)
     if evals and (not history or history[-1]["step"] != step):
         run_evals(step, cfg.epochs)
-    checkpointer.save(step, checkpoint_items(state), force=True)
+    if checkpointer.latest_step() != step:
+        checkpointer.save(step, checkpoint_items(state), force=True)
     checkpointer.wait()
     checkpointer.close()
     writer.close()

@@ -1,0 +1,449 @@
+"""KD training speed, kdjax vs the PyTorch way, measured side by side in one run (issue 10).
+
+For each teacher -> student pair, the same models in both frameworks (equal parameter counts are
+asserted), the same batch, float32, the same CPU cores and thread count. Measured: examples/s of
+the full KD step (teacher forward under no_grad / stop_gradient, student forward + backward, SGD
+momentum update, uint8 -> normalised float input) after warm-up, median of `--repeats` timed
+windows; the ratio kdjax / PyTorch per pair. Also: the same with the teacher's soft labels cached
+(no teacher forward), kdjax on 1 vs 8 fake CPU devices, and the input pipeline alone
+(`iterate_batches` + `to_global` on Fashion-MNIST), which must outrun every step.
+
+Every measurement runs in a fresh subprocess (so the frameworks never share thread pools),
+pinned to the same `--threads` cores (default: all cores the parent may use); PyTorch gets
+`torch.set_num_threads(threads)`, XLA's CPU client sizes its intra-op (Eigen) pool from the
+same affinity mask. The frameworks alternate per pair and per round (`--rounds`) so that load
+from other processes hits both alike; the table reports the median over all windows.
+
+    python bench/kd_speed.py                         # all pairs, batch 128, full table
+    python bench/kd_speed.py --quick --pairs=cnn     # a smoke run in well under a minute
+    python bench/kd_speed.py --pairs=resnet56_resnet20 --variants=default,lean
+
+`--variants` adds kdjax step variants (see VARIANTS) measured side by side with the default;
+see docs/performance.md for what they are and what they showed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+PAIRS = {
+    "cnn": dict(teacher="cnn_small", student="cnn_small", shape=(28, 28, 1), classes=10,
+                teacher_kw={"widths": (32, 64), "hidden": 256},
+                student_kw={"widths": (8, 16), "hidden": 32}),
+    "resnet56_resnet20": dict(teacher="resnet56", student="resnet20", shape=(32, 32, 3),
+                              classes=100, teacher_kw={}, student_kw={}),
+    "resnet32x4_resnet8x4": dict(teacher="resnet32x4", student="resnet8x4", shape=(32, 32, 3),
+                                 classes=100, teacher_kw={}, student_kw={}),
+}
+TEMPERATURE, ALPHA, LR, MOMENTUM = 4.0, 0.9, 0.01, 0.9
+
+# kdjax variants: extra XLA flags and/or a different step (see docs/performance.md).
+VARIANTS = {
+    "default": dict(flags="", step="kdjax"),  # kdjax.train.step.make_train_step as shipped
+    "lean": dict(flags="", step="lean"),  # the same math, no grad-norm/accuracy metrics
+    "onednn": dict(flags="--xla_cpu_use_onednn=true", step="kdjax"),
+    "no_xnnpack": dict(flags="--xla_cpu_use_xnnpack=false", step="kdjax"),
+    "xnnpack": dict(flags="--xla_cpu_use_xnnpack=true", step="kdjax"),
+    "fast_math": dict(flags="--xla_cpu_enable_fast_math=true", step="kdjax"),
+    "no_thunks": dict(flags="--xla_cpu_use_thunk_runtime=false", step="kdjax"),
+    "single_thread_eigen": dict(flags="--xla_cpu_multi_thread_eigen=false", step="kdjax"),
+}
+
+
+# ----------------------------------------------------------------------------- children
+
+
+def _pin(threads: int) -> None:
+    cores = sorted(os.sched_getaffinity(0))[:threads]
+    os.sched_setaffinity(0, cores)
+
+
+def _fake_batch(spec: dict, batch: int, cached: bool):
+    import numpy as np
+    rng = np.random.default_rng(0)
+    out = {"image": rng.integers(0, 256, (batch, *spec["shape"]), dtype=np.uint8),
+           "label": rng.integers(0, spec["classes"], batch).astype(np.int32),
+           "id": np.arange(batch, dtype=np.int32), "mask": np.ones(batch, np.float32)}
+    if cached:
+        out["teacher_logits"] = rng.normal(size=(batch, spec["classes"])).astype(np.float32)
+    return out
+
+
+def _time(run_window, repeats: int, warmup: int = 2) -> list[float]:
+    for _ in range(warmup):
+        run_window(1)
+    times = []
+    for _ in range(repeats):
+        t, steps = run_window(None)
+        times.append(t / steps)
+    return times
+
+
+def jax_param_count(pair: str) -> tuple[int, int]:
+    """(teacher, student) trainable parameter counts of the kdjax models."""
+    import jax
+    from kdjax.models import get_model
+    from kdjax.train.state import init_variables
+    spec = PAIRS[pair]
+    counts = []
+    for role in ("teacher", "student"):
+        model = get_model(spec[role], spec["classes"], **spec[f"{role}_kw"])
+        shapes = jax.eval_shape(lambda: init_variables(model, jax.random.key(0), spec["shape"]))
+        counts.append(sum(int(x.size) for x in jax.tree.leaves(shapes["params"])))
+    return tuple(counts)
+
+
+def torch_param_count(pair: str) -> tuple[int, int]:
+    from bench import torch_models
+    spec = PAIRS[pair]
+    return tuple(torch_models.num_params(_torch_model(spec, role)) for role in
+                 ("teacher", "student"))
+
+
+def _torch_model(spec: dict, role: str):
+    from bench import torch_models
+    kw = dict(spec[f"{role}_kw"])
+    if spec[role] == "cnn_small":
+        kw.update(in_channels=spec["shape"][-1], image_size=spec["shape"][0])
+    return torch_models.get_model(spec[role], spec["classes"], **kw)
+
+
+def _lean_step(student, teacher, mean, std):
+    """The KD step with nothing but the update: no metrics beyond the loss."""
+    import jax
+    import jax.numpy as jnp
+    from kdjax import losses
+    from kdjax.data.augment import normalize
+
+    def step(state, batch, rng):
+        del rng
+        x = normalize(batch["image"], mean, std)
+        if "teacher_logits" in batch:
+            t_logits = batch["teacher_logits"]
+        else:
+            t_logits, _ = teacher.apply(state.teacher_variables, x, train=False)
+            t_logits = jax.lax.stop_gradient(t_logits)
+
+        def objective(params):
+            (logits, _), upd = student.apply({"params": params, "batch_stats": state.batch_stats},
+                                             x, train=True, mutable=["batch_stats"])
+            loss = losses.kd_loss(logits, batch["label"], t_logits, temperature=TEMPERATURE,
+                                  alpha=ALPHA)
+            return jnp.mean(loss), upd
+
+        (loss, upd), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        state = state.apply_gradients(grads=grads, batch_stats=upd["batch_stats"])
+        return state, {"loss": loss}
+
+    return step
+
+
+def measure_jax(pair: str, cached: bool, batch: int, steps: int, repeats: int,
+                variant: str, dump_hlo: str = "") -> dict:
+    import jax
+    import numpy as np
+    import optax
+
+    from kdjax.methods.kd import make_kd_loss
+    from kdjax.models import get_model
+    from kdjax.train import mesh as mesh_lib
+    from kdjax.train.state import create_train_state, init_variables
+    from kdjax.train.step import make_train_step
+
+    spec = PAIRS[pair]
+    c = spec["shape"][-1]
+    mean, std = (0.5,) * c, (0.25,) * c
+    mesh = mesh_lib.make_mesh()
+    student = get_model(spec["student"], spec["classes"], **spec["student_kw"])
+    teacher = get_model(spec["teacher"], spec["classes"], **spec["teacher_kw"])
+    t_vars = init_variables(teacher, jax.random.key(1), spec["shape"])
+    state = create_train_state(student, optax.sgd(LR, momentum=MOMENTUM), jax.random.key(0),
+                               spec["shape"], teacher_variables=None if cached else t_vars)
+    rep = mesh_lib.replicated(mesh)
+    shard = jax.tree.map(lambda _: rep, state)
+    state = jax.device_put(state, shard)
+    if VARIANTS[variant]["step"] == "lean":
+        fn = _lean_step(student, teacher, mean, std)
+    else:
+        fn = make_train_step(student, make_kd_loss(TEMPERATURE, ALPHA), mean=mean, std=std,
+                             teacher=None if cached else teacher)
+    step = jax.jit(fn, in_shardings=(shard, mesh_lib.data_sharded(mesh), rep),
+                   out_shardings=(shard, rep), donate_argnums=(0,))
+    batch_arr = mesh_lib.to_global(_fake_batch(spec, batch, cached), mesh)
+    key = jax.device_put(jax.random.key(0), rep)
+    t0 = time.perf_counter()
+    compiled = step.lower(state, batch_arr, key).compile()
+    compile_s = time.perf_counter() - t0
+    if dump_hlo:
+        with open(dump_hlo, "w") as f:
+            f.write(compiled.as_text())
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    flops = float(cost.get("flops", 0.0)) if cost else 0.0
+    box = {"state": state}
+
+    def window(n):
+        n = n or steps
+        t = time.perf_counter()
+        for _ in range(n):
+            box["state"], m = compiled(box["state"], batch_arr, key)
+        jax.block_until_ready(m)
+        return time.perf_counter() - t, n
+
+    times = _time(window, repeats)
+    # No recompiles or host round-trips in the loop: the compiled executable ran every step.
+    return {"framework": "kdjax", "variant": variant, "devices": jax.device_count(),
+            "times": times, "compile_s": compile_s, "flops_per_step": flops,
+            "params": jax_param_count(pair)}
+
+
+def measure_torch(pair: str, cached: bool, batch: int, steps: int, repeats: int,
+                  threads: int, channels_last: bool = False) -> dict:
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    spec = PAIRS[pair]
+    c = spec["shape"][-1]
+    torch.manual_seed(0)
+    student, teacher = _torch_model(spec, "student"), _torch_model(spec, "teacher")
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    student, teacher = student.to(memory_format=fmt), teacher.to(memory_format=fmt)
+    teacher.eval()
+    student.train()
+    opt = torch.optim.SGD(student.parameters(), lr=LR, momentum=MOMENTUM)
+    data = _fake_batch(spec, batch, cached)
+    images = torch.from_numpy(data["image"]).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
+    labels = torch.from_numpy(data["label"]).long()
+    cached_logits = torch.from_numpy(data["teacher_logits"]) if cached else None
+    mean = torch.full((1, c, 1, 1), 0.5)
+    std = torch.full((1, c, 1, 1), 0.25)
+    T = TEMPERATURE
+
+    def step():
+        x = (images.float() / 255.0 - mean) / std
+        if cached_logits is None:
+            with torch.no_grad():
+                t_logits, _ = teacher(x)
+        else:
+            t_logits = cached_logits
+        logits, _ = student(x)
+        ce = F.cross_entropy(logits, labels)
+        kl = F.kl_div(F.log_softmax(logits / T, -1), F.softmax(t_logits / T, -1),
+                      reduction="batchmean")
+        loss = (1 - ALPHA) * ce + ALPHA * T * T * kl
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    def window(n):
+        n = n or steps
+        t = time.perf_counter()
+        for _ in range(n):
+            loss = step()
+        loss.item()
+        return time.perf_counter() - t, n
+
+    times = _time(window, repeats)
+    return {"framework": "torch" + ("_cl" if channels_last else ""), "variant": "",
+            "devices": 1, "times": times, "torch_threads": torch.get_num_threads(),
+            "params": torch_param_count(pair)}
+
+
+def measure_pipeline(batch: int, repeats: int, devices_note: str = "") -> dict:
+    """Input pipeline alone: fashion_mnist -> iterate_batches -> to_global, batches on device."""
+    import jax
+
+    from kdjax.data import iterate_batches, load_dataset
+    from kdjax.train import mesh as mesh_lib
+
+    splits, _ = load_dataset("fashion_mnist")
+    mesh = mesh_lib.make_mesh()
+    train = splits["train"]
+    n_batches = min(100, len(train) // batch)
+    times = []
+    for r in range(repeats + 1):
+        t = time.perf_counter()
+        out = None
+        for i, local in enumerate(iterate_batches(train, batch, seed=r, drop_remainder=True)):
+            if i == n_batches:
+                break
+            out = mesh_lib.to_global(local, mesh)
+        jax.block_until_ready(out)
+        if r:  # the first pass warms up
+            times.append((time.perf_counter() - t) / n_batches)
+    return {"framework": "pipeline", "variant": "", "devices": jax.device_count(),
+            "times": times}
+
+
+def child_main(args) -> None:
+    _pin(args.threads)
+    kind, pair, cached, variant = args.child.split(",")
+    cached = cached == "1"
+    if kind == "kdjax":
+        res = measure_jax(pair, cached, args.batch, args.steps, args.repeats, variant,
+                          args.dump_hlo)
+    elif kind in ("torch", "torch_cl"):
+        res = measure_torch(pair, cached, args.batch, args.steps, args.repeats, args.threads,
+                            channels_last=kind == "torch_cl")
+    elif kind == "pipeline":
+        res = measure_pipeline(args.batch, args.repeats)
+    else:
+        raise ValueError(f"unknown child kind {kind!r}")
+    res.update(pair=pair, cached=cached, threads=len(os.sched_getaffinity(0)))
+    print("RESULT " + json.dumps(res))
+
+
+# ----------------------------------------------------------------------------- parent
+
+
+def run_child(kind: str, pair: str, cached: bool, variant: str, devices: int, args) -> dict:
+    flags = [f"--xla_force_host_platform_device_count={devices}"]
+    if kind == "kdjax" and VARIANTS[variant]["flags"]:
+        flags.append(VARIANTS[variant]["flags"])
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=" ".join(flags),
+               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, os.path.abspath(__file__),
+           f"--child={kind},{pair},{int(cached)},{variant}", f"--batch={args.batch}",
+           f"--steps={args.steps}", f"--repeats={args.repeats}", f"--threads={args.threads}"]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
+    lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
+    if out.returncode or not lines:
+        raise SystemExit(f"child {cmd[2:]} with XLA_FLAGS={env['XLA_FLAGS']!r} failed:\n"
+                         f"{out.stderr[-3000:]}")
+    res = json.loads(lines[-1][len("RESULT "):])
+    res["xla_flags"] = env["XLA_FLAGS"]
+    return res
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pairs", default=",".join(PAIRS), help=f"comma list of {list(PAIRS)}")
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=3, help="steps per timed window")
+    ap.add_argument("--repeats", type=int, default=3, help="timed windows per subprocess")
+    ap.add_argument("--rounds", type=int, default=2,
+                    help="alternating kdjax/PyTorch subprocess rounds per cell")
+    ap.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    ap.add_argument("--variants", default="default",
+                    help=f"kdjax variants, comma list of {list(VARIANTS)}")
+    ap.add_argument("--no-cached", action="store_true", help="skip the cached-teacher rows")
+    ap.add_argument("--no-devices", action="store_true", help="skip the 8-fake-device rows")
+    ap.add_argument("--no-pipeline", action="store_true", help="skip the input-pipeline row")
+    ap.add_argument("--torch-channels-last", action="store_true",
+                    help="also time PyTorch with channels_last tensors")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: 1 round, 1 window of 1 step, batch <= 32, no 8-device rows")
+    ap.add_argument("--json", default="", help="also write all raw results to this file")
+    ap.add_argument("--child", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--dump-hlo", default="", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    for p in args.pairs.split(","):
+        if p not in PAIRS:
+            raise ValueError(f"unknown pair {p!r}; known: {list(PAIRS)}")
+    for v in args.variants.split(","):
+        if v not in VARIANTS:
+            raise ValueError(f"unknown variant {v!r}; known: {list(VARIANTS)}")
+    if args.quick:
+        args.rounds, args.repeats, args.steps = 1, 1, 1
+        args.batch = min(args.batch, 32)
+        args.no_devices = True
+    if args.batch < 1 or args.repeats < 1 or args.steps < 1 or args.rounds < 1:
+        raise ValueError("--batch, --steps, --repeats and --rounds must be >= 1")
+    return args
+
+
+def _eps(results: list[dict], batch: int, **match) -> float:
+    """Examples/s from the median step time over every window of the matching results."""
+    times = [t for r in results if all(r.get(k) == v for k, v in match.items())
+             for t in r["times"]]
+    if not times:
+        raise ValueError(f"no results match {match}")
+    return batch / statistics.median(times)
+
+
+def main(argv=None) -> list[dict]:
+    args = parse_args(argv)
+    if args.child:
+        child_main(args)
+        return []
+    pairs = args.pairs.split(",")
+    variants = args.variants.split(",")
+    results: list[dict] = []
+    t_start = time.time()
+    torch_kinds = ["torch"] + (["torch_cl"] if args.torch_channels_last else [])
+    for pair in pairs:
+        for cached in (False,) if args.no_cached else (False, True):
+            for _ in range(args.rounds):
+                for kind in torch_kinds:
+                    results.append(run_child(kind, pair, cached, "", 1, args))
+                for v in variants:
+                    results.append(run_child("kdjax", pair, cached, v, 1, args))
+                if not args.no_devices:
+                    results.append(run_child("kdjax", pair, cached, variants[0], 8, args))
+        jp, tp = results[-1]["params"], next(r for r in results
+                                             if r["framework"] == "torch" and r["pair"] == pair
+                                             )["params"]
+        if tuple(jp) != tuple(tp):
+            raise SystemExit(f"{pair}: parameter counts differ, kdjax {jp} vs torch {tp}")
+    if not args.no_pipeline:
+        for devices in (1,) if args.no_devices else (1, 8):
+            results.append(run_child("pipeline", "-", False, "", devices, args))
+
+    print(f"KD step examples/s: batch {args.batch}, float32, SGD momentum, {args.threads} "
+          f"core(s) pinned, torch.set_num_threads({args.threads}), XLA intra-op pool = pinned "
+          f"cores; median of {args.rounds} round(s) x {args.repeats} window(s) x {args.steps} "
+          f"step(s); total {time.time() - t_start:.0f} s")
+    print("| pair (teacher/student params) | teacher | PyTorch | " +
+          " | ".join(f"kdjax {v}" for v in variants) + " | " +
+          " | ".join(f"ratio {v}" for v in variants) +
+          ("" if args.no_devices else f" | kdjax {variants[0]} 8 dev | 8/1 dev") + " |")
+    ncol = 3 + 2 * len(variants) + (0 if args.no_devices else 2)
+    print("|" + "---|" * ncol)
+    for pair in pairs:
+        params = next(r["params"] for r in results if r["pair"] == pair)
+        for cached in (False,) if args.no_cached else (False, True):
+            pt = _eps(results, args.batch, framework="torch", pair=pair, cached=cached)
+            js = [_eps(results, args.batch, framework="kdjax", pair=pair, cached=cached, variant=v,
+                       devices=1) for v in variants]
+            row = [f"{pair} ({params[0]:,}/{params[1]:,})",
+                   "cached soft labels" if cached else "forward in step", f"{pt:.0f}"]
+            row += [f"{j:.0f}" for j in js] + [f"{j / pt:.2f}x" for j in js]
+            if not args.no_devices:
+                j8 = _eps(results, args.batch, framework="kdjax", pair=pair, cached=cached,
+                          variant=variants[0], devices=8)
+                row += [f"{j8:.0f}", f"{j8 / js[0]:.2f}x"]
+            print("| " + " | ".join(row) + " |")
+            if args.torch_channels_last:
+                cl = _eps(results, args.batch, framework="torch_cl", pair=pair, cached=cached)
+                print(f"|   PyTorch channels_last: {cl:.0f} ex/s |")
+    if not args.no_pipeline:
+        for r in results:
+            if r["framework"] == "pipeline":
+                eps = args.batch / statistics.median(r["times"])
+                print(f"input pipeline alone (fashion_mnist, iterate_batches + to_global, "
+                      f"{r['devices']} device(s)): {eps:.0f} examples/s")
+    comp = [(r["pair"], r["cached"], r["compile_s"]) for r in results
+            if r["framework"] == "kdjax" and r["devices"] == 1]
+    if comp:
+        print("kdjax compile s (first round): " + ", ".join(
+            f"{p}{'/cached' if c else ''} {s:.1f}" for p, c, s in dict(
+                ((p, c), (p, c, s)) for p, c, s in reversed(comp)).values()))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    return results
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, ROOT)
+    main()

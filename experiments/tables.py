@@ -1,0 +1,153 @@
+"""Every table and figure of the four papers, as a sweep the reproduce harness runs.
+
+    python -m launch.reproduce --list
+    python -m launch.reproduce --table=disk_table1            # reduced ('cpu') scale
+    python -m launch.reproduce --table=rad_fig3_cifar10_resnet --scale=full --parallel=4
+
+Each entry names an experiments/ config file and the argument its get_config receives per scale
+('cpu' = the declared reduced version on offline data, 'full' = the paper's setting), the grid
+of config overrides to sweep, how --seeds enters, and (for harness-aggregated tables) which
+numbers to average and where the paper's number for the same cell lives in
+experiments/paper_numbers.py. Entries whose config or runner does not exist yet are listed as
+'not yet implemented' by --list; nothing is ever filled in for them.
+"""
+from kdjax.reproduce.spec import Curve, Metric, TableSpec
+
+_CPU_FULL = {"cpu": "cpu", "full": "full"}
+
+
+def _panel(panel: str) -> dict:
+    return {"cpu": f"cpu:{panel}", "full": f"full:{panel}"}
+
+
+_ENTRIES: list[TableSpec] = []
+
+
+def _add(**kw) -> None:
+    _ENTRIES.append(TableSpec(**kw))
+
+
+# --- the harness's own end-to-end check (CE vs KD; no paper numbers) -------------------------
+_add(id="kd_fashion_mnist", paper="kd", kind="figure",
+     title="CE vs KD students on Fashion-MNIST (harness check, no paper)",
+     config="experiments/reproduce/kd_baseline.py", grid={"method": ("ce", "kd")},
+     seeds="grid:seed", default_seeds={"cpu": 3, "full": 3},
+     metrics=(Metric("CE student", "student_ce.test_accuracy"),
+              Metric("KD student", "student_kd.test_accuracy"),
+              Metric("teacher", "teacher.test_accuracy")),
+     curves=(Curve("CE student", "student_ce.history"),
+             Curve("KD student", "student_kd.history")),
+     notes="Built on kdjax.methods.kd (CE and Hinton KD); shows sweep, resume, mean ± std and "
+           "curves end to end. No paper cell to compare with.")
+
+# --- RAD (Baykal et al., ICLR 2023), issue 8: configs in experiments/rad/ -------------------
+_add(id="rad_fig2", paper="rad", kind="figure", full_here=True,
+     title="RAD Fig. 2: optimal sampling distribution (Cor. 1) for several teacher accuracies",
+     config="experiments/rad/fig2.py", args=_CPU_FULL,
+     notes="Exact computation; no training.")
+for _ds in ("cifar10", "cifar100", "svhn"):
+    for _arch in ("resnet", "mobilenet"):
+        _add(id=f"rad_fig3_{_ds}_{_arch}", paper="rad", kind="figure",
+             title=f"RAD Fig. 3 panel: {_ds}, {_arch} student/teacher pair, accuracy per "
+                   "active-distillation round, every strategy",
+             config="experiments/rad/fig3.py", args=_panel(f"{_ds}:{_arch}"),
+             notes="Panel configuration (e, |A|, b, teacher) per the panel titles of Fig. 3; "
+                   "'resnet' = ResNetV2-20 student, ResNet-50 teacher. cpu scale: offline "
+                   "Fashion-MNIST, several trials.")
+_add(id="rad_fig4_imagenet", paper="rad", kind="figure",
+     title="RAD Fig. 4: ImageNet, ResNet-50 -> ResNet-18, accuracy and gain per round",
+     config="experiments/rad/fig4_imagenet.py", cpu_offline=False)
+_add(id="rad_fig5_d3", paper="rad", kind="figure",
+     title="RAD Fig. 5 (D.3): final accuracy, accuracy over training, realized gain",
+     config="experiments/rad/d3_gains.py")
+_add(id="rad_fig6_d4", paper="rad", kind="figure",
+     title="RAD Fig. 6 (D.4): standard active learning, m = 0.05n",
+     config="experiments/rad/d4_active_learning.py")
+_add(id="rad_fig7_d5", paper="rad", kind="figure",
+     title="RAD Fig. 7 (D.5): robustness to w in {0, 0.1, ..., 1} vs w = 1 - m/n",
+     config="experiments/rad/d5_w_sweep.py")
+_add(id="rad_fig8_d6", paper="rad", kind="figure",
+     title="RAD Fig. 8 (D.6): margin gain vs entropy gain (RAD ENTROPY)",
+     config="experiments/rad/d6_entropy_gain.py")
+_add(id="rad_fig9_d7", paper="rad", kind="figure",
+     title="RAD Figs. 9-16 (D.7): SVHN configuration grid (ResNetV2-11/20/29 students, "
+           "ResNetV2-56/110 teachers, |A|, b, e) vs MARGIN and UNIFORM",
+     config="experiments/rad/d7_svhn_grid.py")
+
+# --- DiSK (Kag et al.), issue 9: configs in experiments/disk/ -------------------------------
+_add(id="disk_table1", paper="disk", full_here=True,
+     title="DiSK Table 1: runs (of 100) landing in each minimum, 1D intervals and 2D Gaussians",
+     config="experiments/disk/table1.py", seeds="count:num_runs",
+     default_seeds={"cpu": 100, "full": 100},
+     notes="--seeds=N sets the number of runs per method and toy (paper: 100).")
+_add(id="disk_table2_6", paper="disk", full_here=True,
+     title="DiSK Tables 2/5/6: model statistics (parameters, MACs)",
+     config="experiments/reproduce/disk_table2_6.py",
+     notes="Parameters from jax.eval_shape; MACs = XLA cost analysis flops / 2 at batch 1.")
+_add(id="disk_table3", paper="disk",
+     title="DiSK Table 3: large capacity mismatch (ResNet10 family), CIFAR-100 and "
+           "Tiny-ImageNet, CE / KD / DiSK",
+     config="experiments/disk/table3.py",
+     notes="cpu scale: one row on Fashion-MNIST (issue 9). Tiny-ImageNet is not in TFDS 4.9.10.")
+_add(id="disk_table4", paper="disk",
+     title="DiSK Table 4: small capacity mismatch, CIFAR-100 pairs, CE / KD / DiSK",
+     config="experiments/disk/table4.py")
+_add(id="disk_table7_imagenet", paper="disk",
+     title="DiSK Table 7: ImageNet-1K, ResNet-50 -> ResNet-18", cpu_offline=False,
+     config="experiments/disk/table7_imagenet.py")
+_add(id="disk_table8", paper="disk",
+     title="DiSK Table 8: DiSK inside SimKD (feature matching), CIFAR-100",
+     config="experiments/disk/table8_simkd.py")
+
+# --- ALM-KD (Sarkar et al.), issue 7: configs in experiments/alm/ ---------------------------
+_add(id="alm_sec5_fig3", paper="alm", kind="figure", full_here=True,
+     title="ALM-KD Fig. 3 (Sec. 5.1): mean λ per teacher-confidence bucket, noisy vs clean",
+     config="experiments/alm/sec5_fig3.py", seeds="count:num_seeds",
+     default_seeds={"cpu": 50, "full": 50},
+     notes="The paper gives no numbers, only the claim in paper_numbers.ALM; --seeds=N sets "
+           "the number of vectorised seeds (paper: 50).")
+_add(id="alm_sec5_fig4", paper="alm", kind="figure", full_here=True,
+     title="ALM-KD Fig. 4 (Sec. 5.2): test accuracy per epoch, CE / KD λ=0.9 / ALM-KD",
+     config="experiments/alm/sec5_fig4.py", seeds="count:num_seeds",
+     default_seeds={"cpu": 50, "full": 50})
+_add(id="alm_sec5_sensitivity", paper="alm", full_here=True,
+     title="ALM-KD Sec. 5: sensitivity to the choices the paper leaves open (beyond the paper)",
+     config="experiments/alm/sec5_sensitivity.py", seeds="count:num_seeds",
+     default_seeds={"cpu": 20, "full": 50})
+_add(id="alm_fig5", paper="alm", kind="figure",
+     title="ALM-KD Fig. 5: ALM-KD vs fixed λ ∈ {0.1, 0.9} across architectures and datasets",
+     config="experiments/alm/fig5.py")
+_add(id="alm_table1", paper="alm",
+     title="ALM-KD Table 1: multi-teacher (WRN-16-3 + WRN-16-4 -> WRN-16-1) vs TAKD / DGKD",
+     config="experiments/alm/table1.py")
+_add(id="alm_table2", paper="alm",
+     title="ALM-KD Table 2: early-stopped teachers (WRN-16-8 at epochs 20/70/130/final)",
+     config="experiments/alm/table2.py")
+_add(id="alm_table3", paper="alm",
+     title="ALM-KD Table 3: self-distillation (WRN-16-8), FGVC-Aircraft and Stanford Dogs",
+     config="experiments/alm/table3.py")
+
+# --- LR+DS (Lan et al.), issue 4: configs in experiments/lrds/ ------------------------------
+_LRDS_SEEDS = dict(seeds="tuple:lrds.seeds", default_seeds={"cpu": 1, "full": 3})
+_add(id="lrds_cifar100", paper="lrds", cpu_offline=False, **_LRDS_SEEDS,
+     title="LR+DS CIFAR-100, same-family pairs: KD, KD+LR, KD+DS, KD+LR+DS",
+     config="experiments/lrds/cifar100.py")
+_add(id="lrds_cifar100_cross_family", paper="lrds", cpu_offline=False, **_LRDS_SEEDS,
+     title="LR+DS CIFAR-100, cross-family pairs: KD, KD+LR, KD+DS, KD+LR+DS",
+     config="experiments/lrds/cifar100_cross_family.py")
+_add(id="lrds_imagenet", paper="lrds", cpu_offline=False, **_LRDS_SEEDS,
+     title="LR+DS ImageNet, ResNet-34 -> ResNet-18: KD, KD+LR, KD+DS, KD+LR+DS",
+     config="experiments/lrds/imagenet.py")
+_add(id="lrds_ablation_eta", paper="lrds", cpu_offline=False, **_LRDS_SEEDS,
+     title="LR+DS ablation: label-revision strength η", config="experiments/lrds/ablation_eta.py")
+_add(id="lrds_ablation_fraction", paper="lrds", cpu_offline=False, **_LRDS_SEEDS,
+     title="LR+DS ablation: DS fraction |D^t|/|D|",
+     config="experiments/lrds/ablation_fraction.py")
+_add(id="lrds_fashion_mnist", paper="lrds", full_here=True,
+     seeds="tuple:lrds.seeds", default_seeds={"cpu": 3, "full": 3},
+     title="LR+DS reduced run: weak teacher on Fashion-MNIST, CE / KD / +LR / +DS / +LR+DS",
+     config="experiments/lrds/fashion_mnist_reduced.py")
+
+TABLES: dict[str, TableSpec] = {t.id: t for t in _ENTRIES}
+if len(TABLES) != len(_ENTRIES):
+    raise ValueError("experiments/tables.py: duplicate table ids")

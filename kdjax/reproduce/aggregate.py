@@ -1,0 +1,153 @@
+"""From finished point records to table rows: mean ± std over seeds beside the paper's number."""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from kdjax.reproduce.spec import TableSpec
+
+
+def get_path(obj: Any, dotted: str) -> Any:
+    """obj['a']['b'] for 'a.b'; list elements by index ('history.-1.x'). KeyError if absent."""
+    node = obj
+    for part in dotted.split("."):
+        if isinstance(node, (list, tuple)):
+            node = node[int(part)]
+        elif isinstance(node, Mapping) and part in node:
+            node = node[part]
+        else:
+            raise KeyError(f"{dotted!r}: no {part!r}")
+    return node
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof = 1; 0.0 for a single value)."""
+    v = np.asarray(values, np.float64)
+    if v.size == 0:
+        raise ValueError("mean_std of no values")
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
+def fmt_mean_std(mean: float, std: float, n: int, digits: int = 2) -> str:
+    return f"{mean:.{digits}f}" if n <= 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def lookup_paper(paper: str, key: Sequence[Any], params: Mapping[str, Any] | None = None,
+                 papers: Mapping[str, Mapping] | None = None) -> Any:
+    """The paper's number at `key` in experiments.paper_numbers.PAPERS[paper], or None.
+
+    Keys may be a flat tuple key of the paper's dict (ALM style) or a path into nested dicts
+    (DiSK style); string parts are formatted with the point's `params` ('{method}')."""
+    if not key:
+        return None
+    if papers is None:
+        from experiments import paper_numbers
+        papers = paper_numbers.PAPERS
+    short = {k.split(".")[-1]: v for k, v in (params or {}).items()}
+    parts = tuple(p.format(**short) if isinstance(p, str) else p for p in key)
+    table = papers.get(paper, {})
+    if parts in table:
+        return table[parts]
+    node: Any = table
+    for p in parts:
+        if isinstance(node, Mapping) and p in node:
+            node = node[p]
+        else:
+            return None
+    return node
+
+
+def metric_rows(spec: TableSpec, records: Sequence[dict], papers=None) -> list[dict]:
+    """One row per (grid cell without the seed, metric): mean ± std over the cell's seeds."""
+    seed_field = spec.seeds.partition(":")[2] if spec.seeds.startswith("grid:") else None
+    cells: dict[tuple, list[dict]] = {}
+    for r in records:
+        key = tuple((k, _hashable(v)) for k, v in r["params"].items() if k != seed_field)
+        cells.setdefault(key, []).append(r)
+    rows = []
+    for key, recs in cells.items():
+        params = dict(key)
+        for m in spec.metrics:
+            values, seeds = [], []
+            for r in recs:
+                try:
+                    v = get_path(r["result"], m.path)
+                except (KeyError, IndexError, ValueError):
+                    continue
+                if v is None:
+                    continue
+                values.append(float(v) * m.scale)
+                seeds.append(r.get("seed"))
+            if not values:
+                continue
+            mean, std = mean_std(values)
+            paper = lookup_paper(spec.paper, m.paper, params, papers)
+            row = {k.split(".")[-1]: _show(v) for k, v in params.items()}
+            row.update({"metric": m.name, "ours": fmt_mean_std(mean, std, len(values)),
+                        "paper": "—" if paper is None else paper, "mean": mean, "std": std,
+                        "n": len(values), "seeds": seeds})
+            rows.append(row)
+    return rows
+
+
+def runner_rows(spec: TableSpec, records: Sequence[dict]) -> list[dict]:
+    """The runners' own rows (already mean ± std beside the paper), tagged with their point."""
+    rows = []
+    for r in records:
+        tag = {k.split(".")[-1]: _show(v) for k, v in r["params"].items()}
+        for row in r["result"].get("rows", []) or []:
+            rows.append({**tag, **{k: _cell(v) for k, v in row.items()}})
+    return rows
+
+
+def table_rows(spec: TableSpec, records: Sequence[dict], papers=None) -> list[dict]:
+    return metric_rows(spec, records, papers) if spec.metrics else runner_rows(spec, records)
+
+
+def curves(spec: TableSpec, records: Sequence[dict]) -> dict[str, dict]:
+    """{label: {'x': xs, 'mean': m, 'std': s, 'n': n}} per (curve, grid cell), over seeds."""
+    seed_field = spec.seeds.partition(":")[2] if spec.seeds.startswith("grid:") else None
+    grouped: dict[str, list] = {}
+    for c in spec.curves:
+        for r in records:
+            try:
+                hist = get_path(r["result"], c.path)
+            except (KeyError, IndexError, ValueError):
+                continue
+            pts = [(h[c.x], h[c.y] * c.scale) for h in hist
+                   if isinstance(h, Mapping) and c.x in h and h.get(c.y) is not None]
+            if not pts:
+                continue
+            cell = ", ".join(f"{k.split('.')[-1]}={_show(v)}" for k, v in r["params"].items()
+                             if k != seed_field)
+            label = c.name + (f" ({cell})" if cell else "")
+            grouped.setdefault(label, []).append(dict(pts))
+    out = {}
+    for label, series in grouped.items():
+        xs = sorted(set.intersection(*(set(s) for s in series)))
+        ys = np.array([[s[x] for x in xs] for s in series], np.float64)
+        out[label] = {"x": xs, "mean": ys.mean(0).tolist(),
+                      "std": (ys.std(0, ddof=1) if len(series) > 1 else 0 * ys[0]).tolist(),
+                      "n": len(series)}
+    return out
+
+
+def _hashable(v):
+    return tuple(v) if isinstance(v, list) else v
+
+
+def _show(v):
+    return "-".join(map(str, v)) if isinstance(v, (list, tuple)) else v
+
+
+def _cell(v):
+    """A runner's cell: {'mean', 'std'|'sem', 'n'} dicts become 'm ± s' strings."""
+    if isinstance(v, Mapping) and "mean" in v:
+        spread = v.get("std", v.get("sem"))
+        if spread is None or (isinstance(spread, float) and math.isnan(spread)):
+            return f"{v['mean']:.4g}"
+        return f"{v['mean']:.4g} ± {spread:.2g}" + (" (SEM)" if "sem" in v and "std" not in v
+                                                    else "")
+    return v

@@ -1,0 +1,214 @@
+"""Running a sweep's points: in-process, as K parallel subprocesses, or as Cloud TPU jobs.
+
+Layout: `<workdir>/<table>/<scale>/<point>/` per point. The runner works in `<point>/run/`
+(it resumes from there if killed mid-run); when it returns, the harness writes
+`<point>/results.json` (the runner's result plus provenance). A point with that file is
+finished and is skipped, so re-running a killed sweep continues where it stopped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+import traceback
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from kdjax.reproduce.spec import REPO_ROOT, TableSpec, get_runner, runner_target
+from kdjax.reproduce.sweep import Point, point_config
+
+RESULTS = "results.json"
+
+
+def point_dir(workdir: str, point: Point) -> str:
+    return os.path.join(workdir, point.table, point.scale, point.name)
+
+
+def read_record(workdir: str, point: Point) -> dict | None:
+    """The finished record of a point, or None."""
+    path = os.path.join(point_dir(workdir, point), RESULTS)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+    return record if record.get("status") == "finished" else None
+
+
+def jsonable(x: Any) -> Any:
+    """numpy/jax scalars and arrays -> Python numbers and lists, recursively."""
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if isinstance(x, (np.generic,)):
+        return x.item()
+    if hasattr(x, "__array__") and not isinstance(x, (str, bytes)):
+        return np.asarray(x).tolist()
+    if isinstance(x, float) and not np.isfinite(x):
+        return str(x)
+    return x
+
+
+def teacher_queries(result: Any) -> int | None:
+    """Sum of every `teacher_queries` number in the result's dicts (not inside lists, where
+    per-epoch logs repeat cumulative counts); None if the runner reports none."""
+    total, found = 0, False
+    stack = [result]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k == "teacher_queries" and isinstance(v, (int, float)):
+                    total, found = total + int(v), True
+                elif isinstance(v, dict):
+                    stack.append(v)
+    return total if found else None
+
+
+def _write_json(path: str, obj: dict) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(jsonable(obj), f, indent=1, default=str)
+    os.replace(tmp, path)
+
+
+def run_point(spec: TableSpec, point: Point, workdir: str, *, seeds: int | None = None,
+              force: bool = False) -> dict:
+    """Run one point in this process (skipped if finished) and return its record."""
+    done = None if force else read_record(workdir, point)
+    if done is not None:
+        return done
+    from kdjax.provenance import provenance  # imports jax
+
+    pdir = point_dir(workdir, point)
+    os.makedirs(pdir, exist_ok=True)
+    config = point_config(spec, point, seeds)
+    runner = get_runner(config)
+    _write_json(os.path.join(pdir, "config.json"), config.to_dict())
+    t0 = time.time()
+    result = runner(config, os.path.join(pdir, "run"))
+    wall = time.time() - t0
+    result = result if isinstance(result, dict) else {"value": result}
+    record = {
+        "status": "finished", "table": spec.id, "point": point.name, "scale": point.scale,
+        "params": point.param_dict, "seed": point.seed if point.seed is not None
+        else config.get("seed"), "runner": runner_target(config),
+        "scale_note": result.get("scale_note") or config.get("scale_note") or
+        ("full setting" if point.scale == "full" else "reduced scale (see config)"),
+        "wall_time": wall, "teacher_queries": teacher_queries(result),
+        "provenance": provenance(), "config": config.to_dict(),
+        "command": point_command(spec, point, workdir, seeds), "result": result}
+    _write_json(os.path.join(pdir, RESULTS), record)
+    return read_record(workdir, point)
+
+
+@dataclasses.dataclass
+class SweepOutcome:
+    finished: list[str]
+    skipped: list[str]
+    failed: dict[str, str]
+
+
+def point_command(spec: TableSpec, point: Point, workdir: str, seeds: int | None,
+                  python: str = "python") -> str:
+    args = [python, "-m", "launch.reproduce", f"--table={spec.id}", f"--scale={point.scale}",
+            f"--point={point.name}", f"--workdir={workdir}"]
+    if seeds is not None:
+        args.append(f"--seeds={seeds}")
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def run_sweep(spec: TableSpec, points: Sequence[Point], workdir: str, *,
+              seeds: int | None = None, parallel: int = 1, registry: str = "",
+              log: Callable[[str], None] = print) -> SweepOutcome:
+    """Run every unfinished point: one after another in this process (parallel=1) or as
+    `parallel` subprocesses of `python -m launch.reproduce --point=...`. A failing point is
+    reported and the others still run; KeyboardInterrupt stops the sweep (re-run to resume)."""
+    if parallel < 1:
+        raise ValueError(f"--parallel must be >= 1, got {parallel}")
+    out = SweepOutcome([], [], {})
+    todo = []
+    for p in points:
+        if read_record(workdir, p) is not None:
+            out.skipped.append(p.name)
+        else:
+            todo.append(p)
+    if out.skipped:
+        log(f"[{spec.id}] {len(out.skipped)} finished point(s) skipped: "
+            f"{', '.join(out.skipped)}")
+    if parallel == 1:
+        for i, p in enumerate(todo):
+            log(f"[{spec.id}] point {i + 1}/{len(todo)}: {p.name}")
+            try:
+                run_point(spec, p, workdir, seeds=seeds)
+                out.finished.append(p.name)
+            except Exception as e:  # noqa: BLE001 — report it, run the other points
+                out.failed[p.name] = f"{type(e).__name__}: {e}"
+                os.makedirs(point_dir(workdir, p), exist_ok=True)
+                with open(os.path.join(point_dir(workdir, p), "error.txt"), "w") as f:
+                    f.write(traceback.format_exc())
+                log(f"[{spec.id}] point {p.name} FAILED: {type(e).__name__}: {e}")
+        return out
+    running: list[tuple[Point, subprocess.Popen, Any]] = []
+    queue = list(todo)
+    try:
+        while queue or running:
+            while queue and len(running) < parallel:
+                p = queue.pop(0)
+                os.makedirs(point_dir(workdir, p), exist_ok=True)
+                logf = open(os.path.join(point_dir(workdir, p), "log.txt"), "w")
+                cmd = [sys.executable, "-m", "launch.reproduce", f"--table={spec.id}",
+                       f"--scale={p.scale}", f"--point={p.name}", f"--workdir={workdir}"]
+                if seeds is not None:
+                    cmd.append(f"--seeds={seeds}")
+                if registry:
+                    cmd.append(f"--registry={registry}")
+                log(f"[{spec.id}] started {p.name} (subprocess)")
+                running.append((p, subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=logf,
+                                                     stderr=subprocess.STDOUT), logf))
+            time.sleep(0.2)
+            for item in list(running):
+                p, proc, logf = item
+                if proc.poll() is None:
+                    continue
+                running.remove(item)
+                logf.close()
+                if proc.returncode == 0 and read_record(workdir, p) is not None:
+                    out.finished.append(p.name)
+                    log(f"[{spec.id}] finished {p.name}")
+                else:
+                    out.failed[p.name] = (f"exit code {proc.returncode}; see "
+                                          f"{os.path.join(point_dir(workdir, p), 'log.txt')}")
+                    log(f"[{spec.id}] point {p.name} FAILED ({out.failed[p.name]})")
+    finally:
+        for p, proc, logf in running:
+            proc.terminate()
+            proc.wait()
+            logf.close()
+    return out
+
+
+def tpu_commands(spec: TableSpec, points: Sequence[Point], workdir: str, *, name_prefix: str,
+                 seeds: int | None = None, extra_flags: str = "") -> list[str]:
+    """One `launch/tpu/tpu_vm.py` job per unfinished point (create + install + run in the
+    background on its own TPU VM `<prefix>-<i>`), printed, not run."""
+    from launch.tpu.tpu_vm import Target
+
+    lines = []
+    for i, p in enumerate(points):
+        name = f"{name_prefix}-{i}"
+        Target(name=name, zone="us-central2-b")  # validates the VM name (raises ValueError)
+        command = point_command(spec, p, workdir, seeds)
+        args = ["python", "-m", "launch.tpu.tpu_vm", "--action=launch", f"--name={name}",
+                "--background", f"--command={command}"]
+        lines.append(" ".join(shlex.quote(a) for a in args)
+                     + (f" {extra_flags}" if extra_flags else ""))
+    return lines

@@ -1,0 +1,240 @@
+"""Markdown / CSV reports of a table, and REPRODUCTION.md over the whole registry."""
+from __future__ import annotations
+
+import csv
+import glob
+import io
+import json
+import os
+import shutil
+from typing import Mapping, Sequence
+
+from kdjax.reproduce import aggregate, plots
+from kdjax.reproduce.execute import RESULTS, point_dir
+from kdjax.reproduce.spec import REPO_ROOT, SCALES, TableSpec, implementation
+from kdjax.reproduce.sweep import expand
+
+HIDDEN = ("mean", "std")  # kept in the CSV, folded into 'ours' in Markdown
+
+
+def columns(rows: Sequence[dict], hidden: Sequence[str] = ()) -> list[str]:
+    cols: list[str] = []
+    for r in rows:
+        for k in r:
+            if k not in cols and k not in hidden:
+                cols.append(k)
+    return cols
+
+
+def _text(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (list, tuple)):
+        return ",".join(_text(x) for x in v)
+    if isinstance(v, dict):
+        return json.dumps(v, default=str)
+    return "" if v is None else str(v)
+
+
+def markdown_table(rows: Sequence[dict], hidden: Sequence[str] = HIDDEN) -> str:
+    if not rows:
+        return "_no rows_"
+    cols = columns(rows, hidden)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        lines.append("| " + " | ".join(_text(r.get(c)).replace("|", "/") for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def csv_text(rows: Sequence[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns(rows), extrasaction="ignore")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: _text(v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def finished_records(workdir: str, table: str, scale: str) -> list[dict]:
+    """Every finished point record of `table` at `scale` under `workdir`, sorted by point."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(workdir, table, scale, "*", RESULTS))):
+        try:
+            with open(path) as f:
+                rec = json.load(f)
+        except (OSError, json.JSONDecodeError):
+            continue
+        if rec.get("status") == "finished":
+            out.append(rec)
+    return out
+
+
+def is_full_setting(records: Sequence[dict]) -> bool:
+    """The runs were the paper's setting: asked for at full scale, or the runner said so."""
+    return bool(records) and all(
+        r["scale"] == "full" or str(r.get("scale_note", "")).lower().startswith("full setting")
+        for r in records)
+
+
+def provenance_summary(records: Sequence[dict]) -> dict:
+    commits = sorted({r["provenance"].get("git_commit", "?") for r in records})
+    devices = sorted({f"{r['provenance'].get('device_kind')} x{r['provenance'].get('num_devices')}"
+                      for r in records})
+    queries = [r.get("teacher_queries") for r in records if r.get("teacher_queries") is not None]
+    return {"points": len(records), "git_commit": ", ".join(commits),
+            "devices": ", ".join(devices),
+            "wall_time_s": round(sum(float(r.get("wall_time", 0)) for r in records), 1),
+            "teacher_queries": sum(queries) if queries else "not reported",
+            "seeds": sorted({str(r.get("seed")) for r in records}),
+            "scale_notes": sorted({str(r.get("scale_note")) for r in records}),
+            "finished": sorted(r["provenance"].get("time", "") for r in records)[-1]}
+
+
+def write_table_report(spec: TableSpec, workdir: str, scale: str, papers=None) -> dict | None:
+    """report.md, report.csv and curves.png (figure-type tables) in `<workdir>/<table>/<scale>`;
+    returns {'rows', 'markdown', 'csv', 'plot', 'pngs', 'provenance'} or None if nothing ran."""
+    records = finished_records(workdir, spec.id, scale)
+    if not records:
+        return None
+    rows = aggregate.table_rows(spec, records, papers)
+    base = os.path.join(workdir, spec.id, scale)
+    plot = None
+    if spec.curves:
+        plot = plots.plot_curves(aggregate.curves(spec, records),
+                                 os.path.join(base, "curves.png"),
+                                 title=f"{spec.title} ({scale}; mean ± std over seeds)")
+    pngs = sorted(glob.glob(os.path.join(base, "*", "run", "**", "*.png"), recursive=True))
+    prov = provenance_summary(records)
+    md = [f"# {spec.title}", "", f"Scale: {scale} — " + "; ".join(prov["scale_notes"]), "",
+          markdown_table(rows), "",
+          f"Provenance: {prov['points']} point(s), commit {prov['git_commit']}, "
+          f"devices {prov['devices']}, wall time {prov['wall_time_s']} s, teacher queries "
+          f"{prov['teacher_queries']}, seeds {', '.join(prov['seeds'])}."]
+    if plot:
+        md += ["", f"![curves]({os.path.relpath(plot, base)})"]
+    for p in pngs:
+        md += ["", f"![{os.path.basename(p)}]({os.path.relpath(p, base)})"]
+    with open(os.path.join(base, "report.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    with open(os.path.join(base, "report.csv"), "w") as f:
+        f.write(csv_text(rows))
+    return {"rows": rows, "markdown": "\n".join(md), "plot": plot, "pngs": pngs,
+            "provenance": prov, "records": records}
+
+
+def table_status(spec: TableSpec, workdir: str) -> tuple[str, str]:
+    """(status, detail) with status one of: 'reproduced in full here', 'reduced-scale run
+    here', 'not run yet', 'needs an accelerator', 'not yet implemented'."""
+    impl = implementation(spec)
+    if not impl.ok:
+        return "not yet implemented", impl.reason
+    ran = {s: finished_records(workdir, spec.id, s) for s in SCALES}
+    for scale in SCALES:
+        expected = {p.name for p in expand(spec, scale)}
+        got = {r["point"] for r in ran[scale]}
+        missing = expected - got
+        ran[scale + "_partial"] = (f" (partial: {len(expected & got)}/{len(expected)} points)"
+                                   if missing and got else "")
+    full = ran["full"] or [r for r in ran["cpu"] if is_full_setting([r])]
+    if full and is_full_setting(full):
+        dev = provenance_summary(full)["devices"]
+        part = ran["full_partial"] if ran["full"] else ran["cpu_partial"]
+        return "reproduced in full here", f"ran the paper's setting on {dev}{part}"
+    if ran["cpu"]:
+        return "reduced-scale run here", (f"cpu scale ran{ran['cpu_partial']}; full setting "
+                                          + ("runs on CPU" if spec.full_here
+                                             else "needs an accelerator"))
+    if not spec.cpu_offline:
+        return "needs an accelerator", ("full setting needs an accelerator; its cpu version "
+                                        "needs the TFDS dataset prepared in data_dir")
+    return "not run yet", ("full setting runs on this CPU" if spec.full_here else
+                           "cpu version runs here; full setting needs an accelerator")
+
+
+def _point_of(png: str) -> str:
+    """The point directory of a runner PNG (`<scale>/<point>/run/.../x.png`)."""
+    parts = png.split(os.sep)
+    return parts[parts.index("run") - 1] if "run" in parts else "point"
+
+
+def _copy_assets(paths: Sequence[str], table: str, scale: str, out_dir: str) -> list[str]:
+    copied = []
+    for p in paths:
+        name = (f"{table}_{scale}_curves.png" if os.path.basename(p) == "curves.png" else
+                f"{table}_{scale}_{_point_of(p)}_{os.path.basename(p)}")
+        os.makedirs(out_dir, exist_ok=True)
+        dst = os.path.join(out_dir, name)
+        shutil.copyfile(p, dst)
+        copied.append(dst)
+    return copied
+
+
+def write_reproduction_md(tables: Mapping[str, TableSpec], workdir: str,
+                          path: str | None = None, papers=None,
+                          assets_dir: str | None = None) -> str:
+    """Regenerate REPRODUCTION.md from the finished results under `workdir`."""
+    path = path or os.path.join(REPO_ROOT, "REPRODUCTION.md")
+    assets_dir = assets_dir or os.path.join(os.path.dirname(os.path.abspath(path)), "docs",
+                                            "reproduction")
+    root = os.path.dirname(os.path.abspath(path))
+    statuses = {tid: table_status(spec, workdir) for tid, spec in tables.items()}
+    counts: dict[str, int] = {}
+    for s, _ in statuses.values():
+        counts[s] = counts.get(s, 0) + 1
+    lines = ["# Reproduction status", "",
+             "Generated by `python -m launch.reproduce --write_report"
+             f" --workdir={os.path.relpath(workdir, REPO_ROOT) if os.path.isabs(workdir) else workdir}`"
+             " from the finished runs in that workdir; do not edit by hand.",
+             "Status words: *reproduced in full here* = the paper's setting ran on this machine; "
+             "*reduced-scale run here* = only the declared reduced version ran (its note says "
+             "what was reduced); *not run yet* = implemented, no finished run in the workdir; "
+             "*needs an accelerator* = even the reduced version needs data or compute this "
+             "machine lacks; *not yet implemented* = the config or its runner does not exist.",
+             "Our numbers are never filled in by hand: every cell below comes from a "
+             "results.json written by a run, with its provenance.", "",
+             "Summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), "",
+             "| id | paper | table / figure | status | detail | command (cpu) |",
+             "|---|---|---|---|---|---|"]
+    for tid, spec in tables.items():
+        s, detail = statuses[tid]
+        lines.append(f"| `{tid}` | {spec.paper} | {spec.title} | {s} | {detail} | "
+                     f"`{spec.command('cpu')}` |")
+    for tid, spec in tables.items():
+        s, detail = statuses[tid]
+        lines += ["", f"## `{tid}` — {spec.title}", "", f"Status: **{s}** — {detail}.",
+                  f"Config: `{spec.config}` (args {dict(spec.args)}).",
+                  f"Commands: `{spec.command('cpu')}` (reduced) · `{spec.command('full')}` "
+                  "(paper's setting)."]
+        if spec.notes:
+            lines.append(f"Notes: {spec.notes}")
+        for scale in SCALES:
+            rep = write_table_report(spec, workdir, scale, papers)
+            if rep is None:
+                continue
+            prov = rep["provenance"]
+            lines += ["", f"### {scale} scale — {'; '.join(prov['scale_notes'])}", "",
+                      markdown_table(rep["rows"]), "",
+                      f"Provenance: {prov['points']} point(s); commit {prov['git_commit']}; "
+                      f"devices {prov['devices']}; total wall time {prov['wall_time_s']} s; "
+                      f"teacher queries {prov['teacher_queries']}; seeds "
+                      f"{', '.join(prov['seeds'])}; last finished {prov['finished']}."]
+            assets = ([rep["plot"]] if rep["plot"] else []) + rep["pngs"]
+            for a in _copy_assets(assets, tid, scale, assets_dir):
+                lines += ["", f"![{os.path.basename(a)}]({os.path.relpath(a, root)})"]
+    text = "\n".join(lines) + "\n"
+    with open(path, "w") as f:
+        f.write(text)
+    return text
+
+
+def list_text(tables: Mapping[str, TableSpec], workdir: str) -> str:
+    """`--list`: every registered table with its status."""
+    rows = []
+    for tid, spec in tables.items():
+        s, detail = table_status(spec, workdir)
+        rows.append({"id": tid, "paper": spec.paper, "kind": spec.kind, "status": s,
+                     "detail": detail, "config": spec.config})
+    width = max(len(r["id"]) for r in rows)
+    swidth = max(len(r["status"]) for r in rows)
+    return "\n".join(f"{r['id']:<{width}}  {r['status']:<{swidth}}  {r['paper']:<5} "
+                     f"{r['config']}  — {r['detail']}" for r in rows)

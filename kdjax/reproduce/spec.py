@@ -1,0 +1,174 @@
+"""What a reproducible table or figure is: a base config, a grid, and how to read its results."""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+import importlib.util
+import os
+import sys
+from typing import Any, Callable, Mapping
+
+import ml_collections
+
+SCALES = ("cpu", "full")
+KINDS = ("table", "figure")
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    """One number per point, read from the runner's result at a dotted `path`.
+
+    `paper` is a key path into `experiments.paper_numbers.PAPERS[spec.paper]`; its strings may
+    hold `{param}` placeholders filled from the point's grid values (e.g. '{method}').
+    """
+    name: str
+    path: str
+    scale: float = 100.0
+    paper: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Curve:
+    """A per-epoch curve: `path` leads to a list of dicts; `y` is plotted against `x`."""
+    name: str
+    path: str
+    x: str = "epoch"
+    y: str = "test/accuracy"
+    scale: float = 100.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TableSpec:
+    """One paper table/figure.
+
+    config: an experiments/ config file (relative to the repo root); `args[scale]` is the
+      argument its get_config receives (may carry a panel, e.g. 'cpu:cifar10:resnet').
+    grid: dotted config field -> values; the sweep is their cartesian product.
+    seeds: how `--seeds=N` enters the config: '' (the runner handles seeds itself, --seeds is
+      ignored), 'grid:<field>' (one point per seed 0..N-1, e.g. 'grid:seed'),
+      'count:<field>' (field = N, e.g. 'count:num_runs'), 'tuple:<field>' (field = (0..N-1)).
+    metrics: numbers aggregated over seeds (mean ± std) per grid cell; empty = the runner's own
+      `rows` (which already carry mean ± std and the paper's numbers) form the table.
+    full_here: the paper's full setting runs on this 2-core CPU (the toys).
+    cpu_offline: the cpu-scale version reads only offline data (fashion_mnist / digits /
+      synthetic); False = it needs a prepared TFDS dataset.
+    """
+    id: str
+    paper: str
+    title: str
+    config: str
+    kind: str = "table"
+    args: Mapping[str, str] = dataclasses.field(
+        default_factory=lambda: {"cpu": "cpu", "full": "full"})
+    grid: Mapping[str, tuple] = dataclasses.field(default_factory=dict)
+    seeds: str = ""
+    default_seeds: Mapping[str, int] = dataclasses.field(
+        default_factory=lambda: {"cpu": 1, "full": 3})
+    metrics: tuple = ()
+    curves: tuple = ()
+    full_here: bool = False
+    cpu_offline: bool = True
+    notes: str = ""
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"table {self.id!r}: kind must be one of {KINDS}, got {self.kind!r}")
+        for scale in SCALES:
+            if scale not in self.args:
+                raise ValueError(f"table {self.id!r}: args needs an entry for scale {scale!r}")
+        mode = self.seeds.partition(":")[0]
+        if self.seeds and (mode not in ("grid", "count", "tuple") or ":" not in self.seeds):
+            raise ValueError(f"table {self.id!r}: seeds must be '', 'grid:<field>', "
+                             f"'count:<field>' or 'tuple:<field>', got {self.seeds!r}")
+        for key, values in self.grid.items():
+            if not isinstance(values, (tuple, list)) or not values:
+                raise ValueError(f"table {self.id!r}: grid[{key!r}] must be a non-empty tuple")
+
+    def command(self, scale: str) -> str:
+        flag = "" if scale == "cpu" else f" --scale={scale}"
+        return f"python -m launch.reproduce --table={self.id}{flag}"
+
+
+def config_path(spec: TableSpec) -> str:
+    return os.path.join(REPO_ROOT, spec.config)
+
+
+def load_config(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
+    """`get_config(arg)` of a config file (like ml_collections' config_flags does)."""
+    full = path if os.path.isabs(path) else os.path.join(REPO_ROOT, path)
+    if not os.path.exists(full):
+        raise FileNotFoundError(f"config file {path} does not exist")
+    if REPO_ROOT not in sys.path:
+        sys.path.insert(0, REPO_ROOT)
+    name = "kdjax_repro_cfg_" + os.path.relpath(full, REPO_ROOT).replace(os.sep, "_")[:-3]
+    module_spec = importlib.util.spec_from_file_location(name, full)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(arg)
+
+
+def _main_runners() -> dict[str, str]:
+    """launch.main's RUNNERS table, read from its source: importing launch.main would define
+    its absl flags (--config, required) inside launch.reproduce."""
+    with open(os.path.join(REPO_ROOT, "launch", "main.py")) as f:
+        tree = ast.parse(f.read())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(
+                isinstance(t, ast.Name) and t.id == "RUNNERS" for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise ValueError("launch/main.py has no RUNNERS table")
+
+
+def resolve(target: str) -> Callable:
+    """'package.module:function' -> the function."""
+    module, _, name = target.partition(":")
+    if not module or not name:
+        raise ValueError(f"runner must look like 'package.module:function', got {target!r}")
+    if REPO_ROOT not in sys.path:
+        sys.path.insert(0, REPO_ROOT)
+    return getattr(importlib.import_module(module), name)
+
+
+def runner_target(config: ml_collections.ConfigDict) -> str:
+    """config.runner, else launch.main's RUNNERS[config.method]."""
+    if config.get("runner"):
+        return config.runner
+    runners = _main_runners()
+    method = config.get("method")
+    if method not in runners:
+        raise ValueError(f"config has no `runner` and config.method={method!r} is not one of "
+                         f"{sorted(runners)}")
+    return runners[method]
+
+
+def get_runner(config: ml_collections.ConfigDict) -> Callable[[Any, str], dict]:
+    return resolve(runner_target(config))
+
+
+@dataclasses.dataclass(frozen=True)
+class Implementation:
+    ok: bool
+    reason: str = ""
+
+
+def implementation(spec: TableSpec) -> Implementation:
+    """Whether the table's config file exists, loads, and names an importable runner."""
+    if not os.path.exists(config_path(spec)):
+        return Implementation(False, f"{spec.config} does not exist yet")
+    try:
+        config = load_config(spec.config, spec.args["cpu"])
+        target = runner_target(config)
+        resolve(target)
+    except (ImportError, AttributeError) as e:
+        return Implementation(False, f"runner not importable: {e}")
+    except Exception as e:  # noqa: BLE001 — a config that cannot be built is not implemented
+        return Implementation(False, f"config does not load: {type(e).__name__}: {e}")
+    return Implementation(True)
+
+
+def check_registry(tables: Mapping[str, TableSpec]) -> None:
+    for key, spec in tables.items():
+        if key != spec.id:
+            raise ValueError(f"registry key {key!r} differs from its spec id {spec.id!r}")

@@ -1,0 +1,115 @@
+"""Reproduce a paper table or figure: run its sweep (resumably), aggregate, report.
+
+    python -m launch.reproduce --list
+    python -m launch.reproduce --table=disk_table1                      # reduced ('cpu') scale
+    python -m launch.reproduce --table=kd_fashion_mnist --seeds=3 --parallel=2
+    python -m launch.reproduce --table=rad_fig3_cifar10_resnet --scale=full --dry_run
+    python -m launch.reproduce --table=lrds_cifar100 --scale=full --workdir=gs://b/repro \
+        --tpu_name=repro                                               # one TPU job per point
+    python -m launch.reproduce --write_report                          # regenerate REPRODUCTION.md
+
+Points run in `<workdir>/<table>/<scale>/<point>/`; a point with a finished results.json is
+skipped, so re-running a killed sweep continues. The table's report (report.md, report.csv,
+curves.png) lands in `<workdir>/<table>/<scale>/`. The registry is experiments/tables.py.
+"""
+from __future__ import annotations
+
+import sys
+
+from absl import app, flags, logging
+
+_TABLE = flags.DEFINE_string("table", None, "Table id (see --list); comma-separated for several.")
+_SCALE = flags.DEFINE_enum("scale", "cpu", ["cpu", "full"],
+                           "cpu: the declared reduced version; full: the paper's setting.")
+_SEEDS = flags.DEFINE_integer("seeds", None, "Seeds (or runs) per cell; default: the table's.")
+_WORKDIR = flags.DEFINE_string("workdir", "runs/repro", "Root of every point's workdir.")
+_LIST = flags.DEFINE_bool("list", False, "List every registered table with its status.")
+_PARALLEL = flags.DEFINE_integer("parallel", 1, "Run this many points at once (subprocesses).")
+_DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the points and commands; run nothing.")
+_POINT = flags.DEFINE_string("point", None, "Run only this point of the table (in-process).")
+_WRITE_REPORT = flags.DEFINE_bool("write_report", False,
+                                  "Regenerate REPRODUCTION.md from the workdir's results.")
+_REPORT_PATH = flags.DEFINE_string("report_path", None, "Where to write REPRODUCTION.md "
+                                   "(default: the repository root).")
+_REGISTRY = flags.DEFINE_string("registry", "experiments.tables:TABLES",
+                                "'module:attribute' holding the {id: TableSpec} registry.")
+_TPU_NAME = flags.DEFINE_string("tpu_name", None, "Print one launch/tpu/tpu_vm.py job per "
+                                "unfinished point (VMs <tpu_name>-<i>) instead of running.")
+_TPU_FLAGS = flags.DEFINE_string("tpu_flags", "", "Extra flags for each tpu_vm.py job, e.g. "
+                                 "'--project=p --accelerator_type=v4-8 --repo_url=...'.")
+
+
+def _registry():
+    from kdjax.reproduce.spec import check_registry, resolve
+    tables = resolve(_REGISTRY.value)
+    check_registry(tables)
+    return tables
+
+
+def _run_table(spec, tables) -> bool:
+    from kdjax.reproduce import execute, report, sweep
+    scale, seeds, workdir = _SCALE.value, _SEEDS.value, _WORKDIR.value
+    points = sweep.expand(spec, scale, seeds)
+    if _POINT.value:
+        chosen = [p for p in points if p.name == _POINT.value]
+        if not chosen:
+            raise app.UsageError(f"table {spec.id} has no point {_POINT.value!r} at scale "
+                                 f"{scale}; points: {', '.join(p.name for p in points)}")
+        execute.run_point(spec, chosen[0], workdir, seeds=seeds)
+        return True
+    note = sweep.point_config(spec, points[0], seeds).get("scale_note", "")
+    print(f"== {spec.id}: {spec.title}\n   scale {scale}: {note or '(no scale note)'}\n"
+          f"   {len(points)} point(s) in {workdir}/{spec.id}/{scale}/", flush=True)
+    todo = [p for p in points if execute.read_record(workdir, p) is None]
+    if _TPU_NAME.value:
+        for line in execute.tpu_commands(spec, todo, workdir, name_prefix=_TPU_NAME.value,
+                                         seeds=seeds, extra_flags=_TPU_FLAGS.value):
+            print(line)
+        print(f"# then, with {workdir} synced here: python -m launch.reproduce "
+              f"--table={spec.id} --scale={scale} --workdir=<local copy>  (aggregates)")
+        return True
+    if _DRY_RUN.value:
+        for p in points:
+            state = "finished" if p not in todo else "to run"
+            print(f"   [{state}] {execute.point_command(spec, p, workdir, seeds)}")
+        return True
+    out = execute.run_sweep(spec, points, workdir, seeds=seeds, parallel=_PARALLEL.value,
+                            registry="" if _REGISTRY.value == _REGISTRY.default
+                            else _REGISTRY.value)
+    rep = report.write_table_report(spec, workdir, scale)
+    if rep is not None:
+        print("\n" + rep["markdown"] + f"\n\n(report: {workdir}/{spec.id}/{scale}/report.md, "
+              "report.csv)", flush=True)
+    if out.failed:
+        print(f"{len(out.failed)} point(s) failed: " +
+              "; ".join(f"{k}: {v}" for k, v in out.failed.items()), file=sys.stderr)
+    return not out.failed
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)
+    tables = _registry()
+    from kdjax.reproduce import report
+    if _LIST.value:
+        print(report.list_text(tables, _WORKDIR.value))
+    ok = True
+    if _TABLE.value:
+        for tid in _TABLE.value.split(","):
+            if tid not in tables:
+                raise app.UsageError(f"unknown table {tid!r}; --list shows the {len(tables)} "
+                                     "registered ids")
+            ok = _run_table(tables[tid], tables) and ok
+    if _WRITE_REPORT.value:
+        report.write_reproduction_md(tables, _WORKDIR.value, _REPORT_PATH.value)
+        print(f"wrote {_REPORT_PATH.value or 'REPRODUCTION.md'}")
+    if not (_LIST.value or _TABLE.value or _WRITE_REPORT.value):
+        raise app.UsageError("give --table=<id>, --list or --write_report")
+    if not ok:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    app.run(main)

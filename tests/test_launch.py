@@ -1,0 +1,65 @@
+"""The absl entry point as a user runs it: bad config keys, and a SIGKILLed run that resumes."""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from kdjax.train import checkpoint as ckpt_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, "tests", "configs", "tiny.py")
+
+
+def _cmd(workdir, *extra):
+    return [sys.executable, "-m", "launch.main", f"--config={CONFIG}:ce", f"--workdir={workdir}",
+            "--config.train.checkpoint_every_steps=1", *extra]
+
+
+def _env():
+    return dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+
+
+def test_mistyped_config_key_fails_loudly(tmp_path):
+    out = subprocess.run(_cmd(tmp_path, "--config.train.epoch=3"), cwd=ROOT, env=_env(),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "Did you mean \"epochs\"" in out.stderr
+    assert not (tmp_path / "student_ce").exists()
+
+
+def test_unknown_method_is_a_clear_error(tmp_path):
+    out = subprocess.run(_cmd(tmp_path, "--config.method=kdd"), cwd=ROOT, env=_env(),
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "config.method='kdd' is unknown" in out.stderr
+
+
+def test_sigkill_mid_training_then_resume_matches_uninterrupted(tmp_path):
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    subprocess.run(_cmd(full), cwd=ROOT, env=_env(), check=True, capture_output=True,
+                   timeout=300)
+    proc = subprocess.Popen(_cmd(cut), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    ckpts = cut / "student_ce" / "checkpoints"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        steps = [int(d) for d in os.listdir(ckpts) if d.isdigit()] if ckpts.exists() else []
+        if steps and max(steps) >= 20:
+            break
+        assert proc.poll() is None, "the run finished before it could be killed"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = ckpt_lib.Checkpointer(str(ckpts)).latest_step()
+    assert 20 <= killed_at < 57, killed_at  # 3 epochs x 19 steps
+    subprocess.run(_cmd(cut), cwd=ROOT, env=_env(), check=True, capture_output=True,
+                   timeout=300)
+    a = ckpt_lib.load_variables(str(full / "student_ce"))
+    b = ckpt_lib.load_variables(str(cut / "student_ce"))
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
