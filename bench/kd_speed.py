@@ -54,6 +54,13 @@ VARIANTS = {
     "fast_math": dict(flags="--xla_cpu_enable_fast_math=true", step="kdjax"),
     "no_thunks": dict(flags="--xla_cpu_use_thunk_runtime=false", step="kdjax"),
     "single_thread_eigen": dict(flags="--xla_cpu_multi_thread_eigen=false", step="kdjax"),
+    # BasicBlock output behind jax.lax.optimization_barrier: XLA may not re-fuse (recompute)
+    # the residual stream into later consumers (see docs/performance.md).
+    "barrier": dict(flags="", step="kdjax", patch="block_barrier"),
+    "barrier_lean": dict(flags="", step="lean", patch="block_barrier"),
+    "no_ynn": dict(flags="--xla_cpu_experimental_ynn_fusion_type=", step="kdjax"),
+    "onednn_cc": dict(flags="--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true",
+                      step="kdjax"),
 }
 
 
@@ -145,6 +152,22 @@ def _lean_step(student, teacher, mean, std):
     return step
 
 
+def _patch_block_barrier() -> None:
+    """Materialise every residual block's output (kdjax.models.resnet_cifar.BasicBlock)."""
+    import jax
+    from kdjax.models import resnet_cifar
+
+    call = resnet_cifar.BasicBlock.__call__
+
+    def barrier_call(self, x, train):
+        return jax.lax.optimization_barrier(call(self, x, train))
+
+    resnet_cifar.BasicBlock.__call__ = barrier_call
+
+
+PATCHES = {"block_barrier": _patch_block_barrier}
+
+
 def measure_jax(pair: str, cached: bool, batch: int, steps: int, repeats: int,
                 variant: str, dump_hlo: str = "") -> dict:
     import jax
@@ -157,6 +180,8 @@ def measure_jax(pair: str, cached: bool, batch: int, steps: int, repeats: int,
     from kdjax.train.state import create_train_state, init_variables
     from kdjax.train.step import make_train_step
 
+    if VARIANTS[variant].get("patch"):
+        PATCHES[VARIANTS[variant]["patch"]]()
     spec = PAIRS[pair]
     c = spec["shape"][-1]
     mean, std = (0.5,) * c, (0.25,) * c
@@ -322,6 +347,9 @@ def run_child(kind: str, pair: str, cached: bool, variant: str, devices: int, ar
                          f"{out.stderr[-3000:]}")
     res = json.loads(lines[-1][len("RESULT "):])
     res["xla_flags"] = env["XLA_FLAGS"]
+    eps = [round(args.batch / t, 1) for t in res["times"]]
+    print(f"# {kind} {pair} cached={cached} {variant} devices={devices}: {eps} ex/s",
+          file=sys.stderr, flush=True)
     return res
 
 

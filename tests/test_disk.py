@@ -209,3 +209,17 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="alpha"):
         disk.student_loss(s, s, jnp.zeros(6, jnp.int32), jnp.zeros(6), alpha=2.0, tau_t=1.0,
                           tau_s=1.0, top_k=2)
+
+
+def test_lagrangian_and_train_step_adapter():
+    s, t = _logits(10, b=4, c=3), _logits(11, b=4, c=3)
+    y = jnp.array([0, 1, 2, 1])
+    g = jnp.array([0.1, 0.5, 0.0, 0.9])
+    kw = dict(alpha=0.3, tau_t=2.0, tau_s=1.5, top_k=2)
+    lag = disk.lagrangian(s, t, y, g, lam=2.0, delta=0.01, **kw)
+    want = (jnp.mean(disk.student_loss(s, t, y, g, **kw))
+            + 2.0 * disk.budget_loss(s, g, y, delta=0.01))
+    np.testing.assert_allclose(lag, want, rtol=1e-5)
+    fn = disk.make_student_loss_fn(**kw)
+    got = fn(s, None, {"label": y, "teacher_logits": t, "guide": g})
+    np.testing.assert_allclose(got, disk.student_loss(s, t, y, g, **kw), rtol=1e-6)

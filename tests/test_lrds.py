@@ -247,7 +247,9 @@ def test_runner_end_to_end_on_digits(tmp_path):
     n = kd["num_train"]
     assert n == 1437 - 200   # digits: 1437 train images, 200 held out for validation
     assert kd["revised_targets"] == 0 and kd["teacher_supervised"] == n
-    assert full["revised_targets"] == res["teacher_train_errors"] > 0
+    # LR corrects the teacher-wrong examples that DS hands to the teacher
+    assert 0 < full["revised_targets"] == full["teacher_wrong_supervised"] \
+        <= res["teacher_train_errors"] == kd["teacher_wrong_supervised"]
     assert full["teacher_supervised"] == round(0.75 * n)
     assert 0.0 <= full["test_acc_mean"] <= 100.0
     scores = np.load(tmp_path / "ds" / "scores_influence.npy")
@@ -312,3 +314,24 @@ def test_loss_from_config_rejects_unknown_base_kd():
     cfg.base_kd = "disk"
     with pytest.raises(ValueError, match="base_kd"):
         lrds.loss_from_config(cfg)
+
+
+def test_variant_list_and_configs():
+    from kdjax.methods import lrds_train
+    from experiments.lrds import ablation_eta, ablation_fraction, cifar100, imagenet
+    cfg = cifar100.get_config("full")
+    assert len(cfg.pairs) == 5 and cfg.method == "lrds"
+    names = [v["name"] for v in lrds_train.variant_list(cfg.lrds)]
+    assert names == ["kd", "kd_lr", "kd_ds", "kd_lr_ds"]
+    v = {x["name"]: x for x in lrds_train.variant_list(ablation_eta.get_config("full").lrds)}
+    assert v["kd_lr_ds_eta0.5"]["eta"] == 0.5 and v["kd_lr_ds_eta0.5"]["lr"]
+    v = lrds_train.variant_list(ablation_fraction.get_config("full").lrds)
+    assert [x["fraction"] for x in v[1:]] == [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+    assert imagenet.get_config("full").lrds.ds.hessian == "auto"
+    with cfg.unlocked():
+        cfg.paper_row = "resnet56:resnet20"
+    assert lrds_train._paper_number(cfg, "kd") == 70.66
+    assert lrds_train._paper_number(cfg, "kd_lr") is None
+    cfg.lrds.variants = ("kd", "nope")
+    with pytest.raises(ValueError, match="variant"):
+        lrds_train.variant_list(cfg.lrds)

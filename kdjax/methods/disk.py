@@ -205,11 +205,13 @@ def guide_loss(student_logits: Array, teacher_logits: Array, labels: Array, guid
 
 def lagrangian(student_logits: Array, teacher_logits: Array, labels: Array, guide: Array, *,
                lam: float | Array, delta: float | Array, alpha: float, tau_t: float,
-               tau_s: float | Array, top_k: int, **usage_kw) -> Array:
+               tau_s: float | Array, top_k: int, include_label: bool = False,
+               target: str = "full", **usage_kw) -> Array:
     """Eq. 5 (scalar): α·L_CE(s) + (1 − α)·L_dist(s, g) + λ·L_budget(s, g), batch means."""
     ce = jnp.mean(losses.cross_entropy(student_logits, labels))
     dist = jnp.mean(guided_distillation_loss(student_logits, teacher_logits, guide, tau_t=tau_t,
-                                             tau_s=tau_s, top_k=top_k))
+                                             tau_s=tau_s, top_k=top_k, labels=labels,
+                                             include_label=include_label, target=target))
     budget = budget_loss(student_logits, guide, labels, delta=delta,
                          teacher_logits=teacher_logits, **usage_kw)
     return alpha * ce + (1.0 - alpha) * dist + lam * budget
@@ -285,3 +287,20 @@ def misclassified_guide_mean(student_logits: Array, guide: Array, labels: Array)
     """Log metric: mean g on the points the student misclassifies (0 when there are none)."""
     wrong = (jnp.argmax(student_logits, axis=-1) != labels).astype(jnp.float32)
     return jnp.sum(wrong * guide) / jnp.maximum(jnp.sum(wrong), 1.0)
+
+
+def make_student_loss_fn(*, alpha: float, tau_t: float, tau_s: float, top_k: int,
+                         include_label: bool = False, target: str = "full"):
+    """`loss_fn(logits, features, batch) -> (B,)` for kdjax.train's `make_train_step`.
+
+    The batch carries 'label', 'teacher_logits' and 'guide' (g(x) from the current guide, as
+    computed by the outer DiSK loop; Alg. 1 line 7).
+    """
+
+    def loss_fn(logits: Array, features: Array, batch: dict) -> Array:
+        del features
+        return student_loss(logits, batch["teacher_logits"], batch["label"], batch["guide"],
+                            alpha=alpha, tau_t=tau_t, tau_s=tau_s, top_k=top_k,
+                            include_label=include_label, target=target)
+
+    return loss_fn

@@ -153,7 +153,8 @@ def _paper_number(config, variant: str):
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Run an LR+DS config: one teacher/student pair, or each of `config.pairs`
-    ("teacher:student" strings, rows tagged with their pair, each in `<workdir>/<pair>`;
+    ("teacher:student" strings, zoo defaults for both models, rows tagged with their pair,
+    each in `<workdir>/<pair>`;
     `config.student_learning_rates` may map a student name to its own learning rate)."""
     pairs = tuple(config.get("pairs", ()) or ())
     if not pairs:
@@ -166,6 +167,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         pcfg = copy.deepcopy(config)
         with pcfg.unlocked():
             pcfg.teacher.name, pcfg.model.name, pcfg.paper_row = teacher, student, pair
+            pcfg.teacher.kwargs, pcfg.model.kwargs = {}, {}   # each zoo model's own defaults
             pcfg.pairs = ()
             lr = dict(config.get("student_learning_rates", {}) or {}).get(student)
             if lr is not None:

@@ -182,6 +182,13 @@ def _terms(g, losses):
     return g * r, r
 
 
+def _r_times(g, losses, ind):
+    """ind_i·r_i computed inline (materialising r costs a full extra pass on CPU)."""
+    tiny = jnp.asarray(jnp.finfo(g.dtype).tiny, g.dtype)
+    den = g if losses is None else g + losses
+    return ind / jnp.maximum(den, tiny)
+
+
 def _sum_a(a, ind, axis_name, precise):
     summ = _precise_sum if precise else _fast_sum
     if a.ndim == 0:  # Cor. 1: a = 1, Σ_S a = |S|
@@ -222,16 +229,17 @@ def _count(ind, axis_name):
 
 
 def _main_regime(g, losses, M, axis_name):
-    """φ(0+) = Σ_{g>0} a − M > 0 ⇔ OPT > 0 (the usual regime); else `_edge_solution`."""
+    """(φ(0+) > 0, Σ_{g>0} a): φ(0+) = Σ_{g>0} a − M > 0 ⇔ OPT > 0, the usual regime; otherwise
+    the answer is `_edge_solution`'s."""
     a, _ = _terms(g, losses)
     tiny = jnp.asarray(jnp.finfo(g.dtype).tiny, g.dtype)
     ind = _ge(g, tiny)
     if a.ndim == 0:  # an exact count
         s = _count(ind, axis_name)
-        return (s - M[0]) - M[1] > 0
+        return (s - M[0]) - M[1] > 0, s
     s = _precise_sum(a * ind, axis_name)
     num = _df_add(s, (-M[0], -M[1]))
-    return num[0] + num[1] > 0
+    return num[0] + num[1] > 0, s[0] + s[1]
 
 
 def _n_of_set(a, r, ind, M, axis_name):
@@ -267,7 +275,7 @@ def _finalize(g, a, r, M, tau_df, axis_name):
 # --------------------------------------------------------------------------------------------
 
 
-def _newton_core(g, losses, M, axis_name, max_fast=48, max_precise=16):
+def _newton_core(g, losses, M, axis_name, a0=None, max_fast=48, max_precise=16):
     """Root of φ from below, then N(S) at the exact fixed point S = {g ≥ N(S)}.
 
     Fast phase: secant steps on φ(τ) = Σ relu(g − τ)/(g+ℓ) − M (one plain single-output reduction
@@ -277,7 +285,7 @@ def _newton_core(g, losses, M, axis_name, max_fast=48, max_precise=16):
     this is safe whatever the fast phase did); each step is confirmed by an exact count of
     {g ≥ τ} (sets are nested, so equal counts mean equal sets). Returns (p, k*, value, passes).
     """
-    a, r = _terms(g, losses)
+    a, _ = _terms(g, losses)
     tiny = jnp.asarray(jnp.finfo(g.dtype).tiny, g.dtype)
     m_f = M[0] + M[1]
     gmax = _gmax(g, axis_name)
@@ -287,35 +295,65 @@ def _newton_core(g, losses, M, axis_name, max_fast=48, max_precise=16):
             return _fast_sum(jnp.maximum(1.0 - tau / g, 0.0), axis_name) - m_f
         return _fast_sum(jnp.maximum((g - tau) / (g + losses), 0.0), axis_name) - m_f
 
-    # Illinois (regula falsi) on the bracket [0, max g]; only φ is evaluated, which never overflows
+    # Illinois (regula falsi) on a bracket of the root; only φ is evaluated, which never overflows
     # ((g − τ)/(g+ℓ) ≤ 1), whereas Σ 1/g over tiny gains can.
-    ind0 = _ge(g, tiny)
-    f_lo0 = _sum_a(a, ind0, axis_name, False) - m_f
     tol = 8 * jnp.finfo(g.dtype).eps
-
-    def fast_cond(s):
-        lo, _, hi, _, _, it = s
-        return (hi - lo > tol * hi) & (it < max_fast)
-
-    def fast_body(s):
-        lo, flo, hi, fhi, side, it = s
-        t = hi - fhi * (hi - lo) / (fhi - flo)
-        t = jnp.where((t > lo) & (t < hi), t, 0.5 * (lo + hi))
-        f = phi(t)
-        pos = f > 0
-        new_lo, new_flo = jnp.where(pos, t, lo), jnp.where(pos, f, jnp.where(side < 0, flo / 2, flo))
-        new_hi, new_fhi = jnp.where(pos, hi, t), jnp.where(pos, jnp.where(side > 0, fhi / 2, fhi), f)
-        return new_lo, new_flo, new_hi, new_fhi, jnp.where(pos, 1, -1), it + 1
-
     zero = jnp.zeros((), g.dtype)
-    init = (zero, f_lo0, gmax, -m_f, jnp.int32(0), jnp.where(m_f > 0, 0, max_fast))
-    lo, _, _, _, _, n_fast = lax.while_loop(fast_cond, fast_body, init)
+
+    def illinois(phi_fn, lo, flo, hi, fhi, max_it):
+        def cond(s):
+            lo, _, hi, _, _, it = s
+            return (hi - lo > tol * hi) & (it < max_it)
+
+        def body(s):
+            lo, flo, hi, fhi, side, it = s
+            t = hi - fhi * (hi - lo) / (fhi - flo)
+            t = jnp.where((t > lo) & (t < hi), t, 0.5 * (lo + hi))
+            f = phi_fn(t)
+            pos = f > 0
+            new_flo = jnp.where(pos, f, jnp.where(side < 0, flo / 2, flo))
+            new_fhi = jnp.where(pos, jnp.where(side > 0, fhi / 2, fhi), f)
+            out = (jnp.where(pos, t, lo), new_flo, jnp.where(pos, hi, t), new_fhi)
+            return (*(x.astype(g.dtype) for x in out), jnp.where(pos, 1, -1).astype(jnp.int32),
+                    it + 1)
+
+        init = tuple(jnp.asarray(x).astype(g.dtype) for x in (lo, flo, hi, fhi))
+        out = lax.while_loop(cond, body, (*init, jnp.int32(0), jnp.int32(0)))
+        return out[0], out[1], out[2], out[3], out[5]
+
+    if a0 is None:
+        a0 = _sum_a(a, _ge(g, tiny), axis_name, False)
+    f_lo0 = a0 - m_f
+    bracket = (zero, f_lo0, gmax, -m_f)
+    n_sub = 0
+    stride = g.shape[0] // 65536
+    if stride > 1:
+        # Bracket the root with the solution on a strided subsample (m scaled): ±10% of it, checked
+        # with two passes; a failed check falls back to the wider valid bracket.
+        sub = g[::stride]
+        sub_l = None if losses is None else losses[::stride]
+        m_sub = m_f * (sub.shape[0] / g.shape[0])
+
+        def phi_sub(tau):
+            if sub_l is None:
+                return _fast_sum(jnp.maximum(1.0 - tau / sub, 0.0), axis_name) - m_sub
+            return _fast_sum(jnp.maximum((sub - tau) / (sub + sub_l), 0.0), axis_name) - m_sub
+
+        t_s, _, _, _, n_sub = illinois(phi_sub, zero, phi_sub(tiny), gmax, -m_sub, max_fast)
+        lo_c, hi_c = t_s * 0.9, jnp.minimum(t_s * 1.1, gmax)
+        f_lo_c, f_hi_c = phi(jnp.maximum(lo_c, tiny)), phi(hi_c)
+        good_lo, good_hi = f_lo_c > 0, f_hi_c <= 0
+        bracket = (jnp.where(good_lo, lo_c, zero), jnp.where(good_lo, f_lo_c, f_lo0),
+                   jnp.where(good_hi, hi_c, gmax), jnp.where(good_hi, f_hi_c, -m_f))
+    budget = jnp.where(m_f > 0, max_fast, 0)
+    lo, _, _, _, n_fast = illinois(phi, *bracket, budget)
     t_fast = jnp.where(m_f > 0, lo, gmax)  # m = 0: OPT = max g
+    del n_sub
 
     def n_of(ind):
         num = _df_add(_sum_a(a, ind, axis_name, True) if a.ndim else
                       (_count(ind, axis_name), jnp.zeros((), g.dtype)), (-M[0], -M[1]))
-        den = _precise_sum(r * ind, axis_name)
+        den = _precise_sum(_r_times(g, losses, ind), axis_name)
         return _clamp_df(_df_div(num, den), gmax), den
 
     ind = _ge(g, jnp.maximum(t_fast, tiny))
@@ -337,18 +375,18 @@ def _newton_core(g, losses, M, axis_name, max_fast=48, max_precise=16):
         prec_cond, prec_body, (tau, den, cnt, jnp.bool_(True), jnp.int32(0)))
     # On exit {g ≥ τ} is the set that produced τ, so τ = N(S) = OPT.
     ind = _ge_df(g, tau)
-    p = r * ind / den[0]
+    p = _r_times(g, losses, ind) * (1.0 / den[0])
     return (p.astype(g.dtype), cnt.astype(jnp.int32), (tau[0] + tau[1]).astype(g.dtype),
             n_fast + n_prec)
 
 
 def _solve(g, losses, m, w, M, method, axis_name):
-    main = _main_regime(g, losses, M, axis_name)
+    main, a0 = _main_regime(g, losses, M, axis_name)
 
     def main_branch(_):
         if method == "sort":
             return _sort_core(g, losses, M)
-        return _newton_core(g, losses, M, axis_name)[:3]
+        return _newton_core(g, losses, M, axis_name, a0=a0)[:3]
 
     def edge_branch(_):
         return _edge_solution(g, losses, m, w, axis_name)

@@ -102,7 +102,7 @@ def write_table_report(spec: TableSpec, workdir: str, scale: str, papers=None) -
     if spec.curves:
         plot = plots.plot_curves(aggregate.curves(spec, records),
                                  os.path.join(base, "curves.png"),
-                                 title=f"{spec.title} ({scale}; mean ± std over seeds)")
+                                 title=f"{spec.id} ({scale}; mean ± std over seeds)")
     pngs = sorted(glob.glob(os.path.join(base, "*", "run", "**", "*.png"), recursive=True))
     prov = provenance_summary(records)
     md = [f"# {spec.title}", "", f"Scale: {scale} — " + "; ".join(prov["scale_notes"]), "",

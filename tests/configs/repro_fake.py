@@ -1,0 +1,64 @@
+"""A fake, instant runner and registry for tests/test_reproduce.py (no jax training).
+
+The runner's "accuracy" is a known function of (method, seed), so aggregation can be checked
+by hand; each call appends a line to $REPRO_FAKE_DIR/calls.txt; with
+$REPRO_FAKE_INTERRUPT=<point-ident> the first call of that point raises KeyboardInterrupt
+(a killed sweep).
+"""
+import json
+import os
+
+import ml_collections
+
+from kdjax.reproduce.spec import Curve, Metric, TableSpec
+
+ACC = {"a": 0.50, "b": 0.80}
+
+
+def accuracy(method: str, seed: int) -> float:
+    return ACC[method] + 0.01 * seed
+
+
+def get_config(arg=None):
+    c = ml_collections.ConfigDict()
+    c.runner = "tests.configs.repro_fake:run"
+    c.method = "a"
+    c.seed = 0
+    c.num_runs = 1
+    c.scale_note = "full setting" if arg == "full" else "reduced: fake"
+    return c
+
+
+def run(config, workdir):
+    ident = f"{config.method}{config.seed}"
+    base = os.environ["REPRO_FAKE_DIR"]
+    marker = os.path.join(base, f"interrupted_{ident}")
+    if os.environ.get("REPRO_FAKE_INTERRUPT") == ident and not os.path.exists(marker):
+        open(marker, "w").close()
+        raise KeyboardInterrupt(f"simulated kill at {ident}")
+    with open(os.path.join(base, "calls.txt"), "a") as f:
+        f.write(ident + "\n")
+    acc = accuracy(config.method, config.seed)
+    os.makedirs(workdir, exist_ok=True)
+    result = {"acc": acc, "teacher_queries": 10, "num_runs": config.num_runs,
+              "history": [{"epoch": e, "test/accuracy": acc * e / 2} for e in (1, 2)],
+              "rows": [{"method": config.method, "ours": {"mean": acc, "std": 0.0}}]}
+    with open(os.path.join(workdir, "results.json"), "w") as f:
+        json.dump(result, f)
+    return result
+
+
+TABLES = {
+    "fake_table": TableSpec(
+        id="fake_table", paper="fake", kind="figure", title="Fake table",
+        config="tests/configs/repro_fake.py", grid={"method": ("a", "b")}, seeds="grid:seed",
+        default_seeds={"cpu": 2, "full": 3},
+        metrics=(Metric("acc", "acc", paper=("t1", "{method}")),),
+        curves=(Curve("acc curve", "history"),)),
+    "fake_rows": TableSpec(
+        id="fake_rows", paper="fake", title="Fake runner rows",
+        config="tests/configs/repro_fake.py", seeds="count:num_runs"),
+    "fake_missing": TableSpec(
+        id="fake_missing", paper="fake", title="Not written yet",
+        config="tests/configs/does_not_exist.py"),
+}

@@ -1,0 +1,62 @@
+"""bench/kd_speed.py: the PyTorch peers match kdjax's models, and the bench runs end to end."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+torch = pytest.importorskip("torch")  # the optional `torch` extra
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from bench import kd_speed, torch_models  # noqa: E402
+
+
+@pytest.mark.parametrize("pair", list(kd_speed.PAIRS))
+def test_pairs_have_equal_parameter_counts(pair):
+    jax_counts = kd_speed.jax_param_count(pair)
+    torch_counts = kd_speed.torch_param_count(pair)
+    assert jax_counts == torch_counts
+    assert jax_counts[0] > jax_counts[1] > 0  # teacher bigger than student
+
+
+def test_known_sizes_and_outputs():
+    # Independent reference: RepDistiller's resnet20 (CIFAR-100) has 0.28 M parameters,
+    # counted by hand: stem 16*27 + BN 32; 9 blocks; head 64*100 + 100.
+    def block(cin, cout, down):
+        n = 9 * cin * cout + 9 * cout * cout + 4 * cout
+        return n + (cin * cout + 2 * cout if down else 0)
+    expected = 16 * 27 + 32 + 100 * 64 + 100
+    for cin, cout, down in [(16, 16, False)] * 3 + [(16, 32, True)] + [(32, 32, False)] * 2 + \
+            [(32, 64, True)] + [(64, 64, False)] * 2:
+        expected += block(cin, cout, down)
+    model = torch_models.get_model("resnet20", 100)
+    assert torch_models.num_params(model) == expected
+    logits, features = model(torch.zeros(2, 3, 32, 32))
+    assert logits.shape == (2, 100) and features.shape == (2, 64)
+    cnn = torch_models.get_model("cnn_small", 10, widths=(8, 16), hidden=32)
+    logits, features = cnn(torch.zeros(2, 1, 28, 28))
+    assert logits.shape == (2, 10) and features.shape == (2, 32)
+    with pytest.raises(ValueError, match="no PyTorch peer"):
+        torch_models.get_model("vgg13", 10)
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="unknown pair"):
+        kd_speed.parse_args(["--pairs=nope"])
+    with pytest.raises(ValueError, match="unknown variant"):
+        kd_speed.parse_args(["--variants=nope"])
+
+
+@pytest.mark.slow  # two framework subprocesses per cell: ~2 min on the shared 2-core machine
+def test_quick_run_on_the_cnn_pair(tmp_path):
+    results = kd_speed.main(["--quick", "--pairs=cnn", "--no-pipeline",
+                             f"--json={tmp_path / 'r.json'}"])
+    frameworks = {(r["framework"], r["cached"]) for r in results}
+    assert frameworks == {("torch", False), ("kdjax", False), ("torch", True), ("kdjax", True)}
+    for r in results:
+        assert len(r["times"]) == 1 and r["times"][0] > 0
+        assert tuple(r["params"]) == kd_speed.jax_param_count("cnn")
+    assert (tmp_path / "r.json").exists()
