@@ -74,6 +74,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.active.b_uniform = 200        # queries spent on estimating m
     c.active.w = -1.0               # < 0: w = 1 - m/n (Cor. 1); D.5 sets it
     c.active.teacher_temperature = 1.0
+    c.active.num_clusters = 50      # CLUSTER MARGIN's agglomerative clusters of the pool
+    c.active.cluster_bucket_size = 0  # > 0: D.2's bucketed clustering for big pools
 
     c.mesh = ml_collections.ConfigDict()
     c.mesh.axes = (("data", -1),)

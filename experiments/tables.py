@@ -114,6 +114,11 @@ _add(id="alm_sec5_sensitivity", paper="alm", full_here=True,
      title="ALM-KD Sec. 5: sensitivity to the choices the paper leaves open (beyond the paper)",
      config="experiments/alm/sec5_sensitivity.py", seeds="count:num_seeds",
      default_seeds={"cpu": 20, "full": 50})
+_add(id="alm_sec5_settings", paper="alm", full_here=True,
+     title="ALM-KD Sec. 5: the whole experiment under other data / batch / τ settings "
+           "(beyond the paper)",
+     config="experiments/alm/sec5_settings.py", seeds="count:num_seeds",
+     default_seeds={"cpu": 10, "full": 50})
 _add(id="alm_fig5", paper="alm", kind="figure",
      title="ALM-KD Fig. 5: ALM-KD vs fixed λ ∈ {0.1, 0.9} across architectures and datasets",
      config="experiments/alm/fig5.py")
@@ -129,10 +134,23 @@ _add(id="alm_table3", paper="alm",
 
 # --- LR+DS (Lan et al.), issue 4: configs in experiments/lrds/ ------------------------------
 _LRDS_SEEDS = dict(seeds="tuple:lrds.seeds", default_seeds={"cpu": 1, "full": 3})
+
+
+def _pairs_grid(module: str) -> dict:
+    """Full scale: one point (one accelerator job) per teacher/student pair; cpu: the config's
+    own single smoke pair."""
+    try:
+        pairs = __import__(module, fromlist=["PAIRS"]).PAIRS
+    except (ImportError, AttributeError):
+        return {}
+    return {"pairs": {"cpu": (pairs[:1],), "full": tuple((p,) for p in pairs)}}
+
+
 _add(id="lrds_cifar100", paper="lrds", cpu_offline=False, **_LRDS_SEEDS,
      title="LR+DS CIFAR-100, same-family pairs: KD, KD+LR, KD+DS, KD+LR+DS",
-     config="experiments/lrds/cifar100.py")
+     config="experiments/lrds/cifar100.py", grid=_pairs_grid("experiments.lrds.cifar100"))
 _add(id="lrds_cifar100_cross_family", paper="lrds", cpu_offline=False, **_LRDS_SEEDS,
+     grid=_pairs_grid("experiments.lrds.cifar100_cross_family"),
      title="LR+DS CIFAR-100, cross-family pairs: KD, KD+LR, KD+DS, KD+LR+DS",
      config="experiments/lrds/cifar100_cross_family.py")
 _add(id="lrds_imagenet", paper="lrds", cpu_offline=False, **_LRDS_SEEDS,

@@ -5,7 +5,7 @@
     python -m launch.reproduce --table=kd_fashion_mnist --seeds=3 --parallel=2
     python -m launch.reproduce --table=rad_fig3_cifar10_resnet --scale=full --dry_run
     python -m launch.reproduce --table=lrds_cifar100 --scale=full --workdir=gs://b/repro \
-        --tpu_name=repro                                               # one TPU job per point
+        --tpu_name=repro --tpu_flags="--project=p --repo_url=..."      # one TPU job per point
     python -m launch.reproduce --write_report                          # regenerate REPRODUCTION.md
 
 Points run in `<workdir>/<table>/<scale>/<point>/`; a point with a finished results.json is
@@ -48,7 +48,13 @@ def _registry():
 
 def _run_table(spec, tables) -> bool:
     from kdjax.reproduce import execute, report, sweep
+    from kdjax.reproduce.spec import implementation
     scale, seeds, workdir = _SCALE.value, _SEEDS.value, _WORKDIR.value
+    impl = implementation(spec)
+    if not impl.ok:
+        print(f"== {spec.id}: not yet implemented ({impl.reason}); nothing to run.",
+              file=sys.stderr, flush=True)
+        return False
     points = sweep.expand(spec, scale, seeds)
     if _POINT.value:
         chosen = [p for p in points if p.name == _POINT.value]
@@ -58,15 +64,19 @@ def _run_table(spec, tables) -> bool:
         execute.run_point(spec, chosen[0], workdir, seeds=seeds)
         return True
     note = sweep.point_config(spec, points[0], seeds).get("scale_note", "")
-    print(f"== {spec.id}: {spec.title}\n   scale {scale}: {note or '(no scale note)'}\n"
+    print(f"== {spec.id}: {spec.title}\n   scale {scale}: {note or '(the runner states its scale note in its result)'}\n"
           f"   {len(points)} point(s) in {workdir}/{spec.id}/{scale}/", flush=True)
     todo = [p for p in points if execute.read_record(workdir, p) is None]
     if _TPU_NAME.value:
-        for line in execute.tpu_commands(spec, todo, workdir, name_prefix=_TPU_NAME.value,
+        bucket = workdir if workdir.startswith("gs://") else ""
+        if not bucket:
+            print("# --workdir is not a gs:// bucket: results stay on each TPU VM", flush=True)
+        for line in execute.tpu_commands(spec, todo, bucket, name_prefix=_TPU_NAME.value,
                                          seeds=seeds, extra_flags=_TPU_FLAGS.value):
             print(line)
-        print(f"# then, with {workdir} synced here: python -m launch.reproduce "
-              f"--table={spec.id} --scale={scale} --workdir=<local copy>  (aggregates)")
+        print(f"# when they finish: gsutil -m rsync -r {bucket or '<bucket>'} runs/repro && "
+              f"python -m launch.reproduce --table={spec.id} --scale={scale} "
+              "--workdir=runs/repro   (skips the finished points, aggregates)")
         return True
     if _DRY_RUN.value:
         for p in points:

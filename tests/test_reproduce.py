@@ -48,6 +48,15 @@ def test_expand_count_mode_and_single_point():
     assert sweep.point_config(FAKE["fake_rows"], p).num_runs == 1   # no --seeds: the config's
 
 
+def test_per_scale_grid():
+    t = TableSpec(id="x", paper="p", title="t", config="tests/configs/repro_fake.py",
+                  grid={"method": {"cpu": ("a",), "full": ("a", "b")}, "pairs": (("r:s",),)})
+    assert [p.name for p in sweep.expand(t, "cpu")] == ["method-a_pairs-r-s"]
+    assert len(sweep.expand(t, "full")) == 2
+    with pytest.raises(ValueError, match="non-empty"):
+        TableSpec(id="x", paper="p", title="t", config="c.py", grid={"a": {"cpu": (1,)}})
+
+
 def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="scale"):
         sweep.expand(FAKE["fake_table"], "huge")
@@ -218,6 +227,8 @@ def test_tpu_commands(fake_env):
     assert lines[0].startswith("python -m launch.tpu.tpu_vm --action=launch --name=rp-0 ")
     assert "--point=method-a_seed-0" in lines[0] and "--scale=full" in lines[0]
     assert lines[0].endswith("--project=p")
+    assert "gsutil -m rsync -r runs/repro/fake_table/full/method-a_seed-0 " \
+           "gs://b/repro/fake_table/full/method-a_seed-0" in lines[0]
     with pytest.raises(ValueError):
         execute.tpu_commands(t, sweep.expand(t, "full"), "w", name_prefix="Bad_Name")
 

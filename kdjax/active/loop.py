@@ -42,6 +42,7 @@ def _softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 def _save_state(path: str, state: dict) -> None:
     if jax.process_index() == 0:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = path + ".tmp"
         with open(tmp, "w") as f:
             json.dump(state, f)
@@ -83,6 +84,39 @@ def estimate_num_mistakes(config, teacher: loop.Teacher, info, splits, pool: Spl
                      "or oracle")
 
 
+def _queried_split(pool: Split, queried: dict) -> Split:
+    """The inputs the teacher labeled: pool points, or UNIXKD's mixups (1−λ)·x_i + λ·x_j
+    (rounded back to uint8; the primary point's label and id)."""
+    pos = np.asarray(queried["soft_positions"], np.int64)
+    split = pool.subset(pos)
+    if not any(queried["mix_lambda"]):
+        return split
+    lam = np.asarray(queried["mix_lambda"], np.float32).reshape(-1, *[1] * (split.images.ndim - 1))
+    partner = pool.images[np.asarray(queried["mix_partner"], np.int64)]
+    mixed = (1 - lam) * split.images.astype(np.float32) + lam * partner.astype(np.float32)
+    if split.images.dtype == np.uint8:
+        mixed = np.clip(np.rint(mixed), 0, 255).astype(np.uint8)
+    return Split(mixed, split.labels, split.ids)
+
+
+def _cluster_ids(path: str, features: np.ndarray, act, seed: int) -> np.ndarray:
+    """CLUSTER MARGIN's clusters of the round-0 student's pool embeddings, computed once."""
+    if os.path.exists(path):
+        return np.load(path)
+    ids = strategies.cluster_embeddings(features, act.num_clusters,
+                                        bucket_size=act.cluster_bucket_size or None, seed=seed)
+    if jax.process_index() == 0:
+        np.save(path, ids)
+    return ids
+
+
+def _labeled_embeddings(model, variables, labeled, pool, soft_pos, pool_features, info, bs,
+                        mesh) -> np.ndarray:
+    """CORESET's centres: embeddings of every point already labeled (hard or soft)."""
+    _, lab = loop.predict_split(model, variables, labeled, info, bs, mesh)
+    return np.concatenate([lab, pool_features[soft_pos]])
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Alg. 1 with `config.active.strategy`; writes results.json with one record per round."""
     t0 = time.time()
@@ -93,7 +127,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     evals = {"test": splits["test"]}
     bs = config.data.eval_batch_size
     state_path = os.path.join(workdir, "active_state.json")
-    state = {"round": 0, "soft_positions": [], "queries": 0, "records": [], "m_hat": None}
+    state = {"round": 0, "soft_positions": [], "mix_partner": [], "mix_lambda": [],
+             "queries": 0, "records": [], "m_hat": None}
     if os.path.exists(state_path):
         with open(state_path) as f:
             state = json.load(f)
@@ -105,68 +140,86 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if state["m_hat"] is None:
         m_hat, uniform_pos, spent = estimate_num_mistakes(config, teacher, info, splits, pool,
                                                           rng, mesh)
-        state.update(m_hat=m_hat, soft_positions=[int(p) for p in uniform_pos], queries=spent)
+        state.update(m_hat=m_hat, soft_positions=[int(p) for p in uniform_pos],
+                     mix_partner=[int(p) for p in uniform_pos],
+                     mix_lambda=[0.0] * len(uniform_pos), queries=spent)
         _save_state(state_path, state)
 
-    def training_set(soft_pos: np.ndarray) -> tuple[Split, np.ndarray]:
-        """P: hard-labeled points (one-hot) ∪ soft-labeled points (teacher softmax)."""
-        soft = pool.subset(soft_pos)
+    def training_set(queried: dict) -> tuple[Split, np.ndarray]:
+        """P: hard-labeled points (one-hot targets) ∪ queried inputs (teacher softmax)."""
+        soft = _queried_split(pool, queried)
         train = Split(np.concatenate([labeled.images, soft.images]),
                       np.concatenate([labeled.labels, soft.labels]),
                       np.concatenate([labeled.ids, soft.ids]))
         targets = np.eye(info.num_classes, dtype=np.float32)[labeled.labels]
-        if len(soft_pos):
+        if len(soft):
             t_logits, _ = loop.predict_split(teacher.model, teacher.variables, soft, info, bs,
                                              mesh)
             targets = np.concatenate(
                 [targets, _softmax(t_logits, act.teacher_temperature).astype(np.float32)])
         return train, targets
 
-    soft_pos = np.asarray(state["soft_positions"], np.int64)
-    train, targets = training_set(soft_pos)
-    model, variables, result = _train_student(config, os.path.join(workdir, "round_0"), train,
-                                              targets, evals, info, mesh)
-    if not state["records"]:
-        state["records"].append({"round": 0, "test_accuracy": result.history[-1]["test/accuracy"],
-                                 "queries": state["queries"], "num_soft": len(soft_pos),
-                                 "wall_time": time.time() - t0})
-        _save_state(state_path, state)
-    for t in range(1, act.rounds + 1):
-        if t <= state["round"]:
-            if t == state["round"]:  # the student of the last finished round selects next
-                train, targets = training_set(soft_pos)
-                model, variables, result = _train_student(
-                    config, os.path.join(workdir, f"round_{t}"), train, targets, evals, info,
-                    mesh)
+    def train_round(t: int):
+        train, targets = training_set(state)
+        return _train_student(config, os.path.join(workdir, f"round_{t}"), train, targets,
+                              evals, info, mesh)
+
+    cluster_ids = None
+    for t in range(state["round"], act.rounds + 1):
+        if t == state["round"]:  # round 0, or resuming: this student selects next
+            model, variables, result = train_round(t)
+            if not state["records"]:
+                state["records"].append({
+                    "round": 0, "test_accuracy": result.history[-1]["test/accuracy"],
+                    "queries": state["queries"], "num_soft": len(state["soft_positions"]),
+                    "wall_time": time.time() - t0})
+                _save_state(state_path, state)
             continue
         t_round = time.time()
-        remaining = np.setdiff1d(np.arange(len(pool)), soft_pos)
-        logits, features = loop.predict_split(model, variables, pool.subset(remaining), info,
-                                              bs, mesh)
+        soft_pos = np.asarray(state["soft_positions"], np.int64)
+        logits, features = loop.predict_split(model, variables, pool, info, bs, mesh)
         probs = _softmax(logits)
-        chosen = strategies.select(
-            act.strategy, rng=jax.random.fold_in(jax.random.PRNGKey(config.seed), t),
-            probs=probs, embeddings=features, budget=act.budget,
-            num_mistakes=state["m_hat"] * len(remaining) / len(pool),
-            w=None if act.w < 0 else act.w, labeled_embeddings=None)
-        new_pos = remaining[np.asarray(chosen, np.int64)]
-        t_logits, _ = loop.predict_split(teacher.model, teacher.variables, pool.subset(new_pos),
-                                         info, bs, mesh)
-        correct = t_logits.argmax(-1) == pool.labels[new_pos]
-        gains = rad.margin_gain(probs[np.asarray(chosen)])
+        available = np.ones(len(pool), bool)
+        available[soft_pos] = False
+        if act.strategy == "cluster_margin" and cluster_ids is None:
+            cluster_ids = _cluster_ids(os.path.join(workdir, "clusters.npy"), features, act,
+                                       config.seed)
+        view = strategies.Pool(probs=probs, available=available, embeddings=features,
+                               labeled_embeddings=_labeled_embeddings(
+                                   model, variables, labeled, pool, soft_pos, features, info,
+                                   bs, mesh) if act.strategy == "coreset" else None,
+                               cluster_ids=cluster_ids)
+        params = {}
+        if act.strategy.startswith("rad"):
+            params = {"num_mistakes": state["m_hat"] * available.sum() / len(pool),
+                      "w": None if act.w < 0 else act.w}
+        chosen = strategies.select(act.strategy,
+                                   jax.random.fold_in(jax.random.PRNGKey(config.seed), t), view,
+                                   act.budget, **params)
+        unmixed = chosen.mix_partner is None
+        new = {"soft_positions": [int(i) for i in chosen.indices],
+               "mix_partner": [int(i) for i in (chosen.indices if unmixed
+                                                else chosen.mix_partner)],
+               "mix_lambda": [0.0] * len(chosen.indices) if unmixed else
+               [float(x) for x in chosen.mix_lambda]}
+        queried_new = _queried_split(pool, new)
+        t_logits, _ = loop.predict_split(teacher.model, teacher.variables, queried_new, info,
+                                         bs, mesh)
+        correct = t_logits.argmax(-1) == queried_new.labels
+        gains = np.asarray(rad.margin_gain(probs[chosen.indices]))
         w = (1.0 - state["m_hat"] / len(pool)) if act.w < 0 else act.w
-        soft_pos = np.concatenate([soft_pos, new_pos])
-        state["queries"] += len(new_pos)
-        train, targets = training_set(soft_pos)
-        model, variables, result = _train_student(config, os.path.join(workdir, f"round_{t}"),
-                                                  train, targets, evals, info, mesh)
+        for key, values in new.items():
+            state[key] = state[key] + values
+        state["queries"] += len(chosen.indices)
+        model, variables, result = train_round(t)
         state["records"].append({
             "round": t, "test_accuracy": result.history[-1]["test/accuracy"],
             "teacher_accuracy_on_selected": float(np.mean(correct)),
-            "realized_gain": float(np.mean(np.where(correct, gains, -w * np.asarray(gains)))),
-            "queries": state["queries"], "num_soft": len(soft_pos),
+            "realized_gain": float(np.mean(np.where(correct, gains, -w * gains))),
+            "queries": state["queries"], "num_soft": len(state["soft_positions"]),
+            "selection_info": {k: v for k, v in chosen.info.items()},
             "wall_time": time.time() - t_round})
-        state.update(round=t, soft_positions=[int(p) for p in soft_pos])
+        state["round"] = t
         _save_state(state_path, state)
         r = state["records"][-1]
         print(f"[{act.strategy}] round {t}: test acc {100 * r['test_accuracy']:.2f}%, teacher acc "

@@ -242,13 +242,6 @@ def _main_regime(g, losses, M, axis_name):
     return num[0] + num[1] > 0, s[0] + s[1]
 
 
-def _n_of_set(a, r, ind, M, axis_name):
-    """N(S) = (Σ_S a − M)/Σ_S r and Σ_S r as double-floats."""
-    num = _df_add(_sum_a(a, ind, axis_name, True), (-M[0], -M[1]))
-    den = _precise_sum(r * ind, axis_name)
-    return _df_div(num, den), den
-
-
 def _gmax(g, axis_name):
     mx = jnp.max(g)
     return mx if axis_name is None else lax.pmax(mx, axis_name)
@@ -260,14 +253,17 @@ def _clamp_df(t, gmax):
     return jnp.where(over, gmax, t[0]), jnp.where(over, 0, t[1])
 
 
-def _finalize(g, a, r, M, tau_df, axis_name):
-    """S = {g ≥ τ}, p = r/Σ_S r on S, value N(S), k = |S| (shared by both solvers)."""
+def _finalize(g, losses, M, tau_df, axis_name):
+    """S = {g ≥ τ}, p = r/Σ_S r on S, value N(S), k = |S|."""
+    a, _ = _terms(g, losses)
     ind = _ge_df(g, tau_df)
-    value, den = _n_of_set(a, r, ind, M, axis_name)
-    value = _clamp_df(value, _gmax(g, axis_name))
-    p = r * ind / den[0]
-    k = _fast_sum(ind, axis_name).astype(jnp.int32)
-    return p.astype(g.dtype), k, (value[0] + value[1]).astype(g.dtype)
+    cnt = _count(ind, axis_name)
+    s_a = _sum_a(a, ind, axis_name, True) if a.ndim else (cnt, jnp.zeros((), g.dtype))
+    num = _df_add(s_a, (-M[0], -M[1]))
+    den = _precise_sum(_r_times(g, losses, ind), axis_name)
+    value = _clamp_df(_df_div(num, den), _gmax(g, axis_name))
+    p = _r_times(g, losses, ind) * (1.0 / den[0])
+    return p.astype(g.dtype), cnt.astype(jnp.int32), (value[0] + value[1]).astype(g.dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -407,19 +403,30 @@ def _df_cumsum(x):
     return lax.associative_scan(comb, (x, jnp.zeros_like(x)))
 
 
+def _index_df(n, dtype):
+    """1, 2, ..., n as exact double-floats (float32 alone is exact only below 2^24)."""
+    i = jnp.arange(1, n + 1, dtype=jnp.int32)
+    hi = i.astype(dtype)
+    return hi, (i - hi.astype(jnp.int32)).astype(dtype)
+
+
 def _sort_core(g, losses, M):
+    """Theorem 1 verbatim: one sort (carrying ℓ), prefix sums, k* = 1 + #{k : g_{k+1} ≥ N(k)}."""
     n = g.shape[0]
-    a, r = _terms(g, losses)
     tiny = jnp.asarray(jnp.finfo(g.dtype).tiny, g.dtype)
-    valid = g >= tiny
-    key = jnp.where(valid, -g, jnp.inf)  # ascending sort of −g: eligible points, largest g first
-    if a.ndim == 0:
-        a = jnp.ones_like(g)
-    _, order = lax.sort_key_val(key, jnp.arange(n, dtype=jnp.int32))
-    gs, as_, rs, vs = g[order], a[order], r[order], valid[order]
-    as_ = jnp.where(vs, as_, 0)
-    rs = jnp.where(vs, rs, 0)
-    A = _df_cumsum(as_)
+    key = jnp.where(g >= tiny, -g, jnp.inf)  # ascending sort of −g: eligible points first
+    if losses is None:
+        ks = lax.sort(key)
+        vs = ks < jnp.inf
+        gs = jnp.where(vs, -ks, 0)
+        rs = jnp.where(vs, 1.0 / jnp.where(vs, gs, 1), 0)
+        A = _index_df(n, g.dtype)  # Σ_{i≤k} a = k on the eligible prefix (only that part is used)
+    else:
+        ks, ls = lax.sort((key, losses), num_keys=1)
+        vs = ks < jnp.inf
+        gs = jnp.where(vs, -ks, 0)
+        rs = jnp.where(vs, 1.0 / jnp.maximum(gs + ls, tiny), 0)
+        A = _df_cumsum(gs * rs)
     R = _df_cumsum(rs)
     # g_{k+1} ≥ N(k)  ⇔  g_{k+1}·R_k − (A_k − M) ≥ 0, evaluated in double-float.
     gn = gs[1:]
@@ -428,12 +435,10 @@ def _sort_core(g, losses, M):
     num = _df_add((A[0][:-1], A[1][:-1]), (-M[0], -M[1]))
     d = _df_add(prod, (-num[0], -num[1]))
     take = ((d[0] + d[1]) >= 0) & vs[1:]
-    k = 1 + jnp.sum(take.astype(jnp.int32))
-    kk = k - 1
+    kk = jnp.sum(take.astype(jnp.int32))  # k* − 1
     num_k = _df_add((A[0][kk], A[1][kk]), (-M[0], -M[1]))
     tau = _clamp_df(_df_div(num_k, (R[0][kk], R[1][kk])), jnp.max(g))
-    a_full = a if losses is not None else jnp.ones((), g.dtype)
-    return _finalize(g, a_full, r, M, tau, None)
+    return _finalize(g, losses, M, tau, None)
 
 
 # --------------------------------------------------------------------------------------------

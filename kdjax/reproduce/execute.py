@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from kdjax.reproduce.spec import REPO_ROOT, TableSpec, get_runner, runner_target
 from kdjax.reproduce.sweep import Point, point_config
 
 RESULTS = "results.json"
+_TPU_NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 def point_dir(workdir: str, point: Point) -> str:
@@ -73,6 +75,25 @@ def teacher_queries(result: Any) -> int | None:
     return total if found else None
 
 
+def seeds_used(spec: TableSpec, config, point: Point) -> str:
+    """What seeds this point's result averages over, in words."""
+    from kdjax.reproduce.aggregate import get_path
+    mode, _, field = spec.seeds.partition(":")
+    if point.seed is not None:
+        return str(point.seed)
+    cfg = config.to_dict()
+    try:
+        value = get_path(cfg, field) if field else cfg.get("seeds", cfg.get("seed"))
+    except KeyError:
+        value = None
+    if mode == "count" and isinstance(value, int):
+        start = cfg.get("seed0", cfg.get("seed", 0))
+        return f"{value} seeds/runs from {start}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value))
+    return "unstated" if value is None else str(value)
+
+
 def _write_json(path: str, obj: dict) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -103,6 +124,7 @@ def run_point(spec: TableSpec, point: Point, workdir: str, *, seeds: int | None 
         else config.get("seed"), "runner": runner_target(config),
         "scale_note": result.get("scale_note") or config.get("scale_note") or
         ("full setting" if point.scale == "full" else "reduced scale (see config)"),
+        "seeds_used": seeds_used(spec, config, point),
         "wall_time": wall, "teacher_queries": teacher_queries(result),
         "provenance": provenance(), "config": config.to_dict(),
         "command": point_command(spec, point, workdir, seeds), "result": result}
@@ -196,17 +218,25 @@ def run_sweep(spec: TableSpec, points: Sequence[Point], workdir: str, *,
     return out
 
 
-def tpu_commands(spec: TableSpec, points: Sequence[Point], workdir: str, *, name_prefix: str,
-                 seeds: int | None = None, extra_flags: str = "") -> list[str]:
-    """One `launch/tpu/tpu_vm.py` job per unfinished point (create + install + run in the
-    background on its own TPU VM `<prefix>-<i>`), printed, not run."""
-    from launch.tpu.tpu_vm import Target
-
+def tpu_commands(spec: TableSpec, points: Sequence[Point], bucket: str, *, name_prefix: str,
+                 seeds: int | None = None, extra_flags: str = "",
+                 vm_workdir: str = "runs/repro") -> list[str]:
+    """One `launch/tpu/tpu_vm.py` job per point (create + install + run in the background on its
+    own TPU VM `<prefix>-<i>`), printed, not run. The point runs in `vm_workdir` on the VM and
+    its directory is then copied to `<bucket>/<table>/<scale>/<point>` (gsutil rsync), so that
+    `gsutil -m rsync -r <bucket> <local workdir>` followed by a local `--table=...` run (which
+    skips the finished points) aggregates them."""
     lines = []
     for i, p in enumerate(points):
         name = f"{name_prefix}-{i}"
-        Target(name=name, zone="us-central2-b")  # validates the VM name (raises ValueError)
-        command = point_command(spec, p, workdir, seeds)
+        if not _TPU_NAME_RE.match(name):  # tpu_vm's own rule (importing it defines its flags)
+            raise ValueError(f"TPU VM name {name!r} must be lowercase letters/digits/'-' "
+                             "starting with a letter")
+        command = point_command(spec, p, vm_workdir, seeds)
+        if bucket:
+            rel = f"{p.table}/{p.scale}/{p.name}"
+            command += (f" && gsutil -m rsync -r {shlex.quote(vm_workdir + '/' + rel)} "
+                        f"{shlex.quote(bucket.rstrip('/') + '/' + rel)}")
         args = ["python", "-m", "launch.tpu.tpu_vm", "--action=launch", f"--name={name}",
                 "--background", f"--command={command}"]
         lines.append(" ".join(shlex.quote(a) for a in args)

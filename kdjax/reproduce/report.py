@@ -36,13 +36,18 @@ def _text(v) -> str:
     return "" if v is None else str(v)
 
 
+def _cell(text: str) -> str:
+    """A Markdown table cell: pipes escaped, newlines folded."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
 def markdown_table(rows: Sequence[dict], hidden: Sequence[str] = HIDDEN) -> str:
     if not rows:
         return "_no rows_"
     cols = columns(rows, hidden)
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
-        lines.append("| " + " | ".join(_text(r.get(c)).replace("|", "/") for c in cols) + " |")
+        lines.append("| " + " | ".join(_cell(_text(r.get(c))) for c in cols) + " |")
     return "\n".join(lines)
 
 
@@ -85,7 +90,7 @@ def provenance_summary(records: Sequence[dict]) -> dict:
             "devices": ", ".join(devices),
             "wall_time_s": round(sum(float(r.get("wall_time", 0)) for r in records), 1),
             "teacher_queries": sum(queries) if queries else "not reported",
-            "seeds": sorted({str(r.get("seed")) for r in records}),
+            "seeds": sorted({str(r.get("seeds_used", r.get("seed"))) for r in records}),
             "scale_notes": sorted({str(r.get("scale_note")) for r in records}),
             "finished": sorted(r["provenance"].get("time", "") for r in records)[-1]}
 
@@ -197,7 +202,7 @@ def write_reproduction_md(tables: Mapping[str, TableSpec], workdir: str,
              "|---|---|---|---|---|---|"]
     for tid, spec in tables.items():
         s, detail = statuses[tid]
-        lines.append(f"| `{tid}` | {spec.paper} | {spec.title} | {s} | {detail} | "
+        lines.append(f"| `{tid}` | {spec.paper} | {_cell(spec.title)} | {s} | {_cell(detail)} | "
                      f"`{spec.command('cpu')}` |")
     for tid, spec in tables.items():
         s, detail = statuses[tid]

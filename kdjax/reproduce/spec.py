@@ -45,7 +45,8 @@ class TableSpec:
 
     config: an experiments/ config file (relative to the repo root); `args[scale]` is the
       argument its get_config receives (may carry a panel, e.g. 'cpu:cifar10:resnet').
-    grid: dotted config field -> values; the sweep is their cartesian product.
+    grid: dotted config field -> values (or {scale: values}); the sweep is their cartesian
+      product.
     seeds: how `--seeds=N` enters the config: '' (the runner handles seeds itself, --seeds is
       ignored), 'grid:<field>' (one point per seed 0..N-1, e.g. 'grid:seed'),
       'count:<field>' (field = N, e.g. 'count:num_runs'), 'tuple:<field>' (field = (0..N-1)).
@@ -83,8 +84,12 @@ class TableSpec:
             raise ValueError(f"table {self.id!r}: seeds must be '', 'grid:<field>', "
                              f"'count:<field>' or 'tuple:<field>', got {self.seeds!r}")
         for key, values in self.grid.items():
-            if not isinstance(values, (tuple, list)) or not values:
-                raise ValueError(f"table {self.id!r}: grid[{key!r}] must be a non-empty tuple")
+            per_scale = values if isinstance(values, Mapping) else {s: values for s in SCALES}
+            for scale in SCALES:
+                v = per_scale.get(scale)
+                if not isinstance(v, (tuple, list)) or not v:
+                    raise ValueError(f"table {self.id!r}: grid[{key!r}] must be a non-empty "
+                                     f"tuple (or a {{scale: tuple}} dict), got {values!r}")
 
     def command(self, scale: str) -> str:
         flag = "" if scale == "cpu" else f" --scale={scale}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import re
-from typing import Any
+from typing import Any, Mapping
 
 import ml_collections
 
@@ -39,7 +39,7 @@ def point_name(params: tuple) -> str:
     if not params:
         return "all"
     parts = [f"{field.split('.')[-1]}-{_fmt(value)}" for field, value in params]
-    return re.sub(r"[^A-Za-z0-9._=-]+", "", "_".join(parts).replace("/", "-"))
+    return re.sub(r"[^A-Za-z0-9._=-]+", "", "_".join(parts).replace("/", "-").replace(":", "-"))
 
 
 def seeds_of(spec: TableSpec, scale: str, seeds: int | None) -> int:
@@ -53,7 +53,7 @@ def expand(spec: TableSpec, scale: str = "cpu", seeds: int | None = None) -> lis
     """Every point of the table's sweep at `scale` with `seeds` seeds (None = the default)."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
-    axes = list(spec.grid.items())
+    axes = [(k, v[scale] if isinstance(v, Mapping) else v) for k, v in spec.grid.items()]
     mode, _, field = spec.seeds.partition(":")
     if mode == "grid":
         axes.append((field, tuple(range(seeds_of(spec, scale, seeds)))))
