@@ -6,6 +6,7 @@
     python -m launch.reproduce --table=rad_fig3_cifar10_resnet --scale=full --dry_run
     python -m launch.reproduce --table=lrds_cifar100 --scale=full --workdir=gs://b/repro \
         --tpu_name=repro --tpu_flags="--project=p --repo_url=..."      # one TPU job per point
+    python -m launch.reproduce --table=all                             # every cpu-runnable entry
     python -m launch.reproduce --write_report                          # regenerate REPRODUCTION.md
 
 Points run in `<workdir>/<table>/<scale>/<point>/`; a point with a finished results.json is
@@ -18,7 +19,9 @@ import sys
 
 from absl import app, flags, logging
 
-_TABLE = flags.DEFINE_string("table", None, "Table id (see --list); comma-separated for several.")
+_TABLE = flags.DEFINE_string("table", None, "Table id (see --list); comma-separated for several; "
+                             "'all' = every implemented table whose version at --scale runs "
+                             "on the data here.")
 _SCALE = flags.DEFINE_enum("scale", "cpu", ["cpu", "full"],
                            "cpu: the declared reduced version; full: the paper's setting.")
 _SEEDS = flags.DEFINE_integer("seeds", None, "Seeds (or runs) per cell; default: the table's.")
@@ -107,7 +110,13 @@ def main(argv):
         print(report.list_text(tables, _WORKDIR.value))
     ok = True
     if _TABLE.value:
-        for tid in _TABLE.value.split(","):
+        ids = _TABLE.value.split(",")
+        if ids == ["all"]:
+            from kdjax.reproduce.spec import implementation
+            ids = [t for t, sp in tables.items() if implementation(sp).ok
+                   and (_SCALE.value == "full" or sp.cpu_offline)]
+            print(f"--table=all: {', '.join(ids)}", flush=True)
+        for tid in ids:
             if tid not in tables:
                 raise app.UsageError(f"unknown table {tid!r}; --list shows the {len(tables)} "
                                      "registered ids")

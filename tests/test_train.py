@@ -212,3 +212,25 @@ def test_kd_run_on_tfds_cifar10_mock_data(tmp_path):
     assert kd_run["teacher_queries"] == 32  # two steps of 16, teacher inside the step
     assert 0.0 <= kd_run["test_accuracy"] <= 1.0
     assert np.isfinite(kd_run["history"][-1]["test/loss"])
+
+
+def test_side_batches_and_custom_step_reach_the_loss(tmp_path, digits):
+    """A method's own step builder sees a side split's batch (e.g. ALM-KD's validation batch)."""
+    splits, info = digits
+    config = _config(**{"train.epochs": 1})
+    model = experiment.build_model(config.model, info.num_classes)
+    seen = []
+
+    def make_step(model, loss_fn, **kw):
+        base = loop.make_train_step(model, loss_fn, **kw)
+
+        def step(state, batch, rng):
+            seen.append(sorted(batch))
+            assert batch["validation/image"].shape == batch["image"].shape
+            return base(state, {k: v for k, v in batch.items() if "/" not in k}, rng)
+        return step
+
+    loop.fit(config, str(tmp_path), model=model, loss_fn=experiment.ce_loss,
+             train=splits["train"], info=info, side_splits={"validation": splits["validation"]},
+             make_step=make_step)
+    assert "validation/label" in seen[0] and "validation/mask" in seen[0]

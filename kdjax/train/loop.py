@@ -7,6 +7,7 @@ exactly the batches and noise an uninterrupted run would have drawn.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -73,13 +74,19 @@ def _state_shardings(state: TrainState, mesh) -> Any:
 def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, loss_fn: LossFn,
         train: Split, info: DatasetInfo, evals: dict[str, Split] | None = None,
         teacher: Teacher | None = None, example_state: Any = None,
-        per_example: dict[str, np.ndarray] | None = None, mesh=None) -> FitResult:
+        per_example: dict[str, np.ndarray] | None = None,
+        side_splits: dict[str, Split] | None = None, make_step: Callable = make_train_step,
+        mesh=None) -> FitResult:
     """Train `model` on `train` with `loss_fn`, checkpointing to `<workdir>/checkpoints`.
 
     `per_example` arrays are aligned with the rows of `train` (e.g. soft targets) and reach
-    the loss as `batch[key]`; a teacher's soft-label cache travels the same way. Evaluates on
-    each split of `evals` every `config.train.eval_every_epochs` epochs and at the end.
-    Re-running with the same workdir resumes from the latest checkpoint.
+    the loss as `batch[key]`; a teacher's soft-label cache travels the same way. Each
+    `side_splits[name]` adds a batch of its own to every step, under keys `name/image`,
+    `name/label`, ... (e.g. ALM-KD's validation minibatch), cycling through it in a
+    (seed, step)-determined order. `make_step` builds the step (default `make_train_step`; a
+    method with its own update, e.g. a meta-step, passes a builder with the same signature).
+    Evaluates on each split of `evals` every `config.train.eval_every_epochs` epochs and at the
+    end. Re-running with the same workdir resumes from the latest checkpoint.
     """
     cfg = config.train
     mesh = mesh if mesh is not None else mesh_lib.make_mesh(config.mesh.axes)
@@ -113,7 +120,7 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, lo
         start_step = int(restored["step"])
         print(f"Resumed from step {start_step} in {checkpointer.directory}", flush=True)
 
-    train_step = make_train_step(
+    train_step = make_step(
         model, loss_fn, mean=info.mean, std=info.std, augment=config.data.augment,
         teacher=None if teacher is None or use_cache else teacher.model)
     batch_sharding = mesh_lib.data_sharded(mesh)
@@ -169,11 +176,14 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, lo
     progress = _progress(total_steps, start_step, config)
     step = start_step
     for epoch in range(start_step // steps_per_epoch, cfg.epochs):
+        skip = max(start_step - epoch * steps_per_epoch, 0)
         batches = iterate_batches(train, batch_size, seed=config.seed, epoch=epoch, shuffle=True,
                                   drop_remainder=True, process_index=jax.process_index(),
-                                  process_count=jax.process_count(),
-                                  start_batch=max(start_step - epoch * steps_per_epoch, 0))
-        for batch in prefetch(_device_batches(batches, mesh, per_example, row_of_id)):
+                                  process_count=jax.process_count(), start_batch=skip)
+        side = {name: itertools.islice(_side_batches(split, batch_size, config.seed, epoch, name),
+                                       skip, None)
+                for name, split in (side_splits or {}).items()}
+        for batch in prefetch(_device_batches(batches, mesh, per_example, row_of_id, side)):
             state, metrics = p_train_step(state, batch, step_rng)
             step += 1
             seen += batch_size
@@ -200,13 +210,28 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, lo
                      examples_per_sec=seen / max(elapsed, 1e-9))
 
 
-def _device_batches(batches, mesh, per_example: dict[str, np.ndarray], row_of_id: np.ndarray):
-    """Host batches -> global device arrays, adding the per-example arrays' rows by example id."""
+def _device_batches(batches, mesh, per_example: dict[str, np.ndarray], row_of_id: np.ndarray,
+                    side: dict):
+    """Host batches -> global device arrays, adding the per-example arrays' rows by example id
+    and one batch of each side split."""
     for local in batches:
         rows = row_of_id[local["id"]]
         for key, array in per_example.items():
             local[key] = array[rows]
+        for name, it in side.items():
+            local.update({f"{name}/{k}": v for k, v in next(it).items()})
         yield mesh_lib.to_global(local, mesh)
+
+
+def _side_batches(split: Split, batch_size: int, seed: int, epoch: int, name: str):
+    """Endless full batches of a side split; the order depends on (seed, epoch, name) only, so
+    a resumed epoch replays the same side batches."""
+    salt = int.from_bytes(name.encode()[:4].ljust(4, b"\0"), "little")
+    for rep in itertools.count():
+        yield from iterate_batches(split, min(batch_size, len(split)), seed=seed + salt,
+                                   epoch=epoch * 1000 + rep, shuffle=True, drop_remainder=True,
+                                   process_index=jax.process_index(),
+                                   process_count=jax.process_count())
 
 
 def _progress(total: int, start: int, config) -> Callable:
