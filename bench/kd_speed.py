@@ -58,6 +58,7 @@ VARIANTS = {
     # the residual stream into later consumers (see docs/performance.md).
     "barrier": dict(flags="", step="kdjax", patch="block_barrier"),
     "barrier_lean": dict(flags="", step="lean", patch="block_barrier"),
+    "no_fusion": dict(flags="--xla_disable_hlo_passes=fusion", step="kdjax"),
     "no_ynn": dict(flags="--xla_cpu_experimental_ynn_fusion_type=", step="kdjax"),
     "onednn_cc": dict(flags="--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true",
                       step="kdjax"),
@@ -83,14 +84,21 @@ def _fake_batch(spec: dict, batch: int, cached: bool):
     return out
 
 
-def _time(run_window, repeats: int, warmup: int = 2) -> list[float]:
+def _time(run_window, repeats: int, warmup: int = 2) -> tuple[list[float], list[float]]:
+    """(wall seconds, process CPU seconds) per step for each timed window.
+
+    CPU seconds of the whole process (all its threads) barely depend on how much of the shared
+    machine other processes take, so they compare frameworks robustly on a loaded host.
+    """
     for _ in range(warmup):
         run_window(1)
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
+        c = time.process_time()
         t, steps = run_window(None)
         times.append(t / steps)
-    return times
+        cpu.append((time.process_time() - c) / steps)
+    return times, cpu
 
 
 def jax_param_count(pair: str) -> tuple[int, int]:
@@ -222,10 +230,10 @@ def measure_jax(pair: str, cached: bool, batch: int, steps: int, repeats: int,
         jax.block_until_ready(m)
         return time.perf_counter() - t, n
 
-    times = _time(window, repeats)
+    times, cpu = _time(window, repeats)
     # No recompiles or host round-trips in the loop: the compiled executable ran every step.
     return {"framework": "kdjax", "variant": variant, "devices": jax.device_count(),
-            "times": times, "compile_s": compile_s, "flops_per_step": flops,
+            "times": times, "cpu": cpu, "compile_s": compile_s, "flops_per_step": flops,
             "params": jax_param_count(pair)}
 
 
@@ -278,9 +286,9 @@ def measure_torch(pair: str, cached: bool, batch: int, steps: int, repeats: int,
         loss.item()
         return time.perf_counter() - t, n
 
-    times = _time(window, repeats)
+    times, cpu = _time(window, repeats)
     return {"framework": "torch" + ("_cl" if channels_last else ""), "variant": "",
-            "devices": 1, "times": times, "torch_threads": torch.get_num_threads(),
+            "devices": 1, "times": times, "cpu": cpu, "torch_threads": torch.get_num_threads(),
             "params": torch_param_count(pair)}
 
 
@@ -348,7 +356,9 @@ def run_child(kind: str, pair: str, cached: bool, variant: str, devices: int, ar
     res = json.loads(lines[-1][len("RESULT "):])
     res["xla_flags"] = env["XLA_FLAGS"]
     eps = [round(args.batch / t, 1) for t in res["times"]]
-    print(f"# {kind} {pair} cached={cached} {variant} devices={devices}: {eps} ex/s",
+    cpu = [round(1e3 * c, 1) for c in res.get("cpu", [])]
+    print(f"# {kind} {pair} cached={cached} {variant} devices={devices}: {eps} ex/s, "
+          f"{cpu} CPU ms/step",
           file=sys.stderr, flush=True)
     return res
 

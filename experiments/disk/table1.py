@@ -11,6 +11,18 @@ Where the paper (A.1, A.2, A.5, Sec. 3.2, Alg. 1) is silent or garbled, the fiel
 where each value comes from: [paper] = stated in the paper, [official] = the authors' PyTorch
 code (DiSK.py / runner.sh of anilkagak2/DiSK_Distilling_Scaffolded_Knowledge, CIFAR defaults),
 [ours] = our choice, with sensitivity reported in the closing note of issue 9.
+
+Measured with this config (seed 0, 100 initialisations per cell; 26.5 min wall on the shared
+2-core CPU at load ~15; ours (paper)):
+    1D intervals   A        B        C (global)   other
+    CE             29 (35)  44 (64)  22 (1)       5
+    KD             30 (30)  38 (67)  30 (3)       2
+    DiSK           34 (9)   39 (1)   27 (90)      0
+    2D Gaussians   A        B        C        D (global)
+    CE             13 (73)  52 (12)   4 (9)   31 (6)
+    KD             17 (1)   53 (11)   8 (31)  22 (57)
+    DiSK            5 (0)   35 (0)   22 (3)   38 (97)
+Sensitivity: experiments/disk/table1_sensitivity.py.
 """
 import ml_collections
 

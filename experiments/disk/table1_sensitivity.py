@@ -22,6 +22,7 @@ from kdjax.toys import disk_toys as T
 flags.DEFINE_string("workdir", "/tmp/disk_sens", "Output folder.")
 flags.DEFINE_string("variants", "", "Comma-separated subset of VARIANTS (default: all).")
 flags.DEFINE_integer("num_runs", 100, "Runs per method and variant.")
+flags.DEFINE_string("toys", "", "Comma-separated subset of toys (default: the variant's).")
 FLAGS = flags.FLAGS
 
 
@@ -76,7 +77,8 @@ def main(argv):
     summary = {}
     for name in names:
         toys, methods, change = VARIANTS[name]
-        for toy in toys:
+        only = [t for t in FLAGS.toys.split(",") if t]
+        for toy in (t for t in toys if not only or t in only):
             config = table1.get_config("cpu")
             change(config[toy], toy)
             t0 = time.time()
@@ -95,7 +97,8 @@ def main(argv):
                       f"val {100 * r['validation_acc_mean']:.1f} "
                       f"test {100 * r['test_acc_mean']:.1f}  ({time.time() - t0:.0f}s)",
                       flush=True)
-            with open(os.path.join(FLAGS.workdir, "sensitivity.json"), "w") as f:
+            with open(os.path.join(FLAGS.workdir, f"sensitivity_{FLAGS.variants or 'all'}.json"),
+                      "w") as f:
                 json.dump(summary, f)
 
 

@@ -146,6 +146,17 @@ def _precise_sum(x, axis_name=None):
     return s
 
 
+def _centered_sum(x_minus, cnt, axis_name=None):
+    """Σ_S x as a double-float from two plain reductions: c = (Σ_S x)/|S|, then
+    |S|·c (exact product) + Σ_S (x − c). Centering shrinks the partial sums, hence the rounding
+    error, by ~√|S|·mean/std for unordered data; `x_minus(c)` must return (x − c)·1_S."""
+    f = _fast_sum(x_minus(jnp.zeros((), cnt.dtype)), axis_name)
+    c = f / jnp.maximum(cnt, 1)
+    d = _fast_sum(x_minus(c), axis_name)
+    hi, lo = _two_prod(cnt, c)
+    return _two_sum(hi, lo + d)
+
+
 def _fast_sum(x, axis_name=None):
     s = jnp.sum(x)
     return s if axis_name is None else lax.psum(s, axis_name)
@@ -293,7 +304,7 @@ def _newton_core(g, losses, M, axis_name, a0=None, max_fast=48, max_precise=16):
 
     # Illinois (regula falsi) on a bracket of the root; only φ is evaluated, which never overflows
     # ((g − τ)/(g+ℓ) ≤ 1), whereas Σ 1/g over tiny gains can.
-    tol = 8 * jnp.finfo(g.dtype).eps
+    tol = jnp.maximum(1e-5, 8 * jnp.finfo(g.dtype).eps).astype(g.dtype)  # the precise phase finishes
     zero = jnp.zeros((), g.dtype)
 
     def illinois(phi_fn, lo, flo, hi, fhi, max_it):
@@ -346,15 +357,17 @@ def _newton_core(g, losses, M, axis_name, a0=None, max_fast=48, max_precise=16):
     t_fast = jnp.where(m_f > 0, lo, gmax)  # m = 0: OPT = max g
     del n_sub
 
-    def n_of(ind):
-        num = _df_add(_sum_a(a, ind, axis_name, True) if a.ndim else
-                      (_count(ind, axis_name), jnp.zeros((), g.dtype)), (-M[0], -M[1]))
-        den = _precise_sum(_r_times(g, losses, ind), axis_name)
+    def n_of(ind, cnt):
+        s_a = (cnt, jnp.zeros((), g.dtype)) if a.ndim == 0 else \
+            _centered_sum(lambda c: (a - c) * ind, cnt, axis_name)
+        num = _df_add(s_a, (-M[0], -M[1]))
+        den = _centered_sum(lambda c: _r_times(g, losses, ind) - c * ind, cnt, axis_name)
         return _clamp_df(_df_div(num, den), gmax), den
 
     ind = _ge(g, jnp.maximum(t_fast, tiny))
     cnt = _count(ind, axis_name)
-    tau, den = n_of(ind)
+    # (the cond keeps n_of's reductions out of a multi-output fusion with the count's)
+    tau, den = lax.cond(cnt >= 0, lambda: n_of(ind, cnt), lambda: n_of(ind, cnt))
 
     def prec_cond(s):
         return s[3] & (s[4] < max_precise)
@@ -364,7 +377,7 @@ def _newton_core(g, losses, M, axis_name, a0=None, max_fast=48, max_precise=16):
         ind = _ge_df(g, tau)
         cnt_new = _count(ind, axis_name)
         changed = cnt_new != cnt
-        tau_new, den_new = lax.cond(changed, lambda: n_of(ind), lambda: (tau, den))
+        tau_new, den_new = lax.cond(changed, lambda: n_of(ind, cnt_new), lambda: (tau, den))
         return tau_new, den_new, cnt_new, changed, it + 1
 
     tau, den, cnt, _, n_prec = lax.while_loop(
