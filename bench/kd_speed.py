@@ -58,6 +58,8 @@ VARIANTS = {
     # the residual stream into later consumers (see docs/performance.md).
     "barrier": dict(flags="", step="kdjax", patch="block_barrier"),
     "barrier_lean": dict(flags="", step="lean", patch="block_barrier"),
+    # 2x2 max pool as reshape + max (kdjax.models.cnn); see docs/performance.md.
+    "reshape_pool": dict(flags="", step="kdjax", patch="reshape_pool"),
     "no_fusion": dict(flags="--xla_disable_hlo_passes=fusion", step="kdjax"),
     "no_ynn": dict(flags="--xla_cpu_experimental_ynn_fusion_type=", step="kdjax"),
     "onednn_cc": dict(flags="--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true",
@@ -173,7 +175,33 @@ def _patch_block_barrier() -> None:
     resnet_cifar.BasicBlock.__call__ = barrier_call
 
 
-PATCHES = {"block_barrier": _patch_block_barrier}
+def reshape_max_pool(x, window_shape, strides=None, padding="VALID"):
+    """Non-overlapping max pool (window == strides, sizes divisible, no padding) as a reshape
+    and a max; its gradient is an elementwise select instead of XLA CPU's expanded
+    select-and-scatter. Anything else falls back to flax's `max_pool`."""
+    import flax.linen as nn
+    strides = tuple(strides or window_shape)
+    kh, kw = window_shape
+    b, h, w, c = x.shape
+    if (tuple(window_shape) != strides or padding != "VALID" or x.ndim != 4
+            or h % kh or w % kw):
+        return _FLAX_MAX_POOL[0](x, window_shape, strides=strides, padding=padding)
+    return x.reshape(b, h // kh, kh, w // kw, kw, c).max(axis=(2, 4))
+
+
+_FLAX_MAX_POOL: list = []
+
+
+def _patch_reshape_pool() -> None:
+    import flax.linen as nn
+    from kdjax.models import cnn
+    _FLAX_MAX_POOL.append(nn.max_pool)
+    cnn.nn = type("nn_with_reshape_pool", (), {k: getattr(nn, k) for k in dir(nn)
+                                               if not k.startswith("__")})
+    cnn.nn.max_pool = staticmethod(reshape_max_pool)
+
+
+PATCHES = {"block_barrier": _patch_block_barrier, "reshape_pool": _patch_reshape_pool}
 
 
 def measure_jax(pair: str, cached: bool, batch: int, steps: int, repeats: int,
@@ -400,10 +428,11 @@ def parse_args(argv=None):
     return args
 
 
-def _eps(results: list[dict], batch: int, **match) -> float:
-    """Examples/s from the median step time over every window of the matching results."""
+def _eps(results: list[dict], batch: int, key: str = "times", **match) -> float:
+    """Examples/s from the median wall (key='times') or CPU (key='cpu') seconds per step over
+    every window of the matching results."""
     times = [t for r in results if all(r.get(k) == v for k, v in match.items())
-             for t in r["times"]]
+             for t in r[key]]
     if not times:
         raise ValueError(f"no results match {match}")
     return batch / statistics.median(times)
@@ -441,29 +470,36 @@ def main(argv=None) -> list[dict]:
           f"core(s) pinned, torch.set_num_threads({args.threads}), XLA intra-op pool = pinned "
           f"cores; median of {args.rounds} round(s) x {args.repeats} window(s) x {args.steps} "
           f"step(s); total {time.time() - t_start:.0f} s")
-    print("| pair (teacher/student params) | teacher | PyTorch | " +
-          " | ".join(f"kdjax {v}" for v in variants) + " | " +
-          " | ".join(f"ratio {v}" for v in variants) +
-          ("" if args.no_devices else f" | kdjax {variants[0]} 8 dev | 8/1 dev") + " |")
-    ncol = 3 + 2 * len(variants) + (0 if args.no_devices else 2)
+    print("| pair (teacher/student params) | teacher | PyTorch ex/s | " +
+          " | ".join(f"kdjax {v} ex/s | ratio | CPU-time ratio" for v in variants) +
+          ("" if args.no_devices else f" | kdjax {variants[0]} 8 dev ex/s | 8/1 dev") + " |")
+    ncol = 3 + 3 * len(variants) + (0 if args.no_devices else 2)
     print("|" + "---|" * ncol)
     for pair in pairs:
         params = next(r["params"] for r in results if r["pair"] == pair)
         for cached in (False,) if args.no_cached else (False, True):
-            pt = _eps(results, args.batch, framework="torch", pair=pair, cached=cached)
-            js = [_eps(results, args.batch, framework="kdjax", pair=pair, cached=cached, variant=v,
-                       devices=1) for v in variants]
+            sel = dict(pair=pair, cached=cached)
+            pt = _eps(results, args.batch, framework="torch", **sel)
+            pt_cpu = _eps(results, args.batch, "cpu", framework="torch", **sel)
             row = [f"{pair} ({params[0]:,}/{params[1]:,})",
                    "cached soft labels" if cached else "forward in step", f"{pt:.0f}"]
-            row += [f"{j:.0f}" for j in js] + [f"{j / pt:.2f}x" for j in js]
+            for v in variants:
+                j = _eps(results, args.batch, framework="kdjax", variant=v, devices=1, **sel)
+                j_cpu = _eps(results, args.batch, "cpu", framework="kdjax", variant=v,
+                             devices=1, **sel)
+                row += [f"{j:.0f}", f"{j / pt:.2f}x", f"{j_cpu / pt_cpu:.2f}x"]
             if not args.no_devices:
-                j8 = _eps(results, args.batch, framework="kdjax", pair=pair, cached=cached,
-                          variant=variants[0], devices=8)
-                row += [f"{j8:.0f}", f"{j8 / js[0]:.2f}x"]
+                j1 = _eps(results, args.batch, framework="kdjax", variant=variants[0],
+                          devices=1, **sel)
+                j8 = _eps(results, args.batch, framework="kdjax", variant=variants[0],
+                          devices=8, **sel)
+                row += [f"{j8:.0f}", f"{j8 / j1:.2f}x"]
             print("| " + " | ".join(row) + " |")
             if args.torch_channels_last:
-                cl = _eps(results, args.batch, framework="torch_cl", pair=pair, cached=cached)
+                cl = _eps(results, args.batch, framework="torch_cl", **sel)
                 print(f"|   PyTorch channels_last: {cl:.0f} ex/s |")
+    print("ratio = kdjax / PyTorch examples/s (wall clock); CPU-time ratio = PyTorch / kdjax "
+          "process CPU seconds per step (robust when other processes load the machine)")
     if not args.no_pipeline:
         for r in results:
             if r["framework"] == "pipeline":

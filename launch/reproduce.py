@@ -66,8 +66,9 @@ def _run_table(spec, tables) -> bool:
                                  f"{scale}; points: {', '.join(p.name for p in points)}")
         execute.run_point(spec, chosen[0], workdir, seeds=seeds)
         return True
-    note = sweep.point_config(spec, points[0], seeds).get("scale_note", "")
-    print(f"== {spec.id}: {spec.title}\n   scale {scale}: {note or '(the runner states its scale note in its result)'}\n"
+    note = (sweep.point_config(spec, points[0], seeds).get("scale_note", "")
+            or "(the runner states its scale note in its result)")
+    print(f"== {spec.id}: {spec.title}\n   scale {scale}: {note}\n"
           f"   {len(points)} point(s) in {workdir}/{spec.id}/{scale}/", flush=True)
     todo = [p for p in points if execute.read_record(workdir, p) is None]
     if _TPU_NAME.value:

@@ -30,10 +30,13 @@ def test_loop_queries_exactly_the_budget(tmp_path, strategy):
     res = active_loop.run(config, str(tmp_path))
     recs = res["records"]
     assert [r["round"] for r in recs] == [0, 1, 2]
-    assert [r["queries"] for r in recs] == [40, 140, 240]
-    assert [r["num_soft"] for r in recs] == [40, 140, 240]
+    # Round 0 is the CE-only student; every round buys exactly b soft labels (RAD spends
+    # b_uniform of its first b on estimating the teacher's error rate, Sec. 3.3).
+    assert [r["queries"] for r in recs] == [0, 100, 200]
+    assert [r["num_soft"] for r in recs] == [0, 100, 200]
     state = json.load(open(tmp_path / "active_state.json"))
-    assert len(set(state["soft_positions"])) == 240  # never the same point twice
+    assert len(set(state["soft_positions"])) == 200  # never the same point twice
+    assert (state["error_rate"] is not None) == (strategy == "rad")
     for r in recs[1:]:
         assert 0.0 <= r["teacher_accuracy_on_selected"] <= 1.0
         assert r["test_accuracy"] > 0.5

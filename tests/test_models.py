@@ -174,7 +174,8 @@ def test_channel_shuffle_matches_index_formula():
 
 # One tiny member per family (narrow, shallow configs of the registered classes) on an 8x8 batch:
 # eight Adam steps on fixed random data must cut the loss. Compiled without XLA's expensive CPU
-# passes (test speed only). Depthwise-conv families compile slowly on XLA:CPU, so they are `slow`.
+# passes (test speed only). Depthwise-conv families compile slowly on XLA:CPU, so they (and the
+# bottleneck ResNet, whose shapes the build tests already cover) are `slow`.
 FAMILIES = {
     "mlp": lambda: mlp.MLP(4, hidden=(32,)),
     "cnn": lambda: cnn.SmallCNN(4, widths=(8, 16), hidden=32),
@@ -190,7 +191,7 @@ FAMILIES = {
     "mobilenet_v2": lambda: mobilenet_v2.MobileNetV2(4, width=0.25),
     "shufflenet_v2": lambda: shufflenet_v2.ShuffleNetV2(4, net_size=0.5, num_blocks=(1, 1, 1)),
 }
-SLOW_FAMILIES = {"mobilenet", "mobilenet_v2", "shufflenet_v2"}
+SLOW_FAMILIES = {"mobilenet", "mobilenet_v2", "shufflenet_v2", "resnet_bottleneck"}
 
 
 @pytest.mark.parametrize("family", [

@@ -267,12 +267,12 @@ def test_float32_pool_gives_float64_answer_at_1e6():
     n = 1_000_000
     rng = np.random.default_rng(5)
     for g, m in [(rng.random(n).astype(np.float32), 0.05 * n),
-                 ((rng.random(n) ** 4).astype(np.float32), 0.3 * n)]:
+                 ((rng.random(n) ** 4).astype(np.float32), 0.3 * n),
+                 (np.sort(rng.random(n).astype(np.float32))[::-1].copy(), 0.1 * n)]:  # sorted
         k_ref, v_ref = brute_thm1(g, (1 - m / n) * g.astype(np.float64), m)
         sol = rad.rad_distribution(g, m)
         assert int(sol.k_star) == k_ref
         assert float(sol.value) == pytest.approx(v_ref, rel=2e-7)
-        # The naive float32 cumulative sum is what this guards against: show it is not exact here.
         assert abs(float(np.asarray(sol.p, np.float64).sum()) - 1) < 1e-5
 
 

@@ -203,6 +203,8 @@ def test_list_and_status(fake_env):
     assert status == "reduced-scale run here" and "partial: 1/4" in detail
     execute.run_sweep(t, sweep.expand(t, "full"), wd, log=lambda s: None)
     assert report.table_status(t, wd)[0] == "reproduced in full here"
+    assert not report.is_full_setting([{"scale": "full", "scale_note": "reduced: 2 epochs"}])
+    assert report.is_full_setting([{"scale": "cpu", "scale_note": "full setting (toys)"}])
 
 
 def test_reproduction_md(fake_env):

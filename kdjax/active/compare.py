@@ -26,7 +26,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     t0 = time.time()
     mesh = mesh_lib.make_mesh(config.mesh.axes)
     splits, info = experiment.load_splits(config.data)
-    per_trial = []
+    per_trial, teacher_acc = [], []
     for trial in range(config.active.num_trials):
         seed = config.seed + trial
         trial_dir = os.path.join(workdir, f"trial_{trial}")
@@ -34,7 +34,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         tcfg = copy.deepcopy(config)
         with tcfg.unlocked():
             tcfg.seed = seed
-        experiment.get_teacher(tcfg, trial_dir, {**splits, "train": labeled}, info, mesh)
+        _, summary = experiment.get_teacher(tcfg, trial_dir, {**splits, "train": labeled}, info,
+                                            mesh)
+        teacher_acc.append(summary["test_accuracy"])
         runs = {}
         for strategy in config.active.strategies:
             cfg = copy.deepcopy(tcfg)
@@ -45,11 +47,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
             runs[strategy] = active_loop.run(cfg, os.path.join(trial_dir, strategy))
         per_trial.append(runs)
     table = summarize(per_trial, list(config.active.strategies), config.active.rounds)
-    results = {"table": table, "trials": per_trial, "wall_time": time.time() - t0,
+    results = {"table": table, "trials": per_trial, "teacher_test_accuracy": teacher_acc, "wall_time": time.time() - t0,
                "config": config.to_dict(), "provenance": provenance()}
     loop.write_results(workdir, results)
     if jax.process_index() == 0:
-        print(format_table(table, config, results["wall_time"]), flush=True)
+        print(format_table(table, config, results["wall_time"], teacher_acc), flush=True)
     return results
 
 
@@ -70,17 +72,27 @@ def summarize(per_trial: list[dict], strategies: list[str], rounds: int) -> list
     return rows
 
 
-def format_table(table: list[dict], config, wall_time: float) -> str:
+def _pm(mean: float, std: float, trials: int) -> str:
+    return f"{100 * mean:.2f} ± {100 * std:.2f}" if trials > 1 else f"{100 * mean:.2f}"
+
+
+def format_table(table: list[dict], config, wall_time: float,
+                 teacher_acc: list[float]) -> str:
     strategies = list(config.active.strategies)
     trials = config.active.num_trials
     lines = [f"Active distillation on {config.data.name}: teacher {config.teacher.name}, student "
              f"{config.model.name}, |A| = {config.active.num_labeled}, b = "
              f"{config.active.budget} per round, {trials} trial(s) (seeds {config.seed}.."
-             f"{config.seed + trials - 1}); student test accuracy, mean ± std",
+             f"{config.seed + trials - 1}); student test accuracy (%)"
+             + (", mean ± std" if trials > 1 else ""),
+             f"teacher (trained on the |A| hard labels): "
+             f"{_pm(np.mean(teacher_acc), np.std(teacher_acc), trials)}%",
+             "round 0: the student on the hard labels only (CE); round t: retrained from "
+             "scratch with the KL loss on hard labels + the teacher's soft labels queried so far",
              "| round | queries | " + " | ".join(strategies) + " |",
              "|---|---|" + "---|" * len(strategies)]
     for row in table:
-        cells = [f"{100 * row[s][0]:.2f} ± {100 * row[s][1]:.2f}" for s in strategies]
+        cells = [_pm(*row[s], trials) for s in strategies]
         lines.append(f"| {row['round']} | {row['queries']} | " + " | ".join(cells) + " |")
     last = table[-1]
     if len(table) > 1:

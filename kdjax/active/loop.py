@@ -56,9 +56,11 @@ def _train_student(config, workdir, train: Split, targets: np.ndarray, evals, in
     return model, loop.variables_of(result.state), result
 
 
-def estimate_num_mistakes(config, teacher: loop.Teacher, info, splits, pool: Split, rng,
-                          mesh) -> tuple[float, np.ndarray, int]:
-    """m̂ (Sec. 3.3 / D.1): the teacher's error rate × pool size.
+def estimate_error_rate(config, teacher: loop.Teacher, info, splits, pool: Split, rng,
+                        mesh) -> tuple[float, np.ndarray, int]:
+    """The teacher's error rate, so that m̂ = rate × pool size (Sec. 3.3 / D.1).
+
+    Returns (rate, pool positions queried for it, queries spent).
 
     'validation': measured on the labeled validation split (no queries spent).
     'uniform': b_uniform pool points queried uniformly at random; they join the soft-labeled
@@ -70,16 +72,16 @@ def estimate_num_mistakes(config, teacher: loop.Teacher, info, splits, pool: Spl
     if how == "validation":
         err = 1.0 - loop.evaluate_split(teacher.model, teacher.variables, splits["validation"],
                                         info, bs, mesh)["eval/accuracy"]
-        return err * len(pool), np.zeros(0, np.int64), 0
+        return err, np.zeros(0, np.int64), 0
     if how == "uniform":
         pos = rng.choice(len(pool), config.active.b_uniform, replace=False)
         logits, _ = loop.predict_split(teacher.model, teacher.variables, pool.subset(pos), info,
                                        bs, mesh)
         err = float(np.mean(logits.argmax(-1) != pool.labels[pos]))
-        return err * len(pool), pos, len(pos)
+        return err, pos, len(pos)
     if how == "oracle":
         logits, _ = loop.predict_split(teacher.model, teacher.variables, pool, info, bs, mesh)
-        return float(np.sum(logits.argmax(-1) != pool.labels)), np.zeros(0, np.int64), 0
+        return float(np.mean(logits.argmax(-1) != pool.labels)), np.zeros(0, np.int64), 0
     raise ValueError(f"config.active.m_estimate={how!r} is unknown; use validation, uniform "
                      "or oracle")
 
@@ -128,7 +130,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     bs = config.data.eval_batch_size
     state_path = os.path.join(workdir, "active_state.json")
     state = {"round": 0, "soft_positions": [], "mix_partner": [], "mix_lambda": [],
-             "queries": 0, "records": [], "m_hat": None}
+             "queries": 0, "records": [], "error_rate": None}
     if os.path.exists(state_path):
         with open(state_path) as f:
             state = json.load(f)
@@ -136,14 +138,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     teacher, teacher_summary = experiment.get_teacher(
         config, workdir, {**splits, "train": labeled}, info, mesh)
-    rng = np.random.default_rng([config.seed, 7])
-    if state["m_hat"] is None:
-        m_hat, uniform_pos, spent = estimate_num_mistakes(config, teacher, info, splits, pool,
-                                                          rng, mesh)
-        state.update(m_hat=m_hat, soft_positions=[int(p) for p in uniform_pos],
-                     mix_partner=[int(p) for p in uniform_pos],
-                     mix_lambda=[0.0] * len(uniform_pos), queries=spent)
-        _save_state(state_path, state)
+    # For the records only (never a query, never seen by a strategy): the teacher's true
+    # mistakes on the pool give every strategy's realized gain the same w = 1 - m/n.
+    t_pool, _ = loop.predict_split(teacher.model, teacher.variables, pool, info, bs, mesh)
+    w_eval = 1.0 - float(np.mean(t_pool.argmax(-1) != pool.labels)) if act.w < 0 else act.w
 
     def training_set(queried: dict) -> tuple[Split, np.ndarray]:
         """P: hard-labeled points (one-hot targets) ∪ queried inputs (teacher softmax)."""
@@ -189,33 +187,44 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                    model, variables, labeled, pool, soft_pos, features, info,
                                    bs, mesh) if act.strategy == "coreset" else None,
                                cluster_ids=cluster_ids)
-        params = {}
+        params, budget = {}, act.budget
+        uniform_pos = np.zeros(0, np.int64)
         if act.strategy.startswith("rad"):
-            params = {"num_mistakes": state["m_hat"] * available.sum() / len(pool),
+            if state["error_rate"] is None:  # Sec. 3.3: b_uniform of round 1's b estimate m
+                state["error_rate"], uniform_pos, spent = estimate_error_rate(
+                    config, teacher, info, splits, pool.subset(np.flatnonzero(available)),
+                    np.random.default_rng([config.seed, 7]), mesh)
+                uniform_pos = np.flatnonzero(available)[uniform_pos]
+                available[uniform_pos] = False
+                budget -= spent
+            params = {"num_mistakes": state["error_rate"] * available.sum(),
                       "w": None if act.w < 0 else act.w}
+        view.available = available
         chosen = strategies.select(act.strategy,
                                    jax.random.fold_in(jax.random.PRNGKey(config.seed), t), view,
-                                   act.budget, **params)
+                                   budget, **params)
         unmixed = chosen.mix_partner is None
-        new = {"soft_positions": [int(i) for i in chosen.indices],
-               "mix_partner": [int(i) for i in (chosen.indices if unmixed
-                                                else chosen.mix_partner)],
-               "mix_lambda": [0.0] * len(chosen.indices) if unmixed else
-               [float(x) for x in chosen.mix_lambda]}
+        picked = np.concatenate([uniform_pos, chosen.indices]).astype(np.int64)
+        new = {"soft_positions": [int(i) for i in picked],
+               "mix_partner": [int(i) for i in (picked if unmixed else
+                                                np.concatenate([uniform_pos,
+                                                                chosen.mix_partner]))],
+               "mix_lambda": [0.0] * len(uniform_pos) + ([0.0] * len(chosen.indices) if unmixed
+                                                          else [float(x) for x in
+                                                                chosen.mix_lambda])}
         queried_new = _queried_split(pool, new)
         t_logits, _ = loop.predict_split(teacher.model, teacher.variables, queried_new, info,
                                          bs, mesh)
         correct = t_logits.argmax(-1) == queried_new.labels
-        gains = np.asarray(rad.margin_gain(probs[chosen.indices]))
-        w = (1.0 - state["m_hat"] / len(pool)) if act.w < 0 else act.w
+        gains = np.asarray(rad.margin_gain(probs[picked]))
         for key, values in new.items():
             state[key] = state[key] + values
-        state["queries"] += len(chosen.indices)
+        state["queries"] += len(picked)
         model, variables, result = train_round(t)
         state["records"].append({
             "round": t, "test_accuracy": result.history[-1]["test/accuracy"],
             "teacher_accuracy_on_selected": float(np.mean(correct)),
-            "realized_gain": float(np.mean(np.where(correct, gains, -w * gains))),
+            "realized_gain": float(np.mean(np.where(correct, gains, -w_eval * gains))),
             "queries": state["queries"], "num_soft": len(state["soft_positions"]),
             "selection_info": {k: v for k, v in chosen.info.items()},
             "wall_time": time.time() - t_round})
@@ -226,7 +235,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
               f"on selected {100 * r['teacher_accuracy_on_selected']:.1f}%, queries "
               f"{r['queries']}", flush=True)
 
-    results = {"strategy": act.strategy, "records": state["records"], "m_hat": state["m_hat"],
+    results = {"strategy": act.strategy, "records": state["records"],
+               "estimated_teacher_error_rate": state["error_rate"],
                "teacher": teacher_summary, "teacher_queries": state["queries"],
                "test_accuracy": state["records"][-1]["test_accuracy"],
                "wall_time": time.time() - t0, "config": config.to_dict(),

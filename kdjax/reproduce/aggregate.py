@@ -142,12 +142,17 @@ def _show(v):
     return "-".join(map(str, v)) if isinstance(v, (list, tuple)) else v
 
 
+def _num(x: float, digits: int) -> str:
+    """4 significant digits, but large numbers in full (no 9.324e+05)."""
+    return f"{x:.0f}" if abs(x) >= 10 ** digits else f"{x:.{digits}g}"
+
+
 def _cell(v):
     """A runner's cell: {'mean', 'std'|'sem', 'n'} dicts become 'm ± s' strings."""
-    if isinstance(v, Mapping) and "mean" in v:
+    if isinstance(v, Mapping) and "mean" in v and isinstance(v["mean"], (int, float)):
         spread = v.get("std", v.get("sem"))
-        if spread is None or (isinstance(spread, float) and math.isnan(spread)):
-            return f"{v['mean']:.4g}"
-        return f"{v['mean']:.4g} ± {spread:.2g}" + (" (SEM)" if "sem" in v and "std" not in v
-                                                    else "")
+        if not isinstance(spread, (int, float)) or math.isnan(spread):
+            return _num(v["mean"], 4)
+        return f"{_num(v['mean'], 4)} ± {_num(spread, 2)}" + (
+            " (SEM)" if "sem" in v and "std" not in v else "")
     return v

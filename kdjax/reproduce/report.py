@@ -77,10 +77,14 @@ def finished_records(workdir: str, table: str, scale: str) -> list[dict]:
 
 
 def is_full_setting(records: Sequence[dict]) -> bool:
-    """The runs were the paper's setting: asked for at full scale, or the runner said so."""
-    return bool(records) and all(
-        r["scale"] == "full" or str(r.get("scale_note", "")).lower().startswith("full setting")
-        for r in records)
+    """The runs were the paper's setting: asked for at full scale or stated by the runner,
+    and not declared reduced / smoke by the run's own scale note."""
+    def full(r):
+        note = str(r.get("scale_note", "")).lower()
+        if note.startswith("reduced") or "smoke" in note:
+            return False
+        return r["scale"] == "full" or note.startswith("full setting")
+    return bool(records) and all(full(r) for r in records)
 
 
 def provenance_summary(records: Sequence[dict]) -> dict:
@@ -146,12 +150,12 @@ def table_status(spec: TableSpec, workdir: str) -> tuple[str, str]:
         missing = expected - got
         ran[scale + "_partial"] = (f" (partial: {len(expected & got)}/{len(expected)} points)"
                                    if missing and got else "")
-    full = ran["full"] or [r for r in ran["cpu"] if is_full_setting([r])]
-    if full and is_full_setting(full):
+    full = [r for r in ran["full"] + ran["cpu"] if is_full_setting([r])]
+    if full:
         dev = provenance_summary(full)["devices"]
-        part = ran["full_partial"] if ran["full"] else ran["cpu_partial"]
+        part = ran["full_partial"] if full[0]["scale"] == "full" else ran["cpu_partial"]
         return "reproduced in full here", f"ran the paper's setting on {dev}{part}"
-    if ran["cpu"]:
+    if ran["cpu"] or ran["full"]:
         return "reduced-scale run here", (f"cpu scale ran{ran['cpu_partial']}; full setting "
                                           + ("runs on CPU" if spec.full_here
                                              else "needs an accelerator"))
