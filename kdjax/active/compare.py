@@ -3,6 +3,11 @@
 One teacher per trial (trained on that trial's labeled set |A|), then Alg. 1 with each strategy
 of `config.active.strategies`; prints the per-round test accuracy table, mean ± std over
 trials. This is the README demo at CPU scale.
+
+A strategy name may carry a variant, 'rad@w=0.3' (RAD with a fixed w, App. D.5): the base name
+picks the strategy of kdjax.active.STRATEGIES and the suffix sets config.active.w. Writes
+accuracy.png (test accuracy vs queries, shaded ± 1 std, as the panels of Fig. 3) and gain.png
+(realized gain per round, Fig. 4 right / Fig. 5 third column) into the workdir.
 """
 from __future__ import annotations
 
@@ -16,14 +21,41 @@ import numpy as np
 
 from kdjax import experiment
 from kdjax.active import loop as active_loop
+from kdjax.active.strategies import STRATEGIES
 from kdjax.data import split_active
 from kdjax.provenance import provenance
 from kdjax.train import loop
 from kdjax.train import mesh as mesh_lib
 
 
+def parse_strategy(name: str) -> tuple[str, dict]:
+    """'rad@w=0.3' -> ('rad', {'w': 0.3}); 'margin' -> ('margin', {})."""
+    base, _, variant = name.partition("@")
+    if base not in STRATEGIES:
+        raise ValueError(f"strategy {name!r}: unknown base {base!r}; choose from "
+                         f"{sorted(STRATEGIES)}")
+    if not variant:
+        return base, {}
+    key, eq, value = variant.partition("=")
+    if key != "w" or not eq:
+        raise ValueError(f"strategy {name!r}: the only variant is '@w=<value>'")
+    try:
+        w = float(value)
+    except ValueError:
+        raise ValueError(f"strategy {name!r}: w={value!r} is not a number") from None
+    if not 0.0 <= w <= 1.0 or not base.startswith("rad"):
+        raise ValueError(f"strategy {name!r}: w must be in [0, 1] and the base a RAD strategy")
+    return base, {"w": w}
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     t0 = time.time()
+    if config.active.get("label_oracle"):
+        raise ValueError("config.active.label_oracle (App. D.4, standard active learning: "
+                         "queries return true labels, m = m_fraction·n) is not implemented by "
+                         "kdjax/active/loop.py yet")
+    for name in config.active.strategies:
+        parse_strategy(name)
     mesh = mesh_lib.make_mesh(config.mesh.axes)
     splits, info = experiment.load_splits(config.data)
     per_trial, teacher_acc = [], []
@@ -39,20 +71,87 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         teacher_acc.append(summary["test_accuracy"])
         runs = {}
         for strategy in config.active.strategies:
+            base, overrides = parse_strategy(strategy)
             cfg = copy.deepcopy(tcfg)
             with cfg.unlocked():
                 cfg.method = "rad"
-                cfg.active.strategy = strategy
+                cfg.active.strategy = base
+                if "w" in overrides:
+                    cfg.active.w = overrides["w"]
                 cfg.teacher.checkpoint = os.path.join(trial_dir, "teacher")
             runs[strategy] = active_loop.run(cfg, os.path.join(trial_dir, strategy))
         per_trial.append(runs)
     table = summarize(per_trial, list(config.active.strategies), config.active.rounds)
-    results = {"table": table, "trials": per_trial, "teacher_test_accuracy": teacher_acc, "wall_time": time.time() - t0,
+    seeds = [config.seed + t for t in range(config.active.num_trials)]
+    results = {"rows": runner_rows(table, list(config.active.strategies), seeds),
+               "scale_note": config.get("scale_note") or "full setting",
+               "table": table, "trials": per_trial, "teacher_test_accuracy": teacher_acc, "wall_time": time.time() - t0,
                "config": config.to_dict(), "provenance": provenance()}
     loop.write_results(workdir, results)
     if jax.process_index() == 0:
         print(format_table(table, config, results["wall_time"], teacher_acc), flush=True)
+        if config.active.get("plot", True):
+            title = (f"{config.data.name}: {config.teacher.name} -> {config.model.name}, |A|="
+                     f"{config.active.num_labeled}, b={config.active.budget}, "
+                     f"e={config.train.epochs}")
+            plot(table, list(config.active.strategies), workdir, title=title)
     return results
+
+
+def runner_rows(table: list[dict], strategies: list[str], seeds: list[int]) -> list[dict]:
+    """One row per (round, strategy) for the reproduce report: {'mean', 'std', 'n'} cells.
+
+    The paper's Fig. 3-9 print no values (curves only), so no paper column is attached."""
+    rows = []
+    for row in table:
+        for s in strategies:
+            mean, std = row[s]
+            out = {"round": row["round"], "queries": row["queries"], "strategy": s,
+                   "test_accuracy": {"mean": mean, "std": std, "n": len(seeds)}}
+            if row["round"]:
+                out["teacher_acc_selected"] = row[f"{s}/teacher_acc_selected"]
+                g = row.get(f"{s}/realized_gain")
+                if g is not None:
+                    out["realized_gain"] = {"mean": g[0], "std": g[1], "n": len(seeds)}
+            out["seeds"] = seeds
+            rows.append(out)
+    return rows
+
+
+def plot(table: list[dict], strategies: list[str], workdir: str, title: str = "") -> list[str]:
+    """accuracy.png (accuracy vs queries, ± 1 std shaded) and gain.png (realized gain)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    q = np.array([row["queries"] for row in table])
+    paths = []
+    for name, key, rows, ylabel in (
+            ("accuracy.png", "", table, "student test accuracy (%)"),
+            ("gain.png", "/realized_gain", table[1:], "realized gain (Sec. 3 objective)")):
+        if not rows:
+            continue
+        fig, ax = plt.subplots(figsize=(5, 3.6))
+        xs = q if not key else q[1:]
+        for s in strategies:
+            vals = [row.get(s + key) if key else row[s] for row in rows]
+            if any(v is None for v in vals):
+                continue
+            m = np.array([v[0] for v in vals]) * (100 if not key else 1)
+            sd = np.array([v[1] for v in vals]) * (100 if not key else 1)
+            ax.plot(xs, m, marker="o", ms=3, label=s)
+            ax.fill_between(xs, m - sd, m + sd, alpha=0.2)
+        ax.set_xlabel("soft labels queried")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = os.path.join(workdir, name)
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+        paths.append(path)
+    return paths
 
 
 def summarize(per_trial: list[dict], strategies: list[str], rounds: int) -> list[dict]:
@@ -68,6 +167,8 @@ def summarize(per_trial: list[dict], strategies: list[str], rounds: int) -> list
             if r:
                 row[f"{s}/teacher_acc_selected"] = float(np.mean(
                     [rec["teacher_accuracy_on_selected"] for rec in recs]))
+                gains = np.array([rec.get("realized_gain", np.nan) for rec in recs], float)
+                row[f"{s}/realized_gain"] = (float(gains.mean()), float(gains.std()))
         rows.append(row)
     return rows
 

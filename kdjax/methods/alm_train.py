@@ -51,6 +51,9 @@ from kdjax.train.step import _global_norm, _masked_mean, preprocess
 Array = jax.Array
 _FIXED = ("ce", "ce_early_stop", "kd", "alm", "alm_final", "takd", "dgkd")
 # Datasets the paper uses that TFDS 4.9.10 does not ship (so kdjax cannot load them).
+# Training-set sizes, for the paper's 90/10 train/validation split (Sec. 6, Table 4).
+TRAIN_SIZES = {"cifar10": 50000, "cifar100": 50000, "cars196": 8144, "stanford_dogs": 12000,
+               "fgvc_aircraft": 6667, "fashion_mnist": 60000}
 UNAVAILABLE = {"fgvc_aircraft": "FGVC-Aircraft is not in TFDS 4.9.10 (tfds.builder_cls raises); "
                                 "kdjax has no loader for it. Add one to kdjax/data/registry.py "
                                 "or run the Stanford Dogs column only."}
@@ -256,13 +259,14 @@ def _main_teachers(config, workdir, splits, info, mesh) -> TeacherSet:
 
 # ---------------------------------------------------------------- one student
 
-def _student_config(config, seed: int, model_name: str | None = None):
+def _student_config(config, seed: int, model_name: str | None = None,
+                    model_kwargs: dict | None = None):
   c = copy.deepcopy(config)
   with c.unlocked():
     c.seed = int(seed)
-    if model_name is not None and model_name != config.model.name:
+    if model_name is not None:
       c.model.name = model_name
-      c.model.kwargs = {}
+      c.model.kwargs = dict(model_kwargs or {})
   return c
 
 
@@ -367,8 +371,9 @@ def _assistant_set(config, workdir, splits, info, mesh, teachers: TeacherSet, ho
   'dgkd' (fixed-λ KD from all larger models). Returns the final chain as a TeacherSet."""
   chain = teachers.select([len(teachers) - 1])
   lam = float(config.alm.kd_lambda)
+  kwargs = tuple(config.alm.get("assistant_kwargs", ()) or ())
   for i, name in enumerate(config.alm.get("assistants", ()) or ()):
-    acfg = _student_config(config, config.seed, name)
+    acfg = _student_config(config, config.seed, name, kwargs[i] if i < len(kwargs) else {})
     with acfg.unlocked():
       acfg.train.epochs = config.alm.get("assistant_epochs", 0) or config.train.epochs
     mode = how if not (how == "dgkd" and i == 0) else "takd"  # one larger model: same as TAKD
@@ -410,11 +415,13 @@ def add_alm_fields(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   a.outer_teacher = "mean"     # multi-teacher outer target: 'mean' or a teacher index
   a.teacher_epochs = ()        # early-stopped teachers (Sec. 6.3): epochs of the teacher run
   a.assistants = ()            # smaller teachers, large -> small (Table 1, TAKD / DGKD)
+  a.assistant_kwargs = ()      # model kwargs per assistant ({} = the zoo defaults)
   a.assistant_epochs = 0       # 0 = train.epochs
   a.dgkd_drop_prob = 0.0       # stochastic DGKD
   a.label_noise = 0.0          # fraction of training labels flipped (λ noisy vs clean)
   a.noise_seed = 0
   a.datasets = ()              # sweep over datasets (each in <workdir>/<dataset>)
+  a.validation_fraction = 0.0  # > 0: with a dataset sweep, num_validation = this x TRAIN_SIZES
   a.paper_table = ""           # key into experiments.paper_numbers.ALM
   a.paper_column = ""          # '' = config.data.name
   a.paper_rows = ml_collections.ConfigDict()   # variant -> the paper's row name
@@ -423,6 +430,50 @@ def add_alm_fields(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.alm = a
     c.pairs = ()
   return c
+
+
+def paper_recipe(c: ml_collections.ConfigDict, scale: str) -> ml_collections.ConfigDict:
+  """The Sec. 6 training recipe ('full') or its declared CPU reduction ('cpu'), in place.
+
+  full: SGD lr 0.1, momentum 0.9, weight decay 5e-4, lr × 0.2 at epochs 60 / 120 / 160, 200
+  epochs (teachers too), 90/10 train/validation split, crop+flip augmentation, batch 128 (the
+  batch size is not given in the paper). cpu: Fashion-MNIST 5k/500/2k, small CNNs
+  (`cnn_small` widths/hidden), 2 epochs, 1 seed: a smoke run of the same code path.
+  """
+  if scale not in ("cpu", "full"):
+    raise ValueError(f"scale must be 'cpu' or 'full', got {scale!r}")
+  c = add_alm_fields(c) if "alm" not in c else c
+  if scale == "full":
+    c.data.augment = True
+    c.data.batch_size = 128
+    c.train.epochs = c.teacher.epochs = 200
+    c.train.learning_rate, c.train.momentum, c.train.weight_decay = 0.1, 0.9, 5e-4
+    c.train.schedule, c.train.decay_epochs, c.train.decay_factor = "step", (60, 120, 160), 0.2
+    c.train.checkpoint_every_steps = 1000
+    c.alm.validation_fraction = 0.1
+    c.data.num_validation = 5000   # CIFAR: 10% of 50k; dataset sweeps use validation_fraction
+    c.scale_note = "full setting"
+  else:
+    c.progress_bar = False
+    c.tensorboard = False
+    c.data.name = "fashion_mnist"
+    c.data.max_train_examples = 5500
+    c.data.num_validation = 500
+    c.data.max_test_examples = 2000
+    c.data.batch_size = 128
+    c.train.epochs = c.teacher.epochs = 2
+    c.train.learning_rate = 0.05
+    c.train.schedule = "cosine"
+    c.alm.update_every = 2
+    c.alm.validation_fraction = 0.0
+  return c
+
+
+def cpu_models(c: ml_collections.ConfigDict, teacher: tuple, student: tuple) -> None:
+  """Small CNN stand-ins (widths, hidden) for the paper's teacher and student at 'cpu' scale."""
+  c.teacher.name, c.model.name = "cnn_small", "cnn_small"
+  c.teacher.kwargs = {"widths": teacher[0], "hidden": teacher[1]}
+  c.model.kwargs = {"widths": student[0], "hidden": student[1]}
 
 
 def flip_labels(split: Split, fraction: float, num_classes: int, seed: int
@@ -439,11 +490,19 @@ def flip_labels(split: Split, fraction: float, num_classes: int, seed: int
   return Split(split.images, labels.astype(np.int32), split.ids), flipped
 
 
+_PAPER_COLUMNS = {"cars196": "stanford_cars"}   # our dataset name -> the ALM dict's column
+
+
 def _paper_number(config, variant: str):
+  """experiments.paper_numbers.ALM[(alm.paper_table, paper row of variant, column)] or None;
+  the column is the dataset, or the student model when alm.paper_column == 'student'."""
   from experiments.paper_numbers import ALM
   table = config.alm.get("paper_table", "")
   row = dict(config.alm.get("paper_rows", {}) or {}).get(variant)
   column = config.alm.get("paper_column", "") or config.data.name
+  if column == "student":
+    column = config.model.name
+  column = _PAPER_COLUMNS.get(column, column)
   return ALM.get((table, row, column)) if table and row else None
 
 
@@ -453,7 +512,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   pairs = tuple(config.get("pairs", ()) or ())
   if not datasets and not pairs:
     return run_one(config, workdir)
-  t0, rows = time.time(), []
+  t0, rows, trained = time.time(), [], {}
   for ds in datasets or (config.data.name,):
     for pair in pairs or (f"{config.teacher.name}:{config.model.name}",):
       teacher, _, student = pair.partition(":")
@@ -462,6 +521,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       c = copy.deepcopy(config)
       with c.unlocked():
         c.data.name = ds
+        frac = float(config.alm.get("validation_fraction", 0.0))
+        if frac > 0 and ds in TRAIN_SIZES and not config.data.max_train_examples:
+          c.data.num_validation = int(round(frac * TRAIN_SIZES[ds]))
         if pairs:
           c.teacher.name, c.model.name = teacher, student
           c.teacher.kwargs, c.model.kwargs = {}, {}
@@ -469,7 +531,14 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         c.alm.datasets = ()
       sub = os.path.join(workdir, ds if len(datasets) > 1 else "",
                          pair.replace(":", "_to_") if pairs else "")
+      key = (ds, c.teacher.name, str(dict(c.teacher.kwargs)))
+      if not c.teacher.checkpoint and key in trained:
+        with c.unlocked():   # the same teacher (and its early-stop checkpoints): train it once
+          c.teacher.checkpoint = trained[key]
       res = run_one(c, sub)
+      tdir = c.teacher.checkpoint or os.path.join(sub, "teacher")
+      if os.path.isdir(tdir):
+        trained.setdefault(key, tdir)
       rows += [dict(r, dataset=ds, pair=pair) for r in res["rows"]]
   results = {"rows": rows, "scale_note": config.get("scale_note", "") or "full setting",
              "config": config.to_dict(), "provenance": provenance(),

@@ -1,0 +1,28 @@
+"""RAD Fig. 8 (App. D.6): RAD with margin gains (OURS, g = 1 − margin) vs RAD ENTROPY (gains =
+entropy of the student's softmax), 5 trials.
+
+    python -m launch.main --config=experiments/rad/d6_entropy_gain.py:cpu \
+        --workdir=runs/rad_d6_cpu
+    python -m launch.main --config=experiments/rad/d6_entropy_gain.py:full:cifar100:resnet \
+        --workdir=runs/rad_d6_cifar100_resnet
+
+Arg: as experiments/rad/fig3.py ('<scale>[:<dataset>:<pair>[:e..][:A..][:b..][:T..]]').
+"""
+from __future__ import annotations
+
+from experiments.rad import _base, fig3
+
+STRATEGIES = ("rad", "rad_entropy")
+
+
+def get_config(arg: str | None = None):
+    scale, parts = _base.parse_arg(arg)
+    ds, pair, e, a, b, t = fig3.parse_panel(parts)
+    if scale == "full":
+        c = _base.full_base(ds, pair, epochs=e, num_labeled=a, budget=b, rounds=t, trials=5)
+    else:
+        c = _base.cpu_base(f"Fig. 8 (D.6), {ds}, {pair}", strategies=STRATEGIES)
+    c.active.strategies = STRATEGIES
+    c.figure = "rad_fig8_d6"
+    c.panel = f"{ds}:{pair}:e{e}:A{a}:b{b}:T{t}"
+    return c
