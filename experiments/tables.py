@@ -56,7 +56,7 @@ for _ds in ("cifar10", "cifar100", "svhn"):
                    "Fashion-MNIST, several trials.")
 _add(id="rad_fig4_imagenet", paper="rad", kind="figure",
      title="RAD Fig. 4: ImageNet, ResNet-50 -> ResNet-18, accuracy and gain per round",
-     config="experiments/rad/fig4_imagenet.py", cpu_offline=False)
+     config="experiments/rad/fig4_imagenet.py")
 _add(id="rad_fig5_d3", paper="rad", kind="figure",
      title="RAD Fig. 5 (D.3): final accuracy, accuracy over training, realized gain",
      config="experiments/rad/d3_gains.py")
