@@ -129,8 +129,7 @@ def test_lambda_changes_only_on_meta_steps_and_only_on_batch_rows(digits, random
 def test_zero_lambda_lr_equals_kd_with_fixed_lambda(tmp_path, digits, random_teacher):
   splits, info = digits
   mesh = mesh_lib.make_mesh()
-  config = _config(**{"alm.lambda_lr": 0.0, "alm.lambda_init": 0.7, "alm.update_every": 3,
-                      "train.epochs": 2})
+  config = _config(**{"alm.lambda_lr": 0.0, "alm.lambda_init": 0.7, "alm.update_every": 3})
   kd_run = alm_train.train_student(config, str(tmp_path / "kd"), splits, info, mesh,
                                    mode="kd", teachers=random_teacher, lam=0.7)
   alm_run = alm_train.train_student(config, str(tmp_path / "alm"), splits, info, mesh,
@@ -150,16 +149,17 @@ class _Killed(Exception):
 def test_resume_from_checkpoint_restores_lambda(tmp_path, digits, random_teacher, monkeypatch):
   splits, info = digits
   mesh = mesh_lib.make_mesh()
-  config = _config(**{"train.epochs": 2, "alm.update_every": 2, "alm.lambda_lr": 50.0})
+  config = _config(**{"alm.update_every": 2, "alm.lambda_lr": 50.0})  # 24 steps, 1 epoch
   alm_train.train_student(config, str(tmp_path / "full"), splits, info, mesh, mode="alm",
                           teachers=random_teacher)
   real_iterate, served = loop.iterate_batches, []
 
-  def dying_iterate(*args, **kwargs):  # die in epoch 2, after the step-28 checkpoint
-    for b in real_iterate(*args, **kwargs):
-      if len(served) == 30:
-        raise _Killed()
-      served.append(1)
+  def dying_iterate(split, *args, **kwargs):  # die after the step-12 checkpoint
+    for b in real_iterate(split, *args, **kwargs):
+      if split is splits["train"]:  # (the validation side batches come from here too)
+        if len(served) == 14:
+          raise _Killed()
+        served.append(1)
       yield b
 
   monkeypatch.setattr(loop, "iterate_batches", dying_iterate)
@@ -168,10 +168,10 @@ def test_resume_from_checkpoint_restores_lambda(tmp_path, digits, random_teacher
                             teachers=random_teacher)
   monkeypatch.undo()
   ck = ckpt_lib.Checkpointer(str(tmp_path / "cut" / "checkpoints"))
-  assert ck.latest_step() == 28
-  restored = ck._manager.restore(28, args=ocp.args.StandardRestore())  # λ of step 28
-  lam28 = np.asarray(restored["example_state"]["lambda"])
-  assert not np.allclose(lam28, config.alm.lambda_init)
+  assert ck.latest_step() == 12
+  restored = ck._manager.restore(12, args=ocp.args.StandardRestore())  # λ of step 12
+  lam12 = np.asarray(restored["example_state"]["lambda"])
+  assert not np.allclose(lam12, config.alm.lambda_init)
   alm_train.train_student(config, str(tmp_path / "cut"), splits, info, mesh, mode="alm",
                           teachers=random_teacher)
   np.testing.assert_allclose(np.load(tmp_path / "cut" / "lambda.npy"),

@@ -12,6 +12,7 @@ accuracy.png (test accuracy vs queries, shaded ± 1 std, as the panels of Fig. 3
 from __future__ import annotations
 
 import copy
+import json
 import os
 import time
 
@@ -96,6 +97,37 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                      f"e={config.train.epochs}")
             plot(table, list(config.active.strategies), workdir, title=title)
     return results
+
+
+def merge(workdirs: list[str], config: ml_collections.ConfigDict,
+          out_dir: str | None = None) -> dict:
+    """Merge compare runs of one config launched as separate processes, one trial each
+    (`--config.seed=s --config.active.num_trials=1`), into the table `run` would print for
+    seeds s..: the trials are concatenated in the order given. Writes the plots to out_dir."""
+    per_trial, teacher_acc, seeds = [], [], []
+    for d in workdirs:
+        with open(os.path.join(d, "results.json")) as f:
+            res = json.load(f)
+        per_trial += res["trials"]
+        teacher_acc += res["teacher_test_accuracy"]
+        seeds += [res["config"]["seed"] + t for t in range(len(res["trials"]))]
+    strategies = list(config.active.strategies)
+    table = summarize(per_trial, strategies, config.active.rounds)
+    cfg = copy.deepcopy(config)
+    with cfg.unlocked():
+        cfg.active.num_trials = len(per_trial)
+        cfg.seed = seeds[0]
+    walls = [json.load(open(os.path.join(d, "results.json")))["wall_time"] for d in workdirs]
+    text = format_table(table, cfg, max(walls), teacher_acc)
+    text += ("\n(merged from " + str(len(workdirs)) + " runs; per-run wall times " +
+             ", ".join(f"{w:.0f}" for w in walls) + " s)")
+    if seeds != list(range(seeds[0], seeds[0] + len(seeds))):
+        text += f"\nseeds: {seeds}"
+    if out_dir:
+        os.makedirs(out_dir, exist_ok=True)
+        plot(table, strategies, out_dir, title=f"{config.data.name}, {len(seeds)} trials")
+    return {"table": table, "text": text, "rows": runner_rows(table, strategies, seeds),
+            "teacher_test_accuracy": teacher_acc, "seeds": seeds}
 
 
 def runner_rows(table: list[dict], strategies: list[str], seeds: list[int]) -> list[dict]:
