@@ -1,6 +1,8 @@
 """ALM-KD through the shared core (kdjax.methods.alm_train): end-to-end runner, λ updated only on
 meta steps and only on the batch's rows (checked against alm.meta_update), η_λ = 0 equals Hinton
 KD with the default step, resume restores λ, early-stopped teacher snapshots."""
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -197,3 +199,19 @@ def test_flip_labels_flips_exactly_the_fraction_to_other_classes(digits):
   assert flipped.sum() == round(0.25 * len(train))
   assert np.all(noisy.labels[flipped] != train.labels[flipped])
   np.testing.assert_array_equal(noisy.labels[~flipped], train.labels[~flipped])
+
+
+@pytest.mark.slow
+def test_table1_chain_variants_takd_dgkd_alm(tmp_path):
+  """TAKD / DGKD (stochastic) / ALM over teacher + assistant, as experiments/alm/table1.py."""
+  config = _config(**{"alm.variants": ("takd", "dgkd", "alm", "alm_final"),
+                      "alm.assistants": ("mlp",), "alm.assistant_kwargs": ({"hidden": (64,)},),
+                      "alm.dgkd_drop_prob": 0.5, "alm.paper_table": "table1"})
+  res = alm_train.run(config, str(tmp_path))
+  rows = {r["variant"]: r for r in res["rows"]}
+  assert set(rows) == {"takd", "dgkd", "alm", "alm_final"}
+  assert list(rows["alm"]["lambda"]) == ["mlp@final", "mlp(ce)"]
+  assert list(rows["alm_final"]["lambda"]) == ["mlp@final"]
+  assert set(res["assistants"]) == {"ce", "takd", "dgkd"}
+  assert os.path.isdir(tmp_path / "assistants" / "takd_0_mlp")  # DGKD's first TA = TAKD's
+  assert not os.path.isdir(tmp_path / "assistants" / "dgkd_0_mlp")

@@ -244,3 +244,18 @@ def test_bad_inputs_raise():
             jax.eval_shape(lambda x, m=bad: m.init(jax.random.PRNGKey(0), x), x)
     with pytest.raises(ValueError, match="NHWC"):
         _shapes("cnn_small", 10, (1, 28, 28))
+
+
+def test_max_pool_2x2_matches_flax_max_pool():
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    from kdjax.models.layers import max_pool_2x2
+    x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 6, 3))
+    np.testing.assert_array_equal(max_pool_2x2(x), nn.max_pool(x, (2, 2), strides=(2, 2)))
+    g1 = jax.grad(lambda v: jnp.sum(jnp.sin(max_pool_2x2(v))))(x)
+    g2 = jax.grad(lambda v: jnp.sum(jnp.sin(nn.max_pool(v, (2, 2), strides=(2, 2)))))(x)
+    np.testing.assert_allclose(g1, g2, rtol=1e-6)
+    odd = x[:, :7]
+    np.testing.assert_array_equal(max_pool_2x2(odd), nn.max_pool(odd, (2, 2), strides=(2, 2)))

@@ -11,7 +11,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from kdjax.models.layers import Dtype, batch_norm, classifier, conv
+from kdjax.models.layers import Dtype, batch_norm, classifier, conv, max_pool_2x2
 
 
 class SmallCNN(nn.Module):
@@ -28,7 +28,7 @@ class SmallCNN(nn.Module):
         for i, width in enumerate(self.widths):
             h = conv(width, 3, dtype=self.dtype, name=f"conv_{i}")(h)
             h = nn.relu(batch_norm(train, self.dtype, name=f"bn_{i}")(h))
-            h = nn.max_pool(h, (2, 2), strides=(2, 2))
+            h = max_pool_2x2(h)
         side = max(h.shape[1], h.shape[2])
         if side > 8:
             k = -(-side // 8)  # ceil: pool to at most 8x8

@@ -79,3 +79,13 @@ def classifier(features: jnp.ndarray, num_classes: int, dtype: Dtype, name: str 
     logits = nn.Dense(num_classes, dtype=dtype, param_dtype=jnp.float32, kernel_init=kernel_init,
                       name=name)(features.astype(dtype))
     return logits.astype(jnp.float32), features.astype(jnp.float32)
+
+
+def max_pool_2x2(x: jnp.ndarray) -> jnp.ndarray:
+    """2x2, stride-2 max pool as reshape + max: the values of `nn.max_pool` (and its gradient
+    wherever the maximum is unique). XLA:CPU lowers reduce_window-max's gradient to an expanded
+    select-and-scatter that took ~60% of the small CNN's train step (docs/performance.md)."""
+    b, h, w, c = x.shape
+    if h % 2 or w % 2:
+        return nn.max_pool(x, (2, 2), strides=(2, 2))
+    return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))

@@ -12,7 +12,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from kdjax.models.layers import Dtype, batch_norm, classifier, conv, global_avg_pool
+from kdjax.models.layers import Dtype, batch_norm, classifier, conv, global_avg_pool, max_pool_2x2
 
 CONFIGS = {
     "vgg8": ((64,), (128,), (256,), (512,), (512,)),
@@ -38,7 +38,7 @@ class VGG(nn.Module):
                 h = conv(width, 3, dtype=self.dtype, use_bias=True, name=f"conv{i}_{j}")(h)
                 h = nn.relu(batch_norm(train, self.dtype, name=f"bn{i}_{j}")(h))
             if i < 3 or (i == 3 and x.shape[1] >= 64):
-                h = nn.max_pool(h, (2, 2), strides=(2, 2))
+                h = max_pool_2x2(h)
         return classifier(global_avg_pool(h), self.num_classes, self.dtype)
 
 

@@ -1,0 +1,38 @@
+"""DiSK Table 4: small capacity mismatch on CIFAR-100 (standard KD-literature pairs).
+
+    python -m launch.main --config=experiments/disk/table4.py:full --workdir=runs/disk_table4
+    python -m launch.main --config=experiments/disk/table4.py --workdir=runs/disk_table4_cpu
+
+Rows: teacher ResNet32x4 -> ResNet8x4 / ShuffleNetV2 / WRN-16-2 / MobileNetV2x2 and teacher
+WRN-40-2 -> ResNet8x4 / ShuffleNetV2 / WRN-40-1 / MobileNetV2x2 (kdjax.models zoo names), CE /
+KD / DiSK students, 3 seeds, beside DISK['table4'] in experiments/paper_numbers.py (the
+feature-matching columns are listed there, not run). 'full' = the Table 3 setting (Sec. 4 /
+A.5, see experiments/disk/table3.py: 200 epochs, SGD 0.1, cosine, batch 200, CE warm start,
+K = 20, λ in [0.1, 50], λ_T = 50). 'cpu' (default) = declared reduced stand-in: offline
+Fashion-MNIST (5k / 1k / 2k), the pair WRN-40-2 -> WRN-40-1 only, teacher 2 epochs, students
+1 warm-start + 4 epochs, 1 seed.
+"""
+import ml_collections
+
+from experiments.disk import table3
+
+PAIRS = ("resnet32x4:resnet8x4", "resnet32x4:shufflenetv2", "resnet32x4:wrn_16_2",
+         "resnet32x4:mobilenetv2_x2", "wrn_40_2:resnet8x4", "wrn_40_2:shufflenetv2",
+         "wrn_40_2:wrn_40_1", "wrn_40_2:mobilenetv2_x2")
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    arg = arg or "cpu"
+    if arg not in ("cpu", "full"):
+        raise ValueError(f"arg must be 'cpu' or 'full', got {arg!r}")
+    c = table3.get_config(arg)
+    c.paper_table = "table4"
+    if arg == "cpu":
+        c.pairs = ("wrn_40_2:wrn_40_1",)
+        c.scale_note = ("reduced scale: Fashion-MNIST (5k train / 1k val / 2k test) for "
+                        "CIFAR-100, pair WRN-40-2 -> WRN-40-1 only, teacher 2 epochs, student 1"
+                        " CE warm-start + 4 epochs, 1 seed; paper column = CIFAR-100 cells")
+    else:
+        c.pairs = PAIRS
+        c.scale_note = "full setting (Sec. 4 / A.5; no AutoAugment/Cutout)"
+    return c
