@@ -4,6 +4,14 @@ Reduced CPU version (offline Fashion-MNIST, 3 trials, minutes on 2 cores):
 
     python -m launch.main --config=experiments/rad/fig3.py:cpu --workdir=runs/rad_fig3_cpu
 
+or its 3 trials as 3 parallel processes (seeds 0, 1, 2), merged into the same table:
+
+    for s in 0 1 2; do python -m launch.main --config=experiments/rad/fig3.py:cpu \
+        --config.active.num_trials=1 --config.seed=$s --workdir=runs/rad_fig3_cpu_s$s & done; wait
+    python -c "from experiments.rad import fig3; from kdjax.active import compare; \
+print(compare.merge([f'runs/rad_fig3_cpu_s{s}' for s in range(3)], fig3.get_config('cpu'), \
+'runs/rad_fig3_cpu_merged')['text'])"
+
 One panel at the paper's setting (an accelerator and the prepared TFDS data set):
 
     python -m launch.main --config=experiments/rad/fig3.py:full:cifar10:resnet \

@@ -77,7 +77,9 @@ def default_disk_config() -> ml_collections.ConfigDict:
     d.g_epochs = 1               # [official] g_iters = 250 steps; R = train.epochs / s_epochs
     d.guide_init_epochs = 5      # [official] init_epochs = 5 of guide-only training first
     d.guide_hidden = (64, 128)   # [paper] A.4
-    d.guide_learning_rate = 0.1  # [official] g_lr = 0.1, SGD
+    d.guide_learning_rate = 0.01  # [ours] SGD; the official g_lr = 0.1 saturates our guide's
+    #                              sigmoid within one epoch (the Eq. 4 gradient on g is ~1/s),
+    #                              after which its float32 gradient is 0 and λ cannot pull g back
     d.guide_momentum = 0.9
     d.guide_weight_decay = 5e-4
     d.delta_mode = "schedule"    # 'schedule' = [official] cosine δ in [delta_min, delta_max];
