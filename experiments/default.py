@@ -7,7 +7,7 @@ import ml_collections
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
-    c.method = "kd"            # ce | kd | rad | disk | alm | lrds (launch/main.py RUNNERS)
+    c.method = "kd"            # ce | kd | rad | disk | alm | lrds (kdjax/runners.py RUNNERS)
     c.runner = ""              # optional "module:function" overriding the method's runner
     c.scale_note = ""          # printed with every result when a setting is reduced
     c.seed = 0

@@ -9,10 +9,10 @@ command with --multihost (launch/tpu/ does that), which calls jax.distributed.in
 """
 from __future__ import annotations
 
-import importlib
-
 from absl import app, flags, logging
 from ml_collections import config_flags
+
+from kdjax.runners import get_runner
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to an experiments/ config file.",
                                           lock_config=True)
@@ -20,33 +20,6 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs
 _MULTIHOST = flags.DEFINE_bool("multihost", False,
                                "Call jax.distributed.initialize() (multi-host TPU/GPU slices).")
 flags.mark_flags_as_required(["config", "workdir"])
-
-# config.method -> "module:function" running the whole method from (config, workdir).
-RUNNERS = {
-    "ce": "kdjax.methods.kd:run",
-    "kd": "kdjax.methods.kd:run",
-    "rad": "kdjax.active.loop:run",
-    "disk": "kdjax.methods.disk_train:run",
-    "alm": "kdjax.methods.alm_train:run",
-    "lrds": "kdjax.methods.lrds_train:run",
-}
-
-
-def resolve(target: str):
-    """'package.module:function' -> the function."""
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
-def get_runner(config):
-    runner = config.get("runner")
-    if runner:
-        return resolve(runner)
-    if config.method not in RUNNERS:
-        raise ValueError(f"config.method={config.method!r} is unknown; known methods: "
-                         f"{', '.join(sorted(RUNNERS))}")
-    return resolve(RUNNERS[config.method])
-
 
 def main(argv):
     if len(argv) > 1:

@@ -1,7 +1,6 @@
 """What a reproducible table or figure is: a base config, a grid, and how to read its results."""
 from __future__ import annotations
 
-import ast
 import dataclasses
 import importlib
 import importlib.util
@@ -10,6 +9,8 @@ import sys
 from typing import Any, Callable, Mapping
 
 import ml_collections
+
+from kdjax.runners import get_runner, resolve, runner_target  # noqa: F401 (re-export)
 
 SCALES = ("cpu", "full")
 KINDS = ("table", "figure")
@@ -112,44 +113,6 @@ def load_config(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     return module.get_config(arg)
-
-
-def _main_runners() -> dict[str, str]:
-    """launch.main's RUNNERS table, read from its source: importing launch.main would define
-    its absl flags (--config, required) inside launch.reproduce."""
-    with open(os.path.join(REPO_ROOT, "launch", "main.py")) as f:
-        tree = ast.parse(f.read())
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(
-                isinstance(t, ast.Name) and t.id == "RUNNERS" for t in node.targets):
-            return ast.literal_eval(node.value)
-    raise ValueError("launch/main.py has no RUNNERS table")
-
-
-def resolve(target: str) -> Callable:
-    """'package.module:function' -> the function."""
-    module, _, name = target.partition(":")
-    if not module or not name:
-        raise ValueError(f"runner must look like 'package.module:function', got {target!r}")
-    if REPO_ROOT not in sys.path:
-        sys.path.insert(0, REPO_ROOT)
-    return getattr(importlib.import_module(module), name)
-
-
-def runner_target(config: ml_collections.ConfigDict) -> str:
-    """config.runner, else launch.main's RUNNERS[config.method]."""
-    if config.get("runner"):
-        return config.runner
-    runners = _main_runners()
-    method = config.get("method")
-    if method not in runners:
-        raise ValueError(f"config has no `runner` and config.method={method!r} is not one of "
-                         f"{sorted(runners)}")
-    return runners[method]
-
-
-def get_runner(config: ml_collections.ConfigDict) -> Callable[[Any, str], dict]:
-    return resolve(runner_target(config))
 
 
 @dataclasses.dataclass(frozen=True)
