@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data demo test test-slow bench clean
+.PHONY: setup data demo test test-slow bench reproduce report clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,6 +29,15 @@ test-slow: setup data
 
 bench: setup
 	$(PY) bench/train_step.py
+
+# make reproduce TABLE=disk_table1 [SCALE=cpu|full]; `make reproduce TABLE=all` runs every entry.
+TABLE ?= all
+SCALE ?= cpu
+reproduce: setup data
+	$(PY) -m launch.reproduce --table=$(TABLE) --scale=$(SCALE) --workdir=runs/repro
+
+report: setup
+	$(PY) -m launch.reproduce --write_report --workdir=runs/repro
 
 clean:
 	rm -rf runs
