@@ -147,6 +147,8 @@ def test_compare_all_strategies_on_digits(tmp_path, capsys):
     c.data.num_validation = 100
     c.data.eval_batch_size = 200
     c.train.epochs = 1
+    c.train.checkpoint_every_steps = 10_000   # one checkpoint per training, at its end
+    c.train.log_every_steps = 10_000
     c.teacher.epochs = 2
     c.active.m_estimate = "validation"
     c.active.num_labeled = 200

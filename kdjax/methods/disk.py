@@ -112,7 +112,8 @@ def guided_distillation_loss(student_logits: Array, teacher_logits: Array, guide
     s = jax.nn.softmax(student_logits.astype(jnp.float32) / tau_s, axis=-1)
     q = s + mask * guide.astype(jnp.float32)[:, None]
     neg_entropy = jnp.sum(jax.scipy.special.xlogy(t, t), axis=-1)
-    cross = -jnp.sum(jnp.where(t > 0, t * jnp.log(q), 0.0), axis=-1)
+    # log of 1 where t = 0: keeps the masked-out branch's gradient finite when s underflows
+    cross = -jnp.sum(jnp.where(t > 0, t * jnp.log(jnp.where(t > 0, q, 1.0)), 0.0), axis=-1)
     return tau_t * tau_s * (neg_entropy + cross)
 
 

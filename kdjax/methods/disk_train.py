@@ -379,6 +379,10 @@ def train_variant(config, workdir: str, variant: str, splits, info, mesh, *,
                 after = guide.objective(g_vars, data, lam=lam, delta=delta, tau_s=tau_s)
                 row.update(guide_objective_before=before, guide_objective_after=after)
                 g_all = guide.values(g_vars, t_features, t_logits)
+                if not np.all(np.isfinite(g_all)):
+                    raise FloatingPointError(
+                        f"{variant}: the guide produced non-finite g in round {r + 1} (lower "
+                        f"disk.guide_learning_rate); last good checkpoint in {ckpt.directory}")
             usage = disk.budget_usage(jnp.asarray(s_logits), jnp.asarray(g_all),
                                       jnp.asarray(train.labels),
                                       teacher_logits=jnp.asarray(t_logits),
