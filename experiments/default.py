@@ -76,6 +76,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.active.teacher_temperature = 1.0
     c.active.num_clusters = 50      # CLUSTER MARGIN's agglomerative clusters of the pool
     c.active.cluster_bucket_size = 0  # > 0: D.2's bucketed clustering for big pools
+    c.active.round0_workdir = ""    # shared home of round 0 (set by kdjax.active.compare)
 
     c.mesh = ml_collections.ConfigDict()
     c.mesh.axes = (("data", -1),)

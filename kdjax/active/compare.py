@@ -80,6 +80,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                 if "w" in overrides:
                     cfg.active.w = overrides["w"]
                 cfg.teacher.checkpoint = os.path.join(trial_dir, "teacher")
+                cfg.active.round0_workdir = trial_dir  # the CE-only round 0 is trained once
             runs[strategy] = active_loop.run(cfg, os.path.join(trial_dir, strategy))
         per_trial.append(runs)
     table = summarize(per_trial, list(config.active.strategies), config.active.rounds)

@@ -159,7 +159,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     def train_round(t: int):
         train, targets = training_set(state)
-        return _train_student(config, os.path.join(workdir, f"round_{t}"), train, targets,
+        # Round 0 (hard labels only) is the same for every strategy of a trial: it may live in
+        # a directory the strategies share (`active.round0_workdir`).
+        root = (act.get("round0_workdir") or workdir) if t == 0 else workdir
+        return _train_student(config, os.path.join(root, f"round_{t}"), train, targets,
                               evals, info, mesh)
 
     cluster_ids = None
