@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+import optax
 
 from kdjax import experiment
 from kdjax.data import Split
@@ -46,7 +47,7 @@ from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import loop
 from kdjax.train import mesh as mesh_lib
 from kdjax.train.optim import make_schedule
-from kdjax.train.step import _global_norm, _masked_mean, preprocess
+from kdjax.train.step import masked_mean, preprocess
 
 Array = jax.Array
 _FIXED = ("ce", "ce_early_stop", "kd", "alm", "alm_final", "takd", "dgkd")
@@ -173,14 +174,14 @@ def make_alm_train_step(cfg: alm.ALMConfig, schedule: Callable[[Array], Array], 
             {"params": params, "batch_stats": state.batch_stats}, x, train=True,
             mutable=["batch_stats"], rngs={"dropout": dropout_rng})
         per_example = loss_fn(logits, features, batch)
-        return _masked_mean(per_example, mask), (logits, updates, per_example)
+        return masked_mean(per_example, mask), (logits, updates, per_example)
 
       grads, (logits, updates, per_example) = jax.grad(objective, has_aux=True)(state.params)
       state = state.apply_gradients(grads=grads, batch_stats=updates.get("batch_stats", {}))
       state = state.replace(example_state={**state.example_state, "lambda": lam_all})
       correct = (jnp.argmax(logits, -1) == batch["label"]) * mask
       metrics = {"loss_sum": jnp.sum(per_example * mask), "correct": jnp.sum(correct),
-                 "count": jnp.sum(mask), "grad_norm": _global_norm(grads),
+                 "count": jnp.sum(mask), "grad_norm": optax.global_norm(grads),
                  "meta_objective": meta_obj, "meta_grad_norm": meta_gnorm,
                  "lambda_mean": jnp.mean(lam_b)}
       return state, metrics

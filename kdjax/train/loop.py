@@ -75,7 +75,7 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, lo
         train: Split, info: DatasetInfo, evals: dict[str, Split] | None = None,
         teacher: Teacher | None = None, example_state: Any = None,
         per_example: dict[str, np.ndarray] | None = None,
-        side_splits: dict[str, Split] | None = None, make_step: Callable = make_train_step,
+        side_splits: dict[str, Split] | None = None, make_step: Callable | None = None,
         mesh=None) -> FitResult:
     """Train `model` on `train` with `loss_fn`, checkpointing to `<workdir>/checkpoints`.
 
@@ -120,7 +120,7 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, lo
         start_step = int(restored["step"])
         print(f"Resumed from step {start_step} in {checkpointer.directory}", flush=True)
 
-    train_step = make_step(
+    train_step = (make_step or make_train_step)(
         model, loss_fn, mean=info.mean, std=info.std, augment=config.data.augment,
         teacher=None if teacher is None or use_cache else teacher.model)
     batch_sharding = mesh_lib.data_sharded(mesh)
@@ -158,7 +158,9 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, lo
                     f"{checkpointer.directory}. Lower the learning rate or check the inputs.")
         sums = {k: sum(float(m[k]) for m in fetched) for k in ("loss_sum", "correct", "count")}
         scalars = summarize(sums, "train")
-        scalars["train/grad_norm"] = float(fetched[-1]["grad_norm"])
+        for key in fetched[-1]:  # a method's own step metrics (e.g. ALM-KD's lambda_mean)
+            if key not in ("loss_sum", "correct", "count"):
+                scalars[f"train/{key}"] = float(np.mean([m[key] for m in fetched]))
         scalars["train/learning_rate"] = float(schedule(step))
         scalars["train/examples_per_sec"] = seen / max(time.time() - t_start, 1e-9)
         writer.write(step, scalars)

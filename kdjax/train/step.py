@@ -12,6 +12,7 @@ from typing import Any, Callable
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import optax
 
 from kdjax.data.augment import normalize, random_crop_flip
 from kdjax.train.state import TrainState
@@ -34,7 +35,8 @@ def teacher_forward(teacher: nn.Module, variables: Any, x: Array) -> tuple[Array
     return jax.lax.stop_gradient(logits), jax.lax.stop_gradient(features)
 
 
-def _masked_mean(values: Array, mask: Array) -> Array:
+def masked_mean(values: Array, mask: Array) -> Array:
+    """Mean of `values` over the real (mask = 1) examples."""
     return jnp.sum(values * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
@@ -64,13 +66,13 @@ def make_train_step(model: nn.Module, loss_fn: LossFn, *, mean, std, augment: bo
                 {"params": params, "batch_stats": state.batch_stats}, x, train=True,
                 mutable=["batch_stats"], rngs={"dropout": dropout_rng})
             per_example = loss_fn(logits, features, batch)
-            return _masked_mean(per_example, mask), (logits, updates, per_example)
+            return masked_mean(per_example, mask), (logits, updates, per_example)
 
         grads, (logits, updates, per_example) = jax.grad(objective, has_aux=True)(state.params)
         state = state.apply_gradients(grads=grads, batch_stats=updates.get("batch_stats", {}))
         correct = (jnp.argmax(logits, -1) == batch["label"]) * mask
         metrics = {"loss_sum": jnp.sum(per_example * mask), "correct": jnp.sum(correct),
-                   "count": jnp.sum(mask), "grad_norm": _global_norm(grads)}
+                   "count": jnp.sum(mask), "grad_norm": optax.global_norm(grads)}
         return state, metrics
 
     return train_step
@@ -99,8 +101,3 @@ def make_predict_step(model: nn.Module, *, mean, std) -> Callable:
         return model.apply(variables, normalize(images, mean, std), train=False)
 
     return predict
-
-
-def _global_norm(tree: Any) -> Array:
-    return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32)))
-                        for x in jax.tree.leaves(tree)))
