@@ -70,12 +70,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.active.budget = 1000          # b, soft labels queried per round
     c.active.rounds = 5             # T
     c.active.num_trials = 1
-    c.active.m_estimate = "uniform"  # validation | uniform | oracle (Sec. 3.3 / D.1)
+    c.active.m_estimate = "uniform"  # validation | uniform | fixed | oracle (Sec. 3.3 / D.1)
     c.active.b_uniform = 200        # queries spent on estimating m
     c.active.w = -1.0               # < 0: w = 1 - m/n (Cor. 1); D.5 sets it
     c.active.teacher_temperature = 1.0
     c.active.num_clusters = 50      # CLUSTER MARGIN's agglomerative clusters of the pool
     c.active.cluster_bucket_size = 0  # > 0: D.2's bucketed clustering for big pools
+    c.active.label_oracle = False   # D.4 (active learning): queries return the true label
+    c.active.m_fraction = 0.0       # m_estimate='fixed': m = m_fraction·n (D.4: 0.05)
     c.active.round0_workdir = ""    # shared home of round 0 (set by kdjax.active.compare)
 
     c.mesh = ml_collections.ConfigDict()

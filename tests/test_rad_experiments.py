@@ -137,9 +137,26 @@ def test_parse_strategy():
             compare.parse_strategy(bad)
 
 
-def test_label_oracle_refused_clearly(tmp_path):
-    with pytest.raises(ValueError, match="label_oracle"):
-        compare.run(d4_active_learning.get_config("cpu"), str(tmp_path))
+def test_label_oracle_queries_true_labels_without_error_rate_queries(tmp_path):
+    """D.4: a query returns the ground-truth label; RAD uses m = m_fraction·n, spending nothing
+    on estimating it; the queried points enter training with one-hot targets."""
+    from kdjax.active import loop as active_loop
+    c = tiny.get_config("rad")
+    c.data.num_validation = 0
+    c.data.eval_batch_size = 120
+    c.train.epochs = 1
+    c.teacher.epochs = 1
+    c.active.strategy = "rad"
+    c.active.num_labeled = 300
+    c.active.budget = 100
+    c.active.rounds = 1
+    c.active.label_oracle = True
+    c.active.m_estimate = "fixed"
+    c.active.m_fraction = 0.05
+    res = active_loop.run(c, str(tmp_path))
+    last = res["records"][-1]
+    assert last["queries"] == 100 and last["teacher_accuracy_on_selected"] == 1.0
+    assert res["estimated_teacher_error_rate"] == 0.05
 
 
 def test_compare_all_strategies_on_digits(tmp_path, capsys):

@@ -51,10 +51,6 @@ def parse_strategy(name: str) -> tuple[str, dict]:
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     t0 = time.time()
-    if config.active.get("label_oracle"):
-        raise ValueError("config.active.label_oracle (App. D.4, standard active learning: "
-                         "queries return true labels, m = m_fraction·n) is not implemented by "
-                         "kdjax/active/loop.py yet")
     for name in config.active.strategies:
         parse_strategy(name)
     mesh = mesh_lib.make_mesh(config.mesh.axes)

@@ -79,11 +79,13 @@ def estimate_error_rate(config, teacher: loop.Teacher, info, splits, pool: Split
                                        bs, mesh)
         err = float(np.mean(logits.argmax(-1) != pool.labels[pos]))
         return err, pos, len(pos)
+    if how == "fixed":  # D.4: m = m_fraction·n, no queries
+        return float(config.active.m_fraction), np.zeros(0, np.int64), 0
     if how == "oracle":
         logits, _ = loop.predict_split(teacher.model, teacher.variables, pool, info, bs, mesh)
         return float(np.mean(logits.argmax(-1) != pool.labels)), np.zeros(0, np.int64), 0
-    raise ValueError(f"config.active.m_estimate={how!r} is unknown; use validation, uniform "
-                     "or oracle")
+    raise ValueError(f"config.active.m_estimate={how!r} is unknown; use validation, uniform, "
+                     "fixed or oracle")
 
 
 def _queried_split(pool: Split, queried: dict) -> Split:
@@ -141,7 +143,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     # For the records only (never a query, never seen by a strategy): the teacher's true
     # mistakes on the pool give every strategy's realized gain the same w = 1 - m/n.
     t_pool, _ = loop.predict_split(teacher.model, teacher.variables, pool, info, bs, mesh)
-    w_eval = 1.0 - float(np.mean(t_pool.argmax(-1) != pool.labels)) if act.w < 0 else act.w
+    pool_error = (float(act.m_fraction) if act.get("label_oracle")
+                  else float(np.mean(t_pool.argmax(-1) != pool.labels)))
+    w_eval = 1.0 - pool_error if act.w < 0 else act.w
 
     def training_set(queried: dict) -> tuple[Split, np.ndarray]:
         """P: hard-labeled points (one-hot targets) ∪ queried inputs (teacher softmax)."""
@@ -150,7 +154,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                       np.concatenate([labeled.labels, soft.labels]),
                       np.concatenate([labeled.ids, soft.ids]))
         targets = np.eye(info.num_classes, dtype=np.float32)[labeled.labels]
-        if len(soft):
+        if len(soft) and act.get("label_oracle"):  # D.4: a query returns the true label
+            targets = np.concatenate([targets, np.eye(info.num_classes,
+                                                      dtype=np.float32)[soft.labels]])
+        elif len(soft):
             t_logits, _ = loop.predict_split(teacher.model, teacher.variables, soft, info, bs,
                                              mesh)
             targets = np.concatenate(
@@ -219,6 +226,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         t_logits, _ = loop.predict_split(teacher.model, teacher.variables, queried_new, info,
                                          bs, mesh)
         correct = t_logits.argmax(-1) == queried_new.labels
+        if act.get("label_oracle"):
+            correct = np.ones(len(picked), bool)
         gains = np.asarray(rad.margin_gain(probs[picked]))
         for key, values in new.items():
             state[key] = state[key] + values

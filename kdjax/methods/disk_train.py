@@ -440,7 +440,8 @@ def train_variant(config, workdir: str, variant: str, splits, info, mesh, *,
         return summary
     last = history[-1]
     summary.update(test_accuracy=last.get("test/accuracy"),
-                   validation_accuracy=last.get("validation/accuracy"), tau_s=tau_s)
+                   validation_accuracy=last.get("validation/accuracy"),
+                   tau_s=tau_s if variant == "disk" else None)
     loop.write_results(workdir, summary)
     summary["state"] = state
     return summary
