@@ -22,10 +22,10 @@ demo: setup data
 	$(PY) -m launch.main --config=experiments/quickstart.py --workdir=runs/quickstart
 
 test: setup data
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2
 
 test-slow: setup data
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -n 2 -m slow
 
 bench: setup
 	$(PY) bench/train_step.py

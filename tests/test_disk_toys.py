@@ -80,6 +80,7 @@ def test_classify_minima_on_ideal_students():
         "D", "C", "A"]
 
 
+@pytest.mark.slow  # ~45-60 s on 2 cores: `make test-slow`
 def test_runner_smoke(tmp_path):
     config = table1.get_config("cpu")
     config.num_runs = 3

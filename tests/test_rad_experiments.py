@@ -159,6 +159,7 @@ def test_label_oracle_queries_true_labels_without_error_rate_queries(tmp_path):
     assert res["estimated_teacher_error_rate"] == 0.05
 
 
+@pytest.mark.slow  # ~45-60 s on 2 cores: `make test-slow`
 def test_compare_all_strategies_on_digits(tmp_path, capsys):
     c = tiny.get_config("rad_compare")
     c.data.num_validation = 100

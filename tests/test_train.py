@@ -197,6 +197,7 @@ def test_bad_mesh_is_a_clear_error():
         mesh_lib.make_mesh((("model", -1),))
 
 
+@pytest.mark.slow  # ~45-60 s on 2 cores: `make test-slow`
 def test_kd_run_on_tfds_cifar10_mock_data(tmp_path):
     """The real CIFAR path (TFDS data_source, crop+flip, teacher in the step) for a few steps."""
     import tensorflow_datasets as tfds
