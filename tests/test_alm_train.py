@@ -22,13 +22,7 @@ def _config(**overrides):
   c = alm_train.add_alm_fields(tiny.get_config())
   c.train.epochs = 1
   c.teacher.epochs = 1
-  for k, v in overrides.items():
-    node = c
-    *path, last = k.split(".")
-    for p in path:
-      node = node[p]
-    node[last] = v
-  return c
+  return tiny.override(c, **overrides)
 
 
 @pytest.fixture(scope="module")

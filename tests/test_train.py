@@ -18,14 +18,7 @@ from tests.configs import tiny
 
 
 def _config(**overrides):
-    c = tiny.get_config()
-    for k, v in overrides.items():
-        node = c
-        *path, last = k.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = v
-    return c
+    return tiny.override(tiny.get_config(), **overrides)
 
 
 @pytest.fixture(scope="module")

@@ -24,3 +24,14 @@ def get_config(arg: str | None = None):
     c.train.log_every_steps = 5
     c.train.checkpoint_every_steps = 4
     return c
+
+
+def override(c, **dotted):
+    """Set `c` fields by dotted name: override(c, **{"train.epochs": 1})."""
+    for key, value in dotted.items():
+        node = c
+        *path, last = key.split(".")
+        for part in path:
+            node = node[part]
+        node[last] = value
+    return c
