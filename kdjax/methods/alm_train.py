@@ -37,7 +37,6 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from kdjax import experiment
 from kdjax.data import Split
@@ -47,7 +46,7 @@ from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import loop
 from kdjax.train import mesh as mesh_lib
 from kdjax.train.optim import make_schedule
-from kdjax.train.step import masked_mean, preprocess
+from kdjax.train.step import gradient_step, preprocess
 
 Array = jax.Array
 _FIXED = ("ce", "ce_early_stop", "kd", "alm", "alm_final", "takd", "dgkd")
@@ -169,21 +168,10 @@ def make_alm_train_step(cfg: alm.ALMConfig, schedule: Callable[[Array], Array], 
         lam_b = lam_b * keep.astype(lam_b.dtype)
       batch["lambda"] = lam_b
 
-      def objective(params):
-        (logits, features), updates = model.apply(
-            {"params": params, "batch_stats": state.batch_stats}, x, train=True,
-            mutable=["batch_stats"], rngs={"dropout": dropout_rng})
-        per_example = loss_fn(logits, features, batch)
-        return masked_mean(per_example, mask), (logits, updates, per_example)
-
-      grads, (logits, updates, per_example) = jax.grad(objective, has_aux=True)(state.params)
-      state = state.apply_gradients(grads=grads, batch_stats=updates.get("batch_stats", {}))
+      state, metrics = gradient_step(model, loss_fn, state, x, batch, mask, dropout_rng)
       state = state.replace(example_state={**state.example_state, "lambda": lam_all})
-      correct = (jnp.argmax(logits, -1) == batch["label"]) * mask
-      metrics = {"loss_sum": jnp.sum(per_example * mask), "correct": jnp.sum(correct),
-                 "count": jnp.sum(mask), "grad_norm": optax.global_norm(grads),
-                 "meta_objective": meta_obj, "meta_grad_norm": meta_gnorm,
-                 "lambda_mean": jnp.mean(lam_b)}
+      metrics.update(meta_objective=meta_obj, meta_grad_norm=meta_gnorm,
+                     lambda_mean=jnp.mean(lam_b))
       return state, metrics
 
     return step

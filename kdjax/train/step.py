@@ -40,6 +40,28 @@ def masked_mean(values: Array, mask: Array) -> Array:
     return jnp.sum(values * mask) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
+def gradient_step(model: nn.Module, loss_fn: LossFn, state: TrainState, x: Array, batch: dict,
+                  mask: Array, dropout_rng: Array) -> tuple[TrainState, dict]:
+    """One optimizer step on the masked mean of `loss_fn`, updating BatchNorm statistics.
+
+    Returns the new state and metrics summed over real examples (loss_sum, correct, count) plus
+    the gradient norm; methods with their own step (e.g. ALM-KD's meta-step) call it too.
+    """
+
+    def objective(params):
+        (logits, features), updates = model.apply(
+            {"params": params, "batch_stats": state.batch_stats}, x, train=True,
+            mutable=["batch_stats"], rngs={"dropout": dropout_rng})
+        per_example = loss_fn(logits, features, batch)
+        return masked_mean(per_example, mask), (logits, updates, per_example)
+
+    grads, (logits, updates, per_example) = jax.grad(objective, has_aux=True)(state.params)
+    state = state.apply_gradients(grads=grads, batch_stats=updates.get("batch_stats", {}))
+    correct = (jnp.argmax(logits, -1) == batch["label"]) * mask
+    return state, {"loss_sum": jnp.sum(per_example * mask), "correct": jnp.sum(correct),
+                   "count": jnp.sum(mask), "grad_norm": optax.global_norm(grads)}
+
+
 def make_train_step(model: nn.Module, loss_fn: LossFn, *, mean, std, augment: bool = False,
                     teacher: nn.Module | None = None) -> Callable:
     """Build `train_step(state, batch, rng) -> (state, metrics)`.
@@ -60,20 +82,7 @@ def make_train_step(model: nn.Module, loss_fn: LossFn, *, mean, std, augment: bo
         if state.example_state is not None:
             batch["example_state"] = jax.tree.map(lambda a: a[batch["id"]], state.example_state)
         mask = batch["mask"].astype(jnp.float32)
-
-        def objective(params):
-            (logits, features), updates = model.apply(
-                {"params": params, "batch_stats": state.batch_stats}, x, train=True,
-                mutable=["batch_stats"], rngs={"dropout": dropout_rng})
-            per_example = loss_fn(logits, features, batch)
-            return masked_mean(per_example, mask), (logits, updates, per_example)
-
-        grads, (logits, updates, per_example) = jax.grad(objective, has_aux=True)(state.params)
-        state = state.apply_gradients(grads=grads, batch_stats=updates.get("batch_stats", {}))
-        correct = (jnp.argmax(logits, -1) == batch["label"]) * mask
-        metrics = {"loss_sum": jnp.sum(per_example * mask), "correct": jnp.sum(correct),
-                   "count": jnp.sum(mask), "grad_norm": optax.global_norm(grads)}
-        return state, metrics
+        return gradient_step(model, loss_fn, state, x, batch, mask, dropout_rng)
 
     return train_step
 
