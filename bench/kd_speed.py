@@ -75,9 +75,9 @@ def _pin(threads: int) -> None:
     os.sched_setaffinity(0, cores)
 
 
-def _fake_batch(spec: dict, batch: int, cached: bool):
+def _fake_batch(spec: dict, batch: int, cached: bool, seed: int = 0):
     import numpy as np
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     out = {"image": rng.integers(0, 256, (batch, *spec["shape"]), dtype=np.uint8),
            "label": rng.integers(0, spec["classes"], batch).astype(np.int32),
            "id": np.arange(batch, dtype=np.int32), "mask": np.ones(batch, np.float32)}
