@@ -63,3 +63,13 @@ def test_sigkill_mid_training_then_resume_matches_uninterrupted(tmp_path):
     b = ckpt_lib.load_variables(str(cut / "student_ce"))
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_cpu_devices_flag_splits_the_host(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    subprocess.run(_cmd(tmp_path, "--cpu_devices=4", "--config.train.epochs=1"), cwd=ROOT,
+                   env=env, check=True, capture_output=True, timeout=300)
+    import json
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["provenance"]["num_devices"] == 4
+    assert results["provenance"]["platform"] == "cpu"
