@@ -41,6 +41,9 @@ _add(id="kd_fashion_mnist", paper="kd", kind="figure",
            "curves end to end. No paper cell to compare with.")
 
 # --- RAD (Baykal et al., ICLR 2023), issue 8: configs in experiments/rad/ -------------------
+# The compare runner averages over config.active.num_trials trials (seeds config.seed..):
+# --seeds=N sets the number of trials and the report names the seeds they used.
+_RAD_TRIALS = "count:active.num_trials"
 _add(id="rad_fig2", paper="rad", kind="figure", full_here=True,
      title="RAD Fig. 2: optimal sampling distribution (Cor. 1) for several teacher accuracies",
      config="experiments/rad/fig2.py", args=_CPU_FULL,
@@ -51,28 +54,29 @@ for _ds in ("cifar10", "cifar100", "svhn"):
              title=f"RAD Fig. 3 panel: {_ds}, {_arch} student/teacher pair, accuracy per "
                    "active-distillation round, every strategy",
              config="experiments/rad/fig3.py", args=_panel(f"{_ds}:{_arch}"),
+             seeds=_RAD_TRIALS,
              notes="Panel configuration (e, |A|, b, teacher) per the panel titles of Fig. 3; "
                    "'resnet' = ResNetV2-20 student, ResNet-50 teacher. cpu scale: offline "
                    "Fashion-MNIST, several trials.")
 _add(id="rad_fig4_imagenet", paper="rad", kind="figure",
      title="RAD Fig. 4: ImageNet, ResNet-50 -> ResNet-18, accuracy and gain per round",
-     config="experiments/rad/fig4_imagenet.py")
+     config="experiments/rad/fig4_imagenet.py", seeds=_RAD_TRIALS)
 _add(id="rad_fig5_d3", paper="rad", kind="figure",
      title="RAD Fig. 5 (D.3): final accuracy, accuracy over training, realized gain",
-     config="experiments/rad/d3_gains.py")
+     config="experiments/rad/d3_gains.py", seeds=_RAD_TRIALS)
 _add(id="rad_fig6_d4", paper="rad", kind="figure",
      title="RAD Fig. 6 (D.4): standard active learning, m = 0.05n",
-     config="experiments/rad/d4_active_learning.py")
+     config="experiments/rad/d4_active_learning.py", seeds=_RAD_TRIALS)
 _add(id="rad_fig7_d5", paper="rad", kind="figure",
      title="RAD Fig. 7 (D.5): robustness to w in {0, 0.1, ..., 1} vs w = 1 - m/n",
-     config="experiments/rad/d5_w_sweep.py")
+     config="experiments/rad/d5_w_sweep.py", seeds=_RAD_TRIALS)
 _add(id="rad_fig8_d6", paper="rad", kind="figure",
      title="RAD Fig. 8 (D.6): margin gain vs entropy gain (RAD ENTROPY)",
-     config="experiments/rad/d6_entropy_gain.py")
+     config="experiments/rad/d6_entropy_gain.py", seeds=_RAD_TRIALS)
 _add(id="rad_fig9_d7", paper="rad", kind="figure",
      title="RAD Figs. 9-16 (D.7): SVHN configuration grid (ResNetV2-11/20/29 students, "
            "ResNetV2-56/110 teachers, |A|, b, e) vs MARGIN and UNIFORM",
-     config="experiments/rad/d7_svhn_grid.py")
+     config="experiments/rad/d7_svhn_grid.py", seeds=_RAD_TRIALS)
 
 # --- DiSK (Kag et al.), issue 9: configs in experiments/disk/ -------------------------------
 _add(id="disk_table1", paper="disk", full_here=True,
@@ -93,11 +97,17 @@ _add(id="disk_table4", paper="disk",
      title="DiSK Table 4: small capacity mismatch, CIFAR-100 pairs, CE / KD / DiSK",
      config="experiments/disk/table4.py")
 _add(id="disk_table7_imagenet", paper="disk",
-     title="DiSK Table 7: ImageNet-1K, ResNet-50 -> ResNet-18", cpu_offline=False,
-     config="experiments/disk/table7_imagenet.py")
+     title="DiSK Table 7: ImageNet-1K, ResNet-50 -> ResNet-18, CE / KD / DiSK / SimKD",
+     config="experiments/disk/table7_imagenet.py",
+     notes="cpu scale: cnn_small pair on offline Fashion-MNIST, no warm start (A.6); paper "
+           "column = ImageNet (DISK['table7']; SemCKD listed, not run).")
 _add(id="disk_table8", paper="disk",
-     title="DiSK Table 8: DiSK inside SimKD (feature matching), CIFAR-100",
-     config="experiments/disk/table8_simkd.py")
+     title="DiSK Table 8: DiSK inside SimKD (feature matching), CIFAR-100, CE / KD / DiSK / "
+           "SimKD / SimKD + DiSK",
+     config="experiments/disk/table8_simkd.py",
+     notes="SimKD = kdjax.methods.simkd (projector on pooled features, teacher head reused); "
+           "SimKD + DiSK = A.7 Eq. 9 (the guide censors the feature loss). FitNet / SemCKD "
+           "listed, not run.")
 
 # --- ALM-KD (Sarkar et al.), issue 7: configs in experiments/alm/ ---------------------------
 _add(id="alm_sec5_fig3", paper="alm", kind="figure", full_here=True,
@@ -128,46 +138,59 @@ for _arg, _what in (("cpu", "20% flipped training labels"), ("clean", "clean lab
                "reduced setting and is reported as reduced).")
 _add(id="alm_fig5", paper="alm", kind="figure",
      title="ALM-KD Fig. 5: ALM-KD vs fixed λ ∈ {0.1, 0.9} across architectures and datasets",
-     config="experiments/alm/fig5.py")
+     config="experiments/alm/fig5.py", seeds="tuple:alm.seeds",
+     default_seeds={"cpu": 2, "full": 1})
 _add(id="alm_table1", paper="alm",
      title="ALM-KD Table 1: multi-teacher (WRN-16-3 + WRN-16-4 -> WRN-16-1) vs TAKD / DGKD",
-     config="experiments/alm/table1.py")
+     config="experiments/alm/table1.py", seeds="tuple:alm.seeds",
+     default_seeds={"cpu": 2, "full": 1})
 _add(id="alm_table2", paper="alm",
      title="ALM-KD Table 2: early-stopped teachers (WRN-16-8 at epochs 20/70/130/final)",
-     config="experiments/alm/table2.py")
+     config="experiments/alm/table2.py", seeds="tuple:alm.seeds",
+     default_seeds={"cpu": 2, "full": 1})
 _add(id="alm_table3", paper="alm",
      title="ALM-KD Table 3: self-distillation (WRN-16-8), FGVC-Aircraft and Stanford Dogs",
-     config="experiments/alm/table3.py")
+     config="experiments/alm/table3.py", seeds="tuple:alm.seeds",
+     default_seeds={"cpu": 2, "full": 1})
 
 # --- LR+DS (Lan et al.), issue 4: configs in experiments/lrds/ ------------------------------
-_LRDS_SEEDS = dict(seeds="tuple:lrds.seeds", default_seeds={"cpu": 1, "full": 3})
+# cpu scale of every LR+DS entry: offline Fashion-MNIST with MLP (and one small-CNN teacher)
+# stand-ins for the paper's pairs, declared in each config's scale_note; full: the paper's data.
+_LRDS_SEEDS = dict(seeds="tuple:lrds.seeds", default_seeds={"cpu": 3, "full": 3})
+_LRDS_NOTE = ("cpu scale: offline Fashion-MNIST, MLP stand-ins for the paper's CNN pairs (see "
+              "the scale note); the paper's per-cell numbers are not in ../shared/papers (only "
+              "'+1-2% over vanilla KD'), so reduced rows carry no paper number.")
 
 
 def _pairs_grid(module: str) -> dict:
-    """Full scale: one point (one accelerator job) per teacher/student pair; cpu: the config's
-    own single smoke pair."""
+    """One point per teacher/student pair: the paper's `PAIRS` at full scale (one accelerator
+    job each), the config's reduced `CPU_PAIRS` stand-ins at cpu scale."""
     try:
-        pairs = __import__(module, fromlist=["PAIRS"]).PAIRS
+        mod = __import__(module, fromlist=["PAIRS", "CPU_PAIRS"])
+        pairs, cpu_pairs = mod.PAIRS, mod.CPU_PAIRS
     except (ImportError, AttributeError):
         return {}
-    return {"pairs": {"cpu": (pairs[:1],), "full": tuple((p,) for p in pairs)}}
+    return {"pairs": {"cpu": tuple((p,) for p in cpu_pairs),
+                      "full": tuple((p,) for p in pairs)}}
 
 
-_add(id="lrds_cifar100", paper="lrds", cpu_offline=False, **_LRDS_SEEDS,
+_add(id="lrds_cifar100", paper="lrds", **_LRDS_SEEDS,
      title="LR+DS CIFAR-100, same-family pairs: KD, KD+LR, KD+DS, KD+LR+DS",
-     config="experiments/lrds/cifar100.py", grid=_pairs_grid("experiments.lrds.cifar100"))
-_add(id="lrds_cifar100_cross_family", paper="lrds", cpu_offline=False, **_LRDS_SEEDS,
+     config="experiments/lrds/cifar100.py", grid=_pairs_grid("experiments.lrds.cifar100"),
+     notes=_LRDS_NOTE)
+_add(id="lrds_cifar100_cross_family", paper="lrds", **_LRDS_SEEDS,
      grid=_pairs_grid("experiments.lrds.cifar100_cross_family"),
      title="LR+DS CIFAR-100, cross-family pairs: KD, KD+LR, KD+DS, KD+LR+DS",
-     config="experiments/lrds/cifar100_cross_family.py")
-_add(id="lrds_imagenet", paper="lrds", cpu_offline=False, **_LRDS_SEEDS,
+     config="experiments/lrds/cifar100_cross_family.py", notes=_LRDS_NOTE)
+_add(id="lrds_imagenet", paper="lrds", **_LRDS_SEEDS,
      title="LR+DS ImageNet, ResNet-34 -> ResNet-18: KD, KD+LR, KD+DS, KD+LR+DS",
-     config="experiments/lrds/imagenet.py")
-_add(id="lrds_ablation_eta", paper="lrds", cpu_offline=False, **_LRDS_SEEDS,
-     title="LR+DS ablation: label-revision strength η", config="experiments/lrds/ablation_eta.py")
-_add(id="lrds_ablation_fraction", paper="lrds", cpu_offline=False, **_LRDS_SEEDS,
+     config="experiments/lrds/imagenet.py", notes=_LRDS_NOTE)
+_add(id="lrds_ablation_eta", paper="lrds", **_LRDS_SEEDS,
+     title="LR+DS ablation: label-revision strength η", config="experiments/lrds/ablation_eta.py",
+     notes=_LRDS_NOTE)
+_add(id="lrds_ablation_fraction", paper="lrds", **_LRDS_SEEDS,
      title="LR+DS ablation: DS fraction |D^t|/|D|",
-     config="experiments/lrds/ablation_fraction.py")
+     config="experiments/lrds/ablation_fraction.py", notes=_LRDS_NOTE)
 _add(id="lrds_fashion_mnist", paper="lrds", full_here=True,
      seeds="tuple:lrds.seeds", default_seeds={"cpu": 3, "full": 3},
      title="LR+DS reduced run: weak teacher on Fashion-MNIST, CE / KD / +LR / +DS / +LR+DS",

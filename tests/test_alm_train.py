@@ -59,6 +59,14 @@ def test_runner_trains_end_to_end_with_early_stopped_teachers(tmp_path):
   stored = np.load(tmp_path / "alm" / "seed0" / "lambda.npy")
   assert stored.shape[1] == 2 and not np.allclose(stored, config.alm.lambda_init)
   assert loop.read_results(str(tmp_path))["rows"][0]["variant"] == "ce"
+  # Teacher queries (cached soft labels): KD labels the training split once; ALM-KD's two
+  # teachers label the training and validation splits once each; CE none.
+  splits, _ = experiment.load_splits(config.data)
+  n_train, n_val = len(splits["train"].labels), len(splits["validation"].labels)
+  assert rows["ce"]["teacher_queries_students"] == 0
+  assert rows["kd_0.5"]["teacher_queries_students"] == n_train
+  assert rows["alm"]["teacher_queries_students"] == 2 * (n_train + n_val)
+  assert res["teacher_queries"] == 3 * n_train + 2 * n_val
   # A finished run is read back, not retrained.
   again = alm_train.run(config, str(tmp_path))
   assert again["rows"][3]["test_accs"] == rows["alm"]["test_accs"]

@@ -12,7 +12,7 @@ mapping is our reading of Sec. 6. Sec. 6 recipe (kdjax.methods.alm_train.paper_r
 ×0.2 at epochs 60/120/160, 200 epochs, 90/10 train/validation split. The figure gives curves,
 not numbers, so the paper column stays empty. TFDS data must be prepared offline beforehand
 (config.data.data_dir). 'cpu' (default) is a smoke run of the same code on Fashion-MNIST with
-small CNNs (two teacher widths) — a check of the pipeline, not a reproduction.
+small CNNs, 2 epochs, 2 seeds — a check of the pipeline, not a reproduction.
 """
 from experiments import default
 from kdjax.methods import alm_train
@@ -36,5 +36,5 @@ def get_config(arg: str | None = None):
   else:
     alm_train.cpu_models(c, ((32, 64), 128), ((8, 16), 32))
     c.scale_note = ("smoke: Fashion-MNIST 5k/500/2k, small CNN teacher -> CNN student, "
-                    "2 epochs, 1 seed (paper: WRN/ResNet pairs on CIFAR / fine-grained sets)")
+                    "2 epochs, 2 seeds (paper: WRN/ResNet pairs on CIFAR / fine-grained sets)")
   return c

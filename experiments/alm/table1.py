@@ -9,7 +9,7 @@ KD-trained WRN-16-3 at once, λ = 0.9 per teacher (Sec. 6.2: "For both TAKD and 
 λ = 0.9"); `alm.dgkd_drop_prob` > 0 gives stochastic DGKD. ALM-KD: one learned λ per teacher and
 example (Eq. 12-15) over WRN-16-4 and a CE-trained WRN-16-3. Sec. 6 recipe (paper_recipe).
 'cpu' (default): smoke run on Fashion-MNIST with a CNN chain (32,64)/128 -> (16,32)/64 ->
-(8,16)/32, 2 epochs, 1 seed.
+(8,16)/32, 2 epochs, 2 seeds.
 """
 from experiments import default
 from kdjax.methods import alm_train
@@ -34,5 +34,5 @@ def get_config(arg: str | None = None):
     c.alm.assistants = ("cnn_small",)
     c.alm.assistant_kwargs = ({"widths": (16, 32), "hidden": 64},)
     c.scale_note = ("smoke: Fashion-MNIST 5k/500/2k, CNN chain teacher -> assistant -> student, "
-                    "2 epochs, 1 seed (paper: WRN-16-4/16-3 -> WRN-16-1, 200 epochs)")
+                    "2 epochs, 2 seeds (paper: WRN-16-4/16-3 -> WRN-16-1, 200 epochs)")
   return c

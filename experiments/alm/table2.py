@@ -9,7 +9,7 @@ Rows: vanilla KD λ = 0.9 with the final teacher ('kd'), ALM-KD with the final t
 teacher run keeps a checkpoint every gcd(epochs) epochs so that the early stops can be loaded
 (`alm.teacher_epochs`); it is trained once and shared by both students. Sec. 6 recipe
 (paper_recipe). 'cpu' (default): smoke run on Fashion-MNIST, CNN teacher at epochs 1 / 2 (final),
-2 epochs, 1 seed.
+2 epochs, 2 seeds.
 """
 from experiments import default
 from kdjax.methods import alm_train
@@ -34,5 +34,5 @@ def get_config(arg: str | None = None):
     alm_train.cpu_models(c, ((32, 64), 128), ((8, 16), 32))
     c.alm.teacher_epochs = (1, 2)
     c.scale_note = ("smoke: Fashion-MNIST 5k/500/2k, CNN teacher checkpoints at epochs 1/2, "
-                    "2 epochs, 1 seed (paper: WRN-16-8 at 20/70/130/200 on CIFAR-100)")
+                    "2 epochs, 2 seeds (paper: WRN-16-8 at 20/70/130/200 on CIFAR-100)")
   return c

@@ -8,7 +8,7 @@ self-distillation = KD λ = 0.9 from a CE-trained WRN-16-8 ('kd'), self-distilla
 ('alm'). FGVC-Aircraft, the paper's other column, is not in TFDS 4.9.10 and kdjax has no loader
 for it: `--config.alm.datasets=fgvc_aircraft` stops with a ValueError saying so. Sec. 6 recipe
 (paper_recipe) at 224x224 (the TFDS fine-grained loaders' size). 'cpu' (default): smoke run on
-Fashion-MNIST, CNN (16,32)/64 -> itself, 2 epochs, 1 seed.
+Fashion-MNIST, CNN (16,32)/64 -> itself, 2 epochs, 2 seeds.
 """
 from experiments import default
 from kdjax.methods import alm_train
@@ -30,6 +30,6 @@ def get_config(arg: str | None = None):
     c.data.name = "stanford_dogs"
   else:
     alm_train.cpu_models(c, ((16, 32), 64), ((16, 32), 64))
-    c.scale_note = ("smoke: Fashion-MNIST 5k/500/2k, CNN self-distillation, 2 epochs, 1 seed "
+    c.scale_note = ("smoke: Fashion-MNIST 5k/500/2k, CNN self-distillation, 2 epochs, 2 seeds "
                     "(paper: WRN-16-8 on FGVC-Aircraft / Stanford Dogs)")
   return c

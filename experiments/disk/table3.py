@@ -19,8 +19,8 @@ defaults). CIFAR-100 comes from TFDS (prepare it with `tfds build cifar100` wher
 network). 'full_tiny' = the same on Tiny-ImageNet, which TFDS 4.9.10 does not have: the runner
 raises a ValueError saying so before any training.
 'cpu' (default) = a declared reduced stand-in that runs on a 2-core CPU: offline Fashion-MNIST
-(5k train / 1k val / 2k test), teacher ResNet10-l x students ResNet10-xxs and ResNet10-s only,
-teacher 2 epochs, students 1 warm-start + 4 epochs, 1 seed.
+(5k train / 1k val / 2k test), teacher ResNet10-l x student ResNet10-xxs only (the
+paper's headline large-mismatch row), teacher 2 epochs, student 1 warm-start + 4 epochs, 1 seed.
 """
 import ml_collections
 
@@ -87,11 +87,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.disk.delta_period = 2
         c.disk.guide_init_epochs = 1
         c.disk.eval_every_rounds = 2
-        c.pairs = ("resnet10_l:resnet10_xxs", "resnet10_l:resnet10_s")
+        # one pair: with ResNet10-s as well the cpu version took ~20 min on the shared CPU
+        c.pairs = ("resnet10_l:resnet10_xxs",)
         c.paper_table = "table3"
         c.paper_dataset = "cifar100"
         c.scale_note = ("reduced scale: Fashion-MNIST (5k train / 1k val / 2k test) for CIFAR-100,"
-                        " teacher ResNet10-l only (2 epochs), students ResNet10-xxs/-s, 1 CE "
+                        " teacher ResNet10-l only (2 epochs), student ResNet10-xxs only, 1 CE "
                         "warm-start + 4 epochs, 1 seed; paper column = CIFAR-100 cells")
         return c
     c = cifar_config("cifar100" if arg == "full" else "tiny_imagenet")

@@ -37,7 +37,8 @@ def get_config(arg: str | None = None):
         c.train.learning_rate = 0.1
         c.train.momentum = 0.9
         c.train.schedule = "cosine"  # D.2's 100-epoch piecewise schedule needs >= 85 epochs
-        c.scale_note += "; SGD momentum 0.9 (D.2) with a cosine schedule over 4 epochs"
+        c.scale_note = (c.scale_note.replace(" (Adam, cosine)", "") +
+                        "; SGD momentum 0.9 (D.2) with a cosine schedule over 4 epochs")
         c.figure = "rad_fig4"
         return c
     c = _base.full_base("cifar10", "resnet", epochs=100, num_labeled=IMAGENET_TRAIN // 10,

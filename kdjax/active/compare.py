@@ -81,8 +81,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         per_trial.append(runs)
     table = summarize(per_trial, list(config.active.strategies), config.active.rounds)
     seeds = [config.seed + t for t in range(config.active.num_trials)]
+    queries = queries_by_strategy(per_trial)
     results = {"rows": runner_rows(table, list(config.active.strategies), seeds),
                "scale_note": config.get("scale_note") or "full setting",
+               "teacher_queries": sum(queries.values()),
+               "teacher_queries_by_strategy": queries,
                "table": table, "trials": per_trial, "teacher_test_accuracy": teacher_acc, "wall_time": time.time() - t0,
                "config": config.to_dict(), "provenance": provenance()}
     loop.write_results(workdir, results)
@@ -123,8 +126,25 @@ def merge(workdirs: list[str], config: ml_collections.ConfigDict,
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         plot(table, strategies, out_dir, title=f"{config.data.name}, {len(seeds)} trials")
+    queries = queries_by_strategy(per_trial)
     return {"table": table, "text": text, "rows": runner_rows(table, strategies, seeds),
+            "teacher_queries": sum(queries.values()), "teacher_queries_by_strategy": queries,
             "teacher_test_accuracy": teacher_acc, "seeds": seeds}
+
+
+def queries_by_strategy(per_trial: list[dict]) -> dict[str, int]:
+    """Soft labels each strategy bought from the teacher, summed over trials, as the active
+    loop recorded them (its `teacher_queries`: every Alg. 1 query, including RAD's b_uniform
+    error-rate queries of Sec. 3.3). The teacher's own training and the loop's bookkeeping
+    predictions (realized gain, pool error) are not queries."""
+    totals: dict[str, int] = {}
+    for runs in per_trial:
+        for strategy, res in runs.items():
+            n = res.get("teacher_queries")
+            if n is None:  # results written before the loop reported it: its last record
+                n = res["records"][-1]["queries"]
+            totals[strategy] = totals.get(strategy, 0) + int(n)
+    return totals
 
 
 def runner_rows(table: list[dict], strategies: list[str], seeds: list[int]) -> list[dict]:

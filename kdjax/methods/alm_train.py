@@ -206,6 +206,25 @@ def _steps_per_epoch(config, splits) -> int:
   return len(splits["train"].labels) // config.data.batch_size
 
 
+def teacher_queries(config, splits, mode: str, num_teachers: int = 1, meta: bool = False) -> int:
+  """Teacher forward passes (examples x teachers) one student run of `train_student` costs.
+
+  Without augmentation each teacher labels the training split once (the cached soft labels);
+  with augmentation it labels every training batch (epochs x steps x batch). ALM-KD's
+  meta-update adds each teacher's logits on the validation split (computed once). CE: 0.
+  """
+  if mode == "ce":
+    return 0
+  if config.data.augment:
+    per_teacher = int(config.train.epochs) * _steps_per_epoch(config, splits) * int(
+        config.data.batch_size)
+  else:
+    per_teacher = len(splits["train"].labels)
+  if meta and "validation" in splits:
+    per_teacher += len(splits["validation"].labels)
+  return int(num_teachers) * per_teacher
+
+
 def _main_teachers(config, workdir, splits, info, mesh) -> TeacherSet:
   """The teacher (final) and, with alm.teacher_epochs, its early-stopped checkpoints."""
   epochs = [int(e) for e in (config.alm.get("teacher_epochs", ()) or ())]
@@ -361,6 +380,7 @@ def _assistant_set(config, workdir, splits, info, mesh, teachers: TeacherSet, ho
   chain = teachers.select([len(teachers) - 1])
   lam = float(config.alm.kd_lambda)
   kwargs = tuple(config.alm.get("assistant_kwargs", ()) or ())
+  queries: dict[str, int] = {}   # assistant run dir -> teacher queries (TAKD / DGKD share one)
   for i, name in enumerate(config.alm.get("assistants", ()) or ()):
     acfg = _student_config(config, config.seed, name, kwargs[i] if i < len(kwargs) else {})
     with acfg.unlocked():
@@ -372,15 +392,18 @@ def _assistant_set(config, workdir, splits, info, mesh, teachers: TeacherSet, ho
     elif mode == "takd":
       summary = train_student(acfg, adir, splits, info, mesh, mode="kd",
                               teachers=chain.select([len(chain) - 1]), lam=lam)
+      queries[adir] = teacher_queries(acfg, splits, "kd")
     else:
       summary = train_student(acfg, adir, splits, info, mesh, mode="alm", teachers=chain,
                               lam=lam, meta=False,
                               drop_prob=float(config.alm.get("dgkd_drop_prob", 0.0)))
+      queries[adir] = teacher_queries(acfg, splits, "alm", len(chain))
     amodel = experiment.build_model(acfg.model, info.num_classes)
     avars = mesh_lib.replicate(ckpt_lib.load_variables(adir), mesh)
     chain = TeacherSet(chain.models + [amodel], chain.variables + [avars],
                        chain.names + [f"{name}({mode})"],
                        chain.test_accs + [summary["test_accuracy"]])
+  chain.queries = queries   # teacher queries of the assistants' KD / DGKD training, per run
   return chain
 
 
@@ -428,7 +451,7 @@ def paper_recipe(c: ml_collections.ConfigDict, scale: str) -> ml_collections.Con
   epochs (teachers too), 90/10 train/validation split, crop+flip augmentation, batch 128 (the
   batch size is not given in the paper), λ clipped to [0, 1] (open in the paper; unclipped λ
   diverged on real data). cpu: Fashion-MNIST 5k/500/2k, small CNNs
-  (`cnn_small` widths/hidden), 2 epochs, 1 seed: a smoke run of the same code path.
+  (`cnn_small` widths/hidden), 2 epochs, 2 student seeds: a smoke run of the same code path.
   """
   if scale not in ("cpu", "full"):
     raise ValueError(f"scale must be 'cpu' or 'full', got {scale!r}")
@@ -456,6 +479,7 @@ def paper_recipe(c: ml_collections.ConfigDict, scale: str) -> ml_collections.Con
     c.train.schedule = "cosine"
     c.alm.update_every = 2
     c.alm.validation_fraction = 0.0
+    c.alm.seeds = (0, 1)   # two student seeds, so that the tables carry a spread
   # Real-data runs project λ onto [0, 1]: unclipped, η_λ = 1000 drove λ (hence the KL weight)
   # up until the loss overflowed (NaN at step 12 of table3.py:cpu). The paper does not say.
   c.alm.clip = "unit"
@@ -499,13 +523,27 @@ def _paper_number(config, variant: str):
   return ALM.get((table, row, column)) if table and row else None
 
 
+def _paper_row(config, variant: str) -> str | None:
+  """Every number the paper gives for the variant's row of `alm.paper_table`, as
+  'column value; ...' (shown beside runs whose dataset / student is not the paper's, e.g. the
+  cpu smoke runs, so that the paper's cells are visible without pretending to be the same cell);
+  for a figure without numbers (Fig. 5), the paper's claim."""
+  from experiments.paper_numbers import ALM
+  table = config.alm.get("paper_table", "")
+  row = dict(config.alm.get("paper_rows", {}) or {}).get(variant)
+  if not table:
+    return None
+  cells = [f"{k[2]} {v}" for k, v in ALM.items() if len(k) == 3 and k[:2] == (table, row)]
+  return "; ".join(cells) or ALM.get((table, "claim"))   # figures: the paper's claim only
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
   """Every dataset of `alm.datasets` x pair of `config.pairs` (or the config's own pair)."""
   datasets = tuple(config.alm.get("datasets", ()) or ())
   pairs = tuple(config.get("pairs", ()) or ())
   if not datasets and not pairs:
     return run_one(config, workdir)
-  t0, rows, trained = time.time(), [], {}
+  t0, rows, trained, queries = time.time(), [], {}, 0
   for ds in datasets or (config.data.name,):
     for pair in pairs or (f"{config.teacher.name}:{config.model.name}",):
       teacher, _, student = pair.partition(":")
@@ -533,7 +571,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
       if os.path.isdir(tdir):
         trained.setdefault(key, tdir)
       rows += [dict(r, dataset=ds, pair=pair) for r in res["rows"]]
+      queries += int(res.get("teacher_queries", 0) or 0)
   results = {"rows": rows, "scale_note": config.get("scale_note", "") or "full setting",
+             "teacher_queries": queries,
              "config": config.to_dict(), "provenance": provenance(),
              "wall_time": time.time() - t0}
   loop.write_results(workdir, results)
@@ -566,7 +606,7 @@ def run_one(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
   rows = []
   for name, kind, lam in variants:
-    accs, lam_rows = [], []
+    accs, lam_rows, queries = [], [], 0
     for seed in seeds:
       scfg = _student_config(config, seed)
       sdir = os.path.join(workdir, name, f"seed{seed}")
@@ -578,6 +618,7 @@ def run_one(config: ml_collections.ConfigDict, workdir: str) -> dict:
       elif kind == "kd":
         s = train_student(scfg, sdir, splits, info, mesh, mode="kd", teachers=teachers, lam=lam)
         acc = s["test_accuracy"]
+        queries += teacher_queries(scfg, splits, "kd")
       elif kind in ("alm", "alm_final"):
         if kind == "alm_final":
           tset = teachers.select([len(teachers) - 1])
@@ -585,6 +626,7 @@ def run_one(config: ml_collections.ConfigDict, workdir: str) -> dict:
           tset = chain("ce") if config.alm.get("assistants") else teachers
         s = train_student(scfg, sdir, splits, info, mesh, mode="alm", teachers=tset)
         acc = s["test_accuracy"]
+        queries += teacher_queries(scfg, splits, "alm", len(tset), meta=True)
         lam_final = np.load(os.path.join(sdir, "lambda.npy"))[splits["train"].ids]
         lam_rows.append(lambda_stats(lam_final, tset.names, flipped))
       elif kind == "takd":
@@ -592,15 +634,19 @@ def run_one(config: ml_collections.ConfigDict, workdir: str) -> dict:
         s = train_student(scfg, sdir, splits, info, mesh, mode="kd",
                           teachers=c.select([len(c) - 1]), lam=lam)
         acc = s["test_accuracy"]
+        queries += teacher_queries(scfg, splits, "kd")
       else:  # dgkd
         s = train_student(scfg, sdir, splits, info, mesh, mode="alm", teachers=chain("dgkd"),
                           lam=lam, meta=False,
                           drop_prob=float(config.alm.get("dgkd_drop_prob", 0.0)))
         acc = s["test_accuracy"]
+        queries += teacher_queries(scfg, splits, "alm", len(chain("dgkd")))
       accs.append(100.0 * acc)
     row = {"variant": name, "test_acc_mean": float(np.mean(accs)),
            "test_acc_std": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
-           "test_accs": accs, "seeds": list(seeds), "paper": _paper_number(config, name)}
+           "test_accs": accs, "seeds": list(seeds), "paper": _paper_number(config, name),
+           "paper_row": _paper_row(config, name),
+           "teacher_queries_students": queries}
     if lam_rows:
       row["lambda"] = _mean_stats(lam_rows)
     rows.append(row)
@@ -609,7 +655,10 @@ def run_one(config: ml_collections.ConfigDict, workdir: str) -> dict:
              "teachers": None if teachers is None else dict(zip(teachers.names,
                                                                 teachers.test_accs)),
              "assistants": {h: dict(zip(c.names, c.test_accs)) for h, c in chains.items()},
-             "label_noise": noise, "config": config.to_dict(), "provenance": provenance(),
+             "label_noise": noise, "teacher_queries": sum(
+                 r["teacher_queries_students"] for r in rows) + sum(
+                 {d: q for c in chains.values() for d, q in c.queries.items()}.values()),
+             "config": config.to_dict(), "provenance": provenance(),
              "wall_time": time.time() - t0}
   loop.write_results(workdir, results)
   print(format_table(results, config), flush=True)

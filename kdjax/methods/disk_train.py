@@ -14,6 +14,9 @@
      CE and KD run the same loop without the guide phase, so all three share the warm start,
      the batch order, the learning-rate schedule (over `train.epochs` = R·s_epochs) and the
      number of student steps.
+     'simkd' / 'simkd_disk' (Table 8, A.7) switch the student's distillation loss to SimKD's
+     feature loss (`kdjax.methods.simkd`: backbone + projector + the teacher's frozen head),
+     without / with the guide phase (Eq. 9: the guide censors a point's feature loss).
 
 Why not `kdjax.train.loop.fit` for the student phase: fit's learning-rate schedule spans its
 own `epochs` and it has no initial-state hook for the warm start, so R resumed calls would
@@ -39,7 +42,7 @@ import optax
 
 from kdjax import experiment
 from kdjax.data.pipeline import iterate_batches, prefetch
-from kdjax.methods import disk
+from kdjax.methods import disk, simkd
 from kdjax.methods.kd import make_kd_loss
 from kdjax.provenance import provenance
 from kdjax.train import checkpoint as ckpt_lib
@@ -49,8 +52,11 @@ from kdjax.train.optim import make_optimizer
 from kdjax.train.state import TrainState, checkpoint_items, create_train_state
 from kdjax.train.step import make_train_step
 
-VARIANTS = ("ce", "kd", "disk")
-_LABELS = {"ce": "CE", "kd": "KD", "disk": "DiSK"}
+VARIANTS = ("ce", "kd", "disk", "simkd", "simkd_disk")
+_LABELS = {"ce": "CE", "kd": "KD", "disk": "DiSK", "simkd": "SimKD",
+           "simkd_disk": "SimKD + DiSK"}
+_GUIDED = ("disk", "simkd_disk")     # variants with Alg. 1's guide phase
+_SIMKD = ("simkd", "simkd_disk")     # students = backbone + projector + teacher head (simkd.py)
 _TAU_MODES = ("fixed", "fit", "fit_round")
 _DELTA_MODES = ("schedule", "ce_error")
 
@@ -95,6 +101,10 @@ def default_disk_config() -> ml_collections.ConfigDict:
     d.guide_zero = False         # force g ≡ 0 (then DiSK is KD with τ_S and top-K target)
     d.stop_after_rounds = 0      # > 0: stop this call after that many rounds (resume later)
     d.eval_every_rounds = 10
+    # SimKD variants (Table 8, A.7): the student's distillation loss is the (guided) feature
+    # loss of kdjax.methods.simkd instead of Eq. 4; the guide phase is the same Alg. 1 line 6.
+    d.simkd_alpha = 0.0          # CE weight of the SimKD students ([SimKD] 0: feature loss only)
+    d.simkd_factor = 2           # [SimKD] projector bottleneck factor
     return d
 
 
@@ -128,8 +138,11 @@ class GuideTrainer:
     small MLP), batches drawn from a (seed, round, epoch)-determined permutation.
     """
 
-    def __init__(self, d: ml_collections.ConfigDict, batch_size: int):
+    def __init__(self, d: ml_collections.ConfigDict, batch_size: int, objective: str = "kd"):
+        if objective not in ("kd", "simkd"):
+            raise ValueError(f"guide objective must be 'kd' or 'simkd', got {objective!r}")
         self.d = d
+        self.kind = objective
         self.batch_size = batch_size
         self.model = disk.GuideMLP(hidden=tuple(d.guide_hidden))
         opt = optax.sgd(d.guide_learning_rate, momentum=d.guide_momentum or None)
@@ -155,8 +168,17 @@ class GuideTrainer:
         else:
             g, new = self.model.apply({**variables, "params": params}, batch["features"],
                                       batch["teacher_logits"], train=False), {}
-        loss = disk.guide_loss(batch["student_logits"], batch["teacher_logits"], batch["label"],
-                               g, lam=lam, delta=delta, tau_s=tau_s, **self.dist_kw)
+        if self.kind == "simkd":   # A.7 Eq. 9 as L_dist; data carries 'distance'
+            kw = {k: v for k, v in self.dist_kw.items()
+                  if k not in ("tau_t", "include_label", "target")}
+            kw["alpha"] = self.d.simkd_alpha
+            loss = simkd.guide_loss(batch["student_logits"], batch["teacher_logits"],
+                                    batch["label"], g, batch["distance"], lam=lam, delta=delta,
+                                    **kw)
+        else:
+            loss = disk.guide_loss(batch["student_logits"], batch["teacher_logits"],
+                                   batch["label"], g, lam=lam, delta=delta, tau_s=tau_s,
+                                   **self.dist_kw)
         return loss, new
 
     def _epoch_fn(self, variables, opt_state, data, perm, lam, delta, tau_s):
@@ -225,6 +247,8 @@ def variant_loss(config, variant: str) -> loop.LossFn:
         return experiment.ce_loss
     if variant == "kd":
         return make_kd_loss(config.kd.temperature, config.kd.alpha)
+    if variant in _SIMKD:
+        return simkd.make_loss(config.disk.simkd_alpha, guided=variant == "simkd_disk")
     return make_disk_loss(config.disk)
 
 
@@ -296,6 +320,8 @@ def train_variant(config, workdir: str, variant: str, splits, info, mesh, *,
         raise ValueError(f"training split has {len(train)} examples, fewer than "
                          f"config.data.batch_size={batch_size}")
     model = experiment.build_model(config.model, info.num_classes)
+    if variant in _SIMKD:    # backbone + projector + the teacher's frozen classifier
+        model = simkd.wrap_student(model, teacher.variables, factor=d.simkd_factor)
     use_cache = teacher.logits_cache is not None
     with_teacher = variant != "ce"
 
@@ -304,10 +330,13 @@ def train_variant(config, workdir: str, variant: str, splits, info, mesh, *,
     state = create_train_state(
         model, tx, init_rng, info.image_shape,
         teacher_variables=teacher.variables if with_teacher and not use_cache else None)
+    if init_variables is not None and variant in _SIMKD:   # warm start = the backbone
+        init_variables = simkd.init_from_backbone(
+            {"params": state.params, "batch_stats": state.batch_stats}, init_variables)
     if init_variables is not None:
         state = state.replace(params=init_variables["params"],
                               batch_stats=init_variables.get("batch_stats", {}))
-    guide = GuideTrainer(d, batch_size)
+    guide = GuideTrainer(d, batch_size, "simkd" if variant in _SIMKD else "kd")
     g_vars, g_opt = guide.init(jax.random.fold_in(init_rng, 7), t_features, t_logits)
     tau_s = float(d.tau_s)
     rep = mesh_lib.replicated(mesh)
@@ -342,10 +371,12 @@ def train_variant(config, workdir: str, variant: str, splits, info, mesh, *,
     per_example: dict[str, np.ndarray] = {}
     if with_teacher and use_cache:
         per_example["teacher_logits"] = np.asarray(t_logits)
+        if variant in _SIMKD:
+            per_example["teacher_features"] = np.asarray(t_features)
     evals = {k: v for k, v in splits.items() if k != "train"}
     eb = config.data.eval_batch_size
     delta_ce = None
-    if variant == "disk" and d.delta_mode == "ce_error":
+    if variant in _GUIDED and d.delta_mode == "ce_error":
         ce_logits, _ = loop.predict_split(model, init_variables, train, info, eb, mesh)
         delta_ce = 1.0 - _accuracy(ce_logits, train.labels) + d.delta_offset
 
@@ -353,10 +384,11 @@ def train_variant(config, workdir: str, variant: str, splits, info, mesh, *,
     stop = start + d.stop_after_rounds if d.stop_after_rounds > 0 else rounds
     for r in range(start, min(rounds, stop)):
         row: dict[str, Any] = {"round": r + 1}
-        if variant == "disk":
-            s_logits, _ = loop.predict_split(model, loop.variables_of(state), train, info, eb,
-                                             mesh)
-            if d.tau_s_mode == "fit_round" or (d.tau_s_mode == "fit" and r == 0):
+        if variant in _GUIDED:
+            s_logits, s_features = loop.predict_split(model, loop.variables_of(state), train,
+                                                      info, eb, mesh)
+            if variant == "disk" and (d.tau_s_mode == "fit_round"
+                                      or (d.tau_s_mode == "fit" and r == 0)):
                 tau_s = float(jnp.clip(disk.fit_student_temperature(
                     jnp.asarray(s_logits), jnp.asarray(t_logits), d.tau_t,
                     tau_min=d.tau_s_min, tau_max=d.tau_s_max), d.tau_s_min, d.tau_s_max))
@@ -365,6 +397,9 @@ def train_variant(config, workdir: str, variant: str, splits, info, mesh, *,
                 r, d.delta_min, d.delta_max, d.delta_period, d.delta_gamma))
             data = {"features": t_features, "teacher_logits": t_logits,
                     "student_logits": s_logits, "label": train.labels}
+            if variant == "simkd_disk":   # d_i of Eq. 9 for the current student (fixed)
+                data["distance"] = np.asarray(simkd.feature_distance(
+                    jnp.asarray(s_features), jnp.asarray(t_features)))
             if d.guide_zero:
                 g_all = np.zeros(len(train), np.float32)
             else:
@@ -425,7 +460,7 @@ def train_variant(config, workdir: str, variant: str, splits, info, mesh, *,
             with open(hist_path + ".tmp", "w") as f:
                 json.dump(history, f, default=float)
             os.replace(hist_path + ".tmp", hist_path)
-        if variant == "disk" and jax.process_index() == 0:
+        if variant in _GUIDED and jax.process_index() == 0:
             print(f"[{variant} seed {config.seed}] round {r + 1}/{rounds}: lam={row['lam']:.2f} "
                   f"delta={row['delta']:.3f} tau_s={tau_s:.2f} budget_usage="
                   f"{row['budget_usage']:.3f} g|wrong={row['guide_on_misclassified']:.3f} "
@@ -513,8 +548,9 @@ def run_pair(config: ml_collections.ConfigDict, workdir: str,
             "test_acc_std": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
             "test_accs": accs, "seeds": [s["seed"] for s in done],
             "final_guide_on_misclassified": [r.get("guide_on_misclassified") for r in last]
-            if v == "disk" else None,
-            "final_budget_usage": [r.get("budget_usage") for r in last] if v == "disk" else None,
+            if v in _GUIDED else None,
+            "final_budget_usage": [r.get("budget_usage") for r in last]
+            if v in _GUIDED else None,
             "tau_s": [s.get("tau_s") for s in done] if v == "disk" else None,
             "paper": _paper_number(config, v, config.data.name, pair),
         })

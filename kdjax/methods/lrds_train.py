@@ -146,6 +146,17 @@ def _train_student(config, workdir, splits, info, mesh, *, loss_fn, teacher,
     return summary
 
 
+def model_alias(config: ml_collections.ConfigDict, name: str) -> tuple[str, dict]:
+    """(zoo name, kwargs) of a name in `config.pairs`: an entry of `config.model_aliases`
+    ({'name': zoo name, 'kwargs': {...}}, e.g. reduced-scale MLP stand-ins), else the zoo model
+    `name` with its own defaults."""
+    alias = (config.get("model_aliases", None) or {}).get(name)
+    if alias is None:
+        return name, {}
+    kwargs = alias.get("kwargs", None) or {}
+    return alias["name"], dict(kwargs.to_dict() if hasattr(kwargs, "to_dict") else kwargs)
+
+
 def _paper_number(config, variant: str):
     from experiments.paper_numbers import LRDS
     return LRDS.get(config.get("paper_table", ""), {}).get((config.get("paper_row", ""), variant))
@@ -153,8 +164,8 @@ def _paper_number(config, variant: str):
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Run an LR+DS config: one teacher/student pair, or each of `config.pairs`
-    ("teacher:student" strings, zoo defaults for both models, rows tagged with their pair,
-    each in `<workdir>/<pair>`;
+    ("teacher:student" strings, zoo defaults for both models unless `config.model_aliases`
+    names them, rows tagged with their pair, each in `<workdir>/<pair>`;
     `config.student_learning_rates` may map a student name to its own learning rate)."""
     pairs = tuple(config.get("pairs", ()) or ())
     if not pairs:
@@ -166,8 +177,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
             raise ValueError(f"pairs entries must read 'teacher:student', got {pair!r}")
         pcfg = copy.deepcopy(config)
         with pcfg.unlocked():
-            pcfg.teacher.name, pcfg.model.name, pcfg.paper_row = teacher, student, pair
-            pcfg.teacher.kwargs, pcfg.model.kwargs = {}, {}   # each zoo model's own defaults
+            pcfg.paper_row = pair
+            for field, name in (("teacher", teacher), ("model", student)):
+                pcfg[field].name, pcfg[field].kwargs = model_alias(config, name)
             pcfg.pairs = ()
             lr = dict(config.get("student_learning_rates", {}) or {}).get(student)
             if lr is not None:
@@ -233,6 +245,7 @@ def run_pair(config: ml_collections.ConfigDict, workdir: str) -> dict:
             "teacher_supervised": dt_size if v["teacher"] else 0,
             "teacher_wrong_supervised": wrong_in_dt if v["teacher"] else 0,
             "num_train": len(train.labels),
+            "teacher_test_acc": 100.0 * float(tsum["test_accuracy"]),
             "paper": _paper_number(config, v["name"]),
         })
     results = {"rows": rows, "scale_note": config.get("scale_note", "full setting"),
