@@ -11,7 +11,8 @@ A.5, see experiments/disk/table3.py: 200 epochs, SGD 0.1, cosine, batch 200, CE 
 K = 20, λ in [0.1, 50], λ_T = 50). 'cpu' (default) = declared reduced stand-in: offline
 Fashion-MNIST (5k / 1k / 2k), cnn_small 16/32/64 teacher (3 epochs) -> cnn_small 8/16/32
 student standing in for WRN-40-2 -> WRN-40-1 (same family, half width; the WRNs train at a few
-images/s on the shared CPU), 1 warm-start + 4 epochs, K = 3, λ in [1, 5], 1 seed.
+images/s on the shared CPU), 1 warm-start + 4 epochs, K = 3, λ in [5, 50] (λ_T = 4, as
+table3.py cpu), 1 seed.
 """
 import ml_collections
 
@@ -39,12 +40,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.teacher.kwargs = {"widths": (16, 32), "hidden": 64}
         c.teacher.epochs = 3
         c.paper_pair = "wrn_40_2:wrn_40_1"
-        c.disk.lam_min, c.disk.lam_max = 1.0, 5.0   # as fashion_mnist_reduced.py: 0.1..50
-        c.disk.lam_period = 2                       # saturates the guide at this scale
         c.scale_note = ("reduced scale: Fashion-MNIST (5k train / 1k val / 2k test) for "
                         "CIFAR-100, cnn_small 16/32/64 teacher (3 epochs) -> cnn_small 8/16/32 "
                         "student (half width, as WRN-40-2 -> WRN-40-1), 1 CE warm-start + 4 "
-                        "epochs, K = 3, λ in [1, 5], 1 seed; paper column = CIFAR-100 row "
+                        "epochs, K = 3, λ in [5, 50], 1 seed; paper column = CIFAR-100 row "
                         "WRN-40-2 -> WRN-40-1")
     else:
         c.pairs = PAIRS

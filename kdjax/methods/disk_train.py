@@ -83,9 +83,13 @@ def default_disk_config() -> ml_collections.ConfigDict:
     d.g_epochs = 1               # [official] g_iters = 250 steps; R = train.epochs / s_epochs
     d.guide_init_epochs = 5      # [official] init_epochs = 5 of guide-only training first
     d.guide_hidden = (64, 128)   # [paper] A.4
-    d.guide_learning_rate = 0.01  # [ours] SGD; the official g_lr = 0.1 saturates our guide's
-    #                              sigmoid within one epoch (the Eq. 4 gradient on g is ~1/s),
-    #                              after which its float32 gradient is 0 and λ cannot pull g back
+    d.guide_learning_rate = 0.001  # [ours] SGD. Eq. 4 pushes g up on every point, so at λ < μ*
+    #                              (the multiplier at which the budget binds) SGD drives the
+    #                              sigmoid's logit up without bound; at lr 0.01 (official g_lr 0.1)
+    #                              the 128-wide last layer moves it by ~10 a step and it passes
+    #                              float32 saturation (σ = 1.0, σ' = 0) in one epoch, after which
+    #                              no λ can pull g back (tests/test_disk_budget.py). At 1e-3 it
+    #                              stays finite and follows λ once λ > μ*
     d.guide_momentum = 0.9
     d.guide_weight_decay = 5e-4
     d.delta_mode = "schedule"    # 'schedule' = [official] cosine δ in [delta_min, delta_max];
