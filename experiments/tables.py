@@ -123,12 +123,12 @@ _add(id="alm_sec5_fig4", paper="alm", kind="figure", full_here=True,
 _add(id="alm_sec5_sensitivity", paper="alm", full_here=True,
      title="ALM-KD Sec. 5: sensitivity to the choices the paper leaves open (beyond the paper)",
      config="experiments/alm/sec5_sensitivity.py", seeds="count:num_seeds",
-     default_seeds={"cpu": 20, "full": 50})
+     default_seeds={"cpu": 10, "full": 50})
 _add(id="alm_sec5_settings", paper="alm", full_here=True,
      title="ALM-KD Sec. 5: the whole experiment under other data / batch / τ settings "
            "(beyond the paper)",
      config="experiments/alm/sec5_settings.py", seeds="count:num_seeds",
-     default_seeds={"cpu": 10, "full": 50})
+     default_seeds={"cpu": 5, "full": 50})
 for _arg, _what in (("cpu", "20% flipped training labels"), ("clean", "clean labels")):
     _add(id="alm_fashion_mnist" + ("" if _arg == "cpu" else "_clean"), paper="alm",
          title=f"ALM-KD reduced real-data run: Fashion-MNIST, CE / KD λ=0.9 / ALM-KD, {_what}",
