@@ -33,6 +33,8 @@ def get_config(arg: str | None = None):
     c.active.m_fraction = 0.05        # D.4: m = 0.05 n
     c.active.m_estimate = "fixed"
     c.data.num_validation = 0         # no teacher error rate to estimate
+    c.scale_note += ("; D.4 standard active learning: every query returns the true label (the "
+                     "teacher is never queried; counted as label queries) and m = 0.05n")
     c.figure = "rad_fig6_d4"
     c.panel = f"{ds}:{pair}:e{e}:A{a}:b{b}:T{t}"
     return c

@@ -81,11 +81,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         per_trial.append(runs)
     table = summarize(per_trial, list(config.active.strategies), config.active.rounds)
     seeds = [config.seed + t for t in range(config.active.num_trials)]
-    queries = queries_by_strategy(per_trial)
     results = {"rows": runner_rows(table, list(config.active.strategies), seeds),
                "scale_note": config.get("scale_note") or "full setting",
-               "teacher_queries": sum(queries.values()),
-               "teacher_queries_by_strategy": queries,
+               **query_totals(per_trial, bool(config.active.get("label_oracle"))),
                "table": table, "trials": per_trial, "teacher_test_accuracy": teacher_acc, "wall_time": time.time() - t0,
                "config": config.to_dict(), "provenance": provenance()}
     loop.write_results(workdir, results)
@@ -126,9 +124,8 @@ def merge(workdirs: list[str], config: ml_collections.ConfigDict,
     if out_dir:
         os.makedirs(out_dir, exist_ok=True)
         plot(table, strategies, out_dir, title=f"{config.data.name}, {len(seeds)} trials")
-    queries = queries_by_strategy(per_trial)
     return {"table": table, "text": text, "rows": runner_rows(table, strategies, seeds),
-            "teacher_queries": sum(queries.values()), "teacher_queries_by_strategy": queries,
+            **query_totals(per_trial, bool(config.active.get("label_oracle"))),
             "teacher_test_accuracy": teacher_acc, "seeds": seeds}
 
 
@@ -145,6 +142,20 @@ def queries_by_strategy(per_trial: list[dict]) -> dict[str, int]:
                 n = res["records"][-1]["queries"]
             totals[strategy] = totals.get(strategy, 0) + int(n)
     return totals
+
+
+def query_totals(per_trial: list[dict], label_oracle: bool = False) -> dict:
+    """The run's query bill for the reproduce harness, which sums `teacher_queries`.
+
+    With the D.4 label oracle (`active.label_oracle`) a query returns the true label and the
+    teacher is never asked, so the same counts are reported as `label_queries` and
+    `teacher_queries` is 0."""
+    by_strategy = queries_by_strategy(per_trial)
+    if label_oracle:
+        return {"teacher_queries": 0, "label_queries": sum(by_strategy.values()),
+                "label_queries_by_strategy": by_strategy}
+    return {"teacher_queries": sum(by_strategy.values()),
+            "teacher_queries_by_strategy": by_strategy}
 
 
 def runner_rows(table: list[dict], strategies: list[str], seeds: list[int]) -> list[dict]:

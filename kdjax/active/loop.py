@@ -145,7 +145,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     t_pool, _ = loop.predict_split(teacher.model, teacher.variables, pool, info, bs, mesh)
     pool_error = (float(act.m_fraction) if act.get("label_oracle")
                   else float(np.mean(t_pool.argmax(-1) != pool.labels)))
-    w_eval = 1.0 - pool_error if act.w < 0 else act.w
+    w_eval = 1.0 - pool_error  # also for fixed-w variants (D.5), so their gains compare
 
     def training_set(queried: dict) -> tuple[Split, np.ndarray]:
         """P: hard-labeled points (one-hot targets) ∪ queried inputs (teacher softmax)."""
