@@ -8,7 +8,9 @@ Re-running with the same --workdir resumes. On a multi-host slice every worker r
 command with --multihost (launch/tpu/ does that), which calls jax.distributed.initialize().
 On a CPU, --cpu_devices=N splits the host into N XLA devices: the step then runs data-parallel
 over them (the same numbers as one device), which was 1.2-1.8x faster for the CIFAR ResNets on
-a 2-core machine and slower for the small CNN (docs/performance.md).
+a 2-core machine and slower for the small CNN (docs/performance.md). Compiled steps persist in
+--compilation_cache (default ~/.cache/kdjax/xla), so a resumed run or the next sweep point does
+not compile them again.
 """
 from __future__ import annotations
 
@@ -16,15 +18,13 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from kdjax.runners import get_runner
+from launch import runtime
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to an experiments/ config file.",
                                           lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
 _MULTIHOST = flags.DEFINE_bool("multihost", False,
                                "Call jax.distributed.initialize() (multi-host TPU/GPU slices).")
-_CPU_DEVICES = flags.DEFINE_integer("cpu_devices", 0,
-                                   "Split the host CPU into this many XLA devices (0: as is). "
-                                   "Applies to the CPU backend only.", lower_bound=0)
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -34,8 +34,7 @@ def main(argv):
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # orbax/absl INFO lines drown the progress bar
     import jax
-    if _CPU_DEVICES.value:
-        jax.config.update("jax_num_cpu_devices", _CPU_DEVICES.value)
+    runtime.apply()
     if _MULTIHOST.value:
         jax.distributed.initialize()
     logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(),

@@ -19,6 +19,8 @@ import sys
 
 from absl import app, flags, logging
 
+from launch import runtime
+
 _TABLE = flags.DEFINE_string("table", None, "Table id (see --list); comma-separated for several; "
                              "'all' = every implemented table whose version at --scale runs "
                              "on the data here.")
@@ -105,6 +107,7 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
+    runtime.apply()
     tables = _registry()
     from kdjax.reproduce import report
     if _LIST.value:

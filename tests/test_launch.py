@@ -73,3 +73,18 @@ def test_cpu_devices_flag_splits_the_host(tmp_path):
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["provenance"]["num_devices"] == 4
     assert results["provenance"]["platform"] == "cpu"
+
+
+def test_compilation_cache_reuses_executables_with_the_same_result(tmp_path):
+    cache = tmp_path / "xla_cache"
+    runs = {}
+    for name, flag in [("none", "--compilation_cache="), ("cold", f"--compilation_cache={cache}"),
+                       ("warm", f"--compilation_cache={cache}")]:
+        subprocess.run(_cmd(tmp_path / name, flag, "--config.train.epochs=1"), cwd=ROOT,
+                       env=_env(), check=True, capture_output=True, timeout=300)
+        runs[name] = ckpt_lib.load_variables(str(tmp_path / name / "student_ce"))
+        if name == "cold":
+            assert any(cache.iterdir()), "nothing was written to the compilation cache"
+    for other in ("cold", "warm"):
+        for x, y in zip(jax.tree.leaves(runs["none"]), jax.tree.leaves(runs[other])):
+            np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
