@@ -559,6 +559,8 @@ def run_pair(config: ml_collections.ConfigDict, workdir: str,
             "paper": _paper_number(config, v, config.data.name, pair),
         })
     results = {"rows": rows, "scale_note": config.get("scale_note") or "full setting",
+               # the teacher labels every training example once (cached outputs)
+               "teacher_queries": len(splits["train"]),
                "teacher": tsum, "paper_teacher": _paper_number(config, "teacher",
                                                                config.data.name, pair),
                "students": {v: [{k: x for k, x in s.items() if k != "history"}
@@ -581,7 +583,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     pairs = tuple(config.get("pairs", ()) or ())
     if not pairs:
         return run_pair(config, workdir)
-    t0, rows, teachers = time.time(), [], {}
+    t0, rows, teachers, queries = time.time(), [], {}, 0
     ckpts = dict(config.get("teacher_checkpoints", {}) or {})
     for pair in pairs:
         t_name, _, s_name = pair.partition(":")
@@ -598,8 +600,10 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                        teacher_workdir=os.path.join(workdir, "teachers", t_name))
         rows += res["rows"]
         teachers[pair] = res["teacher"]
+        queries += res["teacher_queries"]
     results = {"rows": rows, "scale_note": config.get("scale_note") or "full setting",
-               "teachers": teachers, "config": config.to_dict(), "provenance": provenance(),
+               "teachers": teachers, "teacher_queries": queries,
+               "config": config.to_dict(), "provenance": provenance(),
                "wall_time": time.time() - t0}
     loop.write_results(workdir, results)
     return results
