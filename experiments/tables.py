@@ -91,20 +91,20 @@ _add(id="disk_table2_6", paper="disk", full_here=True,
 _add(id="disk_table3", paper="disk",
      title="DiSK Table 3: large capacity mismatch (ResNet10 family), CIFAR-100 and "
            "Tiny-ImageNet, CE / KD / DiSK",
-     config="experiments/disk/table3.py",
+     config="experiments/disk/table3.py", seeds="tuple:disk.seeds",
      notes="cpu scale: one row on Fashion-MNIST (issue 9). Tiny-ImageNet is not in TFDS 4.9.10.")
 _add(id="disk_table4", paper="disk",
      title="DiSK Table 4: small capacity mismatch, CIFAR-100 pairs, CE / KD / DiSK",
-     config="experiments/disk/table4.py")
+     config="experiments/disk/table4.py", seeds="tuple:disk.seeds")
 _add(id="disk_table7_imagenet", paper="disk",
      title="DiSK Table 7: ImageNet-1K, ResNet-50 -> ResNet-18, CE / KD / DiSK / SimKD",
-     config="experiments/disk/table7_imagenet.py",
+     config="experiments/disk/table7_imagenet.py", seeds="tuple:disk.seeds",
      notes="cpu scale: cnn_small pair on offline Fashion-MNIST, no warm start (A.6); paper "
            "column = ImageNet (DISK['table7']; SemCKD listed, not run).")
 _add(id="disk_table8", paper="disk",
      title="DiSK Table 8: DiSK inside SimKD (feature matching), CIFAR-100, CE / KD / DiSK / "
            "SimKD / SimKD + DiSK",
-     config="experiments/disk/table8_simkd.py",
+     config="experiments/disk/table8_simkd.py", seeds="tuple:disk.seeds",
      notes="SimKD = kdjax.methods.simkd (projector on pooled features, teacher head reused); "
            "SimKD + DiSK = A.7 Eq. 9 (the guide censors the feature loss). FitNet / SemCKD "
            "listed, not run.")
