@@ -12,7 +12,7 @@ K = 20, λ in [0.1, 50], λ_T = 50). 'cpu' (default) = declared reduced stand-in
 Fashion-MNIST (5k / 1k / 2k), cnn_small 16/32/64 teacher (3 epochs) -> cnn_small 8/16/32
 student standing in for WRN-40-2 -> WRN-40-1 (same family, half width; the WRNs train at a few
 images/s on the shared CPU), 1 warm-start + 4 epochs, K = 3, λ in [5, 50] (λ_T = 4, as
-table3.py cpu), 2 seeds.
+table3.py cpu), 3 seeds.
 """
 import ml_collections
 
@@ -43,7 +43,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.scale_note = ("reduced scale: Fashion-MNIST (5k train / 1k val / 2k test) for "
                         "CIFAR-100, cnn_small 16/32/64 teacher (3 epochs) -> cnn_small 8/16/32 "
                         "student (half width, as WRN-40-2 -> WRN-40-1), 1 CE warm-start + 4 "
-                        "epochs, K = 3, λ in [5, 50], 2 seeds; paper column = CIFAR-100 row "
+                        "epochs, K = 3, λ in [5, 50], 3 seeds; paper column = CIFAR-100 row "
                         "WRN-40-2 -> WRN-40-1")
     else:
         c.pairs = PAIRS

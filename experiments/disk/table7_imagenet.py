@@ -24,7 +24,7 @@ schedule (a deviation). One seed (the paper reports one number per cell).
 test), cnn_small teacher (widths 16/32, 64 hidden; 3 epochs) for ResNet-50 and a cnn_small
 student (widths 4/8, 16 hidden) for ResNet-18, 6 student epochs from scratch (no warm start, as
 A.6), K = 3 of 10 classes, λ in [5, 50] with λ_T = 3 rounds (as fashion_mnist_reduced.py; λ_max
-must exceed the multiplier at which the budget binds, tests/test_disk_budget.py), 2 seeds.
+must exceed the multiplier at which the budget binds, tests/test_disk_budget.py), 3 seeds.
 The paper column is ImageNet.
 """
 import ml_collections
@@ -108,9 +108,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.disk.delta_period = 3
     c.disk.guide_init_epochs = 1
     c.disk.eval_every_rounds = 3
-    c.disk.seeds = (0, 1)
+    c.disk.seeds = (0, 1, 2)
     c.scale_note = ("reduced scale: Fashion-MNIST (5k train / 1k val / 2k test) for ImageNet, "
                     "cnn_small 16/32/64 teacher (3 epochs) -> cnn_small 4/8/16 student for "
                     "ResNet-50 -> ResNet-18, 6 epochs from scratch (no warm start, as A.6), "
-                    "K = 3, λ in [5, 50], 2 seeds; paper column = ImageNet")
+                    "K = 3, λ in [5, 50], 3 seeds; paper column = ImageNet")
     return c
