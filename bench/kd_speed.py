@@ -269,7 +269,7 @@ def measure_torch(pair: str, cached: bool, batch: int, steps: int, repeats: int,
                   threads: int, channels_last: bool = False) -> dict:
     import numpy as np
     import torch
-    import torch.nn.functional as F
+    from bench import torch_models
 
     torch.set_num_threads(threads)
     spec = PAIRS[pair]
@@ -287,7 +287,6 @@ def measure_torch(pair: str, cached: bool, batch: int, steps: int, repeats: int,
     cached_logits = torch.from_numpy(data["teacher_logits"]) if cached else None
     mean = torch.full((1, c, 1, 1), 0.5)
     std = torch.full((1, c, 1, 1), 0.25)
-    T = TEMPERATURE
 
     def step():
         x = (images.float() / 255.0 - mean) / std
@@ -297,10 +296,7 @@ def measure_torch(pair: str, cached: bool, batch: int, steps: int, repeats: int,
         else:
             t_logits = cached_logits
         logits, _ = student(x)
-        ce = F.cross_entropy(logits, labels)
-        kl = F.kl_div(F.log_softmax(logits / T, -1), F.softmax(t_logits / T, -1),
-                      reduction="batchmean")
-        loss = (1 - ALPHA) * ce + ALPHA * T * T * kl
+        loss = torch_models.kd_loss(logits, t_logits, labels, TEMPERATURE, ALPHA)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -133,7 +133,7 @@ def measure_kdjax(pair: str, precision: str, batch: int, steps: int, repeats: in
 def measure_torch(pair: str, precision: str, batch: int, steps: int, repeats: int,
                   mode: str) -> dict:
     import torch
-    import torch.nn.functional as F
+    from bench import torch_models
 
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
@@ -156,7 +156,6 @@ def measure_torch(pair: str, precision: str, batch: int, steps: int, repeats: in
     labels = [torch.from_numpy(d["label"]).to(dev).long() for d in data]
     mean = torch.full((1, c, 1, 1), 0.5, device=dev)
     std = torch.full((1, c, 1, 1), 0.25, device=dev)
-    T = TEMPERATURE
     amp = precision == "bf16"
 
     def step(i):
@@ -165,11 +164,8 @@ def measure_torch(pair: str, precision: str, batch: int, steps: int, repeats: in
             with torch.no_grad():
                 t_logits, _ = t_fwd(x)
             logits, _ = s_fwd(x)
-        logits, t_logits = logits.float(), t_logits.float()
-        ce = F.cross_entropy(logits, labels[i])
-        kl = F.kl_div(F.log_softmax(logits / T, -1), F.softmax(t_logits / T, -1),
-                      reduction="batchmean")
-        loss = (1 - ALPHA) * ce + ALPHA * T * T * kl
+        loss = torch_models.kd_loss(logits.float(), t_logits.float(), labels[i], TEMPERATURE,
+                                    ALPHA)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

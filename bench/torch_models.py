@@ -104,3 +104,12 @@ def get_model(name: str, num_classes: int, **kw) -> nn.Module:
 def num_params(model: nn.Module) -> int:
     """Trainable parameters (BatchNorm running statistics are buffers, not counted)."""
     return sum(p.numel() for p in model.parameters())
+
+
+def kd_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, labels: torch.Tensor,
+            temperature: float, alpha: float) -> torch.Tensor:
+    """Hinton KD as torchdistill / mdistiller write it: (1 − α)·CE + α·T²·KL(teacher || student)."""
+    ce = F.cross_entropy(logits, labels)
+    kl = F.kl_div(F.log_softmax(logits / temperature, -1),
+                  F.softmax(teacher_logits / temperature, -1), reduction="batchmean")
+    return (1 - alpha) * ce + alpha * temperature ** 2 * kl

@@ -30,6 +30,7 @@ The paper column is ImageNet.
 import ml_collections
 
 from experiments import default
+from experiments.disk import table3
 from kdjax.methods.disk_train import default_disk_config
 
 PAIR = "resnet50:resnet18"
@@ -78,37 +79,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                         "schedule = the baselines' 90-epoch step schedule (paper silent); "
                         "pad-4 crop + flip on 224x224 center crops")
         return c
-    c.progress_bar = False
-    c.tensorboard = False
-    c.data.name = "fashion_mnist"
-    c.data.max_train_examples = 6000
-    c.data.num_validation = 1000
-    c.data.max_test_examples = 2000
-    c.data.augment = False
-    c.data.batch_size = 100
+    table3.small_cnn_pair(table3.reduced_cpu(c, rounds=6))
     c.data.eval_batch_size = 1000
-    c.kd.cache_teacher = True
-    c.model.name = "cnn_small"
-    c.model.kwargs = {"widths": (4, 8), "hidden": 16}
-    c.teacher.name = "cnn_small"
-    c.teacher.kwargs = {"widths": (16, 32), "hidden": 64}
-    c.teacher.epochs = 3
-    c.train.epochs = 6
-    c.train.learning_rate = 0.05
     c.train.weight_decay = 5e-4
     c.train.schedule = "cosine"
-    c.train.checkpoint_every_steps = 1000
-    c.disk.top_k = 3
-    # λ_max must exceed μ*, the multiplier at which the budget binds (≈ 8 on the
-    # fashion_mnist_reduced.py student; with the old [1, 5] it never bound and the guide sat
-    # at g = 1): [paper] A.5 λ_max = 50; λ_min = 5 from the A.5 scan grid {0.01, 0.1, 1, 5,
-    # 10} (0.1 would spend the first round with g = 1 everywhere).
-    c.disk.lam_min, c.disk.lam_max = 5.0, 50.0
     c.disk.lam_period = 3
     c.disk.delta_period = 3
-    c.disk.guide_init_epochs = 1
     c.disk.eval_every_rounds = 3
-    c.disk.seeds = (0, 1, 2)
     c.scale_note = ("reduced scale: Fashion-MNIST (5k train / 1k val / 2k test) for ImageNet, "
                     "cnn_small 16/32/64 teacher (3 epochs) -> cnn_small 4/8/16 student for "
                     "ResNet-50 -> ResNet-18, 6 epochs from scratch (no warm start, as A.6), "
