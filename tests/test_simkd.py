@@ -11,7 +11,6 @@ import pytest
 
 from kdjax.methods import disk_train, simkd
 from kdjax.models import get_model
-from tests.configs import tiny
 
 
 def _np_ce(logits, labels):
@@ -136,19 +135,9 @@ def test_bad_input_raises(data):
 def test_runner_simkd_variants(tmp_path):
     """SimKD and SimKD + DiSK through the DiSK runner (digits, MLPs, 2 rounds); with g ≡ 0
     SimKD + DiSK is SimKD exactly."""
-    c = tiny.get_config("disk")
-    c.runner = "kdjax.methods.disk_train:run"
-    c.model.kwargs = {"hidden": (16,)}
-    c.teacher.epochs = 2
-    c.train.epochs = 2
-    c.disk = disk_train.default_disk_config()
+    from tests.test_disk_train import _config  # the DiSK runner's test config
+    c = _config()
     c.disk.variants = ("simkd", "simkd_disk")
-    c.disk.warm_start_epochs = 1
-    c.disk.top_k = 3
-    c.disk.lam_period = 2
-    c.disk.delta_period = 2
-    c.disk.guide_init_epochs = 1
-    c.disk.eval_every_rounds = 1
     res = disk_train.run(c, str(tmp_path / "run"))
     rows = {r["variant"]: r for r in res["rows"]}
     assert set(rows) >= {"SimKD", "SimKD + DiSK"}
