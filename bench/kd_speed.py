@@ -399,7 +399,9 @@ def parse_args(argv=None):
     ap.add_argument("--variants", default="default",
                     help=f"kdjax variants, comma list of {list(VARIANTS)}")
     ap.add_argument("--no-cached", action="store_true", help="skip the cached-teacher rows")
-    ap.add_argument("--no-devices", action="store_true", help="skip the 8-fake-device rows")
+    ap.add_argument("--no-devices", action="store_true", help="skip the multi-device rows")
+    ap.add_argument("--devices", default="8",
+                    help="comma list of XLA CPU device counts to split the host into (besides 1)")
     ap.add_argument("--no-pipeline", action="store_true", help="skip the input-pipeline row")
     ap.add_argument("--torch-channels-last", action="store_true",
                     help="also time PyTorch with channels_last tensors")
@@ -419,6 +421,9 @@ def parse_args(argv=None):
         args.rounds, args.repeats, args.steps = 1, 1, 1
         args.batch = min(args.batch, 32)
         args.no_devices = True
+    args.device_counts = [int(n) for n in args.devices.split(",")]
+    if any(n < 2 for n in args.device_counts):
+        raise ValueError(f"--devices must list counts >= 2, got {args.devices!r}")
     if args.batch < 1 or args.repeats < 1 or args.steps < 1 or args.rounds < 1:
         raise ValueError("--batch, --steps, --repeats and --rounds must be >= 1")
     return args
@@ -451,8 +456,8 @@ def main(argv=None) -> list[dict]:
                     results.append(run_child(kind, pair, cached, "", 1, args))
                 for v in variants:
                     results.append(run_child("kdjax", pair, cached, v, 1, args))
-                if not args.no_devices:
-                    results.append(run_child("kdjax", pair, cached, variants[0], 8, args))
+                for n in ([] if args.no_devices else args.device_counts):
+                    results.append(run_child("kdjax", pair, cached, variants[0], n, args))
         jp, tp = results[-1]["params"], next(r for r in results
                                              if r["framework"] == "torch" and r["pair"] == pair
                                              )["params"]
@@ -468,8 +473,9 @@ def main(argv=None) -> list[dict]:
           f"step(s); total {time.time() - t_start:.0f} s")
     print("| pair (teacher/student params) | teacher | PyTorch ex/s | " +
           " | ".join(f"kdjax {v} ex/s | ratio | CPU-time ratio" for v in variants) +
-          ("" if args.no_devices else f" | kdjax {variants[0]} 8 dev ex/s | 8/1 dev") + " |")
-    ncol = 3 + 3 * len(variants) + (0 if args.no_devices else 2)
+          "".join(f" | kdjax {variants[0]} {n} dev ex/s | {n}/1 dev | {n} dev / PyTorch"
+                  for n in ([] if args.no_devices else args.device_counts)) + " |")
+    ncol = 3 + 3 * len(variants) + (0 if args.no_devices else 3 * len(args.device_counts))
     print("|" + "---|" * ncol)
     for pair in pairs:
         params = next(r["params"] for r in results if r["pair"] == pair)
@@ -484,12 +490,12 @@ def main(argv=None) -> list[dict]:
                 j_cpu = _eps(results, args.batch, "cpu", framework="kdjax", variant=v,
                              devices=1, **sel)
                 row += [f"{j:.0f}", f"{j / pt:.2f}x", f"{j_cpu / pt_cpu:.2f}x"]
-            if not args.no_devices:
-                j1 = _eps(results, args.batch, framework="kdjax", variant=variants[0],
-                          devices=1, **sel)
-                j8 = _eps(results, args.batch, framework="kdjax", variant=variants[0],
-                          devices=8, **sel)
-                row += [f"{j8:.0f}", f"{j8 / j1:.2f}x"]
+            j1 = _eps(results, args.batch, framework="kdjax", variant=variants[0], devices=1,
+                      **sel)
+            for n in ([] if args.no_devices else args.device_counts):
+                jn = _eps(results, args.batch, framework="kdjax", variant=variants[0],
+                          devices=n, **sel)
+                row += [f"{jn:.0f}", f"{jn / j1:.2f}x", f"{jn / pt:.2f}x"]
             print("| " + " | ".join(row) + " |")
             if args.torch_channels_last:
                 cl = _eps(results, args.batch, framework="torch_cl", **sel)
