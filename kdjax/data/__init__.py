@@ -1,15 +1,37 @@
-"""kdjax.data: dataset registry, splits, input pipeline, augmentation."""
-from kdjax.data.augment import normalize, preprocess, random_crop_flip
-from kdjax.data.idx import parse_idx, read_idx, tfds_record_order
-from kdjax.data.pipeline import epoch_order, iterate_batches, num_batches, prefetch, to_global
-from kdjax.data.registry import TFDS_SPECS, list_datasets, load_dataset
-from kdjax.data.splits import split_active, split_validation
-from kdjax.data.tfds_source import LazySplit
-from kdjax.data.types import DatasetInfo, Split, make_split, validate_split
+"""kdjax.data: dataset registry, splits, input pipelines, augmentation, preparation.
 
-__all__ = [
-    "DatasetInfo", "LazySplit", "Split", "TFDS_SPECS", "epoch_order", "iterate_batches",
-    "list_datasets", "load_dataset", "make_split", "normalize", "num_batches", "parse_idx",
-    "prefetch", "preprocess", "random_crop_flip", "read_idx", "split_active", "split_validation",
-    "tfds_record_order", "to_global", "validate_split",
-]
+Names are imported lazily (PEP 562), so grain and prepare worker processes that import one
+submodule (e.g. `kdjax.data.loader`) do not pay for JAX or TFDS.
+"""
+import importlib
+
+_EXPORTS = {
+    "normalize": "augment", "preprocess": "augment", "random_crop_flip": "augment",
+    "parse_idx": "idx", "read_idx": "idx", "tfds_record_order": "idx",
+    "epoch_order": "pipeline", "iterate_batches": "pipeline", "num_batches": "pipeline",
+    "prefetch": "pipeline", "to_global": "pipeline",
+    "TFDS_SPECS": "registry", "list_datasets": "registry", "load_dataset": "registry",
+    "split_active": "splits", "split_validation": "splits",
+    "LazySplit": "lazy", "DatasetInfo": "types", "Split": "types", "make_split": "types",
+    "validate_split": "types", "GrainLoader": "loader", "host_augments": "loader",
+    "Recipe": "transforms", "load_records": "records",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f"kdjax.data.{_EXPORTS[name]}"), name)
+        globals()[name] = value
+        return value
+    try:  # a submodule, e.g. kdjax.data.offline
+        return importlib.import_module(f"kdjax.data.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"kdjax.data.{name}":
+            raise
+    raise AttributeError(f"module 'kdjax.data' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -3,12 +3,16 @@
 Offline (no network): 'fashion_mnist' (Debian's idx files; the default), 'digits' (sklearn).
 TFDS (prepared TFDS data, read TensorFlow-free via `tfds.data_source`): see `TFDS_SPECS`;
 any other TFDS image-classification dataset is reachable as 'tfds:<name>'.
+Prepared (TF-free, `python -m launch.prepare`): 'records:<dir>', or any name whose folder
+`<data_dir>/<name>` (data_dir defaulting to $KDJAX_DATA_DIR) holds kdjax_dataset.json; that
+takes precedence over TFDS. 'tiny_imagenet' and 'fgvc_aircraft' exist only that way.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
 from kdjax.data import offline
+from kdjax.data.records import find_prepared, load_records
 from kdjax.data.tfds_source import TfdsSpec, load_tfds
 from kdjax.data.types import DatasetInfo, validate_split
 
@@ -47,7 +51,8 @@ TFDS_SPECS: dict[str, TfdsSpec] = {
     "oxford_iiit_pet": TfdsSpec("oxford_iiit_pet", {"train": "train", "test": "test"},
                                 *_IMAGENET, lazy=True, note=_FINE_GRAINED_NOTE),
 }
-# Not in TFDS 4.9.10 (checked with tfds.builder_cls): fgvc_aircraft, tiny_imagenet.
+# Not in TFDS 4.9.10 (checked with tfds.builder_cls): prepared with launch.prepare only.
+PREPARED_ONLY = ("fgvc_aircraft", "tiny_imagenet")
 
 _OFFLINE: dict[str, Callable[..., Any]] = {
     "fashion_mnist": offline.load_fashion_mnist,
@@ -57,7 +62,7 @@ _OFFLINE: dict[str, Callable[..., Any]] = {
 
 def list_datasets() -> list[str]:
   """Registered dataset names (plus 'tfds:<name>' for any TFDS image-classification set)."""
-  return sorted(list(_OFFLINE) + list(TFDS_SPECS))
+  return sorted(list(_OFFLINE) + list(TFDS_SPECS) + list(PREPARED_ONLY))
 
 
 def _generic_spec(tfds_name: str) -> TfdsSpec:
@@ -80,9 +85,19 @@ def load_dataset(name: str, *, data_dir: Optional[str] = None, **kwargs
 
   data_dir: for 'fashion_mnist' a folder with the idx files (default
   /usr/share/datasets/fashion-mnist); for TFDS names the TFDS data_dir. kwargs go to the
-  loader: `order=` for fashion_mnist, `download=`/`image_size=` for TFDS names.
+  loader: `order=` for fashion_mnist, `download=`/`image_size=` for TFDS names, `lazy=`/
+  `image_size=` for prepared folders.
   """
-  if name in _OFFLINE:
+  folder = find_prepared(name, data_dir)
+  if folder is not None:
+    kwargs.pop("download", None)
+    splits, info = load_records(folder, **kwargs)
+  elif name in PREPARED_ONLY:
+    raise FileNotFoundError(
+        f"{name} is not in TFDS; prepare it once with `python -m launch.prepare "
+        f"--dataset={name} --source=<extracted folder> --out=<root>/{name}` and pass "
+        f"--config.data.data_dir=<root> (or set KDJAX_DATA_DIR=<root>)")
+  elif name in _OFFLINE:
     splits, info = _OFFLINE[name](data_dir, **kwargs)
   elif name in TFDS_SPECS:
     splits, info = load_tfds(name, TFDS_SPECS[name], data_dir, **kwargs)
@@ -90,7 +105,8 @@ def load_dataset(name: str, *, data_dir: Optional[str] = None, **kwargs
     splits, info = load_tfds(name, _generic_spec(name[len("tfds:"):]), data_dir, **kwargs)
   else:
     raise ValueError(f"Unknown dataset {name!r}. Known: {', '.join(list_datasets())} "
-                     "(or 'tfds:<name>' for another TFDS image-classification dataset)")
+                     "(or 'tfds:<name>' for another TFDS image-classification dataset, or "
+                     "'records:<dir>' for a folder written by launch.prepare)")
   for split_name, split in splits.items():
     shape = info.image_shape if getattr(split, "images", None) is not None else None
     validate_split(split, info.num_classes, shape, name=f"{name}/{split_name}")

@@ -71,19 +71,13 @@ def validate_split(split, num_classes: int,
                    name: str = "split") -> None:
   """Raises ValueError naming the problem (and offending index/count) if `split` is malformed.
 
-  Checks: images are (N, H, W, C) uint8/float32 or (N, D) float32 and match `image_shape` if
+  Checks (images only for in-memory splits): images are (N, H, W, C) uint8/float32 or (N, D) float32 and match `image_shape` if
   given; labels and ids are 1-D int32 of length N; labels lie in [0, num_classes); ids are
   unique and non-negative; float images contain no NaN/inf.
   """
   if num_classes < 1:
     raise ValueError(f"{name}: num_classes must be >= 1, got {num_classes}")
   ids = np.asarray(split.ids)
-  if split.labels is None:  # lazily decoded split (e.g. ImageNet): only ids are in memory.
-    if ids.ndim != 1 or ids.dtype != np.int32:
-      raise ValueError(f"{name}: ids must be 1-D int32, got {ids.dtype} {ids.shape}")
-    if ids.size and (ids.min() < 0 or np.unique(ids).size != ids.size):
-      raise ValueError(f"{name}: ids must be unique and non-negative")
-    return
   labels = np.asarray(split.labels)
   if labels.ndim != 1:
     raise ValueError(f"{name}: labels must be 1-D, got shape {labels.shape}")
@@ -105,6 +99,8 @@ def validate_split(split, num_classes: int,
     raise ValueError(f"{name}: negative id {int(ids[i])} at index {i}")
   if n and np.unique(ids).size != n:
     raise ValueError(f"{name}: {n - np.unique(ids).size} duplicate id(s)")
+  if getattr(split, "images", None) is None:  # a LazySplit: images are decoded on demand.
+    return
   images = np.asarray(split.images)
   if images.shape[0] != n:
     raise ValueError(f"{name}: {images.shape[0]} images but {n} labels")
