@@ -210,7 +210,7 @@ def measure_jax(pair: str, cached: bool, batch: int, steps: int, repeats: int,
     import numpy as np
     import optax
 
-    from kdjax.methods.kd import make_kd_loss
+    from kdjax.methods.kd.method import make_kd_loss
     from kdjax.models import get_model
     from kdjax.train import mesh as mesh_lib
     from kdjax.train.state import create_train_state, init_variables

@@ -77,7 +77,7 @@ def measure_kdjax(pair: str, precision: str, batch: int, steps: int, repeats: in
     import jax.numpy as jnp
     import optax
 
-    from kdjax.methods.kd import make_kd_loss
+    from kdjax.methods.kd.method import make_kd_loss
     from kdjax.models import get_model
     from kdjax.train import mesh as mesh_lib
     from kdjax.train.state import create_train_state, init_variables

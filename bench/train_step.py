@@ -34,7 +34,7 @@ def measure(pair: str, devices: int, cached: bool, batch: int, steps: int, repea
     import numpy as np
 
     from kdjax.data import DatasetInfo
-    from kdjax.methods.kd import make_kd_loss
+    from kdjax.methods.kd.method import make_kd_loss
     from kdjax.models import get_model
     from kdjax.train import mesh as mesh_lib
     from kdjax.train.state import create_train_state, init_variables

@@ -7,13 +7,11 @@ import ml_collections
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
-    c.method = "kd"            # ce | kd | rad | disk | alm | lrds (kdjax/runners.py RUNNERS)
-    c.runner = ""              # optional "module:function" overriding the method's runner
+    c.method = "kd"            # a kdjax/methods/ package, a module path, or "module:function"
     c.scale_note = ""          # printed with every result when a setting is reduced
     c.seed = 0
     c.progress_bar = True
     c.tensorboard = True
-    c.baseline_ce = False      # kd: also train a CE-only student for comparison
 
     c.data = ml_collections.ConfigDict()
     c.data.name = "fashion_mnist"

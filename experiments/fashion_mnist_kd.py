@@ -10,7 +10,6 @@ from experiments import default
 def get_config(arg: str | None = None):
     c = default.get_config()
     c.method = "kd"
-    c.baseline_ce = True
     c.data.name = "fashion_mnist"
     c.data.num_validation = 5000
     c.model.name = "cnn_small"

@@ -13,7 +13,7 @@ from experiments import default
 def get_config(arg: str | None = None):
     c = default.get_config()
     c.method = "rad_compare"
-    c.runner = "kdjax.active.compare:run"
+    c.method = "kdjax.active.compare:run"
     c.scale_note = ("reduced scale for a 2-core CPU: Fashion-MNIST, small CNNs "
                     "(teacher widths 32/64, student 8/16), |A|=2000, b=1000, 3 rounds, "
                     "6 student epochs; the paper uses CIFAR/SVHN/ImageNet ResNets on TPUs")

@@ -11,12 +11,13 @@ import jax
 import ml_collections
 import numpy as np
 
-from kdjax import losses
 from kdjax.data import DatasetInfo, Split, load_dataset, split_validation, validate_split
 from kdjax.models import get_model
 from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import loop
 from kdjax.train import mesh as mesh_lib
+from kdjax.train.method import Method
+from kdjax.methods.ce.method import ce_loss
 
 
 def load_splits(data: ml_collections.ConfigDict) -> tuple[dict[str, Split], DatasetInfo]:
@@ -46,11 +47,6 @@ def build_model(model_cfg: ml_collections.ConfigDict, num_classes: int):
     if model_cfg.get("dtype", "float32") != "float32":
         kwargs["dtype"] = jax.numpy.dtype(model_cfg.dtype)
     return get_model(model_cfg.name, num_classes, **kwargs)
-
-
-def ce_loss(logits, features, batch):
-    """Plain cross-entropy on the ground truth."""
-    return losses.cross_entropy(logits, batch["label"])
 
 
 def teacher_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -83,7 +79,8 @@ def get_teacher(config: ml_collections.ConfigDict, workdir: str, splits: dict[st
         tdir = os.path.join(workdir, "teacher")
         done = loop.read_results(tdir)
         if done is None:
-            result = loop.fit(tcfg, tdir, model=model, loss_fn=ce_loss, train=splits["train"],
+            result = loop.fit(tcfg, tdir, model=model, method=Method(loss=ce_loss),
+                              train=splits["train"],
                               info=info, evals={"validation": splits["validation"]}
                               if "validation" in splits else None, mesh=mesh)
             variables = loop.variables_of(result.state)

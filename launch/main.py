@@ -17,7 +17,7 @@ from __future__ import annotations
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from kdjax.runners import get_runner
+from kdjax import run as run_lib
 from launch import runtime
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to an experiments/ config file.",
@@ -42,7 +42,7 @@ def main(argv):
     config = _CONFIG.value
     if config.get("scale_note") and jax.process_index() == 0:
         print(f"NOTE: {config.scale_note}", flush=True)
-    get_runner(config)(config, _WORKDIR.value)
+    run_lib.run(config, _WORKDIR.value)
 
 
 if __name__ == "__main__":

@@ -45,8 +45,8 @@ _TPU_FLAGS = flags.DEFINE_string("tpu_flags", "", "Extra flags for each tpu_vm.p
 
 
 def _registry():
-    from kdjax.reproduce.spec import check_registry, resolve
-    tables = resolve(_REGISTRY.value)
+    from kdjax.reproduce.spec import check_registry, load_registry
+    tables = load_registry(_REGISTRY.value)
     check_registry(tables)
     return tables
 

@@ -12,7 +12,7 @@ import pytest
 
 from kdjax import experiment
 from kdjax.methods import disk, disk_train
-from kdjax.methods.kd import make_kd_loss
+from kdjax.methods.kd.method import make_kd_loss
 from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import loop
 from kdjax.train import mesh as mesh_lib
@@ -21,7 +21,7 @@ from tests.configs import tiny
 
 def _config(teacher_dir=""):
     c = tiny.get_config("disk")
-    c.runner = "kdjax.methods.disk_train:run"
+    c.method = "kdjax.methods.disk_train:run"
     c.model.kwargs = {"hidden": (16,)}
     c.teacher.epochs = 2
     c.teacher.checkpoint = teacher_dir

@@ -29,7 +29,7 @@ def test_mistyped_config_key_fails_loudly(tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
     assert "Did you mean \"epochs\"" in out.stderr
-    assert not (tmp_path / "student_ce").exists()
+    assert not (tmp_path / "checkpoints").exists()
 
 
 def test_unknown_method_is_a_clear_error(tmp_path):
@@ -45,7 +45,7 @@ def test_sigkill_mid_training_then_resume_matches_uninterrupted(tmp_path):
                    timeout=300)
     proc = subprocess.Popen(_cmd(cut), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    ckpts = cut / "student_ce" / "checkpoints"
+    ckpts = cut / "checkpoints"
     deadline = time.time() + 240
     while time.time() < deadline:
         steps = [int(d) for d in os.listdir(ckpts) if d.isdigit()] if ckpts.exists() else []
@@ -59,8 +59,8 @@ def test_sigkill_mid_training_then_resume_matches_uninterrupted(tmp_path):
     assert 20 <= killed_at < 57, killed_at  # 3 epochs x 19 steps
     subprocess.run(_cmd(cut), cwd=ROOT, env=_env(), check=True, capture_output=True,
                    timeout=300)
-    a = ckpt_lib.load_variables(str(full / "student_ce"))
-    b = ckpt_lib.load_variables(str(cut / "student_ce"))
+    a = ckpt_lib.load_variables(str(full))
+    b = ckpt_lib.load_variables(str(cut))
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
 
@@ -82,7 +82,7 @@ def test_compilation_cache_reuses_executables_with_the_same_result(tmp_path):
                        ("warm", f"--compilation_cache={cache}")]:
         subprocess.run(_cmd(tmp_path / name, flag, "--config.train.epochs=1"), cwd=ROOT,
                        env=_env(), check=True, capture_output=True, timeout=300)
-        runs[name] = ckpt_lib.load_variables(str(tmp_path / name / "student_ce"))
+        runs[name] = ckpt_lib.load_variables(str(tmp_path / name))
         if name == "cold":
             assert any(cache.iterdir()), "nothing was written to the compilation cache"
     for other in ("cold", "warm"):

@@ -32,13 +32,13 @@ def calls(base) -> list[str]:
 # --- sweep expansion ---------------------------------------------------------------------------
 def test_expand_grid_times_seeds():
     points = sweep.expand(FAKE["fake_table"], "cpu")
-    assert [p.name for p in points] == ["method-a_seed-0", "method-a_seed-1",
-                                        "method-b_seed-0", "method-b_seed-1"]
+    assert [p.name for p in points] == ["variant-a_seed-0", "variant-a_seed-1",
+                                        "variant-b_seed-0", "variant-b_seed-1"]
     assert len(sweep.expand(FAKE["fake_table"], "full")) == 6       # default 3 seeds
     assert len(sweep.expand(FAKE["fake_table"], "cpu", seeds=5)) == 10
-    assert points[3].param_dict == {"method": "b", "seed": 1} and points[3].seed == 1
+    assert points[3].param_dict == {"variant": "b", "seed": 1} and points[3].seed == 1
     cfg = sweep.point_config(FAKE["fake_table"], points[3])
-    assert (cfg.method, cfg.seed, cfg.scale_note) == ("b", 1, "reduced: fake")
+    assert (cfg.variant, cfg.seed, cfg.scale_note) == ("b", 1, "reduced: fake")
 
 
 def test_expand_count_mode_and_single_point():
@@ -50,8 +50,8 @@ def test_expand_count_mode_and_single_point():
 
 def test_per_scale_grid():
     t = TableSpec(id="x", paper="p", title="t", config="tests/configs/repro_fake.py",
-                  grid={"method": {"cpu": ("a",), "full": ("a", "b")}, "pairs": (("r:s",),)})
-    assert [p.name for p in sweep.expand(t, "cpu")] == ["method-a_pairs-r-s"]
+                  grid={"variant": {"cpu": ("a",), "full": ("a", "b")}, "pairs": (("r:s",),)})
+    assert [p.name for p in sweep.expand(t, "cpu")] == ["variant-a_pairs-r-s"]
     assert len(sweep.expand(t, "full")) == 2
     with pytest.raises(ValueError, match="non-empty"):
         TableSpec(id="x", paper="p", title="t", config="c.py", grid={"a": {"cpu": (1,)}})
@@ -95,7 +95,7 @@ def test_killed_sweep_continues(fake_env, monkeypatch):
     assert calls(fake_env) == ["a0", "a1"]
     assert execute.read_record(wd, points[2]) is None                  # b0 unfinished
     out = execute.run_sweep(t, points, wd, log=lambda s: None)
-    assert out.skipped == ["method-a_seed-0", "method-a_seed-1"]
+    assert out.skipped == ["variant-a_seed-0", "variant-a_seed-1"]
     assert calls(fake_env) == ["a0", "a1", "b0", "b1"]
 
 
@@ -104,7 +104,7 @@ def test_parallel_subprocesses(fake_env):
     points = sweep.expand(t, "cpu", seeds=1)
     out = execute.run_sweep(t, points, str(fake_env / "w"), seeds=1, parallel=2,
                             registry="tests.configs.repro_fake:TABLES", log=lambda s: None)
-    assert sorted(out.finished) == ["method-a_seed-0", "method-b_seed-0"], out.failed
+    assert sorted(out.finished) == ["variant-a_seed-0", "variant-b_seed-0"], out.failed
     assert sorted(calls(fake_env)) == ["a0", "b0"]
 
 
@@ -112,12 +112,12 @@ def test_record_provenance(fake_env):
     t = FAKE["fake_table"]
     p = sweep.expand(t, "cpu")[1]
     rec = execute.run_point(t, p, str(fake_env / "w"))
-    assert rec["seed"] == 1 and rec["params"] == {"method": "a", "seed": 1}
+    assert rec["seed"] == 1 and rec["params"] == {"variant": "a", "seed": 1}
     assert rec["teacher_queries"] == 10 and rec["wall_time"] >= 0
-    assert rec["config"]["method"] == "a" and rec["scale_note"] == "reduced: fake"
+    assert rec["config"]["variant"] == "a" and rec["scale_note"] == "reduced: fake"
     for key in ("git_commit", "device_kind", "time", "jax_version"):
         assert key in rec["provenance"]
-    assert "--point=method-a_seed-1" in rec["command"]
+    assert "--point=variant-a_seed-1" in rec["command"]
     assert os.path.exists(os.path.join(execute.point_dir(str(fake_env / "w"), p), "run",
                                        "results.json"))
 
@@ -136,8 +136,8 @@ def test_mean_std_and_format():
 
 def test_paper_lookup():
     papers = {"fake": {"t1": {"a": 55.0}, ("t2", "b"): 1.5}}
-    assert aggregate.lookup_paper("fake", ("t1", "{method}"), {"method": "a"}, papers) == 55.0
-    assert aggregate.lookup_paper("fake", ("t2", "{method}"), {"x.method": "b"}, papers) == 1.5
+    assert aggregate.lookup_paper("fake", ("t1", "{variant}"), {"variant": "a"}, papers) == 55.0
+    assert aggregate.lookup_paper("fake", ("t2", "{variant}"), {"x.variant": "b"}, papers) == 1.5
     assert aggregate.lookup_paper("fake", ("t1", "zzz"), {}, papers) is None
     assert aggregate.lookup_paper("nopaper", ("t1",), {}, papers) is None
     # the real file: nested (DiSK) and flat tuple keys (ALM)
@@ -151,17 +151,17 @@ def test_metric_rows_by_hand(fake_env):
     execute.run_sweep(t, sweep.expand(t, "cpu", seeds=3), wd, seeds=3, log=lambda s: None)
     recs = report.finished_records(wd, t.id, "cpu")
     rows = aggregate.metric_rows(t, recs, papers={"fake": {"t1": {"b": 79.0}}})
-    by = {r["method"]: r for r in rows}
-    for method in ("a", "b"):
-        vals = [100 * repro_fake.accuracy(method, s) for s in range(3)]
-        assert by[method]["mean"] == pytest.approx(np.mean(vals))
-        assert by[method]["std"] == pytest.approx(np.std(vals, ddof=1))
-        assert by[method]["n"] == 3 and by[method]["seeds"] == [0, 1, 2]
+    by = {r["variant"]: r for r in rows}
+    for variant in ("a", "b"):
+        vals = [100 * repro_fake.accuracy(variant, s) for s in range(3)]
+        assert by[variant]["mean"] == pytest.approx(np.mean(vals))
+        assert by[variant]["std"] == pytest.approx(np.std(vals, ddof=1))
+        assert by[variant]["n"] == 3 and by[variant]["seeds"] == [0, 1, 2]
     assert by["b"]["paper"] == 79.0 and by["a"]["paper"] == "—"
     assert by["b"]["ours"] == "81.00 ± 1.00"
     cur = aggregate.curves(t, recs)
-    assert cur["acc curve (method=a)"]["x"] == [1, 2]
-    assert cur["acc curve (method=a)"]["mean"][1] == pytest.approx(51.0)
+    assert cur["acc curve (variant=a)"]["x"] == [1, 2]
+    assert cur["acc curve (variant=a)"]["mean"][1] == pytest.approx(51.0)
 
 
 # --- reports, CSV, --list, REPRODUCTION.md ------------------------------------------------------
@@ -172,11 +172,11 @@ def test_reports_and_csv(fake_env):
     rep = report.write_table_report(t, wd, "cpu", papers={"fake": {"t1": {"a": 49.5}}})
     base = os.path.join(wd, t.id, "cpu")
     md = open(os.path.join(base, "report.md")).read()
-    assert "| method | metric | ours | paper | n | seeds |" in md
+    assert "| variant | metric | ours | paper | n | seeds |" in md
     assert "| a | acc | 50.50 ± 0.71 | 49.5 | 2 | 0,1 |" in md
     assert "reduced: fake" in md and "teacher queries 40" in md
     rows = list(csv.DictReader(io.StringIO(open(os.path.join(base, "report.csv")).read())))
-    assert [r["method"] for r in rows] == ["a", "b"]
+    assert [r["variant"] for r in rows] == ["a", "b"]
     assert float(rows[1]["mean"]) == pytest.approx(80.5) and rows[1]["paper"] == "—"
     assert rep["plot"] and os.path.getsize(rep["plot"]) > 1000
     with open(rep["plot"], "rb") as f:
@@ -188,7 +188,7 @@ def test_runner_rows_table(fake_env):
     wd = str(fake_env / "w")
     execute.run_sweep(t, sweep.expand(t, "full"), wd, log=lambda s: None)
     rep = report.write_table_report(t, wd, "full")
-    assert rep["rows"] == [{"method": "a", "ours": "0.5 ± 0"}]
+    assert rep["rows"] == [{"variant": "a", "ours": "0.5 ± 0"}]
 
 
 def test_list_and_status(fake_env):
@@ -227,10 +227,10 @@ def test_tpu_commands(fake_env):
                                  extra_flags="--project=p")
     assert len(lines) == 6
     assert lines[0].startswith("python -m launch.tpu.tpu_vm --action=launch --name=rp-0 ")
-    assert "--point=method-a_seed-0" in lines[0] and "--scale=full" in lines[0]
+    assert "--point=variant-a_seed-0" in lines[0] and "--scale=full" in lines[0]
     assert lines[0].endswith("--project=p")
-    assert "gsutil -m rsync -r runs/repro/fake_table/full/method-a_seed-0 " \
-           "gs://b/repro/fake_table/full/method-a_seed-0" in lines[0]
+    assert "gsutil -m rsync -r runs/repro/fake_table/full/variant-a_seed-0 " \
+           "gs://b/repro/fake_table/full/variant-a_seed-0" in lines[0]
     with pytest.raises(ValueError):
         execute.tpu_commands(t, sweep.expand(t, "full"), "w", name_prefix="Bad_Name")
 
@@ -285,17 +285,17 @@ def _run_tiny(t, wd):
 
 
 def test_end_to_end_tiny_ce(tmp_path):
-    t = _tiny_spec("ce", (Metric("CE student", "student_ce.test_accuracy"),))
+    t = _tiny_spec("ce", (Metric("CE student", "test_accuracy"),))
     out, rec, rows = _run_tiny(t, str(tmp_path))
     saved = json.load(open(os.path.join(str(tmp_path), t.id, "cpu", out.finished[0], "run",
                                         "results.json")))
-    assert saved["student_ce"]["test_accuracy"] == pytest.approx(rows[0]["mean"] / 100)
-    assert rec["teacher_queries"] == 0 and rec["result"]["student_ce"]["history"]
+    assert saved["test_accuracy"] == pytest.approx(rows[0]["mean"] / 100)
+    assert rec["teacher_queries"] == 0 and rec["result"]["history"]
 
 
 @pytest.mark.slow
 def test_end_to_end_tiny_kd(tmp_path):
-    t = _tiny_spec("kd", (Metric("KD student", "student_kd.test_accuracy"),
+    t = _tiny_spec("kd", (Metric("KD student", "test_accuracy"),
                           Metric("teacher", "teacher.test_accuracy")))
     _, rec, _ = _run_tiny(t, str(tmp_path))
     assert rec["teacher_queries"] > 0

@@ -9,10 +9,13 @@ import optax
 import pytest
 
 from kdjax import experiment, losses
-from kdjax.methods import kd
+from kdjax import run as run_lib
+from kdjax.methods.ce.method import ce_loss
+from kdjax.methods.kd.method import make_kd_loss
 from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import loop
 from kdjax.train import mesh as mesh_lib
+from kdjax.train.method import Method
 from kdjax.train.optim import make_schedule
 from tests.configs import tiny
 
@@ -69,7 +72,7 @@ def test_fit_learns_and_does_not_recompile(tmp_path, digits, monkeypatch):
 
     monkeypatch.setattr(loop, "make_train_step", counting_make)
     model = experiment.build_model(config.model, info.num_classes)
-    result = loop.fit(config, str(tmp_path), model=model, loss_fn=experiment.ce_loss,
+    result = loop.fit(config, str(tmp_path), model=model, method=Method(loss=ce_loss),
                       train=splits["train"], info=info, evals={"test": splits["test"]})
     assert len(traces) == 1, f"the train step was traced {len(traces)} times, not once"
     assert result.history[-1]["test/accuracy"] > 0.85
@@ -87,7 +90,7 @@ def test_one_device_and_eight_devices_agree(tmp_path, digits):
     for n in (1, 8):
         mesh = mesh_lib.make_mesh((("data", -1),), devices=jax.devices()[:n])
         res = loop.fit(config, str(tmp_path / str(n)), model=model,
-                       loss_fn=experiment.ce_loss, train=splits["train"], info=info, mesh=mesh)
+                       method=Method(loss=ce_loss), train=splits["train"], info=info, mesh=mesh)
         runs.append(_params(res.state))
     for a, b in zip(jax.tree.leaves(runs[0]), jax.tree.leaves(runs[1])):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
@@ -101,7 +104,7 @@ def test_resume_from_checkpoint_matches_uninterrupted(tmp_path, digits, monkeypa
     splits, info = digits
     config = _config()
     model = experiment.build_model(config.model, info.num_classes)
-    full = loop.fit(config, str(tmp_path / "full"), model=model, loss_fn=experiment.ce_loss,
+    full = loop.fit(config, str(tmp_path / "full"), model=model, method=Method(loss=ce_loss),
                     train=splits["train"], info=info)
     # Die mid-epoch 2 (step 27; the last checkpoint is step 24), then run the same call again.
     real_iterate, served = loop.iterate_batches, []
@@ -115,12 +118,12 @@ def test_resume_from_checkpoint_matches_uninterrupted(tmp_path, digits, monkeypa
 
     monkeypatch.setattr(loop, "iterate_batches", dying_iterate)
     with pytest.raises(_Killed):
-        loop.fit(config, str(tmp_path / "cut"), model=model, loss_fn=experiment.ce_loss,
+        loop.fit(config, str(tmp_path / "cut"), model=model, method=Method(loss=ce_loss),
                  train=splits["train"], info=info)
     monkeypatch.undo()
     assert ckpt_lib.Checkpointer(str(tmp_path / "cut" / "checkpoints")).latest_step() == 24
     resumed = loop.fit(config, str(tmp_path / "cut"), model=model,
-                       loss_fn=experiment.ce_loss, train=splits["train"], info=info)
+                       method=Method(loss=ce_loss), train=splits["train"], info=info)
     for a, b in zip(jax.tree.leaves(_params(full.state)), jax.tree.leaves(_params(resumed.state))):
         np.testing.assert_array_equal(a, b)
 
@@ -135,7 +138,7 @@ def test_nan_loss_stops_with_the_step(tmp_path, digits):
             jnp.any(batch["id"] >= 0), jnp.nan, 1.0)
 
     with pytest.raises(FloatingPointError, match=r"non-finite training loss .* at step 1 "):
-        loop.fit(config, str(tmp_path), model=model, loss_fn=nan_after_7,
+        loop.fit(config, str(tmp_path), model=model, method=Method(loss=nan_after_7),
                  train=splits["train"], info=info)
 
 
@@ -146,27 +149,29 @@ def test_cached_teacher_equals_teacher_in_the_step(tmp_path, digits):
                                         mesh_lib.make_mesh())
     assert teacher.logits_cache.shape == (len(splits["train"]), info.num_classes)
     model = experiment.build_model(config.model, info.num_classes)
-    loss = kd.make_kd_loss(4.0, 0.9)
-    cached = loop.fit(config, str(tmp_path / "a"), model=model, loss_fn=loss,
-                      train=splits["train"], info=info, teacher=teacher)
-    live = loop.fit(config, str(tmp_path / "b"), model=model, loss_fn=loss,
+    kd = Method(loss=make_kd_loss(4.0, 0.9))
+    cached = loop.fit(config, str(tmp_path / "a"), model=model, method=kd,
+                      train=splits["train"], info=info, teachers=[teacher])
+    live = loop.fit(config, str(tmp_path / "b"), model=model, method=kd,
                     train=splits["train"], info=info,
-                    teacher=loop.Teacher(teacher.model, teacher.variables))
+                    teachers=[loop.Teacher(teacher.model, teacher.variables)])
     steps = len(splits["train"]) // config.data.batch_size
-    assert cached.teacher_queries == 0 and live.teacher_queries == steps * 64
+    assert cached.teacher_queries == len(splits["train"])  # each example labelled once
+    assert live.teacher_queries == steps * 64
     for a, b in zip(jax.tree.leaves(_params(cached.state)), jax.tree.leaves(_params(live.state))):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
-def test_kd_pipeline_runs_and_reports(tmp_path):
-    config = _config(**{"baseline_ce": True})
-    results = kd.run(config, str(tmp_path))
-    for key in ("teacher", "student_ce", "student_kd"):
-        assert 0.8 < results[key]["test_accuracy"] <= 1.0
-    assert results["student_kd"]["teacher_queries"] == 1437 - 200  # digits train minus validation
-    # Re-running the finished pipeline resumes everything and trains nothing.
-    again = kd.run(config, str(tmp_path))
-    assert again["student_kd"]["test_accuracy"] == results["student_kd"]["test_accuracy"]
+def test_kd_run_trains_teacher_and_student_and_reports(tmp_path):
+    config = _config()
+    results = run_lib.run(config, str(tmp_path))
+    assert 0.8 < results["teacher"]["test_accuracy"] <= 1.0
+    assert 0.8 < results["test_accuracy"] <= 1.0
+    assert results["teacher_queries"] == 1437 - 200  # digits train minus validation
+    assert [h["epoch"] for h in results["history"]] == [1, 2, 3]
+    # Re-running the finished run reads it back and trains nothing.
+    again = run_lib.run(config, str(tmp_path))
+    assert again["test_accuracy"] == results["test_accuracy"]
 
 
 def test_missing_teacher_checkpoint_is_a_clear_error(tmp_path):
@@ -179,7 +184,7 @@ def test_batch_size_must_divide_the_mesh(tmp_path, digits):
     config = _config(**{"data.batch_size": 60})
     model = experiment.build_model(config.model, info.num_classes)
     with pytest.raises(ValueError, match="batch_size=60 must be a multiple of the 8"):
-        loop.fit(config, str(tmp_path), model=model, loss_fn=experiment.ce_loss,
+        loop.fit(config, str(tmp_path), model=model, method=Method(loss=ce_loss),
                  train=splits["train"], info=info)
 
 
@@ -201,30 +206,103 @@ def test_kd_run_on_tfds_cifar10_mock_data(tmp_path):
     config.model.kwargs = {}
     config.teacher.kwargs = {}
     with tfds.testing.mock_data(num_examples=48):
-        results = kd.run(config, str(tmp_path))
-    kd_run = results["student_kd"]
+        kd_run = run_lib.run(config, str(tmp_path))
     assert kd_run["teacher_queries"] == 32  # two steps of 16, teacher inside the step
     assert 0.0 <= kd_run["test_accuracy"] <= 1.0
     assert np.isfinite(kd_run["history"][-1]["test/loss"])
 
 
-def test_side_batches_and_custom_step_reach_the_loss(tmp_path, digits):
-    """A method's own step builder sees a side split's batch (e.g. ALM-KD's validation batch)."""
+def test_side_batches_and_pre_step_reach_the_loss(tmp_path, digits):
+    """A method's pre-step hook sees a side split's batch (e.g. ALM-KD's validation batch) and
+    can update its per-example state; the update is checkpointed."""
     splits, info = digits
     config = _config(**{"train.epochs": 1})
     model = experiment.build_model(config.model, info.num_classes)
-    seen = []
+    num_ids = int(splits["train"].ids.max()) + 1
 
-    def make_step(model, loss_fn, **kw):
-        base = loop.make_train_step(model, loss_fn, **kw)
+    def count_visits(state, batch, ctx):
+        assert batch["validation/image"].shape == batch["image"].shape
+        visits = state.example_state["visits"].at[batch["id"]].add(1.0)
+        state = state.replace(example_state={"visits": visits})
+        return state, batch, {"validation_batch_labels": jnp.sum(batch["validation/mask"])}
 
-        def step(state, batch, rng):
-            seen.append(sorted(batch))
-            assert batch["validation/image"].shape == batch["image"].shape
-            return base(state, {k: v for k, v in batch.items() if "/" not in k}, rng)
-        return step
+    method = Method(loss=ce_loss, example_state={"visits": np.zeros(num_ids, np.float32)},
+                    side_splits={"validation": splits["validation"]}, pre_step=count_visits)
+    result = loop.fit(config, str(tmp_path), model=model, method=method,
+                      train=splits["train"], info=info)
+    visits = np.asarray(jax.device_get(result.state.example_state["visits"]))
+    steps = len(splits["train"]) // config.data.batch_size
+    assert visits.sum() == steps * config.data.batch_size and visits.max() == 1.0
+    lines = [l for l in open(tmp_path / "metrics.jsonl").read().splitlines()
+             if "train/validation_batch_labels" in l]
+    assert lines, "a method's own step metrics are logged"
 
-    loop.fit(config, str(tmp_path), model=model, loss_fn=experiment.ce_loss,
-             train=splits["train"], info=info, side_splits={"validation": splits["validation"]},
-             make_step=make_step)
-    assert "validation/label" in seen[0] and "validation/mask" in seen[0]
+
+def test_epoch_hook_rows_join_the_history_and_survive_resume(tmp_path, digits, monkeypatch):
+    """A per-epoch hook (DiSK's guide phase) changes the method's state before each epoch; its
+    row is in the history, and a run killed mid-epoch resumes to the same history and state."""
+    splits, info = digits
+    config = _config(**{"train.epochs": 3, "train.eval_every_epochs": 2})
+    model = experiment.build_model(config.model, info.num_classes)
+
+    def phase(state, ctx):
+        logits, _ = ctx.predict(state)
+        acc = float(np.mean(logits.argmax(-1) == ctx.train.labels))
+        extra = {"phases": state.extra["phases"] + 1}
+        return state.replace(extra=extra), {"train_accuracy_before": acc}
+
+    method = Method(loss=ce_loss, extra={"phases": jnp.zeros((), jnp.int32)}, epoch_start=phase)
+    fit = lambda d: loop.fit(config, str(tmp_path / d), model=model, method=method,
+                             train=splits["train"], info=info, evals={"test": splits["test"]})
+    full = fit("full")
+    assert [h["epoch"] for h in full.history] == [1, 2, 3]
+    assert "test/accuracy" not in full.history[0] and "test/accuracy" in full.history[1]
+    assert int(full.state.extra["phases"]) == 3
+    real_iterate, served = loop.iterate_batches, []
+
+    def dying_iterate(*args, **kwargs):
+        for batch in real_iterate(*args, **kwargs):
+            if len(served) == 30:   # mid-epoch 2; last checkpoint at step 28
+                raise _Killed()
+            served.append(1)
+            yield batch
+
+    monkeypatch.setattr(loop, "iterate_batches", dying_iterate)
+    with pytest.raises(_Killed):
+        fit("cut")
+    monkeypatch.undo()
+    resumed = fit("cut")
+    strip = lambda h: [{k: v for k, v in r.items()} for r in h]
+    assert strip(resumed.history) == strip(full.history)
+    assert int(resumed.state.extra["phases"]) == 3
+    steps = [json_step(l) for l in open(tmp_path / "cut" / "metrics.jsonl")]
+    assert steps == [json_step(l) for l in open(tmp_path / "full" / "metrics.jsonl")]
+    for a, b in zip(jax.tree.leaves(_params(full.state)), jax.tree.leaves(_params(resumed.state))):
+        np.testing.assert_array_equal(a, b)
+
+
+def json_step(line):
+    import json
+    record = json.loads(line)
+    return record["step"], sorted(record)
+
+
+def test_unreadable_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, digits, capsys):
+    splits, info = digits
+    config = _config(**{"train.epochs": 1})
+    model = experiment.build_model(config.model, info.num_classes)
+    full = loop.fit(config, str(tmp_path / "full"), model=model, method=Method(loss=ce_loss),
+                    train=splits["train"], info=info)
+    ckpts = tmp_path / "full" / "checkpoints"
+    steps = sorted(int(p.name) for p in ckpts.iterdir() if p.name.isdigit())
+    latest = ckpts / str(steps[-1])
+    for f in latest.rglob("*"):
+        if f.is_file():
+            f.write_bytes(b"\xff\xfe garbage")
+    again = loop.fit(config, str(tmp_path / "full"), model=model, method=Method(loss=ce_loss),
+                     train=splits["train"], info=info)
+    out = capsys.readouterr().out
+    assert f"checkpoint {latest} is unreadable" in out
+    assert (ckpts / f"unreadable-{steps[-1]}").is_dir()   # kept aside, not deleted
+    for a, b in zip(jax.tree.leaves(_params(full.state)), jax.tree.leaves(_params(again.state))):
+        np.testing.assert_array_equal(a, b)

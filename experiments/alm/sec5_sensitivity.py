@@ -29,7 +29,7 @@ def get_config(arg=None):
   c = alm_synthetic.base_config("full" if arg == "cpu" else arg)
   if arg == "cpu":
     c.num_seeds = 10
-  c.runner = "kdjax.toys.alm_synthetic:run_sensitivity"
+  c.method = "kdjax.toys.alm_synthetic:run_sensitivity"
   c.variants = ml_collections.ConfigDict(
       {k: ml_collections.ConfigDict(v) for k, v in VARIANTS.items()})
   c.variant_order = list(VARIANTS)  # ConfigDict sorts its keys; run in this order

@@ -25,7 +25,7 @@ def get_config(arg=None):
   c = alm_synthetic.base_config("full" if arg == "cpu" else arg)
   if arg == "cpu":
     c.num_seeds = 5   # fits the reproduce harness's time budget on 2 shared cores
-  c.runner = "kdjax.toys.alm_synthetic:run_setting_sensitivity"
+  c.method = "kdjax.toys.alm_synthetic:run_setting_sensitivity"
   c.settings = ml_collections.ConfigDict(
       {k.replace(".", "_"): ml_collections.ConfigDict(v) for k, v in SETTINGS.items()})
   c.setting_order = [k.replace(".", "_") for k in SETTINGS]

@@ -38,7 +38,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     cpu = arg == "cpu"
     c = default.get_config()
     c.method = "disk"
-    c.runner = "kdjax.methods.disk_train:run"
+    c.method = "kdjax.methods.disk_train:run"
     c.progress_bar = False
     c.tensorboard = False
     c.data.name = "fashion_mnist"

@@ -73,7 +73,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     if arg not in ("cpu", "full"):
         raise ValueError(f"arg must be 'cpu' or 'full', got {arg!r}")
     config = ml_collections.ConfigDict()
-    config.runner = "kdjax.toys.disk_toys:run_table1"
+    config.method = "kdjax.toys.disk_toys:run_table1"
     config.scale_note = "full setting (100 runs per method and toy, paper's sizes and epochs)"
     config.seed = 0
     config.num_runs = 100

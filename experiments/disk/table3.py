@@ -37,7 +37,7 @@ def cifar_config(dataset: str = "cifar100") -> ml_collections.ConfigDict:
     """The paper's CIFAR-scale setting (Sec. 4, A.3-A.5), shared with table4.py."""
     c = default.get_config()
     c.method = "disk"
-    c.runner = "kdjax.methods.disk_train:run"
+    c.method = "kdjax.methods.disk_train:run"
     c.data.name = dataset
     c.data.num_validation = 0          # [paper] trains on the full 50k / 100k training set
     c.data.augment = True              # [paper] A.3 crop + flip (AutoAugment/Cutout: not here)

@@ -42,7 +42,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         raise ValueError(f"arg must be 'cpu' or 'full', got {arg!r}")
     c = default.get_config()
     c.method = "disk"
-    c.runner = "kdjax.methods.disk_train:run"
+    c.method = "kdjax.methods.disk_train:run"
     c.paper_table = "table7"
     c.paper_dataset = "imagenet2012"
     c.paper_pair = PAIR

@@ -57,7 +57,7 @@ def build(arg: str | None, pairs: tuple[str, ...], table: str,
         raise ValueError(f"arg must start with 'cpu' or 'full', got {arg!r}")
     c = default.get_config()
     c.method = "lrds"
-    c.runner = "kdjax.methods.lrds_train:run"
+    c.method = "kdjax.methods.lrds_train:run"
     c.paper_table = table
     c.model_aliases = {}
     c.pairs = (pair,) if pair else (pairs if scale == "full" else cpu_pairs)

@@ -22,7 +22,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         raise ValueError(f"arg must be 'cpu' or 'full', got {arg!r}")
     c = default.get_config()
     c.method = "lrds"
-    c.runner = "kdjax.methods.lrds_train:run"
+    c.method = "kdjax.methods.lrds_train:run"
     c.progress_bar = False
     c.tensorboard = False
     c.data.name = "fashion_mnist"

@@ -29,7 +29,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         raise ValueError(f"arg must be 'cpu' or 'full', got {arg!r}")
     c = default.get_config()
     c.method = "lrds"
-    c.runner = "kdjax.methods.lrds_train:run"
+    c.method = "kdjax.methods.lrds_train:run"
     c.paper_table = "imagenet"
     c.paper_row = "resnet34:resnet18"
     c.data.name = "imagenet2012"

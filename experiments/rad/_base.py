@@ -47,7 +47,7 @@ def full_base(dataset: str, pair: str, *, epochs: int, num_labeled: int, budget:
         raise ValueError(f"pair {pair!r} unknown; choose from {sorted(PAIRS)}")
     c = default.get_config()
     c.method = "rad_compare"
-    c.runner = "kdjax.active.compare:run"
+    c.method = "kdjax.active.compare:run"
     c.scale_note = "full setting"
     c.progress_bar = False
     c.data.name = DATASETS[dataset]
@@ -86,7 +86,7 @@ def cpu_base(what: str, *, num_labeled: int = 1000, budget: int = 500, rounds: i
     query ~23% of CIFAR's 44,000-image pool)."""
     c = default.get_config()
     c.method = "rad_compare"
-    c.runner = "kdjax.active.compare:run"
+    c.method = "kdjax.active.compare:run"
     c.progress_bar = False
     c.tensorboard = False
     c.data.name = "fashion_mnist"

@@ -15,7 +15,7 @@ def get_config(arg=None):
     if arg not in ("cpu", "full"):
         raise ValueError(f"arg must be 'cpu' or 'full', got {arg!r}")
     c = ml_collections.ConfigDict()
-    c.runner = "kdjax.active.fig2:run_fig2"
+    c.method = "kdjax.active.fig2:run_fig2"
     c.accuracies = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)   # [ours]
     c.n = 10_000 if arg == "cpu" else 1_000_000              # [ours]; gains ~ U[0, 1] [paper]
     c.seeds = (0, 1, 2) if arg == "cpu" else tuple(range(10))

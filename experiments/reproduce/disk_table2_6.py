@@ -18,7 +18,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     if (arg or "cpu") not in ("cpu", "full"):
         raise ValueError(f"arg must be 'cpu' or 'full', got {arg!r}")
     c = ml_collections.ConfigDict()
-    c.runner = "kdjax.reproduce.model_stats:run"
+    c.method = "kdjax.reproduce.model_stats:run"
     c.seed = 0
     both = ("cifar100", "tiny_imagenet")
     c.rows = ([("5", "teacher", m, both) for m in LARGE] +

@@ -25,6 +25,7 @@ from kdjax.data import Split, split_active
 from kdjax.methods import rad
 from kdjax.provenance import provenance
 from kdjax.train import loop
+from kdjax.train.method import Method
 from kdjax.train import mesh as mesh_lib
 
 
@@ -51,8 +52,9 @@ def _save_state(path: str, state: dict) -> None:
 
 def _train_student(config, workdir, train: Split, targets: np.ndarray, evals, info, mesh):
     model = experiment.build_model(config.model, info.num_classes)
-    result = loop.fit(config, workdir, model=model, loss_fn=kl_to_targets, train=train,
-                      info=info, evals=evals, per_example={"target_probs": targets}, mesh=mesh)
+    method = Method(loss=kl_to_targets, per_example={"target_probs": targets})
+    result = loop.fit(config, workdir, model=model, method=method, train=train, info=info,
+                      evals=evals, mesh=mesh)
     return model, loop.variables_of(result.state), result
 
 

@@ -40,7 +40,8 @@ import numpy as np
 
 from kdjax import experiment
 from kdjax.data import Split
-from kdjax.methods import alm, alm_baselines, kd
+from kdjax.methods import alm, alm_baselines
+from kdjax.methods.kd.method import make_kd_loss
 from kdjax.provenance import provenance
 from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import loop
@@ -301,7 +302,7 @@ def train_student(config, workdir: str, splits, info, mesh, *, mode: str,
     last = teachers.select([len(teachers) - 1])
     cache = None if config.data.augment else last.logits(train, info, bs, mesh)
     kwargs["teacher"] = loop.Teacher(last.models[0], last.variables[0], cache)
-    loss_fn = kd.make_kd_loss(config.kd.temperature, float(lam))
+    loss_fn = make_kd_loss(config.kd.temperature, float(lam))
   elif mode == "alm":
     cfg = alm_config(config)
     if meta and "validation" not in splits:

@@ -43,7 +43,9 @@ import optax
 from kdjax import experiment
 from kdjax.data.pipeline import iterate_batches, prefetch
 from kdjax.methods import disk, simkd
-from kdjax.methods.kd import make_kd_loss
+from kdjax.methods.ce.method import ce_loss
+from kdjax.methods.kd.method import make_kd_loss
+from kdjax.train.method import Method
 from kdjax.provenance import provenance
 from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import loop
@@ -248,7 +250,7 @@ def make_disk_loss(d: ml_collections.ConfigDict) -> loop.LossFn:
 
 def variant_loss(config, variant: str) -> loop.LossFn:
     if variant == "ce":
-        return experiment.ce_loss
+        return ce_loss
     if variant == "kd":
         return make_kd_loss(config.kd.temperature, config.kd.alpha)
     if variant in _SIMKD:
@@ -290,7 +292,7 @@ def warm_start(config, workdir, splits, info, mesh, seed: int) -> tuple[dict | N
     wdir = os.path.join(workdir, "warm_start", f"seed{seed}")
     model = experiment.build_model(config.model, info.num_classes)
     if loop.read_results(wdir) is None:
-        result = loop.fit(wcfg, wdir, model=model, loss_fn=experiment.ce_loss,
+        result = loop.fit(wcfg, wdir, model=model, method=Method(loss=ce_loss),
                           train=splits["train"], info=info, mesh=mesh)
         variables = jax.device_get(loop.variables_of(result.state))
         loop.write_results(wdir, {"epochs": epochs, "wall_time": result.wall_time})

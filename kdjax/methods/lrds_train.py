@@ -27,6 +27,8 @@ from kdjax.methods import influence, lrds
 from kdjax.provenance import provenance
 from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import loop
+from kdjax.train.method import Method
+from kdjax.methods.ce.method import ce_loss
 from kdjax.train import mesh as mesh_lib
 
 # name -> (label revision on, data selection on); 'ce' trains without the teacher.
@@ -79,7 +81,7 @@ def _warmup_outputs(config, workdir, splits, info, mesh) -> dict[str, np.ndarray
     model = experiment.build_model(config.model, info.num_classes)
     sdir = os.path.join(workdir, "ds", "scorer")
     if loop.read_results(sdir) is None:
-        result = loop.fit(scfg, sdir, model=model, loss_fn=experiment.ce_loss,
+        result = loop.fit(scfg, sdir, model=model, method=Method(loss=ce_loss),
                           train=splits["train"], info=info, mesh=mesh)
         variables = loop.variables_of(result.state)
         loop.write_results(sdir, {"warmup_epochs": ds.warmup_epochs,
@@ -135,9 +137,10 @@ def _train_student(config, workdir, splits, info, mesh, *, loss_fn, teacher,
         return done
     model = experiment.build_model(config.model, info.num_classes)
     evals = {k: v for k, v in splits.items() if k != "train"}
-    result = loop.fit(config, workdir, model=model, loss_fn=loss_fn, train=splits["train"],
-                      info=info, evals=evals, teacher=teacher, example_state=example_state,
-                      mesh=mesh)
+    result = loop.fit(config, workdir, model=model,
+                      method=Method(loss=loss_fn, example_state=example_state),
+                      train=splits["train"], info=info, evals=evals,
+                      teachers=[teacher] if teacher is not None else [], mesh=mesh)
     last = result.history[-1]
     summary = {"test_accuracy": last["test/accuracy"],
                "validation_accuracy": last.get("validation/accuracy"),
@@ -224,7 +227,7 @@ def run_pair(config: ml_collections.ConfigDict, workdir: str) -> dict:
             dt_size, wrong_in_dt = int(selected.sum()), int(wrong[selected].sum())
             example_state = {"ds_mask": lrds.mask_by_id(selected, train.ids, num_ids)
                              .astype(np.float32)}
-        loss_fn = lrds.loss_from_config(vcfg.lrds) if v["teacher"] else experiment.ce_loss
+        loss_fn = lrds.loss_from_config(vcfg.lrds) if v["teacher"] else ce_loss
         accs = []
         for seed in seeds:
             with vcfg.unlocked():

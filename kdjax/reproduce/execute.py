@@ -20,7 +20,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from kdjax.reproduce.spec import REPO_ROOT, TableSpec, get_runner, runner_target
+from kdjax import run as run_lib
+from kdjax.reproduce.spec import REPO_ROOT, TableSpec
 from kdjax.reproduce.sweep import Point, point_config
 
 RESULTS = "results.json"
@@ -112,16 +113,15 @@ def run_point(spec: TableSpec, point: Point, workdir: str, *, seeds: int | None 
     pdir = point_dir(workdir, point)
     os.makedirs(pdir, exist_ok=True)
     config = point_config(spec, point, seeds)
-    runner = get_runner(config)
     _write_json(os.path.join(pdir, "config.json"), config.to_dict())
     t0 = time.time()
-    result = runner(config, os.path.join(pdir, "run"))
+    result = run_lib.run(config, os.path.join(pdir, "run"))
     wall = time.time() - t0
     result = result if isinstance(result, dict) else {"value": result}
     record = {
         "status": "finished", "table": spec.id, "point": point.name, "scale": point.scale,
         "params": point.param_dict, "seed": point.seed if point.seed is not None
-        else config.get("seed"), "runner": runner_target(config),
+        else config.get("seed"), "method": config.method,
         "scale_note": result.get("scale_note") or config.get("scale_note") or
         ("full setting" if point.scale == "full" else "reduced scale (see config)"),
         "seeds_used": seeds_used(spec, config, point),

@@ -5,12 +5,11 @@ import dataclasses
 import importlib
 import importlib.util
 import os
-import sys
 from typing import Any, Callable, Mapping
 
 import ml_collections
 
-from kdjax.runners import get_runner, resolve, runner_target  # noqa: F401 (re-export)
+from kdjax import run as run_lib
 
 SCALES = ("cpu", "full")
 KINDS = ("table", "figure")
@@ -106,8 +105,6 @@ def load_config(path: str, arg: str | None = None) -> ml_collections.ConfigDict:
     full = path if os.path.isabs(path) else os.path.join(REPO_ROOT, path)
     if not os.path.exists(full):
         raise FileNotFoundError(f"config file {path} does not exist")
-    if REPO_ROOT not in sys.path:
-        sys.path.insert(0, REPO_ROOT)
     name = "kdjax_repro_cfg_" + os.path.relpath(full, REPO_ROOT).replace(os.sep, "_")[:-3]
     module_spec = importlib.util.spec_from_file_location(name, full)
     module = importlib.util.module_from_spec(module_spec)
@@ -127,13 +124,20 @@ def implementation(spec: TableSpec) -> Implementation:
         return Implementation(False, f"{spec.config} does not exist yet")
     try:
         config = load_config(spec.config, spec.args["cpu"])
-        target = runner_target(config)
-        resolve(target)
+        run_lib.resolve(config.method)
     except (ImportError, AttributeError) as e:
         return Implementation(False, f"runner not importable: {e}")
     except Exception as e:  # noqa: BLE001 — a config that cannot be built is not implemented
         return Implementation(False, f"config does not load: {type(e).__name__}: {e}")
     return Implementation(True)
+
+
+def load_registry(target: str) -> Mapping[str, TableSpec]:
+    """'package.module:ATTRIBUTE' -> the {id: TableSpec} registry it holds."""
+    module, _, name = target.partition(":")
+    if not module or not name:
+        raise ValueError(f"--registry must look like 'package.module:ATTRIBUTE', got {target!r}")
+    return getattr(importlib.import_module(module), name)
 
 
 def check_registry(tables: Mapping[str, TableSpec]) -> None:

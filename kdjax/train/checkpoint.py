@@ -17,14 +17,19 @@ def _abs(path: str) -> str:
     return path if "://" in path else os.path.abspath(path)
 
 
+class CheckpointError(RuntimeError):
+    """No readable checkpoint where one was expected (the message names the directory)."""
+
+
 class Checkpointer:
-    """A thin wrapper around `ocp.CheckpointManager` for one pytree per step."""
+    """`ocp.CheckpointManager` for one run: per step, the train-state pytree (`state`) and a
+    JSON record (`meta`: the run's history so far, so a resumed run loses none of it)."""
 
     def __init__(self, directory: str, *, max_to_keep: int = 3, save_interval_steps: int = 1,
                  async_save: bool = False):
         self.directory = _abs(directory)
         self._manager = ocp.CheckpointManager(
-            self.directory,
+            self.directory, item_names=("state", "meta"),
             options=ocp.CheckpointManagerOptions(
                 max_to_keep=max_to_keep, save_interval_steps=save_interval_steps,
                 enable_async_checkpointing=async_save, create=True))
@@ -32,16 +37,48 @@ class Checkpointer:
     def latest_step(self) -> int | None:
         return self._manager.latest_step()
 
-    def save(self, step: int, tree: Any, *, force: bool = False) -> bool:
-        return self._manager.save(int(step), args=ocp.args.StandardSave(tree), force=force)
+    def all_steps(self) -> list[int]:
+        return sorted(self._manager.all_steps())
 
-    def restore(self, tree_like: Any, step: int | None = None) -> Any:
-        """Restore into the structure, dtypes and shardings of `tree_like`."""
+    def should_save(self, step: int) -> bool:
+        return self._manager.should_save(int(step))
+
+    def save(self, step: int, tree: Any, meta: Any = None, *, force: bool = False) -> bool:
+        return self._manager.save(int(step), args=ocp.args.Composite(
+            state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta or {})), force=force)
+
+    def restore(self, tree_like: Any, step: int | None = None) -> tuple[Any, dict]:
+        """(state, meta) of `step` (default: the latest), into the structure, dtypes and
+        shardings of `tree_like`."""
         step = self.latest_step() if step is None else step
         if step is None:
-            raise FileNotFoundError(f"no checkpoint in {self.directory}")
+            raise CheckpointError(f"no checkpoint in {self.directory}")
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, tree_like)
-        return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+        out = self._manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
+        return out["state"], dict(out["meta"] or {})
+
+    def restore_latest_readable(self, tree_like: Any, steps: list[int]
+                                ) -> tuple[int, Any, dict] | None:
+        """Restore the newest of `steps` that reads back. An unreadable one is reported by name
+        and moved aside to `<dir>/unreadable-<step>` (kept, never deleted), so the run goes on
+        from the previous good checkpoint. None when `steps` is empty."""
+        for step in sorted(steps, reverse=True):
+            try:
+                state, meta = self.restore(tree_like, step)
+                return step, state, meta
+            except Exception as err:  # orbax raises assorted errors for a damaged step
+                path = os.path.join(self.directory, str(step))
+                print(f"warning: checkpoint {path} is unreadable ({type(err).__name__}: "
+                      f"{str(err).splitlines()[0][:200] if str(err) else ''}); trying the "
+                      "previous one", flush=True)
+                if jax.process_index() == 0 and os.path.isdir(path):
+                    os.replace(path, os.path.join(self.directory, f"unreadable-{step}"))
+                self._manager.reload()
+        if steps:
+            raise CheckpointError(f"no readable checkpoint in {self.directory} (tried steps "
+                                  f"{sorted(steps, reverse=True)}); move it away to start over")
+        return None
 
     def wait(self) -> None:
         self._manager.wait_until_finished()
@@ -67,6 +104,15 @@ def load_variables(path: str, step: int | None = None) -> dict:
     step = manager.latest_step() if step is None else step
     if step is None:
         raise FileNotFoundError(f"missing checkpoint: no finished checkpoint in {directory}")
-    tree = manager.restore(step, args=ocp.args.StandardRestore())
+    step = int(step)
+    step_dir = os.path.join(directory, str(step))
+    if "://" in step_dir or os.path.isdir(os.path.join(step_dir, "state")):
+        manager.close()
+        manager = ocp.CheckpointManager(directory, item_names=("state", "meta"),
+                                        options=ocp.CheckpointManagerOptions(read_only=True))
+        tree = manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore()))["state"]
+    else:   # a params-only checkpoint written by launch.convert_teacher or an older kdjax
+        tree = manager.restore(step, args=ocp.args.StandardRestore())
     manager.close()
     return {"params": tree["params"], "batch_stats": tree.get("batch_stats") or {}}

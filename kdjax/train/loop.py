@@ -1,44 +1,49 @@
-"""`fit`: the one training loop every method shares; `train_and_evaluate`: CE / KD runs.
+"""`fit`: the one training loop every method runs on.
 
 The loop is resumable at step granularity: batch order is a function of (seed, epoch) and the
 step's randomness is `fold_in(rng, step)`, so a run restored from its latest checkpoint draws
-exactly the batches and noise an uninterrupted run would have drawn.
+exactly the batches and noise an uninterrupted run would have drawn. Each checkpoint holds the
+train state (a method's state included) and the run's history so far, so a killed-and-resumed
+run returns the same history as an uninterrupted one and logs every step once.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import json
-import math
 import os
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import jax
-import jax.numpy as jnp
 import ml_collections
 import numpy as np
 from flax import linen as nn
 
-from kdjax import losses
 from kdjax.data import DatasetInfo, Split
 from kdjax.data.pipeline import iterate_batches, prefetch
 from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import inference
 from kdjax.train import mesh as mesh_lib
+from kdjax.train import sync
+from kdjax.train.method import EpochContext, LossFn, Method
 from kdjax.train.metrics import MetricWriter, summarize
 from kdjax.train.optim import make_optimizer
 from kdjax.train.state import TrainState, checkpoint_items, create_train_state
-from kdjax.train.step import LossFn, make_eval_step, make_predict_step, make_train_step
+from kdjax.train.step import make_eval_step, make_predict_step, make_train_step
+
+_SUM_KEYS = ("loss_sum", "correct", "count")
 
 
 @dataclasses.dataclass
 class Teacher:
-    """A frozen teacher: its module and variables; `logits_cache` holds its soft labels on the
-    training split (rows in split order) when inputs are not augmented."""
+    """A frozen teacher: its module and variables; `logits_cache` (and `features_cache`) hold
+    its outputs on the training split (rows in split order) when inputs are not augmented."""
     model: nn.Module
     variables: Any
     logits_cache: np.ndarray | None = None
+    features_cache: np.ndarray | None = None
 
 
 @dataclasses.dataclass
@@ -71,41 +76,66 @@ def _state_shardings(state: TrainState, mesh) -> Any:
     return shardings
 
 
-def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, loss_fn: LossFn,
-        train: Split, info: DatasetInfo, evals: dict[str, Split] | None = None,
-        teacher: Teacher | None = None, example_state: Any = None,
-        per_example: dict[str, np.ndarray] | None = None,
-        side_splits: dict[str, Split] | None = None, make_step: Callable | None = None,
-        mesh=None) -> FitResult:
-    """Train `model` on `train` with `loss_fn`, checkpointing to `<workdir>/checkpoints`.
+def _teacher_inputs(teachers: Sequence[Teacher], train: Split) -> tuple[dict, Any]:
+    """(per-example cached teacher outputs, frozen teacher variables for the step)."""
+    if not teachers:
+        return {}, None
+    cached = [t.logits_cache is not None for t in teachers]
+    if any(cached) and not all(cached):
+        raise ValueError("either every teacher has a logits cache or none has")
+    if not all(cached):
+        return {}, [t.variables for t in teachers]
+    per_example = {"teacher_logits": teachers[0].logits_cache if len(teachers) == 1 else
+                   np.stack([np.asarray(t.logits_cache, np.float32) for t in teachers], 1)}
+    if len(teachers) == 1 and teachers[0].features_cache is not None:
+        per_example["teacher_features"] = teachers[0].features_cache
+    return per_example, None
 
-    `per_example` arrays are aligned with the rows of `train` (e.g. soft targets) and reach
-    the loss as `batch[key]`; a teacher's soft-label cache travels the same way. Each
-    `side_splits[name]` adds a batch of its own to every step, under keys `name/image`,
-    `name/label`, ... (e.g. ALM-KD's validation minibatch), cycling through it in a
-    (seed, step)-determined order. `make_step` builds the step (default `make_train_step`; a
-    method with its own update, e.g. a meta-step, passes a builder with the same signature).
+
+def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, method: Method,
+        train: Split, info: DatasetInfo, evals: dict[str, Split] | None = None,
+        teachers: Sequence[Teacher] = (), init_variables: dict | None = None,
+        horizon_epochs: int | None = None, mesh=None) -> FitResult:
+    """Train a student with `method` on `train`, checkpointing to `<workdir>/checkpoints`.
+
+    teachers: frozen teachers; their cached logits reach the loss as `batch['teacher_logits']`
+        (stacked (B, K, C) for K > 1), or they run inside the step when not cached.
+    init_variables: `{'params', 'batch_stats'}` to start from (a warm start) instead of a fresh
+        initialisation. horizon_epochs: the epochs the learning-rate schedule spans (default
+        `config.train.epochs`; a run may stop before its schedule ends).
     Evaluates on each split of `evals` every `config.train.eval_every_epochs` epochs and at the
-    end. Re-running with the same workdir resumes from the latest checkpoint.
+    end; each history row holds the step, the epoch, the epoch's training loss and accuracy,
+    the method's epoch row and the evaluations. Re-running with the same workdir resumes from
+    the newest readable checkpoint.
     """
     cfg = config.train
+    model = method.model if method.model is not None else model
     mesh = mesh if mesh is not None else mesh_lib.make_mesh(config.mesh.axes)
     batch_size = config.data.batch_size
     _check_batch_size(batch_size, mesh, "config.data.batch_size")
     _check_batch_size(config.data.eval_batch_size, mesh, "config.data.eval_batch_size")
-    steps_per_epoch = len(train.labels) // batch_size
+    steps_per_epoch = len(train) // batch_size
     if steps_per_epoch == 0:
-        raise ValueError(f"training split has {len(train.labels)} examples, fewer than "
+        raise ValueError(f"training split has {len(train)} examples, fewer than "
                          f"config.data.batch_size={batch_size}")
     total_steps = steps_per_epoch * cfg.epochs
     evals = evals or {}
 
-    tx, schedule = make_optimizer(cfg, steps_per_epoch)
+    sched_cfg = cfg
+    if horizon_epochs is not None:
+        sched_cfg = copy.deepcopy(cfg)
+        with sched_cfg.unlocked():
+            sched_cfg.epochs = int(horizon_epochs)
+    tx, schedule = make_optimizer(sched_cfg, steps_per_epoch)
     init_rng, step_rng = jax.random.split(jax.random.PRNGKey(config.seed))
-    use_cache = teacher is not None and teacher.logits_cache is not None
-    state = create_train_state(
-        model, tx, init_rng, info.image_shape, example_state=example_state,
-        teacher_variables=None if teacher is None or use_cache else teacher.variables)
+    per_example, teacher_vars = _teacher_inputs(teachers, train)
+    frozen = {"teachers": teacher_vars, "method": method.constants}
+    state = create_train_state(model, tx, init_rng, info.image_shape,
+                               example_state=method.example_state, extra=method.extra,
+                               frozen=frozen)
+    if init_variables is not None:
+        state = state.replace(params=init_variables["params"],
+                              batch_stats=init_variables.get("batch_stats", {}))
     shardings = _state_shardings(state, mesh)
     state = mesh_lib.put(state, shardings)
     step_rng = mesh_lib.replicate(step_rng, mesh)
@@ -113,25 +143,30 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, lo
     checkpointer = ckpt_lib.Checkpointer(
         os.path.join(workdir, "checkpoints"), max_to_keep=cfg.keep_checkpoints,
         save_interval_steps=cfg.checkpoint_every_steps)
-    start_step = 0
-    if checkpointer.latest_step() is not None:
-        restored = checkpointer.restore(checkpoint_items(state))
-        state = state.replace(**restored)
-        start_step = int(restored["step"])
-        print(f"Resumed from step {start_step} in {checkpointer.directory}", flush=True)
+    start_step, meta = 0, {}
+    restored = checkpointer.restore_latest_readable(checkpoint_items(state),
+                                                    sync.agree_steps(checkpointer.all_steps()))
+    if restored is not None:
+        start_step, items, meta = restored
+        state = state.replace(**items)
+        if jax.process_index() == 0:
+            print(f"Resumed from step {start_step} in {checkpointer.directory}", flush=True)
+    history: list[dict] = list(meta.get("history", []))
+    epoch_row: dict = dict(meta.get("epoch_row", {}))
+    epoch_sums: dict = dict(meta.get("epoch_sums", {}))
 
-    train_step = (make_step or make_train_step)(
-        model, loss_fn, mean=info.mean, std=info.std, augment=config.data.augment,
-        teacher=None if teacher is None or use_cache else teacher.model)
+    teacher_models = [t.model for t in teachers] if teacher_vars is not None else []
+    train_step = make_train_step(model, method, mean=info.mean, std=info.std,
+                                 augment=config.data.augment, teachers=teacher_models,
+                                 schedule=schedule)
     batch_sharding = mesh_lib.data_sharded(mesh)
     p_train_step = jax.jit(
         train_step, in_shardings=(shardings, batch_sharding, mesh_lib.replicated(mesh)),
         out_shardings=(shardings, mesh_lib.replicated(mesh)), donate_argnums=(0,))
     p_eval_step = jax.jit(make_eval_step(model, mean=info.mean, std=info.std))
+    p_predict = jax.jit(make_predict_step(model, mean=info.mean, std=info.std))
 
-    per_example = dict(per_example or {})
-    if use_cache:
-        per_example["teacher_logits"] = teacher.logits_cache
+    per_example.update(method.per_example)
     for key, array in per_example.items():
         if len(array) != len(train):
             raise ValueError(f"per-example array {key!r} has {len(array)} rows, the training "
@@ -139,10 +174,8 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, lo
     row_of_id = np.zeros(int(train.ids.max()) + 1, np.int64)
     row_of_id[train.ids] = np.arange(len(train.ids))
 
-    writer = MetricWriter(workdir, tensorboard=config.get("tensorboard", True))
-    history: list[dict] = []
+    writer = MetricWriter(workdir, tensorboard=config.tensorboard, resume_step=start_step)
     pending: list[tuple[int, dict]] = []
-    queries = 0 if use_cache or teacher is None else start_step * batch_size
     t_start, seen = time.time(), 0
 
     def flush(step: int) -> None:
@@ -155,59 +188,89 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, lo
                 raise FloatingPointError(
                     f"non-finite training loss ({m['loss_sum']}) at step {s} (epoch "
                     f"{s // steps_per_epoch}); last good checkpoint is in "
-                    f"{checkpointer.directory}. Lower the learning rate or check the inputs.")
-        sums = {k: sum(float(m[k]) for m in fetched) for k in ("loss_sum", "correct", "count")}
+                    f"{checkpointer.directory}. Lower config.train.learning_rate or check the "
+                    "inputs.")
+        sums = {k: sum(float(m[k]) for m in fetched) for k in _SUM_KEYS}
+        for k in _SUM_KEYS:
+            epoch_sums[k] = epoch_sums.get(k, 0.0) + sums[k]
         scalars = summarize(sums, "train")
         for key in fetched[-1]:  # a method's own step metrics (e.g. ALM-KD's lambda_mean)
-            if key not in ("loss_sum", "correct", "count"):
+            if key not in _SUM_KEYS:
                 scalars[f"train/{key}"] = float(np.mean([m[key] for m in fetched]))
         scalars["train/learning_rate"] = float(schedule(step))
         scalars["train/examples_per_sec"] = seen / max(time.time() - t_start, 1e-9)
         writer.write(step, scalars)
         pending = []
 
-    def run_evals(step: int, epoch: int) -> None:
-        variables = {"params": state.params, "batch_stats": state.batch_stats}
-        row = {"step": step, "epoch": epoch}
-        for name, split in evals.items():
-            row.update(summarize(inference.evaluate(
-                p_eval_step, variables, split, config.data.eval_batch_size, mesh), name))
-        writer.write(step, row)
-        history.append(row)
+    def save(step: int, force: bool = False) -> None:
+        flush(step)
+        checkpointer.save(step, checkpoint_items(state),
+                          {"history": history, "epoch_row": epoch_row,
+                           "epoch_sums": epoch_sums}, force=force)
+
+    def end_epoch(step: int, epoch: int) -> None:
+        nonlocal epoch_row, epoch_sums
+        flush(step)
+        do_eval = evals and (epoch % cfg.eval_every_epochs == 0 or epoch == cfg.epochs)
+        if do_eval or epoch_row:
+            row = {"step": step, "epoch": epoch,
+                   **summarize(epoch_sums or {k: 0.0 for k in _SUM_KEYS}, "train"),
+                   **epoch_row}
+            if do_eval:
+                variables = {"params": state.params, "batch_stats": state.batch_stats}
+                for name, split in evals.items():
+                    row.update(summarize(inference.evaluate(
+                        p_eval_step, variables, split, config.data.eval_batch_size, mesh),
+                        name))
+            writer.write(step, {k: v for k, v in row.items() if k not in ("step", "epoch")})
+            history.append(row)
+        epoch_row, epoch_sums = {}, {}
+
+    def predict(s: TrainState) -> tuple[np.ndarray, np.ndarray]:
+        variables = {"params": s.params, "batch_stats": s.batch_stats}
+        return inference.predict(p_predict, variables, train, config.data.eval_batch_size,
+                                 mesh)
 
     progress = _progress(total_steps, start_step, config)
     step = start_step
     for epoch in range(start_step // steps_per_epoch, cfg.epochs):
         skip = max(start_step - epoch * steps_per_epoch, 0)
+        if method.epoch_start is not None and skip == 0:
+            ctx = EpochContext(epoch=epoch, train=train, predict=predict,
+                               place=lambda s: mesh_lib.put(s, shardings),
+                               teacher_logits=per_example.get("teacher_logits"),
+                               teacher_features=per_example.get("teacher_features"), mesh=mesh)
+            state, row = method.epoch_start(state, ctx)
+            state = mesh_lib.put(state, shardings)
+            epoch_row = {k: (float(v) if isinstance(v, (int, float, np.generic, np.ndarray))
+                             else v) for k, v in (row or {}).items()}
         batches = iterate_batches(train, batch_size, seed=config.seed, epoch=epoch, shuffle=True,
                                   drop_remainder=True, process_index=jax.process_index(),
                                   process_count=jax.process_count(), start_batch=skip)
         side = {name: itertools.islice(_side_batches(split, batch_size, config.seed, epoch, name),
                                        skip, None)
-                for name, split in (side_splits or {}).items()}
+                for name, split in method.side_splits.items()}
+        last = (epoch + 1) * steps_per_epoch
         for batch in prefetch(_device_batches(batches, mesh, per_example, row_of_id, side)):
             state, metrics = p_train_step(state, batch, step_rng)
             step += 1
             seen += batch_size
-            if teacher is not None and not use_cache:
-                queries += batch_size
             pending.append((step, metrics))
-            checkpointer.save(step, checkpoint_items(state))
-            if step % cfg.log_every_steps == 0:
+            if step != last and checkpointer.should_save(step):
+                save(step)
+            elif step % cfg.log_every_steps == 0:
                 flush(step)
             progress(step, seen / max(time.time() - t_start, 1e-9))
-        flush(step)
-        if evals and ((epoch + 1) % cfg.eval_every_epochs == 0 or epoch + 1 == cfg.epochs):
-            run_evals(step, epoch + 1)
-    if evals and (not history or history[-1]["step"] != step):
-        run_evals(step, cfg.epochs)
-    if checkpointer.latest_step() != step:
-        checkpointer.save(step, checkpoint_items(state), force=True)
+        end_epoch(step, epoch + 1)
+        if checkpointer.should_save(step) or epoch + 1 == cfg.epochs:
+            save(step, force=epoch + 1 == cfg.epochs)
     checkpointer.wait()
     checkpointer.close()
     writer.close()
     progress(None, 0.0)
     elapsed = time.time() - t_start
+    k = len(teachers)
+    queries = k * (len(train) if teacher_vars is None else step * batch_size) if k else 0
     return FitResult(state=state, history=history, teacher_queries=queries, wall_time=elapsed,
                      examples_per_sec=seen / max(elapsed, 1e-9))
 

@@ -13,13 +13,17 @@ import numpy as np
 class MetricWriter:
     """Writes scalars to `<workdir>/metrics.jsonl` and TensorBoard events in `<workdir>/tb`."""
 
-    def __init__(self, workdir: str, *, tensorboard: bool = True):
+    def __init__(self, workdir: str, *, tensorboard: bool = True, resume_step: int = 0):
+        """`resume_step`: drop the lines a killed run logged after its last checkpoint, so that
+        every step is logged once and the file equals an uninterrupted run's (but timings)."""
         self.enabled = jax.process_index() == 0
         self._tb = None
         if not self.enabled:
             return
         os.makedirs(workdir, exist_ok=True)
-        self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
+        path = os.path.join(workdir, "metrics.jsonl")
+        _truncate_after(path, resume_step)
+        self._jsonl = open(path, "a")
         if tensorboard:
             from tensorboardX import SummaryWriter
             self._tb = SummaryWriter(os.path.join(workdir, "tb"))
@@ -39,6 +43,25 @@ class MetricWriter:
             self._jsonl.close()
             if self._tb is not None:
                 self._tb.close()
+
+
+def _truncate_after(path: str, step: int) -> None:
+    """Keep the lines of a JSONL metrics file with `step` <= `step` (a torn last line goes)."""
+    if not os.path.exists(path):
+        return
+    keep = []
+    with open(path) as f:
+        for line in f:
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if record.get("step", 0) <= step:
+                keep.append(line if line.endswith("\n") else line + "\n")
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.writelines(keep)
+    os.replace(tmp, path)
 
 
 def summarize(sums: Mapping[str, Any], prefix: str) -> dict[str, float]:

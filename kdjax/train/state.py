@@ -1,4 +1,4 @@
-"""Train state: student parameters, BatchNorm statistics, optimizer state, per-example state."""
+"""Train state: student parameters, BatchNorm statistics, optimizer state and a method's state."""
 from __future__ import annotations
 
 from typing import Any
@@ -11,14 +11,20 @@ from flax.training import train_state
 
 
 class TrainState(train_state.TrainState):
-    """flax TrainState plus BatchNorm statistics and optional per-example state.
+    """flax TrainState plus BatchNorm statistics, a method's state and frozen inputs.
 
-    `example_state` is a pytree of arrays whose leading axis is the example id (e.g. ALM-KD's
-    per-instance λ); the train step gathers the rows of a batch into `batch['example_state']`.
+    example_state: pytree of arrays whose leading axis is the example id (ALM-KD's λ, DiSK's
+        g); the train step gathers a batch's rows into `batch['example_state']`. Checkpointed.
+    extra: any other state a method carries (DiSK's guide network and its optimizer, τ_S).
+        Checkpointed.
+    frozen: what the step reads but never changes: the teachers' variables
+        (`frozen['teachers']`, a list) and a method's constants (`frozen['method']`). Never
+        checkpointed: teachers load from their own path and constants are rebuilt.
     """
     batch_stats: Any = None
     example_state: Any = None
-    teacher_variables: Any = None  # frozen; never checkpointed (teachers load from their own path)
+    extra: Any = None
+    frozen: Any = None
 
 
 def init_variables(model: flax.linen.Module, rng: jax.Array,
@@ -29,20 +35,18 @@ def init_variables(model: flax.linen.Module, rng: jax.Array,
 
 def create_train_state(model: flax.linen.Module, tx: optax.GradientTransformation,
                        rng: jax.Array, input_shape: tuple[int, ...], *,
-                       example_state: Any = None,
-                       teacher_variables: Any = None) -> TrainState:
+                       example_state: Any = None, extra: Any = None,
+                       frozen: Any = None) -> TrainState:
     variables = init_variables(model, rng, input_shape)
     return TrainState.create(
         apply_fn=model.apply, params=variables["params"], tx=tx,
         batch_stats=variables.get("batch_stats", {}), example_state=example_state,
-        teacher_variables=teacher_variables)
+        extra=extra, frozen=frozen)
 
 
 def checkpoint_items(state: TrainState) -> dict:
-    """The pytree a checkpoint holds (the apply function and the optimizer are code)."""
+    """The pytree a checkpoint holds (the apply function, optimizer and frozen inputs are code
+    or load from elsewhere)."""
     return {"step": state.step, "params": state.params, "batch_stats": state.batch_stats,
-            "opt_state": state.opt_state, "example_state": state.example_state}
-
-
-def restore_items(state: TrainState, items: dict) -> TrainState:
-    return state.replace(**items)
+            "opt_state": state.opt_state, "example_state": state.example_state,
+            "extra": state.extra}

@@ -1,13 +1,14 @@
 """The jitted train and eval steps, built from a pluggable per-example loss.
 
 A step is a pure function `train_step(state, batch, rng) -> (state, metrics)`. A method plugs
-in through `loss_fn(logits, features, batch) -> (B,)` per-example losses; the step owns
-augmentation, normalisation, the frozen teacher's forward pass (unless the batch already
-carries cached `teacher_logits`), masking, averaging and the optimizer update.
+in through a `kdjax.train.method.Method`: its per-example loss `(logits, features, batch) ->
+(B,)` and optionally a pre-step hook; the step owns augmentation, normalisation, the frozen
+teachers' forward pass (unless the batch already carries cached `teacher_logits`), masking,
+averaging and the optimizer update.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -15,10 +16,10 @@ import jax.numpy as jnp
 import optax
 
 from kdjax.data.augment import normalize, random_crop_flip
+from kdjax.train.method import LossFn, Method, StepContext
 from kdjax.train.state import TrainState
 
 Array = jax.Array
-LossFn = Callable[[Array, Array, dict], Array]
 
 
 def preprocess(images: Array, mean, std, rng: Array | None = None,
@@ -62,13 +63,26 @@ def gradient_step(model: nn.Module, loss_fn: LossFn, state: TrainState, x: Array
                    "count": jnp.sum(mask), "grad_norm": optax.global_norm(grads)}
 
 
-def make_train_step(model: nn.Module, loss_fn: LossFn, *, mean, std, augment: bool = False,
-                    teacher: nn.Module | None = None) -> Callable:
-    """Build `train_step(state, batch, rng) -> (state, metrics)`.
+def teacher_outputs(teachers: Sequence[nn.Module], variables: Sequence[Any],
+                    x: Array) -> tuple[Array, Array | None]:
+    """Frozen teachers on x: logits (B, C) and features for one teacher; (B, K, C) logits
+    (float32) and no features for K > 1."""
+    if len(teachers) == 1:
+        return teacher_forward(teachers[0], variables[0], x)
+    logits = [teacher_forward(t, v, x)[0].astype(jnp.float32)
+              for t, v in zip(teachers, variables)]
+    return jnp.stack(logits, axis=1), None
 
-    The state's `teacher_variables` feed the frozen teacher when the batch has no cached
-    `teacher_logits`. Metrics are sums over real (mask = 1) examples so that they aggregate
-    exactly over steps and hosts.
+
+def make_train_step(model: nn.Module, method: Method, *, mean, std, augment: bool = False,
+                    teachers: Sequence[nn.Module] = (),
+                    schedule: Callable[[Array], Array] | None = None) -> Callable:
+    """Build `train_step(state, batch, rng) -> (state, metrics)` for `method`.
+
+    The teachers run inside the step on the (augmented) images, with variables
+    `state.frozen['teachers']`, unless the batch already carries cached `teacher_logits`.
+    A method's `pre_step` runs before the gradient step. Metrics are sums over real (mask = 1)
+    examples so that they aggregate exactly over steps and hosts.
     """
 
     def train_step(state: TrainState, batch: dict, rng: Array):
@@ -76,13 +90,23 @@ def make_train_step(model: nn.Module, loss_fn: LossFn, *, mean, std, augment: bo
         aug_rng, dropout_rng = jax.random.split(rng)
         x = preprocess(batch["image"], mean, std, aug_rng, augment)
         batch = dict(batch)
-        if teacher is not None and "teacher_logits" not in batch:
-            batch["teacher_logits"], batch["teacher_features"] = teacher_forward(
-                teacher, state.teacher_variables, x)
+        if teachers and "teacher_logits" not in batch:
+            logits, features = teacher_outputs(teachers, state.frozen["teachers"], x)
+            batch["teacher_logits"] = logits
+            if features is not None:
+                batch["teacher_features"] = features
+        metrics = {}
+        if method.pre_step is not None:
+            lr = schedule(state.step) if schedule is not None else jnp.zeros(())
+            ctx = StepContext(model=model, x=x, rng=rng, dropout_rng=dropout_rng,
+                              learning_rate=lr)
+            state, batch, metrics = method.pre_step(state, batch, ctx)
         if state.example_state is not None:
             batch["example_state"] = jax.tree.map(lambda a: a[batch["id"]], state.example_state)
         mask = batch["mask"].astype(jnp.float32)
-        return gradient_step(model, loss_fn, state, x, batch, mask, dropout_rng)
+        state, step_metrics = gradient_step(model, method.loss, state, x, batch, mask,
+                                            dropout_rng)
+        return state, {**step_metrics, **metrics}
 
     return train_step
 

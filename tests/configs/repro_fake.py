@@ -1,6 +1,6 @@
 """A fake, instant runner and registry for tests/test_reproduce.py (no jax training).
 
-The runner's "accuracy" is a known function of (method, seed), so aggregation can be checked
+The runner's "accuracy" is a known function of (variant, seed), so aggregation can be checked
 by hand; each call appends a line to $REPRO_FAKE_DIR/calls.txt; with
 $REPRO_FAKE_INTERRUPT=<point-ident> the first call of that point raises KeyboardInterrupt
 (a killed sweep).
@@ -15,14 +15,14 @@ from kdjax.reproduce.spec import Curve, Metric, TableSpec
 ACC = {"a": 0.50, "b": 0.80}
 
 
-def accuracy(method: str, seed: int) -> float:
-    return ACC[method] + 0.01 * seed
+def accuracy(variant: str, seed: int) -> float:
+    return ACC[variant] + 0.01 * seed
 
 
 def get_config(arg=None):
     c = ml_collections.ConfigDict()
-    c.runner = "tests.configs.repro_fake:run"
-    c.method = "a"
+    c.method = "tests.configs.repro_fake:run"
+    c.variant = "a"
     c.seed = 0
     c.num_runs = 1
     c.scale_note = "full setting" if arg == "full" else "reduced: fake"
@@ -30,7 +30,7 @@ def get_config(arg=None):
 
 
 def run(config, workdir):
-    ident = f"{config.method}{config.seed}"
+    ident = f"{config.variant}{config.seed}"
     base = os.environ["REPRO_FAKE_DIR"]
     marker = os.path.join(base, f"interrupted_{ident}")
     if os.environ.get("REPRO_FAKE_INTERRUPT") == ident and not os.path.exists(marker):
@@ -38,11 +38,11 @@ def run(config, workdir):
         raise KeyboardInterrupt(f"simulated kill at {ident}")
     with open(os.path.join(base, "calls.txt"), "a") as f:
         f.write(ident + "\n")
-    acc = accuracy(config.method, config.seed)
+    acc = accuracy(config.variant, config.seed)
     os.makedirs(workdir, exist_ok=True)
     result = {"acc": acc, "teacher_queries": 10, "num_runs": config.num_runs,
               "history": [{"epoch": e, "test/accuracy": acc * e / 2} for e in (1, 2)],
-              "rows": [{"method": config.method, "ours": {"mean": acc, "std": 0.0}}]}
+              "rows": [{"variant": config.variant, "ours": {"mean": acc, "std": 0.0}}]}
     with open(os.path.join(workdir, "results.json"), "w") as f:
         json.dump(result, f)
     return result
@@ -51,9 +51,9 @@ def run(config, workdir):
 TABLES = {
     "fake_table": TableSpec(
         id="fake_table", paper="fake", kind="figure", title="Fake table",
-        config="tests/configs/repro_fake.py", grid={"method": ("a", "b")}, seeds="grid:seed",
+        config="tests/configs/repro_fake.py", grid={"variant": ("a", "b")}, seeds="grid:seed",
         default_seeds={"cpu": 2, "full": 3},
-        metrics=(Metric("acc", "acc", paper=("t1", "{method}")),),
+        metrics=(Metric("acc", "acc", paper=("t1", "{variant}")),),
         curves=(Curve("acc curve", "history"),)),
     "fake_rows": TableSpec(
         id="fake_rows", paper="fake", title="Fake runner rows",

@@ -1,0 +1,131 @@
+"""One run: one method, one seed, one teacher/student pair, from a config to `results.json`.
+
+`config.method` names the method: a package under `kdjax/methods/` (`'kd'`, `'disk'`, ...), any
+importable module (`'tests.toy_method'`), or `'module:function'` for an experiment that drives
+its own runs (the toys, RAD's active loop). A method module provides
+
+    make_method(config, run: RunInputs) -> kdjax.train.method.Method   (required)
+    NEEDS_TEACHER = False                   (optional; default True: one teacher, config.teacher)
+    teachers(config, run) -> [Teacher]      (optional; several or special teachers)
+    summarize(config, run, result) -> dict  (optional; method-specific entries of results.json)
+
+or a `run(config, workdir) -> dict` of its own. Grids, seeds and tables live in
+`kdjax/reproduce`, never here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import os
+import time
+from types import ModuleType
+from typing import Any, Callable
+
+import ml_collections
+
+from kdjax import experiment
+from kdjax.provenance import provenance
+from kdjax.train import loop
+from kdjax.train import mesh as mesh_lib
+
+
+@dataclasses.dataclass
+class RunInputs:
+    """What a method builds on: the data splits, the mesh, the frozen teachers."""
+    config: ml_collections.ConfigDict
+    workdir: str
+    splits: dict
+    info: Any
+    mesh: Any
+    teachers: list = dataclasses.field(default_factory=list)
+    teacher_summaries: list = dataclasses.field(default_factory=list)
+
+
+# Methods whose runner has not moved onto the method interface yet.
+_LEGACY = {"disk": "kdjax.methods.disk_train:run", "alm": "kdjax.methods.alm_train:run",
+           "lrds": "kdjax.methods.lrds_train:run", "rad": "kdjax.active.loop:run",
+           "rad_compare": "kdjax.active.compare:run"}
+
+
+def resolve(name: str) -> ModuleType | Callable:
+    """The method module (or the driver function) `config.method` names."""
+    if not name:
+        raise ValueError("config.method is empty; name a method, e.g. 'kd'")
+    name = _LEGACY.get(name, name)
+    module_name, _, function = name.partition(":")
+    candidates = ([module_name] if "." in module_name else
+                  [f"kdjax.methods.{module_name}.method", f"kdjax.methods.{module_name}"])
+    for candidate in candidates:
+        try:
+            module = importlib.import_module(candidate)
+        except ModuleNotFoundError as err:
+            if err.name and candidate.startswith(err.name):
+                continue
+            raise
+        if function:
+            if not hasattr(module, function):
+                raise ValueError(f"config.method={name!r}: {candidate} has no {function!r}")
+            return getattr(module, function)
+        if hasattr(module, "make_method") or hasattr(module, "run"):
+            return module
+    known = sorted(p for p in os.listdir(os.path.join(os.path.dirname(__file__), "methods"))
+                   if os.path.isfile(os.path.join(os.path.dirname(__file__), "methods", p,
+                                                  "method.py")))
+    raise ValueError(f"config.method={name!r} is unknown; known methods: {', '.join(known)} "
+                     "(or a module path / 'module:function')")
+
+
+def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
+    """Run `config.method` in `workdir` (resuming; read back when finished)."""
+    target = resolve(config.method)
+    if callable(target):
+        return target(config, workdir)
+    if not hasattr(target, "make_method"):
+        return target.run(config, workdir)
+    done = loop.read_results(workdir)
+    if done is not None:
+        return done
+    t0 = time.time()
+    mesh = mesh_lib.make_mesh(config.mesh.axes)
+    splits, info = experiment.load_splits(config.data)
+    inputs = RunInputs(config, workdir, splits, info, mesh)
+    if hasattr(target, "teachers"):
+        inputs.teachers = list(target.teachers(config, inputs))
+    elif getattr(target, "NEEDS_TEACHER", True):
+        teacher, summary = experiment.get_teacher(config, workdir, splits, info, mesh)
+        inputs.teachers, inputs.teacher_summaries = [teacher], [summary]
+    method = target.make_method(config, inputs)
+    model = experiment.build_model(config.model, info.num_classes)
+    result = loop.fit(config, workdir, model=model, method=method, train=splits["train"],
+                      info=info, evals={k: v for k, v in splits.items() if k != "train"},
+                      teachers=inputs.teachers, mesh=mesh)
+    last = result.history[-1] if result.history else {}
+    results = {"method": config.method, "seed": config.seed,
+               "test_accuracy": last.get("test/accuracy"),
+               "validation_accuracy": last.get("validation/accuracy"),
+               "teacher_queries": result.teacher_queries,
+               "history": result.history,
+               "config": config.to_dict(), "provenance": provenance(),
+               "wall_time": time.time() - t0, "examples_per_sec": result.examples_per_sec}
+    if inputs.teacher_summaries:
+        results["teacher"] = inputs.teacher_summaries[0]
+    if hasattr(target, "summarize"):
+        results.update(target.summarize(config, inputs, result))
+    loop.write_results(workdir, results)
+    print(format_summary(results, config), flush=True)
+    return results
+
+
+def format_summary(results: dict, config) -> str:
+    """The run's one-table summary: teacher and student test accuracy, teacher queries."""
+    lines = [f"{config.method}: dataset {config.data.name}, student {config.model.name}, "
+             f"seed {config.seed}", "| model | test accuracy | teacher queries |", "|---|---|---|"]
+    if "teacher" in results:
+        lines.append(f"| teacher ({config.teacher.name}) | "
+                     f"{100 * results['teacher']['test_accuracy']:.2f}% | - |")
+    acc = results.get("test_accuracy")
+    lines.append(f"| student ({config.model.name}) | "
+                 f"{'-' if acc is None else f'{100 * acc:.2f}%'} | "
+                 f"{results.get('teacher_queries', 0)} |")
+    lines.append(f"total wall time {results['wall_time']:.1f} s")
+    return "\n".join(lines)
