@@ -43,7 +43,7 @@ def smooth_jpeg(path, w, h, seed, quality=92):
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:h, 0:w]
     base = rng.uniform(0, 1, 3)
-    img = np.stack([(80 + 120 * np.sin(xx / w * 3 + base[c] * 6) * np.cos(yy / h * 2)) % 256
+    img = np.stack([128 + 100 * np.sin(xx / w * 3 + base[c] * 6) * np.cos(yy / h * 2)
                     for c in range(3)], -1).astype(np.uint8)
     Image.fromarray(img).save(path, quality=quality)
 
