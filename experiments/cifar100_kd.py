@@ -29,7 +29,7 @@ def get_config(arg: str | None = None):
     c.train.decay_epochs = (150, 180, 210)
     c.train.decay_factor = 0.1
     c.train.checkpoint_every_steps = 2000
-    c.kd.temperature = 4.0
-    c.kd.alpha = 0.9
-    c.kd.cache_teacher = False   # augmented inputs: the teacher runs inside the step
+    c.loss.temperature = 4.0
+    c.loss.kd_weight = 0.9
+    c.teacher.cache_logits = False   # augmented inputs: the teacher runs inside the step
     return c

@@ -8,7 +8,7 @@ Each entry names an experiments/ config file and the argument its get_config rec
 ('cpu' = the declared reduced version on offline data, 'full' = the paper's setting), the grid
 of config overrides to sweep, how --seeds enters, and (for harness-aggregated tables) which
 numbers to average and where the paper's number for the same cell lives in
-experiments/paper_numbers.py. Entries whose config or runner does not exist yet are listed as
+kdjax/reproduce/paper_numbers.py. Entries whose config or runner does not exist yet are listed as
 'not yet implemented' by --list; nothing is ever filled in for them.
 """
 from kdjax.reproduce.spec import Curve, Metric, TableSpec

@@ -12,7 +12,7 @@ import ml_collections
 import numpy as np
 
 from kdjax.data import DatasetInfo, Split, load_dataset, split_validation, validate_split
-from kdjax.models import get_model
+from kdjax.models import get_model, load_teacher_variables
 from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import loop
 from kdjax.train import mesh as mesh_lib
@@ -67,13 +67,14 @@ def get_teacher(config: ml_collections.ConfigDict, workdir: str, splits: dict[st
     """Load the teacher from `config.teacher.checkpoint`, or train it into `<workdir>/teacher`.
 
     Returns the frozen teacher (with its soft-label cache on the train split when
-    `config.kd.cache_teacher` and inputs are not augmented) and its summary.
+    `config.teacher.cache_logits` and inputs are not augmented) and its summary.
     """
     tcfg = teacher_config(config)
     model = build_model(tcfg.model, info.num_classes)
     summary: dict = {}
     if config.teacher.checkpoint:
-        variables = ckpt_lib.load_variables(config.teacher.checkpoint)
+        variables = load_teacher_variables(config.teacher.checkpoint, tcfg.model.name,
+                                           info.num_classes, tcfg.model.get("kwargs"))
         summary["source"] = config.teacher.checkpoint
     else:
         tdir = os.path.join(workdir, "teacher")
@@ -95,7 +96,7 @@ def get_teacher(config: ml_collections.ConfigDict, workdir: str, splits: dict[st
     if not config.teacher.checkpoint:
         loop.write_results(os.path.join(workdir, "teacher"), summary)
     cache = None
-    if config.kd.cache_teacher and not config.data.augment:
+    if config.teacher.cache_logits and not config.data.augment:
         cache, _ = loop.predict_split(model, variables, splits["train"], info,
                                       config.data.eval_batch_size, mesh)
     return loop.Teacher(model=model, variables=variables, logits_cache=cache), summary

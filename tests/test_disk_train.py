@@ -117,8 +117,8 @@ def test_guide_zero_is_kd_and_loop_is_fit(setup, tmp_path):
         c.disk.guide_zero = True
         c.disk.target = "full"
         c.disk.tau_s_mode = "fixed"
-        c.disk.tau_s = c.disk.tau_t = c.kd.temperature
-        c.disk.alpha = 1.0 - c.kd.alpha
+        c.disk.tau_s = c.disk.tau_t = c.loss.temperature
+        c.disk.alpha = 1.0 - c.loss.kd_weight
     common = dict(splits=setup["splits"], info=setup["info"], mesh=setup["mesh"],
                   teacher=setup["teacher"], t_logits=setup["t_logits"],
                   t_features=setup["t_features"], init_variables=None)
@@ -126,8 +126,8 @@ def test_guide_zero_is_kd_and_loop_is_fit(setup, tmp_path):
     dk = disk_train.train_variant(c, str(tmp_path / "disk"), "disk", **common)
     assert all(r["guide_mean"] == 0.0 for r in dk["history"])
     fitted = loop.fit(c, str(tmp_path / "fit"), model=experiment.build_model(
-        c.model, setup["info"].num_classes), loss_fn=make_kd_loss(c.kd.temperature,
-                                                                   c.kd.alpha),
+        c.model, setup["info"].num_classes), loss_fn=make_kd_loss(c.loss.temperature,
+                                                                   c.loss.kd_weight),
         train=setup["splits"]["train"], info=setup["info"], teacher=setup["teacher"],
         mesh=setup["mesh"])
     leaves = lambda s: jax.tree.leaves(jax.device_get(s.params))

@@ -56,8 +56,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.train.schedule = "cosine"
     c.train.weight_decay = 5e-4
     c.train.checkpoint_every_steps = 1000
-    c.kd.temperature = 4.0                 # [paper] A.5
-    c.kd.alpha = 0.9                       # KD weight; CE weight 0.1 = DiSK's α ([official])
+    c.loss.temperature = 4.0                 # [paper] A.5
+    c.loss.kd_weight = 0.9                       # KD weight; CE weight 0.1 = DiSK's α ([official])
     c.disk = default_disk_config()
     c.disk.seeds = (0, 1, 2)
     c.disk.warm_start_epochs = 2           # A.5 warm start (CE) for every variant

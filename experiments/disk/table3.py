@@ -7,7 +7,7 @@
 
 Rows: teachers ResNet10-l / ResNet10 / ResNet18 / ResNet34 x students ResNet10-xxs / -s / -m
 (A.4 widths; kdjax.models resnet10_*), each with CE, KD and DiSK students (3 seeds) printed
-beside the paper's cells (experiments/paper_numbers.py DISK['table3']). One teacher per name is
+beside the paper's cells (kdjax/reproduce/paper_numbers.py DISK['table3']). One teacher per name is
 trained once (CE, 200 epochs) and shared by its three students.
 
 'full' = Sec. 4 / A.5: 200 epochs, SGD lr 0.1, momentum 0.9, wd 5e-4, cosine, batch 200,
@@ -52,9 +52,9 @@ def cifar_config(dataset: str = "cifar100") -> ml_collections.ConfigDict:
     c.train.log_every_steps = 100
     c.train.checkpoint_every_steps = 1000
     c.teacher.epochs = 200
-    c.kd.temperature = 4.0             # [paper] A.5
-    c.kd.alpha = 0.9                   # KD weight; CE weight 0.1 = DiSK's α ([official] l_aux)
-    c.kd.cache_teacher = False         # augmented inputs: teacher runs in the step
+    c.loss.temperature = 4.0             # [paper] A.5
+    c.loss.kd_weight = 0.9                   # KD weight; CE weight 0.1 = DiSK's α ([official] l_aux)
+    c.teacher.cache_logits = False         # augmented inputs: teacher runs in the step
     c.disk = default_disk_config()     # A.5 defaults: K 20, λ 0.1..50, λ_T 50, τ_T 4
     c.disk.seeds = (0, 1, 2)           # [paper] 3 trials
     c.disk.warm_start_epochs = 200     # [paper] A.5 warm start from the CE-trained student
@@ -74,7 +74,7 @@ def reduced_cpu(c: ml_collections.ConfigDict, *, rounds: int) -> ml_collections.
     c.data.max_test_examples = 2000
     c.data.augment = False
     c.data.batch_size = 100
-    c.kd.cache_teacher = True
+    c.teacher.cache_logits = True
     c.train.epochs = rounds
     c.train.learning_rate = 0.05
     c.disk.seeds = (0, 1, 2)

@@ -6,7 +6,7 @@
         --workdir=runs/disk_table7 [--config.teacher.checkpoint=<kdjax ResNet-50 checkpoint>]
 
 Rows: CE, KD, DiSK and SimKD students (kdjax.methods.disk_train variants 'ce', 'kd', 'disk',
-'simkd') beside DISK['table7'] in experiments/paper_numbers.py (CE / KD / SemCKD / SimKD / DiSK;
+'simkd') beside DISK['table7'] in kdjax/reproduce/paper_numbers.py (CE / KD / SemCKD / SimKD / DiSK;
 the paper borrows the baselines from Chen et al. 2022; SemCKD is listed, not run).
 
 'full' = A.6: TFDS imagenet2012 (1.28M train / the 50k validation split as test), ResNet-50 ->
@@ -46,8 +46,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.paper_table = "table7"
     c.paper_dataset = "imagenet2012"
     c.paper_pair = PAIR
-    c.kd.temperature = 4.0             # [paper] A.5
-    c.kd.alpha = 0.9                   # KD weight; CE weight 0.1 = DiSK's α ([official])
+    c.loss.temperature = 4.0             # [paper] A.5
+    c.loss.kd_weight = 0.9                   # KD weight; CE weight 0.1 = DiSK's α ([official])
     c.disk = default_disk_config()     # A.5 defaults: K 20, λ 0.1..50, λ_T 50, τ_T 4
     c.disk.variants = ("ce", "kd", "disk", "simkd")
     c.disk.warm_start_epochs = 0       # [paper] A.6: no CE warm start on ImageNet
@@ -72,7 +72,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.train.decay_factor = 0.1
         c.train.log_every_steps = 500
         c.train.checkpoint_every_steps = 5000
-        c.kd.cache_teacher = False     # augmented inputs: the teacher runs in the step
+        c.teacher.cache_logits = False     # augmented inputs: the teacher runs in the step
         c.disk.eval_every_rounds = 10
         c.scale_note = ("full setting (A.6) except: teacher trained here unless a kdjax "
                         "ResNet-50 checkpoint is given (the paper borrows SimKD's PyTorch one); "

@@ -75,7 +75,7 @@ def build(arg: str | None, pairs: tuple[str, ...], table: str,
     c.train.decay_epochs = (150, 180, 210)
     c.train.decay_factor = 0.1
     c.train.checkpoint_every_steps = 2000
-    c.kd.cache_teacher = False   # augmented inputs: the teacher runs inside the train step
+    c.teacher.cache_logits = False   # augmented inputs: the teacher runs inside the train step
     c.lrds = default_lrds_config()
     c.lrds.temperature = 4.0
     c.lrds.lambda1, c.lrds.lambda2 = 0.9, 0.1
@@ -92,7 +92,7 @@ def build(arg: str | None, pairs: tuple[str, ...], table: str,
         c.model_aliases = CPU_MODELS
         c.data.name = "fashion_mnist"   # offline
         c.data.augment = False
-        c.kd.cache_teacher = True       # no augmentation: teacher logits computed once
+        c.teacher.cache_logits = True       # no augmentation: teacher logits computed once
         c.data.max_train_examples = 10000
         c.data.max_test_examples = 0
         c.data.batch_size = 128

@@ -61,9 +61,9 @@ UNAVAILABLE = {"fgvc_aircraft": "FGVC-Aircraft is not in TFDS 4.9.10 (tfds.build
 
 
 def alm_config(config: ml_collections.ConfigDict) -> alm.ALMConfig:
-  """`config.alm` -> ALMConfig (temperature defaults to config.kd.temperature)."""
+  """`config.alm` -> ALMConfig (temperature defaults to config.loss.temperature)."""
   d = dict(config.alm.to_dict())
-  d.setdefault("temperature", config.kd.temperature)
+  d.setdefault("temperature", config.loss.temperature)
   if d.get("lookahead_lr", None) in (0, 0.0):
     d["lookahead_lr"] = None
   return alm.ALMConfig.from_dict(d)
@@ -302,7 +302,7 @@ def train_student(config, workdir: str, splits, info, mesh, *, mode: str,
     last = teachers.select([len(teachers) - 1])
     cache = None if config.data.augment else last.logits(train, info, bs, mesh)
     kwargs["teacher"] = loop.Teacher(last.models[0], last.variables[0], cache)
-    loss_fn = make_kd_loss(config.kd.temperature, float(lam))
+    loss_fn = make_kd_loss(config.loss.temperature, float(lam))
   elif mode == "alm":
     cfg = alm_config(config)
     if meta and "validation" not in splits:
@@ -435,7 +435,7 @@ def add_alm_fields(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   a.noise_seed = 0
   a.datasets = ()              # sweep over datasets (each in <workdir>/<dataset>)
   a.validation_fraction = 0.0  # > 0: with a dataset sweep, num_validation = this x TRAIN_SIZES
-  a.paper_table = ""           # key into experiments.paper_numbers.ALM
+  a.paper_table = ""           # key into kdjax.reproduce.paper_numbers.ALM
   a.paper_column = ""          # '' = config.data.name
   a.paper_rows = ml_collections.ConfigDict()   # variant -> the paper's row name
   with c.unlocked():
@@ -512,9 +512,9 @@ _PAPER_COLUMNS = {"cars196": "stanford_cars"}   # our dataset name -> the ALM di
 
 
 def _paper_number(config, variant: str):
-  """experiments.paper_numbers.ALM[(alm.paper_table, paper row of variant, column)] or None;
+  """kdjax.reproduce.paper_numbers.ALM[(alm.paper_table, paper row of variant, column)] or None;
   the column is the dataset, or the student model when alm.paper_column == 'student'."""
-  from experiments.paper_numbers import ALM
+  from kdjax.reproduce.paper_numbers import ALM
   table = config.alm.get("paper_table", "")
   row = dict(config.alm.get("paper_rows", {}) or {}).get(variant)
   column = config.alm.get("paper_column", "") or config.data.name
@@ -529,7 +529,7 @@ def _paper_row(config, variant: str) -> str | None:
   'column value; ...' (shown beside runs whose dataset / student is not the paper's, e.g. the
   cpu smoke runs, so that the paper's cells are visible without pretending to be the same cell);
   for a figure without numbers (Fig. 5), the paper's claim."""
-  from experiments.paper_numbers import ALM
+  from kdjax.reproduce.paper_numbers import ALM
   table = config.alm.get("paper_table", "")
   row = dict(config.alm.get("paper_rows", {}) or {}).get(variant)
   if not table:

@@ -252,7 +252,7 @@ def variant_loss(config, variant: str) -> loop.LossFn:
     if variant == "ce":
         return ce_loss
     if variant == "kd":
-        return make_kd_loss(config.kd.temperature, config.kd.alpha)
+        return make_kd_loss(config.loss.temperature, config.loss.kd_weight)
     if variant in _SIMKD:
         return simkd.make_loss(config.disk.simkd_alpha, guided=variant == "simkd_disk")
     return make_disk_loss(config.disk)
@@ -500,7 +500,7 @@ def _device_batches(batches, mesh, per_example: dict[str, np.ndarray], row_of_id
 def _paper_number(config, variant: str, dataset: str, pair: str):
     """The paper's cell for (dataset, pair, variant) in `DISK[config.paper_table]`; a reduced
     config may point at the row it stands in for with `paper_dataset` / `paper_pair`."""
-    from experiments.paper_numbers import DISK
+    from kdjax.reproduce.paper_numbers import DISK
     table = DISK.get(config.get("paper_table", ""), {})
     key = (config.get("paper_dataset") or dataset, config.get("paper_pair") or pair)
     return table.get(key, {}).get(variant)

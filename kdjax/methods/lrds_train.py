@@ -161,7 +161,7 @@ def model_alias(config: ml_collections.ConfigDict, name: str) -> tuple[str, dict
 
 
 def _paper_number(config, variant: str):
-    from experiments.paper_numbers import LRDS
+    from kdjax.reproduce.paper_numbers import LRDS
     return LRDS.get(config.get("paper_table", ""), {}).get((config.get("paper_row", ""), variant))
 
 

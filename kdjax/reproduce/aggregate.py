@@ -36,14 +36,14 @@ def fmt_mean_std(mean: float, std: float, n: int, digits: int = 2) -> str:
 
 def lookup_paper(paper: str, key: Sequence[Any], params: Mapping[str, Any] | None = None,
                  papers: Mapping[str, Mapping] | None = None) -> Any:
-    """The paper's number at `key` in experiments.paper_numbers.PAPERS[paper], or None.
+    """The paper's number at `key` in kdjax.reproduce.paper_numbers.PAPERS[paper], or None.
 
     Keys may be a flat tuple key of the paper's dict (ALM style) or a path into nested dicts
     (DiSK style); string parts are formatted with the point's `params` ('{method}')."""
     if not key:
         return None
     if papers is None:
-        from experiments import paper_numbers
+        from kdjax.reproduce import paper_numbers
         papers = paper_numbers.PAPERS
     short = {k.split(".")[-1]: v for k, v in (params or {}).items()}
     parts = tuple(p.format(**short) if isinstance(p, str) else p for p in key)

@@ -33,7 +33,7 @@ def model_stats(name: str, input_shape: tuple[int, ...], num_classes: int) -> di
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Runner of experiments/reproduce/disk_table2_6.py: one row per (table, model, dataset)."""
-    from experiments import paper_numbers
+    from kdjax.reproduce import paper_numbers
 
     paper = paper_numbers.DISK.get("table2_6", {})
     t0 = time.time()

@@ -20,7 +20,7 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 class Metric:
     """One number per point, read from the runner's result at a dotted `path`.
 
-    `paper` is a key path into `experiments.paper_numbers.PAPERS[spec.paper]`; its strings may
+    `paper` is a key path into `kdjax.reproduce.paper_numbers.PAPERS[spec.paper]`; its strings may
     hold `{param}` placeholders filled from the point's grid values (e.g. '{method}').
     """
     name: str

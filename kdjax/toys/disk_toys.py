@@ -517,7 +517,7 @@ def format_table(rows: list[dict], paper_acc: dict | None = None) -> str:
 
 def run_table1(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Runner of experiments/disk/table1.py: writes results.json, returns {'rows', ...}."""
-    from experiments import paper_numbers
+    from kdjax.reproduce import paper_numbers
 
     paper = paper_numbers.DISK.get("table1", {})
     os.makedirs(workdir, exist_ok=True)

@@ -1,0 +1,194 @@
+"""The one config schema: every field a kdjax run reads, declared once with its default.
+
+`base_config()` is the schema (`experiments/default.py` returns it); each method package that
+has settings of its own declares them in its `config.py` as `section() -> ConfigDict`, mounted
+here under the method's name. `validate(config)` rejects a field the schema does not declare
+(with the closest declared name) and a value outside its range, in one line naming the field —
+so a misspelt field in a config *file* fails like one on the command line.
+
+Shared names across methods: `loss.temperature` (τ of the softened distributions),
+`loss.kd_weight` (weight of the distillation term), `loss.ce_weight` (weight of the
+cross-entropy on the labels).
+"""
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Any, Callable
+
+import ml_collections
+
+# Method packages with a config section of their own (kdjax/methods/<name>/config.py).
+METHOD_SECTIONS: tuple[str, ...] = ()
+
+
+class ConfigError(ValueError):
+    """A config field that is undeclared or out of range (the message names it)."""
+
+
+def base_config() -> ml_collections.ConfigDict:
+    c = ml_collections.ConfigDict()
+    c.method = "kd"            # a kdjax/methods/ package, a module path, or "module:function"
+    c.scale_note = ""          # printed with every result when a setting is reduced
+    c.seed = 0
+    c.progress_bar = True
+    c.tensorboard = True
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "fashion_mnist"
+    c.data.data_dir = ""       # TFDS data_dir ('' = TFDS default)
+    c.data.num_validation = 5000
+    c.data.split_seed = 0
+    c.data.max_train_examples = 0   # 0 = all; >0 takes a fixed random subset (reduced runs)
+    c.data.max_test_examples = 0
+    c.data.subset_seed = 0
+    c.data.augment = False     # CIFAR-style random crop (pad 4) + horizontal flip
+    c.data.batch_size = 128    # global batch, over all hosts and devices
+    c.data.eval_batch_size = 1000
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = "cnn_small"
+    c.model.dtype = "float32"  # compute dtype; 'bfloat16' on accelerators
+    c.model.kwargs = ml_collections.ConfigDict()
+
+    c.teacher = ml_collections.ConfigDict()
+    c.teacher.name = "resnet20"
+    c.teacher.kwargs = ml_collections.ConfigDict()
+    c.teacher.checkpoint = ""  # a finished run's workdir; '' = train the teacher first
+    c.teacher.epochs = 10
+    c.teacher.learning_rate = 0.0   # 0 = same as the student
+
+    c.teacher.cache_logits = True   # soft labels computed once per example (no augmentation)
+
+    # The names every method shares (Hinton KD: ce_weight·CE + kd_weight·τ²·KL).
+    c.loss = ml_collections.ConfigDict()
+    c.loss.temperature = 4.0   # τ of the softened teacher and student distributions
+    c.loss.kd_weight = 0.9     # weight of the distillation term
+    c.loss.ce_weight = 0.1     # weight of the cross-entropy on the labels
+
+    c.train = ml_collections.ConfigDict()
+    c.train.epochs = 10
+    c.train.optimizer = "sgd"  # sgd | adam
+    c.train.learning_rate = 0.05
+    c.train.momentum = 0.9
+    c.train.nesterov = False
+    c.train.weight_decay = 5e-4
+    c.train.grad_clip_norm = 0.0
+    c.train.schedule = "cosine"  # constant | cosine | step | rad_piecewise | imagenet_piecewise
+    c.train.warmup_epochs = 0
+    c.train.decay_epochs = (60, 120, 160)
+    c.train.decay_factor = 0.2
+    c.train.log_every_steps = 50
+    c.train.eval_every_epochs = 1
+    c.train.checkpoint_every_steps = 200
+    c.train.keep_checkpoints = 2
+
+    # Active distillation (RAD Alg. 1; method='rad' / runner kdjax.active.compare:run).
+    c.active = ml_collections.ConfigDict()
+    c.active.strategy = "rad"   # uniform | margin | entropy | coreset | cluster_margin | unixkd
+    #                             | rad | rad_entropy
+    c.active.strategies = ("rad", "margin", "uniform")   # compared side by side
+    c.active.num_labeled = 5000     # |A|
+    c.active.budget = 1000          # b, soft labels queried per round
+    c.active.rounds = 5             # T
+    c.active.num_trials = 1
+    c.active.m_estimate = "uniform"  # validation | uniform | fixed | oracle (Sec. 3.3 / D.1)
+    c.active.b_uniform = 200        # queries spent on estimating m
+    c.active.w = -1.0               # < 0: w = 1 - m/n (Cor. 1); D.5 sets it
+    c.active.teacher_temperature = 1.0
+    c.active.num_clusters = 50      # CLUSTER MARGIN's agglomerative clusters of the pool
+    c.active.cluster_bucket_size = 0  # > 0: D.2's bucketed clustering for big pools
+    c.active.label_oracle = False   # D.4 (active learning): queries return the true label
+    c.active.m_fraction = 0.0       # m_estimate='fixed': m = m_fraction·n (D.4: 0.05)
+    c.active.round0_workdir = ""    # shared home of round 0 (set by kdjax.active.compare)
+
+    c.mesh = ml_collections.ConfigDict()
+    c.mesh.axes = (("data", -1),)
+    for name in METHOD_SECTIONS:
+        c[name] = importlib.import_module(f"kdjax.methods.{name}.config").section()
+    return c
+
+
+def _positive(v) -> bool:
+    return v > 0
+
+
+def _unit(v) -> bool:
+    return 0.0 <= v <= 1.0
+
+
+# field -> (predicate, what it must be). Method sections add theirs as `CHECKS` in config.py.
+CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "train.epochs": (lambda v: v >= 1, "an integer >= 1"),
+    "train.learning_rate": (lambda v: v >= 0, ">= 0"),
+    "train.weight_decay": (lambda v: v >= 0, ">= 0"),
+    "train.momentum": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "train.log_every_steps": (lambda v: v >= 1, ">= 1"),
+    "train.eval_every_epochs": (lambda v: v >= 1, ">= 1"),
+    "train.checkpoint_every_steps": (lambda v: v >= 1, ">= 1"),
+    "train.keep_checkpoints": (lambda v: v >= 1, ">= 1"),
+    "teacher.epochs": (lambda v: v >= 1, "an integer >= 1"),
+    "data.batch_size": (lambda v: v >= 1, ">= 1"),
+    "data.eval_batch_size": (lambda v: v >= 1, ">= 1"),
+    "data.num_validation": (lambda v: v >= 0, ">= 0"),
+    "loss.temperature": (_positive, "> 0"),
+    "loss.kd_weight": (_unit, "in [0, 1]"),
+    "loss.ce_weight": (_unit, "in [0, 1]"),
+}
+
+
+def _flatten(node, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key in node.keys():
+        value = node[key]
+        path = f"{prefix}{key}"
+        if isinstance(value, ml_collections.ConfigDict) and key != "kwargs" and value.keys():
+            out.update(_flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+# Free-form dict fields: their keys are the user's (model constructor arguments, grids).
+_FREE = ("model.kwargs", "teacher.kwargs")
+
+
+def _declared(path: str, declared: dict) -> bool:
+    return path in declared or any(path.startswith(f + ".") for f in _FREE)
+
+
+def undeclared_fields(config: ml_collections.ConfigDict) -> list[tuple[str, str | None]]:
+    """[(field, closest declared field or None)] for every field the schema lacks."""
+    declared = _flatten(base_config())
+    missing = []
+    for path in _flatten(config):
+        if not _declared(path, declared) and not any(
+                d.startswith(path + ".") for d in declared):
+            close = difflib.get_close_matches(path, list(declared), n=1, cutoff=0.6)
+            missing.append((path, close[0] if close else None))
+    return missing
+
+
+def checks() -> dict[str, tuple[Callable[[Any], bool], str]]:
+    out = dict(CHECKS)
+    for name in METHOD_SECTIONS:
+        module = importlib.import_module(f"kdjax.methods.{name}.config")
+        out.update({f"{name}.{k}": v for k, v in getattr(module, "CHECKS", {}).items()})
+    return out
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Raise ConfigError naming the first undeclared or out-of-range field."""
+    for path, close in undeclared_fields(config):
+        hint = f"; did you mean {close}?" if close else ""
+        raise ConfigError(f"config field {path} is not declared in kdjax/config.py{hint}")
+    flat = _flatten(config)
+    for path, (ok, what) in checks().items():
+        if path in flat and flat[path] is not None:
+            value = flat[path]
+            try:
+                good = bool(ok(value))
+            except TypeError:
+                good = False
+            if not good:
+                raise ConfigError(f"config field {path}={value!r} must be {what}")
