@@ -229,3 +229,19 @@ def test_dataset_specific_folder_layouts(tmp_path):
 def test_prepare_only_names_say_how_to_prepare(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"launch.prepare --dataset=tiny_imagenet"):
         data.load_dataset("tiny_imagenet", data_dir=str(tmp_path))
+
+
+def test_prepare_command_line(tmp_path):
+    import subprocess
+    import sys
+    tarball = str(tmp_path / "cifar-100-python.tar.gz")
+    content = write_cifar100_tarball(tarball, n_train=6, n_test=3)
+    out = str(tmp_path / "cifar100")
+    proc = subprocess.run([sys.executable, "-m", "launch.prepare", "--dataset=cifar100",
+                           f"--source={tmp_path}", f"--out={out}", "--check_md5=false",
+                           "--workers=1"], capture_output=True, text=True,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["counts"] == {"train": 6, "test": 3}
+    splits, _ = data.load_dataset("cifar100", data_dir=str(tmp_path))
+    np.testing.assert_array_equal(splits["train"].images, content["train"][0])
