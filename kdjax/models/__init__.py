@@ -40,4 +40,6 @@ def get_model(name: str, num_classes: int, **kw) -> nn.Module:
     return _REGISTRY[name](num_classes, **kw)
 
 
-__all__ = ["get_model", "list_models"]
+from kdjax.models.from_torch import ConversionError, from_torch, load_teacher_variables  # noqa: E402
+
+__all__ = ["ConversionError", "from_torch", "get_model", "list_models", "load_teacher_variables"]
