@@ -42,8 +42,8 @@ class RunInputs:
 
 
 # Methods whose runner has not moved onto the method interface yet.
-_LEGACY = {"disk": "kdjax.methods.disk_train:run", "alm": "kdjax.methods.alm_train:run",
-           "lrds": "kdjax.methods.lrds_train:run", "rad": "kdjax.active.loop:run",
+_LEGACY = {"disk": "kdjax.methods.disk_train:run",
+           "rad": "kdjax.active.loop:run",
            "rad_compare": "kdjax.active.compare:run"}
 
 
@@ -84,6 +84,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         return target.run(config, workdir)
     done = loop.read_results(workdir)
     if done is not None:
+        print(f"{workdir} holds a finished run: {format_summary(done, config)}", flush=True)
         return done
     t0 = time.time()
     mesh = mesh_lib.make_mesh(config.mesh.axes)

@@ -1,23 +1,26 @@
-"""kdjax entry point: one config file, one workdir, one method.
+"""kdjax entry point: one config file, one workdir, one run.
 
     python -m launch.main --config=experiments/quickstart.py --workdir=runs/quickstart
     python -m launch.main --config=experiments/fashion_mnist_kd.py --config.train.epochs=3 \
         --workdir=runs/fmnist_kd
 
-Re-running with the same --workdir resumes. On a multi-host slice every worker runs the same
-command with --multihost (launch/tpu/ does that), which calls jax.distributed.initialize().
-On a CPU, --cpu_devices=N splits the host into N XLA devices: the step then runs data-parallel
-over them (the same numbers as one device), which was 1.2-1.8x faster for the CIFAR ResNets on
-a 2-core machine and slower for the small CNN (docs/performance.md). Compiled steps persist in
---compilation_cache (default ~/.cache/kdjax/xla), so a resumed run or the next sweep point does
-not compile them again.
+Re-running with the same --workdir resumes; a different config there is refused unless the
+changed fields are named in --allow_changes (e.g. more epochs). On a multi-host slice every
+worker runs the same command with --multihost (launch/tpu/ and launch/slurm/ do that), which
+calls jax.distributed.initialize(). On a CPU, --cpu_devices=N splits the host into N XLA
+devices: the step then runs data-parallel over them (docs/performance.md). Compiled steps
+persist in --compilation_cache (default ~/.cache/kdjax/xla).
+
+Expected failures (a config field, a data file, a checkpoint, a workdir) print one line
+`error: ...` and exit 1; --traceback (or --verbosity=1) shows the Python traceback too.
 """
 from __future__ import annotations
+
+import sys
 
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from kdjax import run as run_lib
 from launch import runtime
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to an experiments/ config file.",
@@ -25,24 +28,45 @@ _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to an experiment
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
 _MULTIHOST = flags.DEFINE_bool("multihost", False,
                                "Call jax.distributed.initialize() (multi-host TPU/GPU slices).")
+_ALLOW_CHANGES = flags.DEFINE_list(
+    "allow_changes", [], "Config fields that may differ from the run recorded in --workdir "
+    "for it to continue (train.epochs, teacher.epochs, train.eval_every_epochs, "
+    "train.checkpoint_every_steps, train.keep_checkpoints).")
+_TRACEBACK = flags.DEFINE_bool("traceback", False, "Show the traceback of an expected error.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    if not flags.FLAGS["verbosity"].present:
-        logging.set_verbosity(logging.WARNING)  # orbax/absl INFO lines drown the progress bar
+    verbose = flags.FLAGS["verbosity"].present
+    if not verbose:
+        logging.set_verbosity(logging.ERROR)  # orbax/absl INFO and WARNING lines drown the bar
+    try:
+        run(_CONFIG.value, _WORKDIR.value)
+    except runtime.EXPECTED_ERRORS as err:
+        if _TRACEBACK.value or verbose:
+            raise
+        print(f"error: {runtime.one_line(err)}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+def run(config, workdir: str) -> dict:
     import jax
+
+    from kdjax import config as config_lib
+    from kdjax import run as run_lib
+    from kdjax import workdir as workdir_lib
     runtime.apply()
     if _MULTIHOST.value:
         jax.distributed.initialize()
     logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(),
                  jax.devices())
-    config = _CONFIG.value
-    if config.get("scale_note") and jax.process_index() == 0:
+    config_lib.validate(config)
+    workdir_lib.check_config(workdir, config, _ALLOW_CHANGES.value)
+    if config.scale_note and jax.process_index() == 0:
         print(f"NOTE: {config.scale_note}", flush=True)
-    run_lib.run(config, _WORKDIR.value)
+    return run_lib.run(config, workdir)
 
 
 if __name__ == "__main__":

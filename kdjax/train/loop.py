@@ -345,8 +345,9 @@ def write_results(workdir: str, results: dict) -> None:
 
 
 def read_results(workdir: str) -> dict | None:
+    """The finished stage's results, or None; the decision is process 0's, on every process."""
     path = os.path.join(workdir, "results.json")
-    if not os.path.exists(path):
+    if not sync.agree_flag(os.path.exists(path)):
         return None
     with open(path) as f:
         return json.load(f)
