@@ -1,7 +1,7 @@
 """Cost of the LR+DS Data-Selection scorers on one training set, measured side by side.
 
 Scores N synthetic examples (penultimate features F, C classes: a student's last layer) with every
-scorer behind `kdjax.methods.influence.score_examples` and prints wall seconds (median of
+scorer behind `kdjax.methods.lrds.influence.score_examples` and prints wall seconds (median of
 --repeats after one warm-up call that compiles) and the ratio to the cheapest scorer ('loss'),
 plus the Spearman rank correlation of each scorer with the exact influence ||H^-1 g_i||.
 
@@ -17,7 +17,7 @@ import time
 import numpy as np
 import scipy.stats
 
-from kdjax.methods import influence as inf
+from kdjax.methods.lrds import influence as inf
 
 
 def main() -> None:

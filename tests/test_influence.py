@@ -11,7 +11,7 @@ import scipy.optimize
 import scipy.special
 import scipy.stats
 
-from kdjax.methods import influence as inf
+from kdjax.methods.lrds import influence as inf
 
 N, F, C, LAM = 60, 4, 3, 0.05
 
@@ -249,11 +249,3 @@ def test_input_validation(problem):
     with pytest.raises(ValueError, match="hessian"):
         inf.influence_scores(out, p["y"], hessian="lissa")
 
-
-def test_model_outputs_pads_last_batch():
-    w = jnp.asarray(np.random.default_rng(3).normal(size=(6, 4)), jnp.float32)
-    apply_fn = lambda x: (x @ w, 2.0 * x)
-    images = np.random.default_rng(4).normal(size=(23, 6)).astype(np.float32)
-    out = inf.model_outputs(apply_fn, images, batch_size=8)
-    np.testing.assert_allclose(out.logits, images @ np.asarray(w), rtol=1e-5)
-    np.testing.assert_allclose(out.features, 2.0 * images)

@@ -1,13 +1,13 @@
-"""LR+DS: label revision properties, DS mask plumbing and equality with plain KD."""
+"""LR+DS: label revision properties, the LR / DS wrappers around any loss, the method end to end."""
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import pytest
 
 from kdjax import losses
-from kdjax.methods import lrds
-from kdjax.methods.influence import select_subset
+from kdjax.methods.kd.method import make_kd_loss
+from kdjax.methods.lrds import loss as lrds
+from kdjax.methods.lrds.influence import select_subset
 
 
 def _random_teachers(rng, n, c):
@@ -114,11 +114,10 @@ def test_revised_logits_reproduce_revised_probs_and_work_under_jit():
     assert np.all(np.asarray(logits).argmax(1) == np.asarray(y))
 
 
-def _kd_batch(rng, n=32, c=10, num_examples=100):
+def _kd_batch(rng, n=32, c=10):
     return {
         "label": jnp.asarray(rng.integers(0, c, n), jnp.int32),
         "teacher_logits": jnp.asarray(rng.normal(size=(n, c)) * 3, jnp.float32),
-        "id": jnp.asarray(rng.choice(num_examples, n, replace=False), jnp.int32),
         "mask": jnp.ones((n,), jnp.float32),
     }, jnp.asarray(rng.normal(size=(n, c)), jnp.float32)
 
@@ -126,53 +125,36 @@ def _kd_batch(rng, n=32, c=10, num_examples=100):
 def test_ds_fraction_one_equals_plain_kd():
     rng = np.random.default_rng(4)
     batch, logits = _kd_batch(rng)
-    t, alpha = 4.0, 0.9
-    ds_mask = select_subset(rng.normal(size=100), 1.0)
-    assert ds_mask.all()
-    fn = lrds.wrap_kd_loss(lrds.hinton_kd_term(t), temperature=t, lambda1=alpha,
-                           lambda2=1 - alpha, ds_mask=ds_mask)
+    t, w = 4.0, 0.9
+    kd = make_kd_loss(t, w, 1 - w)
+    batch["ds_mask"] = jnp.asarray(select_subset(rng.normal(size=32), 1.0), jnp.float32)
+    fn = lrds.data_selection(kd, ce_weight=1 - w)
     ref = losses.kd_loss(logits, batch["label"], batch["teacher_logits"], temperature=t,
-                         alpha=alpha)
+                         alpha=w)
     np.testing.assert_allclose(fn(logits, None, batch), ref, rtol=1e-6, atol=1e-7)
     # under jit XLA may re-associate float32 sums differently: equal to rounding
     np.testing.assert_allclose(jax.jit(fn)(logits, None, batch), ref, rtol=1e-5)
-    # a full KD loss (its own CE inside) wrapped with kd_includes_ce, fraction 1.0: unchanged
-    full = lambda lg, f, b: losses.kd_loss(lg, b["label"], b["teacher_logits"],
-                                           temperature=t, alpha=alpha)
-    fn2 = lrds.wrap_kd_loss(full, temperature=t, lambda2=1 - alpha, ds_mask=ds_mask,
-                            kd_includes_ce=True)
-    np.testing.assert_allclose(fn2(logits, None, batch), ref, rtol=1e-6, atol=1e-7)
-    # and the array helper
-    np.testing.assert_allclose(
-        lrds.lrds_kd_loss(logits, batch["label"], batch["teacher_logits"], temperature=t,
-                          eta=None, lambda1=alpha, lambda2=1 - alpha), ref, rtol=1e-6)
 
 
 def test_ds_mask_routes_examples():
-    """D^t rows: lambda1*KD + lambda2*CE; D^s rows: lambda2*CE only, mask indexed by id."""
+    """D^t rows: the wrapped loss (w_ce·CE + w_kd·τ²·KL for KD); D^s rows: w_ce·CE only."""
     rng = np.random.default_rng(5)
     batch, logits = _kd_batch(rng)
-    t, l1, l2 = 3.0, 0.7, 0.4
-    ds_mask = select_subset(rng.normal(size=100), 0.5)
-    fn = lrds.wrap_kd_loss(lrds.hinton_kd_term(t), temperature=t, lambda1=l1, lambda2=l2,
-                           ds_mask=ds_mask)
-    out = np.asarray(fn(logits, None, batch))
+    t, w_kd, w_ce = 3.0, 0.7, 0.4
+    m = select_subset(rng.normal(size=32), 0.5)
+    batch["ds_mask"] = jnp.asarray(m, jnp.float32)
+    out = np.asarray(lrds.data_selection(make_kd_loss(t, w_kd, w_ce), ce_weight=w_ce)(
+        logits, None, batch))
     ce = np.asarray(losses.cross_entropy(logits, batch["label"]))
     kd = np.asarray(t**2 * losses.kl_divergence(
         logits, losses.teacher_probs(batch["teacher_logits"], t), t))
-    m = ds_mask[np.asarray(batch["id"])]
     assert 0 < m.sum() < len(m)
-    np.testing.assert_allclose(out, np.where(m, l1 * kd + l2 * ce, l2 * ce), rtol=1e-6)
-    # the batch's own mask (e.g. from TrainState.example_state) takes precedence
-    b2 = dict(batch, example_state={"ds_mask": jnp.zeros((32,), bool)})
-    np.testing.assert_allclose(fn(logits, None, b2), l2 * ce, rtol=1e-6)
-    # ds disabled ignores every mask
-    fn_off = lrds.wrap_kd_loss(lrds.hinton_kd_term(t), temperature=t, lambda1=l1, lambda2=l2,
-                               ds_mask=ds_mask, ds_enabled=False)
-    np.testing.assert_allclose(fn_off(logits, None, b2), l1 * kd + l2 * ce, rtol=1e-6)
+    np.testing.assert_allclose(out, np.where(m, w_kd * kd + w_ce * ce, w_ce * ce), rtol=1e-6)
+    with pytest.raises(ValueError, match="ce_weight"):
+        lrds.data_selection(make_kd_loss(t, w_kd, w_ce), ce_weight=-0.1)
 
 
-def test_lr_wrapper_feeds_revised_targets_to_any_kd_fn():
+def test_lr_wrapper_feeds_revised_targets_to_any_loss():
     rng = np.random.default_rng(6)
     batch, logits = _kd_batch(rng)
     t, eta = 2.0, 0.8
@@ -183,84 +165,25 @@ def test_lr_wrapper_feeds_revised_targets_to_any_kd_fn():
         seen["revised"] = b["lr_revised"]
         return jnp.zeros(lg.shape[:1])
 
-    lrds.wrap_kd_loss(spy, temperature=t, eta=eta)(logits, None, batch)
+    lrds.label_revision(spy, temperature=t, eta=eta)(logits, None, batch)
     expect, wrong = lrds.revise_targets(losses.teacher_probs(batch["teacher_logits"], t),
                                         batch["label"], eta)
     np.testing.assert_allclose(seen["p"], expect, atol=1e-6)
     np.testing.assert_array_equal(seen["revised"], wrong)
-    # no gradient flows into the teacher through the revision
-    g = jax.grad(lambda z: lrds.wrap_kd_loss(lrds.hinton_kd_term(t), temperature=t, eta=eta)(
+    assert "lr_revised" not in batch   # the caller's batch is left alone
+    # identical to the wrapped loss on the revised teacher logits; no gradient into the teacher
+    kd = make_kd_loss(t, 0.9)
+    rev, _ = lrds.revised_teacher_logits(batch["teacher_logits"], batch["label"], eta=eta,
+                                         temperature=t)
+    np.testing.assert_allclose(lrds.label_revision(kd, eta=eta, temperature=t)(
+        logits, None, batch), kd(logits, None, dict(batch, teacher_logits=rev)), rtol=1e-6)
+    g = jax.grad(lambda z: lrds.label_revision(kd, temperature=t, eta=eta)(
         logits, None, dict(batch, teacher_logits=z)).sum())(batch["teacher_logits"])
     assert np.all(np.asarray(g) == 0)
-
-
-def test_loss_from_config_switches():
-    rng = np.random.default_rng(7)
-    batch, logits = _kd_batch(rng)
-    cfg = lrds.default_lrds_config()
-    cfg.lr.enabled, cfg.ds.enabled = False, False
-    cfg.lambda1, cfg.lambda2 = 0.9, 0.1
-    ref = losses.kd_loss(logits, batch["label"], batch["teacher_logits"],
-                         temperature=cfg.temperature, alpha=0.9)
-    out = lrds.loss_from_config(cfg, ds_mask=np.zeros(100, bool))(logits, None, batch)
-    np.testing.assert_allclose(out, ref, rtol=1e-6)
-    cfg.lr.enabled = True
-    out_lr = lrds.loss_from_config(cfg)(logits, None, batch)
-    assert not np.allclose(out_lr, ref)
-    assert isinstance(cfg, ml_collections.ConfigDict)
-
-
-def test_mask_by_id_and_validation():
-    ids = np.array([4, 0, 2])
-    np.testing.assert_array_equal(lrds.mask_by_id(np.array([True, False, True]), ids, 5),
-                                  [False, False, True, False, True])
-    with pytest.raises(ValueError, match="ids"):
-        lrds.mask_by_id(np.array([True]), np.array([5]), 5)
     with pytest.raises(ValueError, match="temperature"):
-        lrds.wrap_kd_loss(lrds.hinton_kd_term(1.0), temperature=0.0)
-
-
-def test_runner_end_to_end_on_digits(tmp_path):
-    """The real runner on sklearn digits: teacher, DS scoring student, KD and KD+LR+DS students."""
-    from experiments import default
-    from kdjax.methods import lrds_train
-
-    c = default.get_config()
-    c.method = "lrds"
-    c.progress_bar = False
-    c.tensorboard = False
-    c.data.name = "digits"
-    c.data.num_validation = 200
-    c.data.batch_size = 64
-    c.data.eval_batch_size = 200
-    c.model.name = c.teacher.name = "mlp"
-    c.model.kwargs = {"hidden": (16,)}
-    c.teacher.kwargs = {"hidden": (8,)}
-    c.teacher.epochs = c.train.epochs = 1
-    c.train.learning_rate = 0.1
-    c.train.checkpoint_every_steps = 1000
-    c.lrds = lrds.default_lrds_config()
-    c.lrds.variants = ("kd", "kd_lr_ds")
-    c.lrds.ds.fraction = 0.75
-    res = lrds_train.run(c, str(tmp_path))
-    kd, full = res["rows"]
-    n = kd["num_train"]
-    assert n == 1437 - 200   # digits: 1437 train images, 200 held out for validation
-    assert kd["revised_targets"] == 0 and kd["teacher_supervised"] == n
-    # LR corrects the teacher-wrong examples that DS hands to the teacher
-    assert 0 < full["revised_targets"] == full["teacher_wrong_supervised"] \
-        <= res["teacher_train_errors"] == kd["teacher_wrong_supervised"]
-    assert full["teacher_supervised"] == round(0.75 * n)
-    assert 0.0 <= full["test_acc_mean"] <= 100.0
-    scores = np.load(tmp_path / "ds" / "scores_influence.npy")
-    assert scores.shape == (n,) and np.all(np.isfinite(scores)) and np.all(scores >= 0)
-    # re-running the same workdir reuses every finished piece and adds a new scorer's run
-    c.lrds.scorer_sweep = ("margin",)
-    res2 = lrds_train.run(c, str(tmp_path))
-    assert [r["test_acc_mean"] for r in res2["rows"][:2]] == [kd["test_acc_mean"],
-                                                              full["test_acc_mean"]]
-    assert res2["rows"][2]["ds_scorer"] == "margin"
-    np.testing.assert_array_equal(np.load(tmp_path / "ds" / "scores_influence.npy"), scores)
+        lrds.label_revision(kd, eta=eta, temperature=0.0)
+    with pytest.raises(ValueError, match="eta"):
+        lrds.label_revision(kd, eta=1.0, temperature=t)
 
 
 def test_multi_teacher_revision_is_per_teacher():
@@ -276,62 +199,122 @@ def test_multi_teacher_revision_is_per_teacher():
     assert np.all(np.asarray(rev).argmax(-1) == labels[:, None])
 
 
-def test_wrap_plugs_into_disk_and_alm_losses():
-    """DiSK's guided distillation term and ALM-KD's student loss take LR/DS unchanged."""
-    disk = pytest.importorskip("kdjax.methods.disk")
-    alm = pytest.importorskip("kdjax.methods.alm")
+def test_wrappers_compose_around_a_multi_teacher_loss():
+    """LR revises each of K stacked teachers; DS keeps the loss on D^t, CE on D^s."""
     rng = np.random.default_rng(9)
-    batch, logits = _kd_batch(rng)
-    t, eta = 4.0, 0.8
-    guide = jnp.asarray(rng.random((32, 10)) * 0.1, jnp.float32)
-    disk_term = lambda lg, f, b: disk.guided_distillation_loss(lg, b["teacher_logits"], guide,
-                                                               tau_t=t, tau_s=t, top_k=3)
-    lam = jnp.asarray(rng.random(32), jnp.float32)
-    alm_full = lambda lg, f, b: alm.student_loss(lg, b["label"], b["teacher_logits"], lam, t)
-    ds_mask = select_subset(rng.normal(size=100), 1.0)
-    # DS at fraction 1.0, LR off: each loss is returned unchanged
-    np.testing.assert_allclose(
-        lrds.wrap_kd_loss(alm_full, temperature=t, lambda2=0.1, ds_mask=ds_mask,
-                          kd_includes_ce=True)(logits, None, batch),
-        alm_full(logits, None, batch), rtol=1e-6)
-    ce = losses.cross_entropy(logits, batch["label"])
-    np.testing.assert_allclose(
-        lrds.wrap_kd_loss(disk_term, temperature=t, lambda1=0.9, lambda2=0.1,
-                          ds_mask=ds_mask)(logits, None, batch),
-        0.9 * disk_term(logits, None, batch) + 0.1 * ce, rtol=1e-6)
-    # LR on: identical to calling the loss on the revised teacher logits
-    rev, _ = lrds.revised_teacher_logits(batch["teacher_logits"], batch["label"], eta=eta,
+    n, k, c, t = 16, 3, 5, 2.0
+    batch = {"label": jnp.asarray(rng.integers(0, c, n), jnp.int32),
+             "teacher_logits": jnp.asarray(rng.normal(size=(n, k, c)) * 3, jnp.float32),
+             "ds_mask": jnp.asarray(rng.random(n) < 0.5, jnp.float32)}
+    logits = jnp.asarray(rng.normal(size=(n, c)), jnp.float32)
+
+    def mean_kl(lg, f, b):   # an ALM-like loss over K teachers
+        probs = losses.teacher_probs(b["teacher_logits"], t)
+        return jnp.mean(jax.vmap(lambda p: losses.kl_divergence(lg, p, t), 1, 1)(probs), -1)
+
+    got = lrds.data_selection(lrds.label_revision(mean_kl, eta=0.8, temperature=t),
+                              ce_weight=0.1)(logits, None, batch)
+    rev, _ = lrds.revised_teacher_logits(batch["teacher_logits"], batch["label"], eta=0.8,
                                          temperature=t)
-    for fn in (disk_term, alm_full):
-        got = lrds.wrap_kd_loss(fn, temperature=t, eta=eta, kd_includes_ce=True)(
-            logits, None, batch)
-        np.testing.assert_allclose(got, fn(logits, None, dict(batch, teacher_logits=rev)),
-                                   rtol=1e-6)
+    want = np.where(np.asarray(batch["ds_mask"]) > 0,
+                    mean_kl(logits, None, dict(batch, teacher_logits=rev)),
+                    0.1 * losses.cross_entropy(logits, batch["label"]))
+    np.testing.assert_allclose(got, want, rtol=1e-5)
 
 
-def test_loss_from_config_rejects_unknown_base_kd():
-    cfg = lrds.default_lrds_config()
-    cfg.base_kd = "disk"
-    with pytest.raises(ValueError, match="base_kd"):
-        lrds.loss_from_config(cfg)
+# --- the method: config, one run per variant, the DS stage ----------------------------------
+
+def _digits_config(**lrds_fields):
+    from experiments import default
+    c = default.get_config()
+    c.method = "lrds"
+    c.progress_bar = False
+    c.tensorboard = False
+    c.data.name = "digits"
+    c.data.num_validation = 200
+    c.data.batch_size = 64
+    c.data.eval_batch_size = 200
+    c.model.name = c.teacher.name = "mlp"
+    c.model.kwargs = {"hidden": (16,)}
+    c.teacher.kwargs = {"hidden": (8,)}
+    c.teacher.epochs = c.train.epochs = 1
+    c.train.learning_rate = 0.1
+    c.train.checkpoint_every_steps = 1000
+    c.lrds.ds.fraction = 0.75
+    for field, value in lrds_fields.items():
+        node = c.lrds
+        *parents, leaf = field.split("__")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    return c
 
 
-def test_variant_list_and_configs():
-    from kdjax.methods import lrds_train
-    from experiments.lrds import ablation_eta, ablation_fraction, cifar100, imagenet
-    cfg = cifar100.get_config("full")
-    assert len(cfg.pairs) == 5 and cfg.method == "lrds"
-    names = [v["name"] for v in lrds_train.variant_list(cfg.lrds)]
-    assert names == ["kd", "kd_lr", "kd_ds", "kd_lr_ds"]
-    v = {x["name"]: x for x in lrds_train.variant_list(ablation_eta.get_config("full").lrds)}
-    assert v["kd_lr_ds_eta0.5"]["eta"] == 0.5 and v["kd_lr_ds_eta0.5"]["lr"]
-    v = lrds_train.variant_list(ablation_fraction.get_config("full").lrds)
-    assert [x["fraction"] for x in v[1:]] == [0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
-    assert imagenet.get_config("full").lrds.ds.hessian == "auto"
-    with cfg.unlocked():
-        cfg.paper_row = "resnet56:resnet20"
-    assert lrds_train._paper_number(cfg, "kd") == 70.66
-    assert lrds_train._paper_number(cfg, "kd_lr") is None
-    cfg.lrds.variants = ("kd", "nope")
-    with pytest.raises(ValueError, match="variant"):
-        lrds_train.variant_list(cfg.lrds)
+def test_config_section_and_checks():
+    from kdjax import config as config_lib
+    c = _digits_config()
+    config_lib.validate(c)
+    assert (c.lrds.lr.enabled, c.lrds.ds.enabled, c.lrds.lr.eta) == (True, True, 0.8)
+    for field, bad in (("lr__eta", 1.0), ("ds__fraction", 1.5), ("ds__scorer", "shapley"),
+                       ("ds__warmup_epochs", 0), ("base", "lrds")):
+        with pytest.raises(config_lib.ConfigError, match="lrds." + field.replace("__", ".")):
+            config_lib.validate(_digits_config(**{field: bad}))
+    c = _digits_config()
+    with c.unlocked():
+        c.lrds.lambda1 = 0.9   # the old name: the shared loss.kd_weight now
+    with pytest.raises(config_lib.ConfigError, match="lrds.lambda1"):
+        config_lib.validate(c)
+
+
+@pytest.mark.slow
+def test_one_run_per_variant_on_digits(tmp_path):
+    """KD and KD+LR+DS runs: same teacher (stage seed) in each workdir, D^t from the cached
+    warm-up scores, the per-run counts the tables read."""
+    from kdjax import run as run_lib
+    from kdjax.methods.lrds import selection
+    kd = run_lib.run(_digits_config(lr__enabled=False, ds__enabled=False), str(tmp_path / "kd"))
+    full = run_lib.run(_digits_config(), str(tmp_path / "kd_lr_ds"))
+    n = kd["lrds"]["num_train"]
+    assert n == 1437 - 200   # digits: 1437 train images, 200 held out for validation
+    assert kd["teacher"]["test_accuracy"] == full["teacher"]["test_accuracy"]
+    errors = kd["lrds"]["teacher_train_errors"]
+    assert errors == full["lrds"]["teacher_train_errors"] > 0
+    assert kd["lrds"]["revised_targets"] == 0 and kd["lrds"]["teacher_supervised"] == n
+    assert kd["lrds"]["teacher_wrong_supervised"] == errors and kd["lrds"]["ds_scorer"] is None
+    # LR corrects the teacher-wrong examples that DS hands to the teacher
+    f = full["lrds"]
+    assert 0 < f["revised_targets"] == f["teacher_wrong_supervised"] <= errors
+    assert f["teacher_supervised"] == round(0.75 * n) and f["ds_scorer"] == "influence"
+    assert 0.0 <= full["test_accuracy"] <= 1.0 and len(full["history"]) == 1
+    scores = np.load(tmp_path / "kd_lr_ds" / "ds" / "scores_influence.npy")
+    assert scores.shape == (n,) and np.all(np.isfinite(scores)) and np.all(scores >= 0)
+    assert not (tmp_path / "kd" / "ds").exists()   # no DS, no warm-up stage
+    # a finished stage is read back, not retrained; a new scorer reuses the warm-up student
+    ddir = tmp_path / "kd_lr_ds" / "ds"
+    stamp = (ddir / "warmup" / "results.json").stat().st_mtime_ns
+    cfg = _digits_config(ds__scorer="margin")
+    run = run_lib.RunInputs(cfg, str(tmp_path / "kd_lr_ds"), *_splits(cfg), mesh=None)
+    margin = selection.scores(cfg, run)
+    assert (ddir / "scores_margin.npy").exists() and margin.shape == (n,)
+    assert (ddir / "warmup" / "results.json").stat().st_mtime_ns == stamp
+    again = run_lib.run(_digits_config(), str(tmp_path / "kd_lr_ds"))
+    assert again["test_accuracy"] == full["test_accuracy"] and again["lrds"] == f
+
+
+def _splits(cfg):
+    from kdjax import experiment
+    return experiment.load_splits(cfg.data)
+
+
+def test_random_and_lowest_selection(tmp_path):
+    from kdjax import run as run_lib
+    from kdjax.methods.lrds import selection
+    cfg = _digits_config(ds__scorer="random")
+    run = run_lib.RunInputs(cfg, str(tmp_path), *_splits(cfg), mesh=None)
+    top = selection.teacher_set(cfg, run)
+    assert top.sum() == round(0.75 * len(top))
+    np.testing.assert_array_equal(top, selection.teacher_set(cfg, run))   # fixed by stage_seed
+    low = selection.teacher_set(_digits_config(ds__scorer="random", ds__lowest=True), run)
+    assert low.sum() == top.sum() and (low & top).sum() < top.sum()
+    assert selection.teacher_set(_digits_config(ds__enabled=False), run) is None
+    assert not (tmp_path / "ds").exists()   # 'random' needs no warm-up student

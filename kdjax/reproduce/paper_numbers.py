@@ -175,12 +175,12 @@ LRDS: dict = {
     # "+1-2% over vanilla KD on CIFAR-100 and ImageNet"), so no LR/DS cell is filled in. The KD
     # rows of the same-family CIFAR-100 table carry the vanilla-KD baseline the paper builds on:
     # RepDistiller's table (Tian et al. 2020, KD column), as quoted in ../shared/papers/NOTES.md.
-    # Keys: table id -> ("teacher:student", variant) -> top-1 %.
+    # Keys: table id -> "teacher:student" -> variant -> top-1 %.
     "cifar100_same_family": {
-        ("resnet32x4:resnet8x4", "kd"): 73.33,
-        ("wrn_40_2:wrn_16_2", "kd"): 74.92,
-        ("resnet56:resnet20", "kd"): 70.66,
-        ("vgg13:vgg8", "kd"): 72.98,
+        "resnet32x4:resnet8x4": {"KD": 73.33},
+        "wrn_40_2:wrn_16_2": {"KD": 74.92},
+        "resnet56:resnet20": {"KD": 70.66},
+        "vgg13:vgg8": {"KD": 72.98},
     },
 }
 

@@ -12,8 +12,21 @@ from kdjax.reproduce.spec import SCALES, TableSpec, load_config
 
 
 @dataclasses.dataclass(frozen=True)
+class Setting:
+    """A grid value that sets several config fields together (a method variant, a
+    teacher/student pair); its axis is a name, not a field, and `label` stands for it in
+    point names, records and tables. fields: ((dotted field, value), ...)."""
+    label: str
+    fields: tuple
+
+    def __hash__(self):
+        return hash(self.label)
+
+
+@dataclasses.dataclass(frozen=True)
 class Point:
-    """One run of a sweep: `params` are dotted config field -> value overrides."""
+    """One run of a sweep: `params` are dotted config field -> value overrides (or axis name
+    -> Setting)."""
     table: str
     scale: str
     name: str
@@ -21,7 +34,7 @@ class Point:
 
     @property
     def param_dict(self) -> dict[str, Any]:
-        return dict(self.params)
+        return {k: v.label if isinstance(v, Setting) else v for k, v in self.params}
 
     @property
     def seed(self):
@@ -29,6 +42,8 @@ class Point:
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, Setting):
+        return value.label
     if isinstance(value, (tuple, list)):
         return "-".join(_fmt(v) for v in value)
     return str(value)
@@ -94,7 +109,8 @@ def point_config(spec: TableSpec, point: Point,
     """The base config at the point's scale with the point's overrides applied."""
     config = load_config(spec.config, spec.args[point.scale])
     for field, value in point.params:
-        set_field(config, field, value)
+        for f, v in value.fields if isinstance(value, Setting) else ((field, value),):
+            set_field(config, f, v)
     mode, _, field = spec.seeds.partition(":")
     if seeds is not None and mode == "count":
         set_field(config, field, seeds)

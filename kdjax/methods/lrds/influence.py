@@ -27,7 +27,7 @@ The Hessian is either 'exact' (dense (F+1)C x (F+1)C, eigendecomposed once; for 
 'kfac' (A kron S with the damping added to the exact eigenvalues of the Kronecker product; for
 heads such as ImageNet's 512 x 1000) or 'auto' (exact up to `max_exact_dim` parameters).
 The CE here is the student's ground-truth CE at its current parameters (the scoring point is the
-caller's choice; `lrds_train` uses a CE warm-up student). Every pass over the data is a jitted
+caller's choice; `selection.py` uses a CE warm-up student). Every pass over the data is a jitted
 function of one fixed batch shape (the last batch is padded and masked), so the whole set
 compiles once per pass.
 """
@@ -43,7 +43,7 @@ import numpy as np
 Array = jax.Array
 
 SCORERS = ("influence", "self_influence", "val_influence", "tracin", "loss", "margin")
-_HESSIANS = ("exact", "kfac", "auto")
+HESSIANS = ("exact", "kfac", "auto")
 
 
 class Outputs(NamedTuple):
@@ -231,8 +231,8 @@ def influence_scores(outputs: Outputs, labels, *, kind: str = "influence",
     """
     if kind not in ("influence", "self_influence", "val_influence"):
         raise ValueError(f"kind must be influence/self_influence/val_influence, got {kind!r}")
-    if hessian not in _HESSIANS:
-        raise ValueError(f"hessian must be one of {_HESSIANS}, got {hessian!r}")
+    if hessian not in HESSIANS:
+        raise ValueError(f"hessian must be one of {HESSIANS}, got {hessian!r}")
     if not damping >= 0:
         raise ValueError(f"damping must be >= 0, got {damping}")
     if batch_size < 1:
@@ -358,18 +358,3 @@ def select_subset(scores, fraction: float) -> np.ndarray:
     mask[order[:k]] = True
     return mask
 
-
-def model_outputs(apply_fn: Callable[[Array], tuple[Array, Array]], images,
-                  batch_size: int = 512) -> Outputs:
-    """Run `apply_fn(x) -> (logits, features)` (e.g. a jitted eval-mode forward) over `images`.
-
-    The last batch is zero-padded to `batch_size` so one compiled shape serves the whole set.
-    """
-    n = len(images)
-    logits, feats = [], []
-    fn = jax.jit(apply_fn)
-    for start, stop, x, _ in _iterate([images], n, batch_size):
-        z, f = fn(x)
-        logits.append(np.asarray(z)[: stop - start])
-        feats.append(np.asarray(f)[: stop - start])
-    return Outputs(np.concatenate(feats), np.concatenate(logits))

@@ -1,0 +1,113 @@
+"""The DS stage of a run: a CE warm-up student, its scores of the training set, and D^t.
+
+Lan et al. score every training example by its influence on the student and distil only the top
+fraction D^t. The student that is scored is a CE warm-up student (`lrds.ds.warmup_epochs`
+epochs, seed `lrds.stage_seed`; the sources do not say when the scores are taken, [ours]),
+trained through `loop.fit` in `<workdir>/ds/warmup` and skipped once finished; its penultimate
+features and logits on train (and validation) are cached in `<workdir>/ds/outputs.npz`, the
+scores in `<workdir>/ds/scores_<scorer>.npy`. D^t is recomputed from the cached scores.
+"""
+from __future__ import annotations
+
+import copy
+import os
+
+import numpy as np
+
+from kdjax import experiment
+from kdjax.methods.ce.method import ce_loss
+from kdjax.methods.lrds import influence
+from kdjax.train import checkpoint as ckpt_lib
+from kdjax.train import loop
+from kdjax.train import mesh as mesh_lib
+from kdjax.train.method import Method
+
+
+def stage_config(config):
+    """`config` with the seed of the run's shared stages (teacher, warm-up student)."""
+    cfg = copy.deepcopy(config)
+    with cfg.unlocked():
+        cfg.seed = config.lrds.stage_seed
+    return cfg
+
+
+def warmup_outputs(config, run) -> dict[str, np.ndarray]:
+    """`{split}_logits` / `{split}_features` of the CE warm-up student on train (and
+    validation), trained once into `<workdir>/ds/warmup`."""
+    path = os.path.join(run.workdir, "ds", "outputs.npz")
+    if os.path.exists(path):
+        with np.load(path) as f:
+            return dict(f)
+    scfg = stage_config(config)
+    with scfg.unlocked():
+        scfg.method = "ce"
+        scfg.train.epochs = config.lrds.ds.warmup_epochs
+    model = experiment.build_model(config.model, run.info.num_classes)
+    sdir = os.path.join(run.workdir, "ds", "warmup")
+    if loop.read_results(sdir) is None:
+        result = loop.fit(scfg, sdir, model=model, method=Method(loss=ce_loss),
+                          train=run.splits["train"], info=run.info, mesh=run.mesh)
+        variables = loop.variables_of(result.state)
+        loop.write_results(sdir, {"warmup_epochs": scfg.train.epochs,
+                                  "wall_time": result.wall_time})
+    else:
+        variables = mesh_lib.replicate(ckpt_lib.load_variables(sdir), run.mesh)
+    out = {}
+    for name in ("train", "validation"):
+        if name in run.splits:
+            out[f"{name}_logits"], out[f"{name}_features"] = loop.predict_split(
+                model, variables, run.splits[name], run.info, config.data.eval_batch_size,
+                run.mesh)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    np.savez(path, **out)
+    return out
+
+
+def scores(config, run) -> np.ndarray:
+    """DS scores of the training split (row order) under `lrds.ds.scorer`; cached.
+
+    'random' is uniform noise from `lrds.stage_seed` (a control, no warm-up); every other scorer
+    reads the CE warm-up student ('tracin' uses its final state as the one checkpoint, with the
+    validation gradient when `lrds.ds.tracin_val`).
+    """
+    ds = config.lrds.ds
+    train = run.splits["train"]
+    if ds.scorer == "random":
+        return np.random.default_rng(config.lrds.stage_seed).random(len(train))
+    path = os.path.join(run.workdir, "ds", f"scores_{ds.scorer}.npy")
+    if os.path.exists(path):
+        return np.load(path)
+    out = warmup_outputs(config, run)
+    val = val_labels = None
+    if ds.scorer == "val_influence" or (ds.scorer == "tracin" and ds.tracin_val):
+        if "validation_logits" not in out:
+            raise ValueError(f"lrds.ds.scorer={ds.scorer!r} needs a validation split "
+                             "(config.data.num_validation > 0)")
+        val = influence.Outputs(out["validation_features"], out["validation_logits"])
+        val_labels = run.splits["validation"].labels
+    result = influence.score_examples(
+        ds.scorer, influence.Outputs(out["train_features"], out["train_logits"]), train.labels,
+        val=val, val_labels=val_labels, damping=ds.damping, hessian=ds.hessian,
+        batch_size=ds.batch_size)
+    np.save(path, result)
+    return result
+
+
+def teacher_set(config, run) -> np.ndarray | None:
+    """D^t as a bool mask over the training split's rows (None when DS is off): the top
+    `lrds.ds.fraction` of the scores, or the lowest with `lrds.ds.lowest`."""
+    ds = config.lrds.ds
+    if not ds.enabled:
+        return None
+    s = scores(config, run)
+    return influence.select_subset(-s if ds.lowest else s, ds.fraction)
+
+
+def teacher_wrong(config, run) -> np.ndarray:
+    """(N,) bool: the first teacher's arg-max differs from the label on each training row."""
+    train, teacher = run.splits["train"], run.teachers[0]
+    logits = teacher.logits_cache
+    if logits is None:
+        logits, _ = loop.predict_split(teacher.model, teacher.variables, train, run.info,
+                                       config.data.eval_batch_size, run.mesh)
+    return np.asarray(logits).argmax(-1) != train.labels
