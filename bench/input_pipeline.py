@@ -12,9 +12,12 @@ array_record shards, then measures over the same images:
   crop still has >= 224 pixels at 1/2, 1/4 or 1/8 scale, and resize with `box=`): what the
   pipeline's per-image work is, in one process.
 * grain pipeline, W workers (W in 1, 2, N=cpu count): `GrainLoader` over the records with the
-  'imagenet' training recipe (the same per-image work as 'plain loop + draft'), `worker_count=W`,
-  batches of --batch. The timed window starts after the first batch (workers started, one batch
-  out); the start-up time is printed separately.
+  'imagenet' training recipe (the same per-image work as 'plain loop + draft'), `worker_count=W`
+  processes, --threads read threads each, batches of --batch. Also `worker_count=0` with N
+  threads in the main process (PIL releases the GIL while decoding and resizing). grain hands
+  out batches round-robin over the workers, so the timed window starts once every worker has
+  delivered its first batch (after max(W, 1) batches); that start-up time is printed
+  separately. The plain loops are timed over all images (they have no start-up).
 
 Each measurement is repeated --repeats times, interleaved, and the median reported. The last line
 reads `best pipeline / plain loop: R.RRx` (best pipeline row over the plain full-decode loop);
@@ -91,13 +94,14 @@ def plain_loop(files: list[str], batch: int, draft: bool) -> float:
 
 
 def pipeline(split, batch: int, workers: int, threads: int) -> tuple[float, float]:
-    """(images/s after the first batch, seconds to the first batch) of the grain loader."""
+    """(images/s once every worker is up, seconds until then) of the grain loader."""
     gl = loader.GrainLoader(split, batch, seed=0, augment=True, drop_remainder=True,
                             process_index=0, process_count=1, worker_count=workers,
                             read_threads=threads, num_epochs=1)
     t0 = time.perf_counter()
     it = gl.iterator()
-    next(it)
+    for _ in range(max(workers, 1)):
+        next(it)
     t1 = time.perf_counter()
     count = 0
     for b in it:
@@ -133,25 +137,29 @@ def main():
     from kdjax.data.records import load_records
     split = load_records(os.path.join(root, "records"))[0]["train"]
     print(f"{n} JPEGs {size[0]}x{size[1]} (mean {mean_kb:.0f} KiB), {ncpu} CPU cores, batch "
-          f"{args.batch}, {repeats} repeat(s); prepare: {prep_s:.1f} s", flush=True)
+          f"{args.batch}, {repeats} repeat(s); prepare: {prep_s:.1f} s; load average "
+          f"{os.getloadavg()[0]:.1f}", flush=True)
     rows = {"plain loop": [], "plain loop + draft": []}
-    rows.update({f"grain, {w} worker(s)": [] for w in workers})
-    starts = {w: [] for w in workers}
+    configs = [(w, args.threads) for w in workers] + [(0, ncpu)]
+    names = {c: (f"grain, {c[0]} worker(s)" if c[0] else f"grain, in-process {c[1]} threads")
+             for c in configs}
+    rows.update({names[c]: [] for c in configs})
+    starts = {names[c]: [] for c in configs}
     for _ in range(repeats):
         rows["plain loop"].append(plain_loop(files, args.batch, draft=False))
         rows["plain loop + draft"].append(plain_loop(files, args.batch, draft=True))
-        for w in workers:
-            rate, start = pipeline(split, args.batch, w, args.threads)
-            rows[f"grain, {w} worker(s)"].append(rate)
-            starts[w].append(start)
+        for c in configs:
+            rate, start = pipeline(split, args.batch, *c)
+            rows[names[c]].append(rate)
+            starts[names[c]].append(start)
     med = {k: statistics.median(v) for k, v in rows.items()}
     for k, v in med.items():
         extra = ""
-        if k.startswith("grain"):
-            w = int(k.split(",")[1].split()[0])
-            extra = f"   (first batch after {statistics.median(starts[w]):.1f} s)"
+        if k in starts:
+            extra = f"   (start-up {statistics.median(starts[k]):.1f} s)"
         print(f"{k:24s} {v:8.1f} images/s  {v / ncpu:7.1f} /core{extra}", flush=True)
     best = max(v for k, v in med.items() if k.startswith("grain"))
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(f"best pipeline / plain loop + draft: {best / med['plain loop + draft']:.2f}x")
     print(f"best pipeline / plain loop: {best / med['plain loop']:.2f}x")
 

@@ -117,6 +117,9 @@ class GrainLoader:
             raise ValueError("cannot load batches of an empty split")
         self.rows = _Rows(split, batch_size, seed, shuffle, drop_remainder, process_index,
                           process_count, augment)
+        if self.rows.batches_per_epoch == 0:
+            raise ValueError(f"a split of {len(split)} examples has no full batch of "
+                             f"{batch_size} (drop_remainder=True)")
         self.worker_count = default_worker_count() if worker_count is None else worker_count
         self.read_threads, self.worker_buffer_size = read_threads, worker_buffer_size
         self.num_epochs = num_epochs
@@ -225,13 +228,13 @@ def iterate_batches(split, batch_size: int, *, seed: int = 0, epoch: int = 0,
     {'image' (uint8 for lazy splits), 'label' int32, 'id' int32, 'mask' float32}."""
     if start_batch < 0:
         raise ValueError(f"start_batch must be >= 0, got {start_batch}")
+    if start_batch >= num_batches(len(split), batch_size, drop_remainder):
+        return
     loader = GrainLoader(split, batch_size, seed=seed, shuffle=shuffle,
                          drop_remainder=drop_remainder, augment=augment,
                          process_index=process_index, process_count=process_count,
                          worker_count=worker_count, read_threads=read_threads,
                          num_epochs=epoch + 1)
-    if start_batch >= loader.batches_per_epoch:
-        return
     it = loader.iterator({"epoch": epoch, "batch": start_batch})
     try:
         yield from it
