@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import zlib
 
 import numpy as np
 
@@ -51,8 +52,12 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
   """Reads an idx file, gunzipping it if the name ends with .gz."""
   path = os.fspath(path)
   opener = gzip.open if path.endswith(".gz") else open
-  with opener(path, "rb") as f:
-    data = f.read()
+  try:
+    with opener(path, "rb") as f:
+      data = f.read()
+  except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+    raise ValueError(f"{path}: truncated or corrupt data file ({err}); reinstall or "
+                     "re-download it") from err
   return parse_idx(data, source=path)
 
 
