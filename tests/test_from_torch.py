@@ -89,6 +89,13 @@ def test_torchvision_logits_match(name):
     assert diff <= TOL, f"{name}: max |diff| {diff:.2e}"
 
 
+@pytest.mark.parametrize("side", [64, 96])
+def test_vgg_pools_after_block3_only_at_64_px(side):
+    """RepDistiller's VGG max-pools after block 3 when `h == 64` only (kdjax did for h >= 64)."""
+    diff = max_logit_diff("vgg8", repdistiller.build("vgg8", 100), 100, side)
+    assert diff <= TOL, f"vgg8 at {side} px: max |diff| {diff:.2e}"
+
+
 @pytest.fixture(scope="module")
 def resnet8():
     """A random RepDistiller resnet8 (100 classes) and its state_dict."""

@@ -237,7 +237,7 @@ def from_torch(name: str, num_classes: int, path_or_state_dict: str | os.PathLik
         raise ConversionError(
             f"{name}: kdjax {label} (and {len(missing) - 1} more) has no PyTorch key; closest "
             f"PyTorch key: {mapped.get(_closest(label, mapped), '(none)')}")
-    tree = traverse_util.unflatten_dict({k: jnp.asarray(v) for k, v in out.items()})
+    tree = jax.device_put(traverse_util.unflatten_dict(out))  # one transfer, no per-shape jit
     return {"params": tree["params"], "batch_stats": tree.get("batch_stats", {})}
 
 

@@ -1,7 +1,7 @@
 """VGG with BatchNorm in the CIFAR form of RepDistiller/CRD (vgg8 = 'S', vgg13 = 'B' configs).
 
 Five blocks of conv3x3(bias)-BN-ReLU layers; 2x2 max pool after blocks 1-3 (and after block 4 for
-inputs of 64 px or more, as that code does for 64 px), global average pool, one dense layer.
+inputs exactly 64 px high, as that code's `if h == 64`), global average pool, one dense layer.
 vgg8: [[64], [128], [256], [512], [512]]; vgg13: [[64, 64], [128, 128], [256, 256], [512, 512],
 [512, 512]]; vgg11/16/19 follow torchvision's A/D/E layouts.
 """
@@ -37,7 +37,7 @@ class VGG(nn.Module):
             for j, width in enumerate(block):
                 h = conv(width, 3, dtype=self.dtype, use_bias=True, name=f"conv{i}_{j}")(h)
                 h = nn.relu(batch_norm(train, self.dtype, name=f"bn{i}_{j}")(h))
-            if i < 3 or (i == 3 and x.shape[1] >= 64):
+            if i < 3 or (i == 3 and x.shape[1] == 64):
                 h = max_pool_2x2(h)
         return classifier(global_avg_pool(h), self.num_classes, self.dtype)
 
