@@ -144,8 +144,9 @@ class TfdsSource:
         return out
 
     def __getstate__(self):
+        # An opened TFDS source pickles (it is built for grain workers), mocks included.
         state = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        state["_cache"] = {}
+        state["_cache"] = {k: v for k, v in self._cache.items() if k == "src"}
         return state
 
     def __setstate__(self, state):
