@@ -6,7 +6,6 @@ convolution and dense multiply-add; BatchNorm, ReLU and pooling add a little on 
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -14,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from kdjax import storage
 from kdjax.models import get_model
 
 DATASETS = {"cifar100": ((32, 32, 3), 100), "tiny_imagenet": ((64, 64, 3), 200)}
@@ -50,7 +50,5 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                          "paper_MACs_M": ref.get("macs_M")})
     result = {"rows": rows, "scale_note": "full setting (exact counts; no training)",
               "wall_time": time.time() - t0}
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(result, f, indent=1)
+    storage.write_json(os.path.join(workdir, "results.json"), result)
     return result

@@ -1,12 +1,12 @@
 """PNG curves with a shaded ± std band (matplotlib Agg), like the papers' figures."""
 from __future__ import annotations
 
-import os
-
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from kdjax import storage  # noqa: E402
 
 
 def plot_curves(curves: dict[str, dict], path: str, *, title: str = "", xlabel: str = "epoch",
@@ -26,7 +26,7 @@ def plot_curves(curves: dict[str, dict], path: str, *, title: str = "", xlabel: 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    fig.savefig(path)
+    with storage.open(path, "wb") as f:  # local or gs://
+        fig.savefig(f, format="png")
     plt.close(fig)
     return path

@@ -2,15 +2,13 @@
 from __future__ import annotations
 
 import csv
-import glob
 import io
-import json
 import os
-import shutil
 from typing import Mapping, Sequence
 
 import ml_collections
 
+from kdjax import storage
 from kdjax.reproduce import aggregate, plots
 from kdjax.reproduce.execute import RESULTS, seeds_used
 from kdjax.reproduce.spec import REPO_ROOT, SCALES, TableSpec, implementation
@@ -65,13 +63,12 @@ def csv_text(rows: Sequence[dict]) -> str:
 def finished_records(workdir: str, table: str, scale: str) -> list[dict]:
     """Every finished point record of `table` at `scale` under `workdir`, sorted by point."""
     out = []
-    for path in sorted(glob.glob(os.path.join(workdir, table, scale, "*", RESULTS))):
+    for path in storage.glob(os.path.join(workdir, table, scale), f"*/{RESULTS}"):
         try:
-            with open(path) as f:
-                rec = json.load(f)
-        except (OSError, json.JSONDecodeError):
+            rec = storage.read_json(path)
+        except (OSError, ValueError):
             continue
-        if rec.get("status") == "finished":
+        if isinstance(rec, dict) and rec.get("status") == "finished":
             out.append(rec)
     return out
 
@@ -118,7 +115,7 @@ def write_table_report(spec: TableSpec, workdir: str, scale: str, papers=None) -
         plot = plots.plot_curves(aggregate.curves(spec, records),
                                  os.path.join(base, "curves.png"),
                                  title=f"{spec.id} ({scale}; mean ± std over seeds)")
-    pngs = sorted(glob.glob(os.path.join(base, "*", "run", "**", "*.png"), recursive=True))
+    pngs = storage.glob(base, "*/run/**/*.png")
     prov = provenance_summary(records)
     md = [f"# {spec.title}", "", f"Scale: {scale} — " + "; ".join(prov["scale_notes"]), "",
           markdown_table(rows), "",
@@ -129,10 +126,8 @@ def write_table_report(spec: TableSpec, workdir: str, scale: str, papers=None) -
         md += ["", f"![curves]({os.path.relpath(plot, base)})"]
     for p in pngs:
         md += ["", f"![{os.path.basename(p)}]({os.path.relpath(p, base)})"]
-    with open(os.path.join(base, "report.md"), "w") as f:
-        f.write("\n".join(md) + "\n")
-    with open(os.path.join(base, "report.csv"), "w") as f:
-        f.write(csv_text(rows))
+    storage.write_text(os.path.join(base, "report.md"), "\n".join(md) + "\n")
+    storage.write_text(os.path.join(base, "report.csv"), csv_text(rows))
     return {"rows": rows, "markdown": "\n".join(md), "plot": plot, "pngs": pngs,
             "provenance": prov, "records": records}
 
@@ -177,9 +172,8 @@ def _copy_assets(paths: Sequence[str], table: str, scale: str, out_dir: str) -> 
     for p in paths:
         name = (f"{table}_{scale}_curves.png" if os.path.basename(p) == "curves.png" else
                 f"{table}_{scale}_{_point_of(p)}_{os.path.basename(p)}")
-        os.makedirs(out_dir, exist_ok=True)
         dst = os.path.join(out_dir, name)
-        shutil.copyfile(p, dst)
+        storage.copy(p, dst)
         copied.append(dst)
     return copied
 
@@ -239,8 +233,7 @@ def write_reproduction_md(tables: Mapping[str, TableSpec], workdir: str,
             for a in _copy_assets(assets, tid, scale, assets_dir):
                 lines += ["", f"![{os.path.basename(a)}]({os.path.relpath(a, root)})"]
     text = "\n".join(lines) + "\n"
-    with open(path, "w") as f:
-        f.write(text)
+    storage.write_text(path, text)
     return text
 
 

@@ -1,8 +1,11 @@
 """Atomic, resumable checkpoints with orbax.
 
-Orbax writes each step to a temporary directory and renames it when complete, so a run killed
-at any instant leaves only whole checkpoints; `latest` finds the newest and training resumes
-from it. Teachers are loaded params-only from their own checkpoint path.
+Orbax writes each step to a temporary directory and renames it when complete (on GCS, where
+there is no rename, it writes a commit marker last), so a run killed at any instant leaves only
+whole checkpoints; `latest` finds the newest and training resumes from it. Teachers are loaded
+params-only from their own checkpoint path. Directories are local paths or `gs://` URIs
+(`kdjax.storage`; buckets need the `gcp` extra: orbax lists them through epath + gcsfs and
+writes arrays through tensorstore's own GCS driver).
 """
 from __future__ import annotations
 
@@ -12,9 +15,12 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
+from kdjax import storage
+
 
 def _abs(path: str) -> str:
-    return path if "://" in path else os.path.abspath(path)
+    """An absolute local path, or the URI as given (`storage.path` checks it)."""
+    return os.fspath(storage.path(path))
 
 
 class CheckpointError(RuntimeError):
@@ -72,8 +78,8 @@ class Checkpointer:
                 print(f"warning: checkpoint {path} is unreadable ({type(err).__name__}: "
                       f"{str(err).splitlines()[0][:200] if str(err) else ''}); trying the "
                       "previous one", flush=True)
-                if jax.process_index() == 0 and os.path.isdir(path):
-                    os.replace(path, os.path.join(self.directory, f"unreadable-{step}"))
+                if jax.process_index() == 0 and storage.isdir(path):
+                    storage.path(path).rename(os.path.join(self.directory, f"unreadable-{step}"))
                 self._manager.reload()
         if steps:
             raise CheckpointError(f"no readable checkpoint in {self.directory} (tried steps "
@@ -95,7 +101,7 @@ def load_variables(path: str, step: int | None = None) -> dict:
     path = _abs(path)
     directory = path if os.path.basename(path.rstrip("/")) == "checkpoints" else os.path.join(
         path, "checkpoints")
-    if "://" not in directory and not os.path.isdir(directory):
+    if not storage.isdir(directory):
         raise FileNotFoundError(
             f"missing checkpoint: {directory} does not exist (train the teacher first or fix "
             "config.teacher.checkpoint)")
@@ -106,7 +112,7 @@ def load_variables(path: str, step: int | None = None) -> dict:
         raise FileNotFoundError(f"missing checkpoint: no finished checkpoint in {directory}")
     step = int(step)
     step_dir = os.path.join(directory, str(step))
-    if "://" in step_dir or os.path.isdir(os.path.join(step_dir, "state")):
+    if storage.isdir(os.path.join(step_dir, "state")):
         manager.close()
         manager = ocp.CheckpointManager(directory, item_names=("state", "meta"),
                                         options=ocp.CheckpointManagerOptions(read_only=True))
