@@ -8,19 +8,21 @@ finished and is skipped, so re-running a killed sweep continues where it stopped
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import re
 import shlex
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from kdjax import config as config_lib
 from kdjax import run as run_lib
+from kdjax import storage
 from kdjax.reproduce.spec import REPO_ROOT, TableSpec
 from kdjax.reproduce.sweep import Point, point_config
 
@@ -35,14 +37,11 @@ def point_dir(workdir: str, point: Point) -> str:
 def read_record(workdir: str, point: Point) -> dict | None:
     """The finished record of a point, or None."""
     path = os.path.join(point_dir(workdir, point), RESULTS)
-    if not os.path.exists(path):
-        return None
     try:
-        with open(path) as f:
-            record = json.load(f)
-    except (OSError, json.JSONDecodeError):
+        record = storage.read_json(path)
+    except (OSError, ValueError):
         return None
-    return record if record.get("status") == "finished" else None
+    return record if isinstance(record, dict) and record.get("status") == "finished" else None
 
 
 def jsonable(x: Any) -> Any:
@@ -96,10 +95,7 @@ def seeds_used(spec: TableSpec, config, point: Point) -> str:
 
 
 def _write_json(path: str, obj: dict) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(jsonable(obj), f, indent=1, default=str)
-    os.replace(tmp, path)
+    storage.write_json(path, jsonable(obj), indent=1, default=str)
 
 
 def run_point(spec: TableSpec, point: Point, workdir: str, *, seeds: int | None = None,
@@ -111,8 +107,9 @@ def run_point(spec: TableSpec, point: Point, workdir: str, *, seeds: int | None 
     from kdjax.provenance import provenance  # imports jax
 
     pdir = point_dir(workdir, point)
-    os.makedirs(pdir, exist_ok=True)
+    storage.makedirs(pdir)
     config = point_config(spec, point, seeds)
+    config_lib.validate(config)
     _write_json(os.path.join(pdir, "config.json"), config.to_dict())
     t0 = time.time()
     result = run_lib.run(config, os.path.join(pdir, "run"))
@@ -174,9 +171,8 @@ def run_sweep(spec: TableSpec, points: Sequence[Point], workdir: str, *,
                 out.finished.append(p.name)
             except Exception as e:  # noqa: BLE001 — report it, run the other points
                 out.failed[p.name] = f"{type(e).__name__}: {e}"
-                os.makedirs(point_dir(workdir, p), exist_ok=True)
-                with open(os.path.join(point_dir(workdir, p), "error.txt"), "w") as f:
-                    f.write(traceback.format_exc())
+                storage.write_text(os.path.join(point_dir(workdir, p), "error.txt"),
+                                   traceback.format_exc())
                 log(f"[{spec.id}] point {p.name} FAILED: {type(e).__name__}: {e}")
         return out
     running: list[tuple[Point, subprocess.Popen, Any]] = []
@@ -185,8 +181,7 @@ def run_sweep(spec: TableSpec, points: Sequence[Point], workdir: str, *,
         while queue or running:
             while queue and len(running) < parallel:
                 p = queue.pop(0)
-                os.makedirs(point_dir(workdir, p), exist_ok=True)
-                logf = open(os.path.join(point_dir(workdir, p), "log.txt"), "w")
+                logf = _open_log(workdir, p)
                 cmd = [sys.executable, "-m", "launch.reproduce", f"--table={spec.id}",
                        f"--scale={p.scale}", f"--point={p.name}", f"--workdir={workdir}"]
                 if seeds is not None:
@@ -202,7 +197,7 @@ def run_sweep(spec: TableSpec, points: Sequence[Point], workdir: str, *,
                 if proc.poll() is None:
                     continue
                 running.remove(item)
-                logf.close()
+                _close_log(workdir, p, logf)
                 if proc.returncode == 0 and read_record(workdir, p) is not None:
                     out.finished.append(p.name)
                     log(f"[{spec.id}] finished {p.name}")
@@ -214,8 +209,26 @@ def run_sweep(spec: TableSpec, points: Sequence[Point], workdir: str, *,
         for p, proc, logf in running:
             proc.terminate()
             proc.wait()
-            logf.close()
+            _close_log(workdir, p, logf)
     return out
+
+
+def _open_log(workdir: str, point: Point):
+    """The point's `log.txt` for a subprocess's output: in place locally; for a bucket, a local
+    temporary file that `_close_log` uploads (a subprocess needs a real file)."""
+    final = os.path.join(point_dir(workdir, point), "log.txt")
+    if not storage.is_remote(final):
+        storage.makedirs(os.path.dirname(final))
+        return open(final, "w")
+    return tempfile.NamedTemporaryFile("w", prefix="kdjax-log-", suffix=".txt", delete=False)
+
+
+def _close_log(workdir: str, point: Point, logf) -> None:
+    logf.close()
+    final = os.path.join(point_dir(workdir, point), "log.txt")
+    if storage.is_remote(final):
+        storage.copy(logf.name, final)
+        os.remove(logf.name)
 
 
 def tpu_commands(spec: TableSpec, points: Sequence[Point], bucket: str, *, name_prefix: str,
