@@ -29,6 +29,9 @@ def load_splits(data: ml_collections.ConfigDict) -> tuple[dict[str, Split], Data
             len(train))[: data.max_train_examples]
         train = train.subset(np.sort(keep))
     out = {"test": splits["test"]}
+    if data.num_validation >= len(train):
+        raise ValueError(f"config.data.num_validation={data.num_validation} must be below the "
+                         f"{len(train)} training examples of {data.name}")
     if data.num_validation:
         out["train"], out["validation"] = split_validation(train, data.num_validation,
                                                            data.get("split_seed", 0))

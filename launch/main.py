@@ -16,6 +16,8 @@ Expected failures (a config field, a data file, a checkpoint, a workdir) print o
 """
 from __future__ import annotations
 
+import os
+import re
 import sys
 
 from absl import app, flags, logging
@@ -69,5 +71,30 @@ def run(config, workdir: str) -> dict:
     return run_lib.run(config, workdir)
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's flag parsing, with a bad config file, field or value as one `error:` line."""
+    show = any(a in ("--traceback", "-v", "--verbosity") or a.startswith("--verbosity=")
+               for a in argv)
+    try:
+        for arg in argv[1:]:
+            if arg.startswith("--config="):
+                path = arg.split("=", 1)[1].split(":", 1)[0]
+                if not os.path.exists(path):
+                    raise FileNotFoundError(f"config file {path} does not exist")
+        return flags.FLAGS(argv)
+    except (flags.Error, AttributeError, KeyError, TypeError, ValueError, OSError) as err:
+        if show:
+            raise
+        message = runtime.one_line(err)
+        typo = re.search(r'Did you mean "(\w+)" instead of "(\w+)"', str(err))
+        if typo:
+            flag = next((a.split("=")[0] for a in argv if a.startswith("--config.")
+                         and typo.group(2) in a.split("=")[0].split(".")), "--config")
+            message = (f"{flag}: the config has no field {typo.group(2)!r}; did you mean "
+                       f"{typo.group(1)!r}?")
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

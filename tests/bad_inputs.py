@@ -1,0 +1,180 @@
+"""Each bad input a user may give, and the one line it gets (docs/errors.md is rendered from
+this list; tests/test_bad_inputs.py checks both the messages and the doc)."""
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import os
+
+from kdjax import config as config_lib
+from kdjax import experiment
+from kdjax import run as run_lib
+from kdjax import workdir as workdir_lib
+from kdjax.data import idx
+from kdjax.methods.ce.method import ce_loss
+from kdjax.train import checkpoint as ckpt_lib
+from kdjax.train import loop
+from kdjax.train.method import Method
+from launch import runtime
+from tests.configs import tiny
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    what: str        # the bad input, as the doc's first column says it
+    cli: str         # how a user gives it (the doc's second column)
+    message: str     # the line after 'error: ' ({tmp}: the test's folder; …: any text)
+    attempt: object  # attempt(tmp) -> raises the error
+
+
+def _validate(**overrides):
+    def attempt(tmp):
+        config_lib.validate(tiny.override(tiny.get_config(), **overrides))
+    return attempt
+
+
+def _typo_in_file(tmp):
+    config = tiny.get_config()
+    config.train.epoch = 1   # what a config file with a misspelt field does
+    config_lib.validate(config)
+
+
+def _other_model(tmp):
+    workdir_lib.check_config(str(tmp), tiny.get_config())
+    workdir_lib.check_config(str(tmp), tiny.override(tiny.get_config(),
+                                                     **{"model.name": "cnn_small"}))
+
+
+def _more_epochs(tmp):
+    workdir_lib.check_config(str(tmp), tiny.get_config())
+    workdir_lib.check_config(str(tmp), tiny.override(tiny.get_config(), **{"train.epochs": 5}))
+
+
+def _no_readable_checkpoint(tmp):
+    config = tiny.override(tiny.get_config("ce"), **{"train.epochs": 1,
+                                                     "train.keep_checkpoints": 1})
+    splits, info = experiment.load_splits(config.data)
+    model = experiment.build_model(config.model, info.num_classes)
+    kw = dict(model=model, method=Method(loss=ce_loss), train=splits["train"], info=info)
+    loop.fit(config, str(tmp), **kw)
+    for root, _, files in os.walk(tmp / "checkpoints"):
+        for name in files:
+            with open(os.path.join(root, name), "wb") as f:
+                f.write(b"\xff garbage")
+    loop.fit(config, str(tmp), **kw)
+
+
+def _truncated_idx(tmp):
+    src = tmp / "train-images-idx3-ubyte.gz"
+    with gzip.open(src, "wb") as f:
+        f.write(bytes([0, 0, 8, 3]) + (10).to_bytes(4, "big") * 3 + bytes(1000))
+    data = src.read_bytes()
+    src.write_bytes(data[: len(data) // 2])
+    idx.read_idx(src)
+
+
+def _missing_teacher(tmp):
+    ckpt_lib.load_variables(str(tmp / "nowhere"))
+
+
+def _unknown_method(tmp):
+    run_lib.resolve("kdd")
+
+
+def _load(**overrides):
+    def attempt(tmp):
+        experiment.load_splits(tiny.override(tiny.get_config(), **overrides).data)
+    return attempt
+
+
+CASES = [
+    Case("misspelt field in a config file", "`c.train.epoch = 1` in the file",
+         "config field train.epoch is not declared in kdjax/config.py; did you mean "
+         "train.epochs?", _typo_in_file),
+    Case("misspelt field on the command line", "`--config.train.epoch=3`",
+         "--config.train.epoch: the config has no field 'epoch'; did you mean 'epochs'?", None),
+    Case("negative epochs", "`--config.train.epochs=-2`",
+         "config field train.epochs=-2 must be an integer >= 1", _validate(**{"train.epochs": -2})),
+    Case("KD weight outside [0, 1]", "`--config.loss.kd_weight=1.5`",
+         "config field loss.kd_weight=1.5 must be in [0, 1]",
+         _validate(**{"loss.kd_weight": 1.5})),
+    Case("zero temperature", "`--config.loss.temperature=0`",
+         "config field loss.temperature=0.0 must be > 0",
+         _validate(**{"loss.temperature": 0.0})),
+    Case("a missing config file", "`--config=experiments/nosuch.py`",
+         "config file experiments/nosuch.py does not exist", None),
+    Case("an unknown method", "`--config.method=kdd`",
+         "config.method='kdd' is unknown; known methods: alm, ce, … (or a module "
+         "path / 'module:function')", _unknown_method),
+    Case("an unknown dataset", "`--config.data.name=nosuch`",
+         "Unknown dataset 'nosuch'. Known: caltech_birds2011, cars196, cifar10, cifar100, digits, "
+         "fashion_mnist, fgvc_aircraft, imagenet2012, mnist, oxford_iiit_pet, stanford_dogs, "
+         "svhn_cropped, tiny_imagenet (or 'tfds:<name>' for another TFDS image-classification "
+         "dataset, or 'records:<dir>' for a folder written by launch.prepare)",
+         _load(**{"data.name": "nosuch"})),
+    Case("a validation split as large as the training split",
+         "`--config.data.num_validation=5000` on digits",
+         "config.data.num_validation=5000 must be below the 1437 training examples of digits",
+         _load(**{"data.num_validation": 5000})),
+    Case("a different model in a used workdir", "same `--workdir`, `--config.model.name=...`",
+         "workdir {tmp} holds a run with a different config: model.name: 'mlp' -> "
+         "'cnn_small'; use a new --workdir (or move this one away) to run this config",
+         _other_model),
+    Case("more epochs in a used workdir", "same `--workdir`, `--config.train.epochs=5`",
+         "workdir {tmp} holds a run with a different config: train.epochs: 3 -> 5; pass "
+         "--allow_changes=train.epochs to continue with them", _more_epochs),
+    Case("no readable checkpoint in the workdir", "every checkpoint file damaged",
+         "no readable checkpoint in {tmp}/checkpoints (tried steps [19]); move it away to "
+         "start over", _no_readable_checkpoint),
+    Case("a truncated data file", "a cut `train-images-idx3-ubyte.gz`",
+         "{tmp}/train-images-idx3-ubyte.gz: truncated or corrupt data file (Compressed file "
+         "ended before the end-of-stream marker was reached); reinstall or re-download it",
+         _truncated_idx),
+    Case("a missing teacher checkpoint", "`--config.teacher.checkpoint=DIR` without one",
+         "missing checkpoint: {tmp}/nowhere/checkpoints does not exist (train the teacher "
+         "first or fix config.teacher.checkpoint)", _missing_teacher),
+]
+
+
+def message_of(case: Case, tmp) -> str:
+    """The one line the entry point prints for `case` (after 'error: ')."""
+    try:
+        case.attempt(tmp)
+    except runtime.EXPECTED_ERRORS as err:
+        return runtime.one_line(err).replace(str(tmp), "{tmp}")
+    raise AssertionError(f"{case.what}: no error")
+
+
+def matches(message: str, expected: str) -> bool:
+    """`message` equals `expected`, where '…' in `expected` stands for any text."""
+    import re
+    return re.fullmatch(".*".join(map(re.escape, expected.split("…"))), message) is not None
+
+
+def render() -> str:
+    """docs/errors.md."""
+    lines = ["# Bad inputs and the one line each gets",
+             "",
+             "Expected failures print `error: <message>` and exit 1 (`--traceback` shows the "
+             "Python traceback). Each row is checked by `tests/test_bad_inputs.py`, which also "
+             "keeps this page equal to `tests/bad_inputs.py` (`python -m tests.bad_inputs` "
+             "rewrites it). `{tmp}` stands for the path in question, `…` for a list that grows.",
+             "",
+             "An unreadable *latest* checkpoint is not an error: it is reported by name "
+             "(`warning: checkpoint <dir>/<step> is unreadable (...); trying the previous one`), "
+             "kept aside as `<dir>/unreadable-<step>`, and the run resumes from the newest "
+             "readable one (`tests/test_train.py`). Orbax's INFO and WARNING lines are hidden "
+             "unless `--verbosity` is given.",
+             "",
+             "| bad input | given as | message |", "|---|---|---|"]
+    for case in CASES:
+        lines.append(f"| {case.what} | {case.cli} | `{case.message}` |")
+    return "\n".join(lines) + "\n"
+
+
+DOC = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs",
+                   "errors.md")
+
+if __name__ == "__main__":
+    with open(DOC, "w") as f:
+        f.write(render())
