@@ -21,7 +21,7 @@ import torch
 from kdjax import experiment
 from kdjax.data import DatasetInfo, Split
 from kdjax.models import ConversionError, from_torch, get_model, load_teacher_variables
-from kdjax.models.from_torch import SUPPORTED
+from kdjax.models.from_torch import SUPPORTED, resolve_name
 from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import mesh as mesh_lib
 from launch import convert_teacher
@@ -82,7 +82,8 @@ def test_repdistiller_logits_match(name):
     assert diff <= TOL, f"{name}: max |diff| {diff:.2e}"
 
 
-# 96 px (> kdjax's 64 px small-input limit) takes the ImageNet stem, as 224 px does, at 1/5 the cost.
+# 96 px (> kdjax's 64 px small-input limit) takes the ImageNet stem, as 224 px does, at 1/5 the
+# cost.
 @pytest.mark.parametrize("name", ["resnet18", "resnet34", "resnet50"])
 def test_torchvision_logits_match(name):
     diff = max_logit_diff(name, torchvision_resnet.build(name, 1000), 1000, 96)
@@ -112,8 +113,8 @@ def test_unmatched_key_names_it_and_the_closest_kdjax_name(resnet8):
 
 
 def test_wrong_shape_names_the_key_and_both_shapes(resnet8):
-    with pytest.raises(ConversionError, match=r"'fc\.weight' of shape \(100, 64\) gives \(64, 100\) "
-                       r"for kdjax params/head/kernel, which expects \(64, 10\)"):
+    with pytest.raises(ConversionError, match=r"'fc\.weight' of shape \(100, 64\) gives "
+                       r"\(64, 100\) for kdjax params/head/kernel, which expects \(64, 10\)"):
         from_torch("resnet8", 10, resnet8[1])
     with pytest.raises(ConversionError, match=r"'conv1\.weight'.*params/stem_conv/kernel"):
         from_torch("resnet8x4", 100, resnet8[1])
@@ -126,7 +127,9 @@ def test_missing_key_names_the_kdjax_leaf_and_the_closest_key(resnet8):
         from_torch("resnet8", 100, state)
 
 
-def test_unsupported_model_is_an_error():
+def test_repdistiller_names_and_unsupported_models():
+    assert [resolve_name(n) for n in ("ResNet50", "MobileNetV2", "ShuffleV2", "wrn_40_2")] == [
+        "resnet50", "mobilenetv2_half", "shufflenetv2", "wrn_40_2"]
     with pytest.raises(ConversionError, match="no PyTorch conversion for model 'densenet40_12'"):
         from_torch("densenet40_12", 10, {"conv1.weight": np.zeros((1, 1, 1, 1))})
 
@@ -148,6 +151,9 @@ def test_pth_files_load_as_teacher_variables(tmp_path, resnet8):
         jax.tree.map(np.testing.assert_array_equal, got, want)
     with pytest.raises(FileNotFoundError, match="missing PyTorch checkpoint: .*nope.pth"):
         load_teacher_variables(str(tmp_path / "nope.pth"), "resnet8", 100)
+    (tmp_path / "bad.pth").write_bytes(b"not a torch file")
+    with pytest.raises(ConversionError, match="cannot read PyTorch checkpoint .*bad.pth"):
+        load_teacher_variables(str(tmp_path / "bad.pth"), "resnet8", 100)
 
 
 def test_get_teacher_converts_a_pth_on_load(tmp_path):

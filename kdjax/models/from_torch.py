@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import io
 import os
 import re
 from typing import Any, Callable, Mapping
@@ -38,6 +39,7 @@ from typing import Any, Callable, Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
+from etils import epath
 from flax import traverse_util
 
 Path = tuple[str, ...]
@@ -138,7 +140,7 @@ def _to_numpy(value: Any) -> np.ndarray:
 
 def strip_state_dict(obj: Mapping[str, Any]) -> dict[str, Any]:
     """The state_dict inside a loaded file: RepDistiller/mdistiller's {'model': sd, ...} or a bare
-    torchvision sd, with DataParallel's 'module.' prefix removed and `num_batches_tracked` dropped."""
+    torchvision sd, without DataParallel's 'module.' prefix and `num_batches_tracked`."""
     if "model" in obj and isinstance(obj["model"], Mapping):
         obj = obj["model"]
     elif "state_dict" in obj and isinstance(obj["state_dict"], Mapping):
@@ -243,13 +245,14 @@ def from_torch(name: str, num_classes: int, path_or_state_dict: str | os.PathLik
 
 # ----------------------------------------------------------------------------- files
 def load_torch_file(path: str | os.PathLike) -> Mapping:
-    """`torch.load` a .pth/.pt onto the CPU without running pickled code (weights_only).
+    """`torch.load` a .pth/.pt (local or any etils.epath path, e.g. gs://) onto the CPU without
+    running pickled code (weights_only).
 
     RepDistiller's final `{'opt': argparse.Namespace, ...}` files are allowed through by marking
     Namespace safe. Raises FileNotFoundError naming a missing file.
     """
-    path = os.fspath(path)
-    if not os.path.isfile(path):
+    path = epath.Path(path)
+    if not path.is_file():
         raise FileNotFoundError(f"missing PyTorch checkpoint: {path}")
     try:
         import torch
@@ -257,7 +260,8 @@ def load_torch_file(path: str | os.PathLike) -> Mapping:
         raise ImportError(f"reading {path} needs PyTorch: pip install 'kdjax[torch]'") from e
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
-            return torch.load(path, map_location="cpu", weights_only=True)
+            return torch.load(io.BytesIO(path.read_bytes()), map_location="cpu",
+                              weights_only=True)
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ...
         raise ConversionError(f"cannot read PyTorch checkpoint {path}: "
                               f"{str(e).splitlines()[0]}") from e

@@ -1,6 +1,6 @@
 """RepDistiller's CIFAR model zoo (github.com/HobbitLong/RepDistiller, models/*.py) in its module
-layout: resnet.py (resnet8..110, x4), resnetv2.py (ResNet18/34/50), wrn.py, vgg.py (BatchNorm forms),
-mobilenetv2.py, ShuffleNetv2.py. Forward passes return logits only (no `is_feat`)."""
+layout: resnet.py (resnet8..110, x4), resnetv2.py (ResNet18/34/50), wrn.py, vgg.py (BatchNorm
+forms), mobilenetv2.py, ShuffleNetv2.py. Forward passes return logits only (no `is_feat`)."""
 from __future__ import annotations
 
 import torch
