@@ -37,7 +37,7 @@ from kdjax.train.method import LossFn
 Array = jax.Array
 
 
-def check_eta(eta: float) -> None:
+def _check_eta(eta: float) -> None:
     if not (isinstance(eta, (int, float, np.floating)) and 0.0 < float(eta) < 1.0):
         raise ValueError(f"label revision eta must lie strictly in (0, 1), got {eta!r}")
 
@@ -54,7 +54,7 @@ def revise_targets(teacher_probs: Array, labels: Array, eta: float) -> tuple[Arr
       the revised targets (the input's shape) and a (B,) / (B, K) bool array: True where the
       teacher's arg-max was not the label (targets corrected; the others only sharpened).
     """
-    check_eta(eta)
+    _check_eta(eta)
     if teacher_probs.ndim not in (2, 3) or labels.ndim != 1 \
             or teacher_probs.shape[0] != labels.shape[0]:
         raise ValueError(f"need teacher_probs (B, C) or (B, K, C) and labels (B,), got "
@@ -86,7 +86,7 @@ def revised_teacher_logits(teacher_logits: Array, labels: Array, *, eta: float,
 def label_revision(loss: LossFn, *, eta: float, temperature: float) -> LossFn:
     """`loss` on the revised teacher targets (no gradient into the teacher); the wrapped loss
     also sees `batch['lr_revised']` (bool, the teacher's arg-max was wrong)."""
-    check_eta(eta)
+    _check_eta(eta)
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
 
