@@ -54,7 +54,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.teacher = ml_collections.ConfigDict()
     c.teacher.name = "resnet20"
     c.teacher.kwargs = ml_collections.ConfigDict()
-    c.teacher.checkpoint = ""  # a finished run's workdir; '' = train the teacher first
+    c.teacher.checkpoint = ""  # a finished run's workdir or a PyTorch .pth/.pt; '' = train it
     c.teacher.epochs = 10
     c.teacher.learning_rate = 0.0   # 0 = same as the student
 
