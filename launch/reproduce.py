@@ -7,6 +7,8 @@
     python -m launch.reproduce --table=lrds_cifar100 --scale=full --workdir=gs://b/repro \
         --tpu_name=repro --tpu_flags="--project=p --repo_url=..."      # one TPU job per point
     python -m launch.reproduce --table=all                             # every cpu-runnable entry
+    python -m launch.reproduce --table=lrds_imagenet --scale=full --workdir=gs://b/repro \
+        --multihost            # on every host of a pod slice (launch/tpu --command=...)
     python -m launch.reproduce --write_report                          # regenerate REPRODUCTION.md
 
 Points run in `<workdir>/<table>/<scale>/<point>/`; a point with a finished results.json is
@@ -42,6 +44,10 @@ _TPU_NAME = flags.DEFINE_string("tpu_name", None, "Print one launch/tpu/tpu_vm.p
                                 "unfinished point (VMs <tpu_name>-<i>) instead of running.")
 _TPU_FLAGS = flags.DEFINE_string("tpu_flags", "", "Extra flags for each tpu_vm.py job, e.g. "
                                  "'--project=p --accelerator_type=v4-8 --repo_url=...'.")
+_MULTIHOST = flags.DEFINE_bool("multihost", False,
+                               "Call jax.distributed.initialize() first: every host of a "
+                               "multi-host TPU slice or SLURM job runs this same command "
+                               "(launch/tpu, launch/slurm); points run in-process, one by one.")
 
 
 def _registry():
@@ -108,6 +114,13 @@ def main(argv):
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)
     runtime.apply()
+    if _MULTIHOST.value:
+        if _PARALLEL.value != 1:
+            raise app.UsageError("--multihost runs the points in-process: use --parallel=1")
+        import jax
+        jax.distributed.initialize()
+        logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(),
+                     jax.devices())
     tables = _registry()
     from kdjax.reproduce import report
     if _LIST.value:
