@@ -217,6 +217,16 @@ def copy(src: PathLike, dst: PathLike) -> None:
     write_bytes(dst, data)
 
 
+def move(src: PathLike, dst: PathLike) -> None:
+    """Rename one file: `os.replace` locally; copy then delete on a bucket (no rename there)."""
+    if not is_remote(src) and not is_remote(dst):
+        makedirs(os.path.dirname(os.fspath(path(dst))))
+        os.replace(path(src), path(dst))
+        return
+    copy(src, dst)
+    remove(src)
+
+
 def remove(p: PathLike) -> None:
     """Delete a file if it exists."""
     path(p).unlink(missing_ok=True)

@@ -94,6 +94,9 @@ def test_json_text_arrays_round_trip(gcs, tmp_path):
     storage.remove(str(tmp_path / "out" / "ids.npy"))
     (tmp_path / "out").rmdir()
     assert storage.exists(f"{d}/ids.npy") and not storage.exists(f"{d}/nope")
+    storage.move(f"{d}/results.json", f"{d}/results.before-change.json")
+    assert storage.read_json(f"{d}/results.before-change.json") == {"acc": 0.75}
+    assert not storage.exists(f"{d}/results.json")
 
 
 def test_local_writes_are_atomic_and_relative(tmp_path):
@@ -104,6 +107,8 @@ def test_local_writes_are_atomic_and_relative(tmp_path):
     assert storage.glob("runs", "**/*.json") == [os.path.join("runs", "x", "results.json")]
     assert storage.glob("runs", "x/**/results.json") == [os.path.join("runs", "x", "results.json")]
     assert storage.read_json("runs/x/results.json") == {"a": 1}
+    storage.move("runs/x/results.json", "runs/y/old.json")
+    assert storage.read_json("runs/y/old.json") == {"a": 1} and not os.listdir("runs/x")
     with pytest.raises(ValueError, match="mistyped URI"):
         storage.path("gs:/bucket/run")
     with pytest.raises(ValueError, match="append"):
