@@ -127,29 +127,51 @@ _add(id="alm_sec5_settings", paper="alm", full_here=True,
            "(beyond the paper)",
      config="experiments/alm/sec5_settings.py", seeds="count:num_seeds",
      default_seeds={"cpu": 5, "full": 50})
+# The real-data ALM-KD entries: one run per (alm.variant, seed) point; every seed of a cell
+# distils the same teachers (alm.stage_seed). The paper's cells are in paper_numbers.ALM under
+# its row names (not the variant names), so these tables leave the paper column empty.
+_ALM_METRICS = (Metric("student", "test_accuracy"), Metric("teacher", "teacher.test_accuracy"))
 for _arg, _what in (("cpu", "20% flipped training labels"), ("clean", "clean labels")):
     _add(id="alm_fashion_mnist" + ("" if _arg == "cpu" else "_clean"), paper="alm",
          title=f"ALM-KD reduced real-data run: Fashion-MNIST, CE / KD λ=0.9 / ALM-KD, {_what}",
          config="experiments/alm/fashion_mnist_reduced.py", args={"cpu": _arg, "full": _arg},
-         seeds="tuple:alm.seeds", default_seeds={"cpu": 3, "full": 3},
+         grid={"alm.variant": ("ce", "kd", "alm")},
+         seeds="grid:seed", default_seeds={"cpu": 3, "full": 3},
+         metrics=_ALM_METRICS + (
+             Metric("λ mean", "lambda.cnn_small@final.mean", scale=1.0),
+             Metric("λ on flipped labels", "lambda.cnn_small@final.mean_flipped", scale=1.0),
+             Metric("λ on clean labels", "lambda.cnn_small@final.mean_clean", scale=1.0)),
          notes="Issue 7's reduced run; the config has no full scale ('full' runs the same "
                "reduced setting and is reported as reduced).")
 _add(id="alm_fig5", paper="alm", kind="figure",
      title="ALM-KD Fig. 5: ALM-KD vs fixed λ ∈ {0.1, 0.9} across architectures and datasets",
-     config="experiments/alm/fig5.py", seeds="tuple:alm.seeds",
-     default_seeds={"cpu": 2, "full": 1})
+     config="experiments/alm/fig5.py", seeds="grid:seed", default_seeds={"cpu": 2, "full": 1},
+     grid={"alm.variant": ("kd", "alm"), "loss.kd_weight": (0.1, 0.9),
+           "teacher.name": {"cpu": ("cnn_small",),
+                            "full": ("wrn_16_3", "wrn_16_4", "wrn_16_6", "wrn_16_8")}},
+     metrics=_ALM_METRICS,
+     notes="ALM-KD does not read loss.kd_weight: its two cells per teacher are the same run. "
+           "Stanford Cars / Dogs panels: args 'full:cars196' / 'full:stanford_dogs'; "
+           "panel d: 'full_resnet' (see the config).")
 _add(id="alm_table1", paper="alm",
      title="ALM-KD Table 1: multi-teacher (WRN-16-3 + WRN-16-4 -> WRN-16-1) vs TAKD / DGKD",
-     config="experiments/alm/table1.py", seeds="tuple:alm.seeds",
-     default_seeds={"cpu": 2, "full": 1})
+     config="experiments/alm/table1.py", seeds="grid:seed", default_seeds={"cpu": 2, "full": 1},
+     grid={"alm.variant": ("takd", "dgkd", "alm")}, metrics=_ALM_METRICS,
+     notes="full: CIFAR-100; the Cars / Dogs columns are args 'full:cars196' / "
+           "'full:stanford_dogs' (see the config).")
 _add(id="alm_table2", paper="alm",
      title="ALM-KD Table 2: early-stopped teachers (WRN-16-8 at epochs 20/70/130/final)",
-     config="experiments/alm/table2.py", seeds="tuple:alm.seeds",
-     default_seeds={"cpu": 2, "full": 1})
+     config="experiments/alm/table2.py", seeds="grid:seed", default_seeds={"cpu": 2, "full": 1},
+     grid={"alm.variant": ("kd", "alm_final", "alm"),
+           "model.name": {"cpu": ("cnn_small",), "full": ("densenet40_12", "wrn_16_1")}},
+     metrics=_ALM_METRICS)
 _add(id="alm_table3", paper="alm",
      title="ALM-KD Table 3: self-distillation (WRN-16-8), FGVC-Aircraft and Stanford Dogs",
-     config="experiments/alm/table3.py", seeds="tuple:alm.seeds",
-     default_seeds={"cpu": 2, "full": 1})
+     config="experiments/alm/table3.py", seeds="grid:seed", default_seeds={"cpu": 2, "full": 1},
+     grid={"alm.variant": ("ce", "kd", "alm")},
+     metrics=_ALM_METRICS + (Metric("at the best validation epoch",
+                                    "early_stop.test_accuracy"),),
+     notes="The early-stopped CE row is the 'ce' cell's 'at the best validation epoch'.")
 
 # --- LR+DS (Lan et al.), issue 4: configs in experiments/lrds/ ------------------------------
 # One point = one run: a variant (experiments/lrds/variants.py), a teacher/student pair and a

@@ -12,20 +12,20 @@ from kdjax.toys import alm_synthetic
 
 
 def _load(name):
-  path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
-  spec = importlib.util.spec_from_file_location(name[:-3], path)
-  mod = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(mod)
-  return mod
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), name)
+    spec = importlib.util.spec_from_file_location(name[:-3], path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def main(arg="cpu", root="runs/alm"):
-  t0 = time.time()
-  alm_synthetic.run_fig4(_load("sec5_fig4.py").get_config(arg), f"{root}/sec5_fig4_{arg}")
-  print(f"fig4 done {time.time() - t0:.0f}s", flush=True)
-  alm_synthetic.run_fig3(_load("sec5_fig3.py").get_config(arg), f"{root}/sec5_fig3_{arg}")
-  print(f"fig3 done {time.time() - t0:.0f}s", flush=True)
+    t0 = time.time()
+    alm_synthetic.run_fig4(_load("sec5_fig4.py").get_config(arg), f"{root}/sec5_fig4_{arg}")
+    print(f"fig4 done {time.time() - t0:.0f}s", flush=True)
+    alm_synthetic.run_fig3(_load("sec5_fig3.py").get_config(arg), f"{root}/sec5_fig3_{arg}")
+    print(f"fig3 done {time.time() - t0:.0f}s", flush=True)
 
 
 if __name__ == "__main__":
-  main(*sys.argv[1:])
+    main(*sys.argv[1:])

@@ -12,7 +12,7 @@ from kdjax.toys import alm_synthetic
 
 
 def get_config(arg=None):
-  c = alm_synthetic.base_config(arg)
-  c.method = "kdjax.toys.alm_synthetic:run_fig3"
-  c.scale_note = "full setting" if c.num_seeds == 50 else "smoke: 2 seeds, 2 epochs, 1/10 data"
-  return c
+    c = alm_synthetic.base_config(arg)
+    c.method = "kdjax.toys.alm_synthetic:run_fig3"
+    c.scale_note = "full setting" if c.num_seeds == 50 else "smoke: 2 seeds, 2 epochs, 1/10 data"
+    return c

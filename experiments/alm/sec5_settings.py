@@ -12,23 +12,23 @@ from kdjax.toys import alm_synthetic
 
 SETTINGS = {  # name -> nested overrides of the base config (see alm_synthetic.base_config)
     "base": {},
-    "tau1_kd_and_alm": {"kd_temperature": 1.0, "alm": {"temperature": 1.0}},
+    "tau1_kd_and_alm": {"loss": {"temperature": 1.0}},
     "class_sep2": {"data": {"class_sep": 2.0}},
     "inf6_clusters2": {"data": {"n_informative": 6, "n_clusters_per_class": 2}},
-    "batch32": {"train": {"batch_size": 32}},
-    "tau1_clip01": {"kd_temperature": 1.0, "alm": {"temperature": 1.0, "clip": "unit"}},
+    "batch32": {"recipe": {"batch_size": 32}},
+    "tau1_clip01": {"loss": {"temperature": 1.0}, "alm": {"clip": "unit"}},
 }
 
 
 def get_config(arg=None):
-  arg = arg or "cpu"
-  c = alm_synthetic.base_config("full" if arg == "cpu" else arg)
-  if arg == "cpu":
-    c.num_seeds = 5   # fits the reproduce harness's time budget on 2 shared cores
-  c.method = "kdjax.toys.alm_synthetic:run_setting_sensitivity"
-  c.settings = ml_collections.ConfigDict(
-      {k.replace(".", "_"): ml_collections.ConfigDict(v) for k, v in SETTINGS.items()})
-  c.setting_order = [k.replace(".", "_") for k in SETTINGS]
-  c.scale_note = ("full setting" if c.num_seeds == 50 else
-                  f"reduced: {c.num_seeds} seeds per setting (paper: 50)")
-  return c
+    arg = arg or "cpu"
+    c = alm_synthetic.base_config("full" if arg == "cpu" else arg)
+    if arg == "cpu":
+        c.num_seeds = 5   # fits the reproduce harness's time budget on 2 shared cores
+    c.method = "kdjax.toys.alm_synthetic:run_setting_sensitivity"
+    c.settings = ml_collections.ConfigDict(
+        {k.replace(".", "_"): ml_collections.ConfigDict(v) for k, v in SETTINGS.items()})
+    c.setting_order = [k.replace(".", "_") for k in SETTINGS]
+    c.scale_note = ("full setting" if c.num_seeds == 50 else
+                    f"reduced: {c.num_seeds} seeds per setting (paper: 50)")
+    return c

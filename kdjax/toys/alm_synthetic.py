@@ -5,7 +5,8 @@ Data: sklearn make_classification, 14 features, 20 classes, 8100 / 900 / 1000 tr
 test, 10% of the training labels flipped to a different uniformly drawn class (val/test clean).
 Teacher MLP 80 hidden, student MLP 50 hidden (one hidden layer, ReLU), SGD lr 0.01, momentum 0.9,
 weight decay 5e-4, 100 epochs, cosine schedule. The teacher is trained with CE on the noisy
-labels. Students: CE (λ = 0), KD (λ = 0.9), ALM-KD (kdjax.methods.alm).
+labels. Students: CE (λ = 0), KD (λ = loss.kd_weight = 0.9, τ = loss.temperature), ALM-KD
+(kdjax.methods.alm.meta, τ = loss.temperature, the meta-update settings in config.alm).
 
 Runners: run_fig3, run_fig4, run_sensitivity (signature run(config, workdir) -> dict).
 """
@@ -25,160 +26,167 @@ import numpy as np
 import optax
 from sklearn.datasets import make_classification
 
-from kdjax.methods import alm
+from kdjax.methods.alm import config as alm_config
+from kdjax.methods.alm import meta
+from kdjax.methods.alm.loss import student_loss
 
 # ---------------------------------------------------------------- data
 
 
 def default_data_config() -> ml_collections.ConfigDict:
-  """make_classification arguments; the paper fixes only features, classes and split sizes."""
-  return ml_collections.ConfigDict(dict(
-      n_features=14, n_classes=20, n_train=8100, n_val=900, n_test=1000, flip_frac=0.1,
-      n_informative=10, n_redundant=2, n_repeated=0, n_clusters_per_class=1, class_sep=1.0,
-      standardize=True))
+    """make_classification arguments; the paper fixes only features, classes and split sizes."""
+    return ml_collections.ConfigDict(dict(
+        n_features=14, n_classes=20, n_train=8100, n_val=900, n_test=1000, flip_frac=0.1,
+        n_informative=10, n_redundant=2, n_repeated=0, n_clusters_per_class=1, class_sep=1.0,
+        standardize=True))
 
 
 def make_data(seed: int, d: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
-  """One synthetic data set; labels of exactly round(flip_frac·n_train) train points flipped."""
-  if d.n_classes * d.n_clusters_per_class > 2 ** d.n_informative:
-    raise ValueError("make_classification needs n_classes·n_clusters_per_class <= "
-                     f"2**n_informative, got {d.n_classes}·{d.n_clusters_per_class} > "
-                     f"2**{d.n_informative}")
-  n = d.n_train + d.n_val + d.n_test
-  x, y = make_classification(
-      n_samples=n, n_features=d.n_features, n_informative=d.n_informative,
-      n_redundant=d.n_redundant, n_repeated=d.n_repeated, n_classes=d.n_classes,
-      n_clusters_per_class=d.n_clusters_per_class, class_sep=d.class_sep, flip_y=0.0,
-      shuffle=True, random_state=seed)
-  x, y = x.astype(np.float32), y.astype(np.int32)
-  tr, va = slice(0, d.n_train), slice(d.n_train, d.n_train + d.n_val)
-  te = slice(d.n_train + d.n_val, n)
-  if d.standardize:
-    mu, sd = x[tr].mean(0), x[tr].std(0) + 1e-6
-    x = (x - mu) / sd
-  rng = np.random.default_rng(seed + 10_000)
-  flipped = np.zeros(d.n_train, bool)
-  flipped[rng.choice(d.n_train, int(round(d.flip_frac * d.n_train)), replace=False)] = True
-  y_tr = y[tr].copy()
-  y_tr[flipped] = (y_tr[flipped] + rng.integers(1, d.n_classes, flipped.sum())) % d.n_classes
-  return dict(x_train=x[tr], y_train=y_tr, y_train_clean=y[tr], flipped=flipped,
-              x_val=x[va], y_val=y[va], x_test=x[te], y_test=y[te])
+    """One synthetic data set; labels of exactly round(flip_frac·n_train) train points flipped."""
+    if d.n_classes * d.n_clusters_per_class > 2 ** d.n_informative:
+        raise ValueError("make_classification needs n_classes·n_clusters_per_class <= "
+                         f"2**n_informative, got {d.n_classes}·{d.n_clusters_per_class} > "
+                         f"2**{d.n_informative}")
+    n = d.n_train + d.n_val + d.n_test
+    x, y = make_classification(
+        n_samples=n, n_features=d.n_features, n_informative=d.n_informative,
+        n_redundant=d.n_redundant, n_repeated=d.n_repeated, n_classes=d.n_classes,
+        n_clusters_per_class=d.n_clusters_per_class, class_sep=d.class_sep, flip_y=0.0,
+        shuffle=True, random_state=seed)
+    x, y = x.astype(np.float32), y.astype(np.int32)
+    tr, va = slice(0, d.n_train), slice(d.n_train, d.n_train + d.n_val)
+    te = slice(d.n_train + d.n_val, n)
+    if d.standardize:
+        mu, sd = x[tr].mean(0), x[tr].std(0) + 1e-6
+        x = (x - mu) / sd
+    rng = np.random.default_rng(seed + 10_000)
+    flipped = np.zeros(d.n_train, bool)
+    flipped[rng.choice(d.n_train, int(round(d.flip_frac * d.n_train)), replace=False)] = True
+    y_tr = y[tr].copy()
+    y_tr[flipped] = (y_tr[flipped] + rng.integers(1, d.n_classes, flipped.sum())) % d.n_classes
+    return dict(x_train=x[tr], y_train=y_tr, y_train_clean=y[tr], flipped=flipped,
+                x_val=x[va], y_val=y[va], x_test=x[te], y_test=y[te])
 
 
 def make_data_stack(seeds, d) -> dict[str, np.ndarray]:
-  sets = [make_data(int(s), d) for s in seeds]
-  return {k: np.stack([s[k] for s in sets]) for k in sets[0]}
+    sets = [make_data(int(s), d) for s in seeds]
+    return {k: np.stack([s[k] for s in sets]) for k in sets[0]}
 
 
 # ---------------------------------------------------------------- models and training
 
 
 class MLP(nn.Module):
-  """Two-layer network: Dense(hidden) -> ReLU -> Dense(classes); returns (logits, features)."""
-  hidden: int
-  num_classes: int
+    """Two-layer network: Dense(hidden) -> ReLU -> Dense(classes); returns (logits, features)."""
+    hidden: int
+    num_classes: int
 
-  @nn.compact
-  def __call__(self, x, train: bool = False):
-    h = nn.relu(nn.Dense(self.hidden)(x))
-    return nn.Dense(self.num_classes)(h), h
+    @nn.compact
+    def __call__(self, x, train: bool = False):
+        h = nn.relu(nn.Dense(self.hidden)(x))
+        return nn.Dense(self.num_classes)(h), h
 
 
-def default_train_config() -> ml_collections.ConfigDict:
-  return ml_collections.ConfigDict(dict(
-      lr=0.01, momentum=0.9, weight_decay=5e-4, epochs=100, batch_size=128,
-      student_hidden=50, teacher_hidden=80))
+def default_recipe() -> ml_collections.ConfigDict:
+    """SGD, epochs, batch size and MLP widths of every Sec. 5 network."""
+    return ml_collections.ConfigDict(dict(
+        lr=0.01, momentum=0.9, weight_decay=5e-4, epochs=100, batch_size=128,
+        student_hidden=50, teacher_hidden=80))
 
 
 def _optimizer(t, steps_per_epoch):
-  sched = optax.cosine_decay_schedule(t.lr, t.epochs * steps_per_epoch)
-  tx = optax.chain(optax.add_decayed_weights(t.weight_decay),
-                   optax.sgd(sched, momentum=t.momentum))
-  return tx, sched
+    sched = optax.cosine_decay_schedule(t.lr, t.epochs * steps_per_epoch)
+    tx = optax.chain(optax.add_decayed_weights(t.weight_decay),
+                     optax.sgd(sched, momentum=t.momentum))
+    return tx, sched
 
 
 def _accuracy(forward, params, x, y):
-  return jnp.mean(jnp.argmax(forward(params, x)[0], -1) == y)
+    return jnp.mean(jnp.argmax(forward(params, x)[0], -1) == y)
 
 
 def train_one(key, data: dict, teacher_tr, teacher_val, *, hidden: int, num_classes: int,
-              t: ml_collections.ConfigDict, lam_value: float, alm_cfg: alm.ALMConfig | None):
-  """Trains one network on one seed's data; vmap over (key, data, teacher logits).
+              t: ml_collections.ConfigDict, lam_value: float, temperature: float,
+              alm_cfg: meta.MetaConfig | None):
+    """Trains one network on one seed's data; vmap over (key, data, teacher logits).
 
-  alm_cfg None: fixed λ = lam_value (0: CE, 0.9: KD). Returns final params, final λ (N,)
-  and test accuracy per epoch (E,).
-  """
-  n = data["x_train"].shape[0]
-  bs = t.batch_size
-  steps = n // bs  # drop the last partial batch of each epoch
-  model = MLP(hidden, num_classes)
-  forward = alm.flax_forward(model)
-  k_init, k_run = jax.random.split(key)
-  params = model.init(k_init, data["x_train"][:1])["params"]
-  tx, sched = _optimizer(t, steps)
-  opt_state = tx.init(params)
-  tau = alm_cfg.temperature if alm_cfg is not None else t.get("temperature", 4.0)
-  lam = jnp.full((n,), alm_cfg.lambda_init if alm_cfg is not None else lam_value, jnp.float32)
-  val = {"image": data["x_val"], "label": data["y_val"], "teacher_logits": teacher_val}
-  nv = data["x_val"].shape[0]
+    alm_cfg None: fixed λ = lam_value (0: CE, 0.9: KD) at τ = temperature; otherwise ALM-KD
+    at τ = alm_cfg.temperature. Returns final params, final λ (N,) and test accuracy per
+    epoch (E,).
+    """
+    n = data["x_train"].shape[0]
+    bs = t.batch_size
+    steps = n // bs  # drop the last partial batch of each epoch
+    model = MLP(hidden, num_classes)
+    forward = meta.flax_forward(model)
+    k_init, k_run = jax.random.split(key)
+    params = model.init(k_init, data["x_train"][:1])["params"]
+    tx, sched = _optimizer(t, steps)
+    opt_state = tx.init(params)
+    tau = alm_cfg.temperature if alm_cfg is not None else temperature
+    lam = jnp.full((n,), alm_cfg.lambda_init if alm_cfg is not None else lam_value, jnp.float32)
+    val = {"image": data["x_val"], "label": data["y_val"], "teacher_logits": teacher_val}
+    nv = data["x_val"].shape[0]
 
-  if alm_cfg is not None:
-    step_fn = alm.make_alm_step(forward, tx, sched, alm_cfg, head_path=("Dense_1",))
-  else:
-    def step_fn(params, opt_state, lam, s, batch, val_batch):
-      lam_b = lam[batch["id"]]
+    if alm_cfg is not None:
+        step_fn = meta.make_alm_step(forward, tx, sched, alm_cfg, head_path=("Dense_1",))
+    else:
+        def step_fn(params, opt_state, lam, s, batch, val_batch):
+            lam_b = lam[batch["id"]]
 
-      def loss(p):
-        logits, _ = forward(p, batch["image"])
-        return jnp.mean(alm.student_loss(logits, batch["label"], batch["teacher_logits"], lam_b,
-                                         tau))
+            def loss(p):
+                logits, _ = forward(p, batch["image"])
+                return jnp.mean(student_loss(logits, batch["label"], batch["teacher_logits"], lam_b,
+                                             tau))
 
-      l, g = jax.value_and_grad(loss)(params)
-      upd, opt_state = tx.update(g, opt_state, params)
-      return optax.apply_updates(params, upd), opt_state, lam, {"loss": l}
+            l, g = jax.value_and_grad(loss)(params)
+            upd, opt_state = tx.update(g, opt_state, params)
+            return optax.apply_updates(params, upd), opt_state, lam, {"loss": l}
 
-  def epoch(carry, e):
-    params, opt_state, lam = carry
-    perm = jax.random.permutation(jax.random.fold_in(k_run, e), n)[:steps * bs].reshape(steps, bs)
+    def epoch(carry, e):
+        params, opt_state, lam = carry
+        perm = jax.random.permutation(jax.random.fold_in(k_run, e), n)[:steps * bs].reshape(
+            steps, bs)
 
-    def step(c, xs):
-      params, opt_state, lam = c
-      i, ids = xs
-      s = e * steps + i
-      # validation minibatch of Alg. 1 line 6 (with replacement: cheap, not a permutation)
-      vids = jax.random.randint(jax.random.fold_in(jax.random.fold_in(k_run, 7919), s),
-                                (min(bs, nv),), 0, nv)
-      batch = {"image": data["x_train"][ids], "label": data["y_train"][ids], "id": ids,
-               "teacher_logits": teacher_tr[ids]}
-      val_b = jax.tree.map(lambda a: a[vids], val)
-      params, opt_state, lam, _ = step_fn(params, opt_state, lam, s, batch, val_b)
-      return (params, opt_state, lam), None
+        def step(c, xs):
+            params, opt_state, lam = c
+            i, ids = xs
+            s = e * steps + i
+            # validation minibatch of Alg. 1 line 6 (with replacement: cheap, not a permutation)
+            vids = jax.random.randint(jax.random.fold_in(jax.random.fold_in(k_run, 7919), s),
+                                      (min(bs, nv),), 0, nv)
+            batch = {"image": data["x_train"][ids], "label": data["y_train"][ids], "id": ids,
+                     "teacher_logits": teacher_tr[ids]}
+            val_b = jax.tree.map(lambda a: a[vids], val)
+            params, opt_state, lam, _ = step_fn(params, opt_state, lam, s, batch, val_b)
+            return (params, opt_state, lam), None
 
-    (params, opt_state, lam), _ = jax.lax.scan(step, (params, opt_state, lam),
-                                               (jnp.arange(steps), perm))
-    acc = _accuracy(forward, params, data["x_test"], data["y_test"])
-    return (params, opt_state, lam), acc
+        (params, opt_state, lam), _ = jax.lax.scan(step, (params, opt_state, lam),
+                                                   (jnp.arange(steps), perm))
+        acc = _accuracy(forward, params, data["x_test"], data["y_test"])
+        return (params, opt_state, lam), acc
 
-  (params, _, lam), accs = jax.lax.scan(epoch, (params, opt_state, lam), jnp.arange(t.epochs))
-  return params, lam, accs
+    (params, _, lam), accs = jax.lax.scan(epoch, (params, opt_state, lam), jnp.arange(t.epochs))
+    return params, lam, accs
 
 
 def _run_vmapped(keys, data, teacher_tr, teacher_val, **kw):
-  fn = jax.jit(jax.vmap(lambda k, d, ttr, tv: train_one(k, d, ttr, tv, **kw)))
-  return fn(keys, data, teacher_tr, teacher_val)
+    fn = jax.jit(jax.vmap(lambda k, d, ttr, tv: train_one(k, d, ttr, tv, **kw)))
+    return fn(keys, data, teacher_tr, teacher_val)
 
 
-def train_teachers(keys, data, d, t):
-  """CE teachers (80 hidden) on the noisy labels; returns teacher logits on train/val/test."""
-  s, n, c = data["x_train"].shape[0], data["x_train"].shape[1], d.n_classes
-  zeros_tr = jnp.zeros((s, n, c), jnp.float32)
-  zeros_val = jnp.zeros((s, data["x_val"].shape[1], c), jnp.float32)
-  params, _, accs = _run_vmapped(keys, data, zeros_tr, zeros_val, hidden=t.teacher_hidden,
-                                 num_classes=c, t=t, lam_value=0.0, alm_cfg=None)
-  model = MLP(t.teacher_hidden, c)
-  logits = jax.jit(jax.vmap(lambda p, x: model.apply({"params": p}, x)[0]))
-  return (logits(params, data["x_train"]), logits(params, data["x_val"]),
-          logits(params, data["x_test"]), accs)
+def train_teachers(keys, data, d, t, temperature):
+    """CE teachers (80 hidden) on the noisy labels; returns teacher logits on train/val/test."""
+    s, n, c = data["x_train"].shape[0], data["x_train"].shape[1], d.n_classes
+    zeros_tr = jnp.zeros((s, n, c), jnp.float32)
+    zeros_val = jnp.zeros((s, data["x_val"].shape[1], c), jnp.float32)
+    params, _, accs = _run_vmapped(keys, data, zeros_tr, zeros_val, hidden=t.teacher_hidden,
+                                   num_classes=c, t=t, lam_value=0.0,
+                                   temperature=temperature, alm_cfg=None)
+    model = MLP(t.teacher_hidden, c)
+    logits = jax.jit(jax.vmap(lambda p, x: model.apply({"params": p}, x)[0]))
+    return (logits(params, data["x_train"]), logits(params, data["x_val"]),
+            logits(params, data["x_test"]), accs)
 
 
 # ---------------------------------------------------------------- analysis
@@ -186,349 +194,353 @@ def train_teachers(keys, data, d, t):
 
 def fig3_table(lam: np.ndarray, teacher_tr: np.ndarray, y_train: np.ndarray, flipped: np.ndarray,
                n_buckets: int = 10) -> list[dict]:
-  """Mean λ per bucket of p_T(observed label), noisy vs clean; mean ± SEM over seeds.
+    """Mean λ per bucket of p_T(observed label), noisy vs clean; mean ± SEM over seeds.
 
-  lam, flipped, y_train: (S, N); teacher_tr: (S, N, C).
-  """
-  p = jax.nn.softmax(jnp.asarray(teacher_tr), -1)
-  conf = np.take_along_axis(np.asarray(p), y_train[..., None], -1)[..., 0]  # (S, N)
-  b = np.minimum((conf * n_buckets).astype(int), n_buckets - 1)
-  rows = []
-  for k in range(n_buckets):
-    row = {"bucket": f"[{k / n_buckets:.1f},{(k + 1) / n_buckets:.1f})"}
-    for name, grp in (("noisy", flipped), ("clean", ~flipped)):
-      per_seed = [lam[s][(b[s] == k) & grp[s]].mean() for s in range(lam.shape[0])
-                  if ((b[s] == k) & grp[s]).any()]
-      cnt = [((b[s] == k) & grp[s]).sum() for s in range(lam.shape[0])]
-      row[f"lambda_{name}"] = _mean_sem(per_seed)
-      row[f"n_{name}_per_seed"] = float(np.mean(cnt))
-      row[f"seeds_{name}"] = len(per_seed)
-    rows.append(row)
-  return rows
+    lam, flipped, y_train: (S, N); teacher_tr: (S, N, C).
+    """
+    p = jax.nn.softmax(jnp.asarray(teacher_tr), -1)
+    conf = np.take_along_axis(np.asarray(p), y_train[..., None], -1)[..., 0]  # (S, N)
+    b = np.minimum((conf * n_buckets).astype(int), n_buckets - 1)
+    rows = []
+    for k in range(n_buckets):
+        row = {"bucket": f"[{k / n_buckets:.1f},{(k + 1) / n_buckets:.1f})"}
+        for name, grp in (("noisy", flipped), ("clean", ~flipped)):
+            per_seed = [lam[s][(b[s] == k) & grp[s]].mean() for s in range(lam.shape[0])
+                        if ((b[s] == k) & grp[s]).any()]
+            cnt = [((b[s] == k) & grp[s]).sum() for s in range(lam.shape[0])]
+            row[f"lambda_{name}"] = _mean_sem(per_seed)
+            row[f"n_{name}_per_seed"] = float(np.mean(cnt))
+            row[f"seeds_{name}"] = len(per_seed)
+        rows.append(row)
+    return rows
 
 
 def _mean_sem(v) -> dict:
-  v = np.asarray(v, np.float64)
-  if v.size == 0:
-    return {"mean": None, "sem": None}
-  sem = float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else None
-  return {"mean": float(v.mean()), "sem": sem}
+    v = np.asarray(v, np.float64)
+    if v.size == 0:
+        return {"mean": None, "sem": None}
+    sem = float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else None
+    return {"mean": float(v.mean()), "sem": sem}
 
 
 def lambda_summary(lam, teacher_tr, y_train, flipped, n_buckets: int = 10) -> dict:
-  """Noisy-vs-clean λ overall, and within teacher-confidence buckets (removes the confound)."""
-  p = np.asarray(jax.nn.softmax(jnp.asarray(teacher_tr), -1))
-  conf = np.take_along_axis(p, y_train[..., None], -1)[..., 0]
-  b = np.minimum((conf * n_buckets).astype(int), n_buckets - 1)
-  overall_n = [lam[s][flipped[s]].mean() for s in range(lam.shape[0])]
-  overall_c = [lam[s][~flipped[s]].mean() for s in range(lam.shape[0])]
-  diff = np.array(overall_n) - np.array(overall_c)
-  within = []  # per seed: bucket-weighted (by noisy count) mean of λ_noisy − λ_clean
-  for s in range(lam.shape[0]):
-    num = den = 0.0
-    for k in range(n_buckets):
-      mn, mc = (b[s] == k) & flipped[s], (b[s] == k) & ~flipped[s]
-      if mn.any() and mc.any():
-        num += mn.sum() * (lam[s][mn].mean() - lam[s][mc].mean())
-        den += mn.sum()
-    within.append(num / den if den else np.nan)
-  within = np.array(within)
-  corr = [np.corrcoef(conf[s], lam[s])[0, 1] for s in range(lam.shape[0])]
-  return {
-      "lambda_noisy": _mean_sem(overall_n), "lambda_clean": _mean_sem(overall_c),
-      "noisy_minus_clean": _mean_sem(diff),
-      "frac_seeds_noisy_gt_clean": float(np.mean(diff > 0)),
-      "within_bucket_noisy_minus_clean": _mean_sem(within[~np.isnan(within)]),
-      "corr_lambda_teacher_conf": _mean_sem(corr),
-      "teacher_conf_noisy": _mean_sem([conf[s][flipped[s]].mean() for s in range(len(conf))]),
-      "teacher_conf_clean": _mean_sem([conf[s][~flipped[s]].mean() for s in range(len(conf))]),
-      "lambda_min": float(lam.min()), "lambda_max": float(lam.max()),
-  }
+    """Noisy-vs-clean λ overall, and within teacher-confidence buckets (removes the confound)."""
+    p = np.asarray(jax.nn.softmax(jnp.asarray(teacher_tr), -1))
+    conf = np.take_along_axis(p, y_train[..., None], -1)[..., 0]
+    b = np.minimum((conf * n_buckets).astype(int), n_buckets - 1)
+    overall_n = [lam[s][flipped[s]].mean() for s in range(lam.shape[0])]
+    overall_c = [lam[s][~flipped[s]].mean() for s in range(lam.shape[0])]
+    diff = np.array(overall_n) - np.array(overall_c)
+    within = []  # per seed: bucket-weighted (by noisy count) mean of λ_noisy − λ_clean
+    for s in range(lam.shape[0]):
+        num = den = 0.0
+        for k in range(n_buckets):
+            mn, mc = (b[s] == k) & flipped[s], (b[s] == k) & ~flipped[s]
+            if mn.any() and mc.any():
+                num += mn.sum() * (lam[s][mn].mean() - lam[s][mc].mean())
+                den += mn.sum()
+        within.append(num / den if den else np.nan)
+    within = np.array(within)
+    corr = [np.corrcoef(conf[s], lam[s])[0, 1] for s in range(lam.shape[0])]
+    return {
+        "lambda_noisy": _mean_sem(overall_n), "lambda_clean": _mean_sem(overall_c),
+        "noisy_minus_clean": _mean_sem(diff),
+        "frac_seeds_noisy_gt_clean": float(np.mean(diff > 0)),
+        "within_bucket_noisy_minus_clean": _mean_sem(within[~np.isnan(within)]),
+        "corr_lambda_teacher_conf": _mean_sem(corr),
+        "teacher_conf_noisy": _mean_sem([conf[s][flipped[s]].mean() for s in range(len(conf))]),
+        "teacher_conf_clean": _mean_sem([conf[s][~flipped[s]].mean() for s in range(len(conf))]),
+        "lambda_min": float(lam.min()), "lambda_max": float(lam.max()),
+    }
 
 
 # ---------------------------------------------------------------- runners
 
 
-def alm_config_from(config) -> alm.ALMConfig:
-  return alm.ALMConfig.from_dict(config.alm)
+def alm_config_from(config) -> meta.MetaConfig:
+    """The meta-update settings: config.alm and τ = config.loss.temperature."""
+    return meta.MetaConfig.from_config(config)
 
 
 _MEMO: dict = {}  # runs shared by runners called in one process (fig4 then fig3: no retraining)
 
 
 def _key(config, *extra) -> str:
-  return json.dumps([config.data.to_dict(), config.train.to_dict(), config.seed0,
-                     config.num_seeds, config.kd_lambda, config.kd_temperature, *extra],
-                    sort_keys=True, default=str)
+    return json.dumps([config.data.to_dict(), config.recipe.to_dict(), config.seed0,
+                       config.num_seeds, config.loss.to_dict(), *extra],
+                      sort_keys=True, default=str)
 
 
 def _setup(config):
-  k = _key(config, "setup")
-  if k not in _MEMO:
-    _MEMO[k] = _setup_uncached(config)
-  return _MEMO[k]
+    k = _key(config, "setup")
+    if k not in _MEMO:
+        _MEMO[k] = _setup_uncached(config)
+    return _MEMO[k]
 
 
 def _setup_uncached(config):
-  d, t = config.data, config.train
-  seeds = list(range(config.seed0, config.seed0 + config.num_seeds))
-  t0 = time.time()
-  data = make_data_stack(seeds, d)
-  data_j = {k: jnp.asarray(v) for k, v in data.items()
-            if k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
-  keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds))
-  kt, ks = jax.vmap(lambda k: jax.random.split(k))(keys).transpose(1, 0, 2)
-  t_tr, t_val, t_te, t_accs = train_teachers(kt, data_j, d, t)
-  jax.block_until_ready(t_tr)
-  return dict(seeds=seeds, data=data, data_j=data_j, keys=ks, teacher_tr=t_tr, teacher_val=t_val,
-              teacher_test_acc=np.asarray(t_accs[:, -1]),
-              teacher_train_acc_noisy=np.asarray(
-                  jnp.mean(jnp.argmax(t_tr, -1) == data_j["y_train"], -1)),
-              setup_s=time.time() - t0)
+    d, t = config.data, config.recipe
+    seeds = list(range(config.seed0, config.seed0 + config.num_seeds))
+    t0 = time.time()
+    data = make_data_stack(seeds, d)
+    data_j = {k: jnp.asarray(v) for k, v in data.items()
+              if k in ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")}
+    keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds))
+    kt, ks = jax.vmap(lambda k: jax.random.split(k))(keys).transpose(1, 0, 2)
+    t_tr, t_val, t_te, t_accs = train_teachers(kt, data_j, d, t, config.loss.temperature)
+    jax.block_until_ready(t_tr)
+    return dict(seeds=seeds, data=data, data_j=data_j, keys=ks, teacher_tr=t_tr, teacher_val=t_val,
+                teacher_test_acc=np.asarray(t_accs[:, -1]),
+                teacher_train_acc_noisy=np.asarray(
+                    jnp.mean(jnp.argmax(t_tr, -1) == data_j["y_train"], -1)),
+                setup_s=time.time() - t0)
 
 
-def _student(config, env, kind: str, alm_cfg: alm.ALMConfig | None = None):
-  k = _key(config, kind, dataclasses.asdict(alm_cfg) if (kind == "alm" and alm_cfg) else None)
-  if k not in _MEMO:
-    _MEMO[k] = _student_uncached(config, env, kind, alm_cfg)
-  return _MEMO[k]
+def _student(config, env, kind: str, alm_cfg: meta.MetaConfig | None = None):
+    k = _key(config, kind, dataclasses.asdict(alm_cfg) if (kind == "alm" and alm_cfg) else None)
+    if k not in _MEMO:
+        _MEMO[k] = _student_uncached(config, env, kind, alm_cfg)
+    return _MEMO[k]
 
 
-def _student_uncached(config, env, kind: str, alm_cfg: alm.ALMConfig | None = None):
-  t = ml_collections.ConfigDict(config.train.to_dict())
-  lam_value = {"ce": 0.0, "kd": config.kd_lambda, "alm": 0.0}[kind]
-  if kind != "alm":
-    alm_cfg = None
-    t.temperature = config.kd_temperature
-  t0 = time.time()
-  _, lam, accs = _run_vmapped(env["keys"], env["data_j"], env["teacher_tr"], env["teacher_val"],
-                              hidden=t.student_hidden, num_classes=config.data.n_classes, t=t,
-                              lam_value=lam_value, alm_cfg=alm_cfg)
-  accs = np.asarray(accs)
-  return np.asarray(lam), accs, time.time() - t0
+def _student_uncached(config, env, kind: str, alm_cfg: meta.MetaConfig | None = None):
+    t = ml_collections.ConfigDict(config.recipe.to_dict())
+    lam_value = {"ce": 0.0, "kd": config.loss.kd_weight, "alm": 0.0}[kind]
+    if kind != "alm":
+        alm_cfg = None
+    t0 = time.time()
+    _, lam, accs = _run_vmapped(env["keys"], env["data_j"], env["teacher_tr"], env["teacher_val"],
+                                hidden=t.student_hidden, num_classes=config.data.n_classes, t=t,
+                                lam_value=lam_value, temperature=config.loss.temperature,
+                                alm_cfg=alm_cfg)
+    accs = np.asarray(accs)
+    return np.asarray(lam), accs, time.time() - t0
 
 
 def _write(workdir, name, out):
-  os.makedirs(workdir, exist_ok=True)
-  with open(os.path.join(workdir, name), "w") as f:
-    json.dump(out, f, indent=1, default=float)
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, name), "w") as f:
+        json.dump(out, f, indent=1, default=float)
 
 
 def _scale_note(config) -> str:
-  full = (config.num_seeds == 50 and config.train.epochs == 100 and config.data.n_train == 8100)
-  return "full setting" if full else (
-      f"reduced: {config.num_seeds} seeds, {config.train.epochs} epochs, "
-      f"n_train {config.data.n_train}")
+    full = (config.num_seeds == 50 and config.recipe.epochs == 100 and config.data.n_train == 8100)
+    return "full setting" if full else (
+        f"reduced: {config.num_seeds} seeds, {config.recipe.epochs} epochs, "
+        f"n_train {config.data.n_train}")
 
 
 def run_fig3(config, workdir: str) -> dict:
-  """Fig. 3: mean learned λ per teacher-confidence bucket, noisy vs clean, ± SEM over seeds."""
-  from kdjax.reproduce.paper_numbers import ALM as PAPER
-  env = _setup(config)
-  cfg = alm_config_from(config)
-  lam, accs, secs = _student(config, env, "alm", cfg)
-  d = env["data"]
-  rows = fig3_table(lam, np.asarray(env["teacher_tr"]), d["y_train"], d["flipped"])
-  summ = lambda_summary(lam, np.asarray(env["teacher_tr"]), d["y_train"], d["flipped"])
-  claim = PAPER.get(("sec5_fig3", "claim"), "")
-  for r in rows:
-    r["paper"] = claim
-    r["seeds"] = f"{env['seeds'][0]}..{env['seeds'][-1]}"
-  out = {"rows": rows, "summary": summ, "alm_config": dataclasses.asdict(cfg),
-         "teacher_test_acc": _mean_sem(env["teacher_test_acc"]),
-         "alm_final_test_acc": _mean_sem(accs[:, -1]), "scale_note": _scale_note(config),
-         "seconds": {"setup_teacher": env["setup_s"], "alm": secs}}
-  _write(workdir, "results.json", out)
-  _plot_fig3(rows, os.path.join(workdir, "fig3.png"))
-  return out
+    """Fig. 3: mean learned λ per teacher-confidence bucket, noisy vs clean, ± SEM over seeds."""
+    from kdjax.reproduce.paper_numbers import ALM as PAPER
+    env = _setup(config)
+    cfg = alm_config_from(config)
+    lam, accs, secs = _student(config, env, "alm", cfg)
+    d = env["data"]
+    rows = fig3_table(lam, np.asarray(env["teacher_tr"]), d["y_train"], d["flipped"])
+    summ = lambda_summary(lam, np.asarray(env["teacher_tr"]), d["y_train"], d["flipped"])
+    claim = PAPER.get(("sec5_fig3", "claim"), "")
+    for r in rows:
+        r["paper"] = claim
+        r["seeds"] = f"{env['seeds'][0]}..{env['seeds'][-1]}"
+    out = {"rows": rows, "summary": summ, "alm_config": dataclasses.asdict(cfg),
+           "teacher_test_acc": _mean_sem(env["teacher_test_acc"]),
+           "alm_final_test_acc": _mean_sem(accs[:, -1]), "scale_note": _scale_note(config),
+           "seconds": {"setup_teacher": env["setup_s"], "alm": secs}}
+    _write(workdir, "results.json", out)
+    _plot_fig3(rows, os.path.join(workdir, "fig3.png"))
+    return out
 
 
 def run_fig4(config, workdir: str) -> dict:
-  """Fig. 4: test accuracy per epoch of CE, KD (λ = 0.9), ALM-KD, mean ± SEM over seeds."""
-  from kdjax.reproduce.paper_numbers import ALM as PAPER
-  env = _setup(config)
-  curves, secs = {}, {"setup_teacher": env["setup_s"]}
-  for kind in ("ce", "kd", "alm"):
-    _, accs, s = _student(config, env, kind, alm_config_from(config))
-    curves[kind], secs[kind] = accs, s
-  e = config.train.epochs
-  report_epochs = sorted({x for x in (1, 2, 5, 10, 20, 50, e) if x <= e})
-  rows = []
-  for ep in report_epochs:
-    row = {"epoch": ep}
-    for kind, a in curves.items():
-      row[f"acc_{kind}"] = _mean_sem(a[:, ep - 1])
-    row["paper"] = PAPER.get(("sec5_fig4", "claim"), "")
-    row["seeds"] = f"{env['seeds'][0]}..{env['seeds'][-1]}"
-    rows.append(row)
-  final = {k: a[:, -1] for k, a in curves.items()}
-  paired = {"alm_minus_ce": _mean_sem(final["alm"] - final["ce"]),
-            "alm_minus_kd": _mean_sem(final["alm"] - final["kd"]),
-            "kd_minus_ce": _mean_sem(final["kd"] - final["ce"]),
-            "frac_seeds_alm_gt_kd": float(np.mean(final["alm"] > final["kd"])),
-            "frac_seeds_alm_gt_ce": float(np.mean(final["alm"] > final["ce"])),
-            # area under the learning curve: the "learns faster" claim
-            "auc_alm_minus_kd": _mean_sem(curves["alm"].mean(1) - curves["kd"].mean(1)),
-            "auc_alm_minus_ce": _mean_sem(curves["alm"].mean(1) - curves["ce"].mean(1))}
-  out = {"rows": rows, "paired_final": paired, "alm_config": dataclasses.asdict(
-      alm_config_from(config)), "teacher_test_acc": _mean_sem(env["teacher_test_acc"]),
-         "curves_mean": {k: a.mean(0).tolist() for k, a in curves.items()},
-         "scale_note": _scale_note(config), "seconds": secs}
-  _write(workdir, "results.json", out)
-  _plot_fig4(curves, os.path.join(workdir, "fig4.png"))
-  return out
+    """Fig. 4: test accuracy per epoch of CE, KD (λ = 0.9), ALM-KD, mean ± SEM over seeds."""
+    from kdjax.reproduce.paper_numbers import ALM as PAPER
+    env = _setup(config)
+    curves, secs = {}, {"setup_teacher": env["setup_s"]}
+    for kind in ("ce", "kd", "alm"):
+        _, accs, s = _student(config, env, kind, alm_config_from(config))
+        curves[kind], secs[kind] = accs, s
+    e = config.recipe.epochs
+    report_epochs = sorted({x for x in (1, 2, 5, 10, 20, 50, e) if x <= e})
+    rows = []
+    for ep in report_epochs:
+        row = {"epoch": ep}
+        for kind, a in curves.items():
+            row[f"acc_{kind}"] = _mean_sem(a[:, ep - 1])
+        row["paper"] = PAPER.get(("sec5_fig4", "claim"), "")
+        row["seeds"] = f"{env['seeds'][0]}..{env['seeds'][-1]}"
+        rows.append(row)
+    final = {k: a[:, -1] for k, a in curves.items()}
+    paired = {"alm_minus_ce": _mean_sem(final["alm"] - final["ce"]),
+              "alm_minus_kd": _mean_sem(final["alm"] - final["kd"]),
+              "kd_minus_ce": _mean_sem(final["kd"] - final["ce"]),
+              "frac_seeds_alm_gt_kd": float(np.mean(final["alm"] > final["kd"])),
+              "frac_seeds_alm_gt_ce": float(np.mean(final["alm"] > final["ce"])),
+              # area under the learning curve: the "learns faster" claim
+              "auc_alm_minus_kd": _mean_sem(curves["alm"].mean(1) - curves["kd"].mean(1)),
+              "auc_alm_minus_ce": _mean_sem(curves["alm"].mean(1) - curves["ce"].mean(1))}
+    out = {"rows": rows, "paired_final": paired, "alm_config": dataclasses.asdict(
+        alm_config_from(config)), "teacher_test_acc": _mean_sem(env["teacher_test_acc"]),
+           "curves_mean": {k: a.mean(0).tolist() for k, a in curves.items()},
+           "scale_note": _scale_note(config), "seconds": secs}
+    _write(workdir, "results.json", out)
+    _plot_fig4(curves, os.path.join(workdir, "fig4.png"))
+    return out
 
 
 def run_sensitivity(config, workdir: str) -> dict:
-  """ALM-KD under each variant of the open Sec. 5 choices (config.variants: name -> overrides).
+    """ALM-KD under each variant of the open Sec. 5 choices (config.variants: name -> nested
+    overrides of config.alm / config.loss, applied to the ALM-KD student only).
 
-  Every variant shares the data and teachers; reports the Fig. 3 pattern (λ noisy − clean,
-  overall and within confidence buckets) and the Fig. 4 pattern (final accuracy vs CE and KD).
-  """
-  env = _setup(config)
-  d = env["data"]
-  _, acc_ce, _ = _student(config, env, "ce")
-  _, acc_kd, _ = _student(config, env, "kd")
-  rows = []
-  order = list(config.get("variant_order", None) or config.variants.keys())
-  for name in order:
-    over = config.variants[name]
-    base = dict(config.alm.to_dict())
-    base.update(dict(over))
-    cfg = alm.ALMConfig.from_dict(base)
-    lam, accs, secs = _student(config, env, "alm", cfg)
-    s = lambda_summary(lam, np.asarray(env["teacher_tr"]), d["y_train"], d["flipped"])
-    fin = accs[:, -1]
-    finite = bool(np.isfinite(lam).all())
-    rows.append({
-        "variant": name, "overrides": dict(over),
-        "lambda_noisy": s["lambda_noisy"], "lambda_clean": s["lambda_clean"],
-        "noisy_minus_clean": s["noisy_minus_clean"],
-        "within_bucket_noisy_minus_clean": s["within_bucket_noisy_minus_clean"],
-        "frac_seeds_noisy_gt_clean": s["frac_seeds_noisy_gt_clean"],
-        "lambda_range": [s["lambda_min"], s["lambda_max"]],
-        "acc_alm": _mean_sem(fin), "alm_minus_ce": _mean_sem(fin - acc_ce[:, -1]),
-        "alm_minus_kd": _mean_sem(fin - acc_kd[:, -1]),
-        "fig3_pattern": bool(finite and s["noisy_minus_clean"]["mean"] is not None
-                             and s["noisy_minus_clean"]["mean"] > 0
-                             and s["frac_seeds_noisy_gt_clean"] >= 0.8),
-        "fig4_pattern": bool(np.mean(fin - acc_kd[:, -1]) > 0 and np.mean(fin - acc_ce[:, -1]) > 0),
-        "seconds": secs, "seeds": f"{env['seeds'][0]}..{env['seeds'][-1]}"})
-    _write(workdir, "results.json", {"rows": rows, "scale_note": _scale_note(config)})
-  out = {"rows": rows, "acc_ce": _mean_sem(acc_ce[:, -1]), "acc_kd": _mean_sem(acc_kd[:, -1]),
-         "teacher_test_acc": _mean_sem(env["teacher_test_acc"]),
-         "teacher_train_acc_on_noisy_labels": _mean_sem(env["teacher_train_acc_noisy"]),
-         "scale_note": _scale_note(config)}
-  _write(workdir, "results.json", out)
-  return out
+    Every variant shares the data and teachers; reports the Fig. 3 pattern (λ noisy − clean,
+    overall and within confidence buckets) and the Fig. 4 pattern (final accuracy vs CE and KD).
+    """
+    env = _setup(config)
+    d = env["data"]
+    _, acc_ce, _ = _student(config, env, "ce")
+    _, acc_kd, _ = _student(config, env, "kd")
+    rows = []
+    for name in config.variant_order:
+        over = config.variants[name]
+        cfg = alm_config_from(_override(config, over))
+        lam, accs, secs = _student(config, env, "alm", cfg)
+        s = lambda_summary(lam, np.asarray(env["teacher_tr"]), d["y_train"], d["flipped"])
+        fin = accs[:, -1]
+        finite = bool(np.isfinite(lam).all())
+        rows.append({
+            "variant": name, "overrides": over.to_dict(),
+            "lambda_noisy": s["lambda_noisy"], "lambda_clean": s["lambda_clean"],
+            "noisy_minus_clean": s["noisy_minus_clean"],
+            "within_bucket_noisy_minus_clean": s["within_bucket_noisy_minus_clean"],
+            "frac_seeds_noisy_gt_clean": s["frac_seeds_noisy_gt_clean"],
+            "lambda_range": [s["lambda_min"], s["lambda_max"]],
+            "acc_alm": _mean_sem(fin), "alm_minus_ce": _mean_sem(fin - acc_ce[:, -1]),
+            "alm_minus_kd": _mean_sem(fin - acc_kd[:, -1]),
+            "fig3_pattern": bool(finite and s["noisy_minus_clean"]["mean"] is not None
+                                 and s["noisy_minus_clean"]["mean"] > 0
+                                 and s["frac_seeds_noisy_gt_clean"] >= 0.8),
+            "fig4_pattern": bool(np.mean(fin - acc_kd[:, -1]) > 0
+                                 and np.mean(fin - acc_ce[:, -1]) > 0),
+            "seconds": secs, "seeds": f"{env['seeds'][0]}..{env['seeds'][-1]}"})
+        _write(workdir, "results.json", {"rows": rows, "scale_note": _scale_note(config)})
+    out = {"rows": rows, "acc_ce": _mean_sem(acc_ce[:, -1]), "acc_kd": _mean_sem(acc_kd[:, -1]),
+           "teacher_test_acc": _mean_sem(env["teacher_test_acc"]),
+           "teacher_train_acc_on_noisy_labels": _mean_sem(env["teacher_train_acc_noisy"]),
+           "scale_note": _scale_note(config)}
+    _write(workdir, "results.json", out)
+    return out
 
 
 def _override(config, over) -> ml_collections.ConfigDict:
-  """Copy of `config` with nested overrides, e.g. {'data': {'class_sep': 2.0}, 'kd_lambda': .5}."""
-  c = ml_collections.ConfigDict(config.to_dict())
-  for k, v in dict(over).items():
-    if hasattr(v, "items"):
-      for kk, vv in dict(v).items():
-        c[k][kk] = vv
-    else:
-      c[k] = v
-  return c
+    """Copy of `config` with nested overrides, e.g.
+    {'data': {'class_sep': 2.0}, 'loss': {'kd_weight': .5}}."""
+    c = ml_collections.ConfigDict(config.to_dict())
+    for k, v in dict(over).items():
+        if hasattr(v, "items"):
+            for kk, vv in dict(v).items():
+                c[k][kk] = vv
+        else:
+            c[k] = v
+    return c
 
 
 def run_setting_sensitivity(config, workdir: str) -> dict:
-  """Whole Sec. 5 (teachers, CE, KD, ALM-KD) under each setting in config.settings (nested
-  overrides of data / train / kd_* / alm): make_classification args, batch size, KD τ, ...
-  Reports the Fig. 3 and Fig. 4 patterns per setting."""
-  rows = []
-  order = list(config.get("setting_order", None) or config.settings.keys())
-  for name in order:
-    c = _override(config, config.settings[name])
-    env = _setup(c)
-    d = env["data"]
-    _, acc_ce, _ = _student(c, env, "ce")
-    _, acc_kd, _ = _student(c, env, "kd")
-    lam, acc_alm, secs = _student(c, env, "alm", alm_config_from(c))
-    s = lambda_summary(lam, np.asarray(env["teacher_tr"]), d["y_train"], d["flipped"])
-    fin = acc_alm[:, -1]
-    rows.append({
-        "setting": name, "overrides": config.settings[name].to_dict(),
-        "teacher_test_acc": _mean_sem(env["teacher_test_acc"]),
-        "acc_ce": _mean_sem(acc_ce[:, -1]), "acc_kd": _mean_sem(acc_kd[:, -1]),
-        "acc_alm": _mean_sem(fin), "alm_minus_ce": _mean_sem(fin - acc_ce[:, -1]),
-        "alm_minus_kd": _mean_sem(fin - acc_kd[:, -1]),
-        "kd_minus_ce": _mean_sem(acc_kd[:, -1] - acc_ce[:, -1]),
-        "lambda_noisy": s["lambda_noisy"], "lambda_clean": s["lambda_clean"],
-        "noisy_minus_clean": s["noisy_minus_clean"],
-        "within_bucket_noisy_minus_clean": s["within_bucket_noisy_minus_clean"],
-        "frac_seeds_noisy_gt_clean": s["frac_seeds_noisy_gt_clean"],
-        "fig3_pattern": bool(s["noisy_minus_clean"]["mean"] is not None
-                             and s["noisy_minus_clean"]["mean"] > 0
-                             and s["frac_seeds_noisy_gt_clean"] >= 0.8),
-        "fig4_pattern": bool(np.mean(fin - acc_kd[:, -1]) > 0 and np.mean(fin - acc_ce[:, -1]) > 0),
-        "seconds_alm": secs, "seeds": f"{env['seeds'][0]}..{env['seeds'][-1]}"})
-    _write(workdir, "results.json", {"rows": rows, "scale_note": _scale_note(config)})
-  return {"rows": rows, "scale_note": _scale_note(config)}
+    """Whole Sec. 5 (teachers, CE, KD, ALM-KD) under each setting in config.settings (nested
+    overrides of data / recipe / loss / alm): make_classification args, batch size, τ, ...
+    Reports the Fig. 3 and Fig. 4 patterns per setting."""
+    rows = []
+    for name in config.setting_order:
+        c = _override(config, config.settings[name])
+        env = _setup(c)
+        d = env["data"]
+        _, acc_ce, _ = _student(c, env, "ce")
+        _, acc_kd, _ = _student(c, env, "kd")
+        lam, acc_alm, secs = _student(c, env, "alm", alm_config_from(c))
+        s = lambda_summary(lam, np.asarray(env["teacher_tr"]), d["y_train"], d["flipped"])
+        fin = acc_alm[:, -1]
+        rows.append({
+            "setting": name, "overrides": config.settings[name].to_dict(),
+            "teacher_test_acc": _mean_sem(env["teacher_test_acc"]),
+            "acc_ce": _mean_sem(acc_ce[:, -1]), "acc_kd": _mean_sem(acc_kd[:, -1]),
+            "acc_alm": _mean_sem(fin), "alm_minus_ce": _mean_sem(fin - acc_ce[:, -1]),
+            "alm_minus_kd": _mean_sem(fin - acc_kd[:, -1]),
+            "kd_minus_ce": _mean_sem(acc_kd[:, -1] - acc_ce[:, -1]),
+            "lambda_noisy": s["lambda_noisy"], "lambda_clean": s["lambda_clean"],
+            "noisy_minus_clean": s["noisy_minus_clean"],
+            "within_bucket_noisy_minus_clean": s["within_bucket_noisy_minus_clean"],
+            "frac_seeds_noisy_gt_clean": s["frac_seeds_noisy_gt_clean"],
+            "fig3_pattern": bool(s["noisy_minus_clean"]["mean"] is not None
+                                 and s["noisy_minus_clean"]["mean"] > 0
+                                 and s["frac_seeds_noisy_gt_clean"] >= 0.8),
+            "fig4_pattern": bool(np.mean(fin - acc_kd[:, -1]) > 0
+                                 and np.mean(fin - acc_ce[:, -1]) > 0),
+            "seconds_alm": secs, "seeds": f"{env['seeds'][0]}..{env['seeds'][-1]}"})
+        _write(workdir, "results.json", {"rows": rows, "scale_note": _scale_note(config)})
+    return {"rows": rows, "scale_note": _scale_note(config)}
 
 
 # ---------------------------------------------------------------- plots
 
 
 def _plot_fig3(rows, path):
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(6, 3.5))
-  x = np.arange(len(rows))
-  for off, name, color in ((-0.18, "noisy", "tab:red"), (0.18, "clean", "tab:blue")):
-    m = [r[f"lambda_{name}"]["mean"] for r in rows]
-    e = [r[f"lambda_{name}"]["sem"] or 0.0 for r in rows]
-    m = [np.nan if v is None else v for v in m]
-    ax.bar(x + off, m, 0.36, yerr=e, color=color, label=name, capsize=2)
-  ax.set_xticks(x, [r["bucket"] for r in rows], rotation=45, fontsize=7)
-  ax.set_xlabel("teacher probability of the (observed) label")
-  ax.set_ylabel("mean learned λ")
-  ax.legend()
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    x = np.arange(len(rows))
+    for off, name, color in ((-0.18, "noisy", "tab:red"), (0.18, "clean", "tab:blue")):
+        m = [r[f"lambda_{name}"]["mean"] for r in rows]
+        e = [r[f"lambda_{name}"]["sem"] or 0.0 for r in rows]
+        m = [np.nan if v is None else v for v in m]
+        ax.bar(x + off, m, 0.36, yerr=e, color=color, label=name, capsize=2)
+    ax.set_xticks(x, [r["bucket"] for r in rows], rotation=45, fontsize=7)
+    ax.set_xlabel("teacher probability of the (observed) label")
+    ax.set_ylabel("mean learned λ")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def _plot_fig4(curves, path):
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
-  fig, ax = plt.subplots(figsize=(6, 3.5))
-  names = {"ce": "CE (label-trained)", "kd": "KD λ=0.9", "alm": "ALM-KD"}
-  for k, a in curves.items():
-    m, s = a.mean(0), a.std(0, ddof=1) / np.sqrt(a.shape[0])
-    ep = np.arange(1, a.shape[1] + 1)
-    ax.plot(ep, m, label=names[k])
-    ax.fill_between(ep, m - s, m + s, alpha=0.3)
-  ax.set_xlabel("epoch")
-  ax.set_ylabel("test accuracy")
-  ax.legend()
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    names = {"ce": "CE (label-trained)", "kd": "KD λ=0.9", "alm": "ALM-KD"}
+    for k, a in curves.items():
+        m, s = a.mean(0), a.std(0, ddof=1) / np.sqrt(a.shape[0])
+        ep = np.arange(1, a.shape[1] + 1)
+        ax.plot(ep, m, label=names[k])
+        ax.fill_between(ep, m - s, m + s, alpha=0.3)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def base_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  """Shared Sec. 5 config; arg 'cpu' (default) and 'full' are both the paper's full setting
-  (it fits this CPU); 'smoke' is a tiny run for tests."""
-  arg = arg or "cpu"
-  if arg not in ("cpu", "full", "smoke"):
-    raise ValueError(f"unknown config arg {arg!r}; use 'cpu', 'full' or 'smoke'")
-  c = ml_collections.ConfigDict()
-  c.data = default_data_config()
-  c.train = default_train_config()
-  c.seed0 = 0
-  c.num_seeds = 50
-  c.kd_lambda = 0.9
-  c.kd_temperature = 4.0
-  c.alm = ml_collections.ConfigDict(dataclasses.asdict(alm.ALMConfig(
-      temperature=4.0, lambda_lr=1e4, lambda_init=0.5, clip="none", meta_grad="exact")))
-  if arg == "smoke":
-    c.num_seeds = 2
-    c.train.epochs = 2
-    c.data.n_train, c.data.n_val, c.data.n_test = 810, 90, 100
-  return c
+    """Shared Sec. 5 config; arg 'cpu' (default) and 'full' are both the paper's full setting
+    (it fits this CPU); 'smoke' is a tiny run for tests."""
+    arg = arg or "cpu"
+    if arg not in ("cpu", "full", "smoke"):
+        raise ValueError(f"unknown config arg {arg!r}; use 'cpu', 'full' or 'smoke'")
+    c = ml_collections.ConfigDict()
+    c.data = default_data_config()
+    c.recipe = default_recipe()   # not `train`: this runner has its own schema, not kdjax's
+    c.seed0 = 0
+    c.num_seeds = 50
+    c.loss = ml_collections.ConfigDict(dict(
+        kd_weight=0.9,     # λ of the KD student
+        temperature=4.0))  # τ of the KD and ALM-KD students
+    meta_fields = {f.name for f in dataclasses.fields(meta.MetaConfig)}
+    c.alm = ml_collections.ConfigDict(   # the meta-update fields of the `alm` section
+        {k: v for k, v in alm_config.section().items() if k in meta_fields})
+    c.alm.lambda_lr = 1e4
+    if arg == "smoke":
+        c.num_seeds = 2
+        c.recipe.epochs = 2
+        c.data.n_train, c.data.n_val, c.data.n_test = 810, 90, 100
+    return c

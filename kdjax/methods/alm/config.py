@@ -1,0 +1,60 @@
+"""The `alm` config section: ALM-KD's own fields (the KD weight and τ are `loss.kd_weight` and
+`loss.temperature`). Fields marked (open) are choices the paper does not fix."""
+from __future__ import annotations
+
+import ml_collections
+
+# One run trains one student; `alm.variant` picks which (the ALM-KD paper's rows and baselines).
+VARIANTS = ("ce", "kd", "alm", "alm_final", "takd", "dgkd")
+
+
+def section() -> ml_collections.ConfigDict:
+    a = ml_collections.ConfigDict()
+    a.variant = "alm"           # ce | kd (Eq. 5 with λ fixed at loss.kd_weight) | alm (Alg. 1
+    #                             over every teacher of the set) | alm_final (the final teacher
+    #                             only) | takd (KD hops via alm.assistants) | dgkd (all larger
+    #                             models at once, λ = loss.kd_weight per teacher)
+    a.alpha = 0.2               # perturbation of the outer target p'_T, Eq. 6 (paper: 0.2)
+    a.beta = 0.1                # weight of the training-batch outer term, Eq. 16 (paper: 0.1)
+    a.lambda_lr = 1000.0        # η_λ of Eq. 10 (open); multiplies the raw Eq. 8 gradient (∝ η/n)
+    a.update_every = 10         # L of Alg. 1: meta-update every L steps (paper: 10)
+    a.lambda_init = 0.5         # initial λ (open)
+    a.clip = "none"             # 'none' | 'unit': project λ onto [0, 1] after each update (open)
+    a.meta_grad = "exact"       # 'exact' (autodiff through the whole network) | 'last_layer'
+    #                             (the paper's Sec. 4.2 approximation: the head only)
+    a.lookahead_lr = 0.0        # η of Eq. 7; 0 = the optimizer's learning rate at that step
+    a.outer_teacher = "mean"    # multi-teacher outer target: 'mean' of teacher probabilities or
+    #                             a teacher index ('0', '1', ...)
+    a.teacher_epochs = ()       # early-stopped teachers (Sec. 6.3): epochs of the teacher run
+    a.assistants = ()           # smaller teachers, large -> small (Table 1: TAKD / DGKD / ALM)
+    a.assistant_kwargs = ()     # model kwargs per assistant ({} = the zoo defaults)
+    a.assistant_epochs = 0      # epochs of each assistant; 0 = train.epochs
+    a.dgkd_drop_prob = 0.0      # stochastic DGKD: drop each teacher with this probability
+    a.label_noise = 0.0         # fraction of training labels flipped (teacher and student see
+    #                             the same noisy labels; λ reported on flipped vs clean)
+    a.noise_seed = 0            # seed of the flipped-label draw
+    a.stage_seed = 0            # seed of the teacher and assistants this run trains, so that
+    #                             every student seed of a table cell distils the same teachers;
+    #                             -1 = the run's own seed
+    return a
+
+
+def _outer_teacher(v) -> bool:
+    return v == "mean" or str(v).isdigit()
+
+
+CHECKS = {
+    "variant": (lambda v: v in VARIANTS, f"one of {', '.join(VARIANTS)}"),
+    "alpha": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+    "beta": (lambda v: v >= 0, ">= 0"),
+    "lambda_lr": (lambda v: v >= 0, ">= 0"),
+    "update_every": (lambda v: int(v) >= 1, "an integer >= 1"),
+    "clip": (lambda v: v in ("none", "unit"), "'none' or 'unit'"),
+    "meta_grad": (lambda v: v in ("exact", "last_layer"), "'exact' or 'last_layer'"),
+    "lookahead_lr": (lambda v: v >= 0, ">= 0 (0 = the optimizer's learning rate)"),
+    "outer_teacher": (_outer_teacher, "'mean' or a teacher index"),
+    "assistant_epochs": (lambda v: v >= 0, ">= 0"),
+    "dgkd_drop_prob": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "label_noise": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
+    "stage_seed": (lambda v: v >= -1, ">= -1 (-1 = the run's seed)"),
+}

@@ -1,0 +1,157 @@
+"""ALM-KD as a `Method`: one run trains one student of `alm.variant`.
+
+  ce         cross-entropy on the labels;
+  kd         Eq. 5 with λ fixed at `loss.kd_weight` (Hinton KD, CE weight 1 − λ), final teacher;
+  alm        Alg. 1 over every teacher of the set (early stops and/or CE assistants): the λ
+             table (one λ per example and teacher) in `Method.example_state`, the meta-update
+             of the batch's λ rows as `Method.pre_step` every L steps (Eq. 6-10, 14-16) on the
+             validation side batch, then the Eq. 5 / 12 gradient step with the new λ;
+  alm_final  the same with the final teacher only (Table 2 row 2);
+  takd       Hinton KD from the last assistant of the KD chain;
+  dgkd       Eq. 12 with λ = loss.kd_weight for every teacher of the DGKD chain.
+The CE weight of every variant but `ce` is 1 − λ (Eq. 5), so `loss.ce_weight` is not read.
+The test accuracy at the best validation epoch (Table 3's early-stopped CE row) is
+`early_stop.test_accuracy` of any run's results.json.
+"""
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from kdjax.methods.alm import teachers as teachers_lib
+from kdjax.methods.alm.loss import make_student_loss
+from kdjax.methods.alm.meta import MetaConfig, find_head_path, init_lambdas, meta_update
+from kdjax.methods.ce.method import ce_loss
+from kdjax.methods.kd.method import make_kd_loss
+from kdjax.train.method import Method
+from kdjax.train.step import preprocess
+
+teachers = teachers_lib.teachers
+_META = ("alm", "alm_final")
+
+
+def _forward(model, batch_stats, rng):
+    """Training-mode forward with fixed BatchNorm statistics (their updates are dropped)."""
+
+    def forward(params, x):
+        out, _ = model.apply({"params": params, "batch_stats": batch_stats}, x, train=True,
+                             mutable=["batch_stats"], rngs={"dropout": rng})
+        return out
+
+    return forward
+
+
+def make_pre_step(cfg: MetaConfig, mean, std):
+    """Alg. 1 lines 5-8 inside the step: when step % L == 0, the λ rows of the batch take one
+    meta-gradient step; the look-ahead (Eq. 7) runs at the current parameters with
+    η = the step's learning rate (or alm.lookahead_lr) and dropout key fold_in(dropout_rng, 1);
+    the outer loss (Eq. 6, 16) is on the batch's `validation/*` side batch plus β·the training
+    batch. Validation teacher logits: `constants['val_logits'][val_row_of_id[id]]`."""
+
+    def pre_step(state, batch, ctx):
+        consts = state.frozen["method"]
+        vrows = consts["val_row_of_id"][batch["validation/id"]]
+        val_batch = {"image": preprocess(batch["validation/image"], mean, std),
+                     "label": batch["validation/label"],
+                     "mask": batch["validation/mask"].astype(jnp.float32),
+                     "teacher_logits": consts["val_logits"][vrows]}
+        tr_batch = {"image": ctx.x, "label": batch["label"], "id": batch["id"],
+                    "mask": batch["mask"].astype(jnp.float32),
+                    "teacher_logits": batch["teacher_logits"]}
+        fwd = _forward(ctx.model, state.batch_stats, jax.random.fold_in(ctx.dropout_rng, 1))
+        head_path = None
+        if cfg.meta_grad == "last_layer":
+            logits_s, feats_s = jax.eval_shape(fwd, state.params, ctx.x)
+            head_path = find_head_path(state.params, feats_s.shape[-1], logits_s.shape[-1])
+        zero = jnp.zeros((), jnp.float32)
+
+        def do_meta(lam):
+            new, m = meta_update(fwd, state.params, lam, tr_batch, val_batch,
+                                 ctx.learning_rate, cfg, head_path)
+            return (new.astype(lam.dtype), m["meta_objective"].astype(jnp.float32),
+                    m["meta_grad_norm"].astype(jnp.float32))
+
+        lam, obj, gnorm = jax.lax.cond(state.step % cfg.update_every == 0, do_meta,
+                                       lambda lam: (lam, zero, zero),
+                                       state.example_state["lambda"])
+        state = state.replace(example_state={**state.example_state, "lambda": lam})
+        return state, batch, {"meta_objective": obj, "meta_grad_norm": gnorm,
+                              "lambda_mean": jnp.mean(lam[batch["id"]])}
+
+    return pre_step
+
+
+def make_method(config, run) -> Method:
+    variant, lc = config.alm.variant, config.loss
+    if variant == "ce":
+        return Method(loss=ce_loss)
+    if variant in ("kd", "takd"):
+        return Method(loss=make_kd_loss(lc.temperature, lc.kd_weight))
+    k = len(run.teachers)
+    if variant == "dgkd":
+        return teachers_lib.dgkd_method(lc.temperature, lc.kd_weight, k,
+                                        config.alm.dgkd_drop_prob)
+    if "validation" not in run.splits:
+        raise ValueError("ALM-KD needs a validation split (config.data.num_validation > 0)")
+    cfg = MetaConfig.from_config(config)
+    train, val = run.splits["train"], run.splits["validation"]
+    num_ids = int(max(train.ids.max(), val.ids.max())) + 1
+    row_of_id = np.zeros(int(val.ids.max()) + 1, np.int32)
+    row_of_id[val.ids] = np.arange(len(val.ids))
+    constants = {"val_logits": jnp.asarray(teachers_lib.split_logits(run.teachers, val, run)),
+                 "val_row_of_id": jnp.asarray(row_of_id)}
+    return Method(loss=make_student_loss(cfg.temperature),
+                  example_state={"lambda": init_lambdas(num_ids, None if k == 1 else k,
+                                                        cfg.lambda_init)},
+                  constants=constants, side_splits={"validation": val},
+                  pre_step=make_pre_step(cfg, run.info.mean, run.info.std))
+
+
+def lambda_stats(lam_rows: np.ndarray, names, flipped: np.ndarray | None = None) -> dict:
+    """Per teacher: mean / std / min / max / fraction outside [0, 1] of λ, and the mean on
+    flipped and on clean labels when some are flipped."""
+    lam_rows = lam_rows.reshape(len(lam_rows), -1)
+    out = {}
+    for k, name in enumerate(names):
+        v = lam_rows[:, k]
+        d = {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()),
+             "max": float(v.max()), "frac_outside_01": float(np.mean((v < 0) | (v > 1)))}
+        if flipped is not None and flipped.any() and (~flipped).any():
+            d["mean_flipped"] = float(v[flipped].mean())
+            d["mean_clean"] = float(v[~flipped].mean())
+        out[name] = d
+    return out
+
+
+def summarize(config, run, result) -> dict:
+    """results.json entries: the variant, the teachers (the final one as `teacher`; TAKD's
+    student has only its assistant), the early-stop row, teacher queries (the student's, ALM-KD's validation logits, the
+    assistants'), and for ALM-KD the λ statistics (λ itself in `<workdir>/lambda.npy`)."""
+    out = {"variant": config.alm.variant, "label_noise": config.alm.label_noise}
+    history = [h for h in result.history if "validation/accuracy" in h]
+    if history:
+        best = max(history, key=lambda h: h["validation/accuracy"])
+        out["early_stop"] = {"epoch": best["epoch"], "test_accuracy": best["test/accuracy"],
+                             "validation_accuracy": best["validation/accuracy"]}
+    queries = result.teacher_queries
+    names = [s["name"] for s in run.teacher_summaries]
+    if names:
+        out["teachers"] = run.teacher_summaries
+        out["teacher"] = next((s for s in run.teacher_summaries if s["name"].endswith("@final")),
+                              run.teacher_summaries[-1])
+        queries += sum(s["teacher_queries"] for s in run.teacher_summaries if s["assistant"])
+    if config.alm.variant in _META:
+        queries += len(run.teachers) * len(run.splits["validation"])
+        train = run.splits["train"]
+        lam = np.asarray(jax.device_get(result.state.example_state["lambda"]))
+        if jax.process_index() == 0:
+            np.save(os.path.join(run.workdir, "lambda.npy"), lam)
+        flipped = (teachers_lib.flip_mask(len(train), config.alm.label_noise,
+                                          config.alm.noise_seed)
+                   if config.alm.label_noise > 0 else None)
+        out["lambda"] = lambda_stats(lam[train.ids], names, flipped)
+    out["teacher_queries"] = int(queries)
+    return out
