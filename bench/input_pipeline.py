@@ -16,10 +16,15 @@ array_record shards, then measures over the same images:
   processes, --threads read threads each, batches of --batch. Also `worker_count=0` with N
   threads in the main process (PIL releases the GIL while decoding and resizing). grain hands
   out batches round-robin over the workers, so the timed window starts once every worker has
-  delivered its first batch (after max(W, 1) batches); that start-up time is printed
-  separately. The plain loops are timed over all images (they have no start-up).
+  delivered its first batch (after max(W, 1) batches) and covers as many images again as
+  there are in the folder less those (the loader runs endless, so the workers are still alive
+  when the CPU time is read); the start-up time is printed separately. The plain loops are
+  timed over all images (they have no start-up).
 
-Each measurement is repeated --repeats times, interleaved, and the median reported. The last line
+Each measurement is repeated --repeats times, interleaved, and the median reported, with the
+CPU time per image (this process plus its worker processes, from /proc) next to it: on a
+machine shared with other jobs, images/s follows the CPU share the scheduler grants, while CPU
+ms/image shows what the pipeline itself costs. The load average is printed before and after. The last line
 reads `best pipeline / plain loop: R.RRx` (best pipeline row over the plain full-decode loop);
 the line above it gives the ratio over the plain loop with draft.
 
@@ -66,11 +71,32 @@ def write_jpegs(root: str, n: int, size: tuple[int, int], classes: int = 4) -> l
     return sorted(files)
 
 
-def plain_loop(files: list[str], batch: int, draft: bool) -> float:
-    """images/s of the single-process loop (see the module docstring)."""
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) used so far by this process and its live child processes
+    (grain's workers), from /proc; NaN where /proc is missing."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    me, total = os.getpid(), 0.0
+    try:
+        pids = [d for d in os.listdir("/proc") if d.isdigit()]
+    except OSError:
+        return float("nan")
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(pid) == me or int(fields[1]) == me:  # fields[1] = ppid
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def plain_loop(files: list[str], batch: int, draft: bool) -> tuple[float, float]:
+    """(images/s, CPU ms per image) of the single-process loop (see the module docstring)."""
     from PIL import Image
     recipe = transforms.Recipe("imagenet", 224)
     rng = np.random.default_rng(0)
+    c0 = cpu_seconds()
     t0 = time.perf_counter()
     out = []
     for path in files:
@@ -90,25 +116,28 @@ def plain_loop(files: list[str], batch: int, draft: bool) -> float:
         if len(out) == batch:
             np.stack(out)
             out = []
-    return len(files) / (time.perf_counter() - t0)
+    wall = time.perf_counter() - t0
+    return len(files) / wall, 1000 * (cpu_seconds() - c0) / len(files)
 
 
-def pipeline(split, batch: int, workers: int, threads: int) -> tuple[float, float]:
-    """(images/s once every worker is up, seconds until then) of the grain loader."""
+def pipeline(split, batch: int, workers: int, threads: int) -> tuple[float, float, float]:
+    """(images/s once every worker is up, CPU ms per image meanwhile (this process and its
+    workers), seconds until then) of the grain loader."""
     gl = loader.GrainLoader(split, batch, seed=0, augment=True, drop_remainder=True,
                             process_index=0, process_count=1, worker_count=workers,
-                            read_threads=threads, num_epochs=1)
+                            read_threads=threads, num_epochs=None)  # endless: workers stay up
+    timed = max(1, len(split) // batch - max(workers, 1))  # batches in the timed window
     t0 = time.perf_counter()
     it = gl.iterator()
     for _ in range(max(workers, 1)):
         next(it)
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), cpu_seconds()
     count = 0
-    for b in it:
-        count += b["image"].shape[0]
-    t2 = time.perf_counter()
+    for _ in range(timed):
+        count += next(it)["image"].shape[0]
+    t2, c2 = time.perf_counter(), cpu_seconds()
     it.close()
-    return count / (t2 - t1), t1 - t0
+    return count / (t2 - t1), 1000 * (c2 - c1) / count, t1 - t0
 
 
 def main():
@@ -145,19 +174,24 @@ def main():
              for c in configs}
     rows.update({names[c]: [] for c in configs})
     starts = {names[c]: [] for c in configs}
+    cpu_ms = {k: [] for k in rows}
     for _ in range(repeats):
-        rows["plain loop"].append(plain_loop(files, args.batch, draft=False))
-        rows["plain loop + draft"].append(plain_loop(files, args.batch, draft=True))
+        for key, draft in (("plain loop", False), ("plain loop + draft", True)):
+            rate, ms = plain_loop(files, args.batch, draft=draft)
+            rows[key].append(rate)
+            cpu_ms[key].append(ms)
         for c in configs:
-            rate, start = pipeline(split, args.batch, *c)
+            rate, ms, start = pipeline(split, args.batch, *c)
             rows[names[c]].append(rate)
+            cpu_ms[names[c]].append(ms)
             starts[names[c]].append(start)
     med = {k: statistics.median(v) for k, v in rows.items()}
     for k, v in med.items():
         extra = ""
         if k in starts:
             extra = f"   (start-up {statistics.median(starts[k]):.1f} s)"
-        print(f"{k:24s} {v:8.1f} images/s  {v / ncpu:7.1f} /core{extra}", flush=True)
+        print(f"{k:32s} {v:8.1f} images/s  {v / ncpu:7.1f} /core  "
+              f"{statistics.median(cpu_ms[k]):6.2f} CPU ms/image{extra}", flush=True)
     best = max(v for k, v in med.items() if k.startswith("grain"))
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(f"best pipeline / plain loop + draft: {best / med['plain loop + draft']:.2f}x")
