@@ -244,3 +244,20 @@ def test_tfds_source_reads_labels_from_example_protos(tmp_path):
 def test_tfds_hint_names_the_prepare_extra(tmp_path):
     with pytest.raises(RuntimeError, match=r"(?s)pip install -e '\.\[prepare\]'.*launch\.prepare"):
         data.load_dataset("cifar100", data_dir=str(tmp_path))
+
+
+def test_experiment_load_splits_on_a_prepared_jpeg_folder(jpeg_split, tmp_path):
+    """The runners' loader (train / validation / test, max_*_examples) on lazy splits."""
+    import ml_collections
+    from kdjax.experiment import load_splits
+    folder = os.path.dirname(jpeg_split.source.paths[0])
+    cfg = ml_collections.ConfigDict({"name": f"records:{folder}", "data_dir": "",
+                                     "num_validation": 3, "max_train_examples": 12,
+                                     "max_test_examples": 4})
+    out, info = load_splits(cfg)
+    assert info.image_shape == (24, 24, 3) and info.num_classes == 3
+    assert [len(out[k]) for k in ("train", "validation", "test")] == [9, 3, 4]
+    assert all(isinstance(s, LazySplit) for s in out.values())
+    assert sorted(np.bincount(out["validation"].labels, minlength=3)) == [1, 1, 1]
+    assert not set(out["train"].ids) & set(out["validation"].ids)
+    np.testing.assert_array_equal(out["train"].labels, jpeg_split.labels[out["train"].ids])
