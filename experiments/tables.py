@@ -76,6 +76,16 @@ _add(id="rad_fig9_d7", paper="rad", kind="figure",
            "ResNetV2-56/110 teachers, |A|, b, e) vs MARGIN and UNIFORM",
      config="experiments/rad/d7_svhn_grid.py", seeds=_RAD_TRIALS)
 
+_add(id="rad_claim_cpu", paper="rad", kind="figure",
+     title="RAD's claim at CPU scale (issue 18): RAD vs MARGIN vs UNIFORM with teacher accuracy "
+           "≈ 75 / 80 / 85% (|A|), 20% budget, paired trials, true-m RAD and an oracle bound",
+     config="experiments/rad/claim_cpu.py", args={"cpu": "cpu", "full": "cpu"},
+     grid={"active.num_labeled": (200, 500, 1500)}, seeds=_RAD_TRIALS,
+     default_seeds={"cpu": 8, "full": 8},
+     notes="No paper counterpart: the reduced experiment most able to show Fig. 3's claim "
+           "(see the config's docstring). oracle_margin reads the teacher's correctness: a "
+           "bound, not a method.")
+
 # --- DiSK (Kag et al.), issue 9: configs in experiments/disk/ -------------------------------
 _add(id="disk_table1", paper="disk", full_here=True,
      title="DiSK Table 1: runs (of 100) landing in each minimum, 1D intervals and 2D Gaussians",

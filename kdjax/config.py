@@ -101,6 +101,16 @@ def base_config() -> ml_collections.ConfigDict:
     c.active.label_oracle = False   # D.4 (active learning): queries return the true label
     c.active.m_fraction = 0.0       # m_estimate='fixed': m = m_fraction·n (D.4: 0.05)
     c.active.round0_workdir = ""    # shared home of round 0 (set by kdjax.active.compare)
+    c.active.pool_size = 0          # > 0: a fixed random subset of the unlabeled pool
+    c.active.pairs = ()             # compare: (a, b) strategy pairs printed as paired a − b
+    # What the paper claims about arms of a comparison (kdjax/active/paired.py judges it):
+    c.claim = ml_collections.ConfigDict()
+    c.claim.text = ""               # the claim in words ('' = none)
+    c.claim.kind = "greater"        # greater | not_worse | equal (reproduce/stats.py)
+    c.claim.pairs = ()              # ((a, b), ...): the claimed differences a − b
+    c.claim.on = "all"              # all (mean over rounds 1..T) | last (the last round)
+    c.figure = ""                   # the paper figure / panel a config reproduces (reports)
+    c.panel = ""
 
     c.mesh = ml_collections.ConfigDict()
     c.mesh.axes = (("data", -1),)

@@ -47,3 +47,15 @@ def test_claim_rule():
     status, detail = stats.claim_status({"a": up, "b": down})
     assert status == "claim not reproduced" and "b: -" in detail
     assert stats.claim_status({"a": stats.paired([1.0], [0.0])})[0] == "claim untested"
+
+
+def test_claim_kinds():
+    flat = stats.paired([0.80, 0.81, 0.79], [0.80, 0.80, 0.80])
+    worse = stats.paired([0.70, 0.70, 0.71], [0.80, 0.80, 0.80])
+    better = stats.paired([0.90, 0.91, 0.92], [0.80, 0.80, 0.81])
+    assert stats.claim_status({"a": flat}, "not_worse")[0] == "claim not contradicted"
+    assert stats.claim_status({"a": worse}, "not_worse")[0] == "claim not reproduced"
+    assert stats.claim_status({"a": flat}, "equal")[0] == "claim not contradicted"
+    assert stats.claim_status({"a": better}, "equal")[0] == "claim not reproduced"
+    with pytest.raises(ValueError, match="claim kind"):
+        stats.claim_status({"a": flat}, "bigger")

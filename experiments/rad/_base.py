@@ -24,9 +24,19 @@ PAIRS = {
 DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "svhn": "svhn_cropped"}
 
 CPU_NOTE = ("reduced scale for a 2-core CPU: offline Fashion-MNIST ({n_train:,}-image train subset, "
-            "{n_test:,} test images), small CNNs (teacher widths 32/64, student 8/16) in place of "
+            "{n_test:,} test images), small CNNs (teacher widths {tw}, student {sw}) in place of "
             "the paper's ResNets/MobileNets, |A|={A}, b={b}, {T} rounds, {e} student epochs "
             "(Adam, cosine), {trials} trials; the paper ({what}) trains on TPUs")
+
+
+def set_claim(c: ml_collections.ConfigDict, text: str, kind: str, baselines, arm: str = "rad",
+              on: str = "all") -> ml_collections.ConfigDict:
+    """The paper's claim about `arm` − each baseline, judged by kdjax.active.paired on the
+    paired differences ('greater': outperforms; 'not_worse': matches or improves; 'equal': no
+    significant change); printed by the compare runner and the reproduce report."""
+    c.claim = ml_collections.ConfigDict({"text": text, "kind": kind, "on": on,
+                                         "pairs": tuple((arm, b) for b in baselines)})
+    return c
 
 
 def parse_arg(arg: str | None) -> tuple[str, list[str]]:
@@ -46,7 +56,6 @@ def full_base(dataset: str, pair: str, *, epochs: int, num_labeled: int, budget:
     if pair not in PAIRS:
         raise ValueError(f"pair {pair!r} unknown; choose from {sorted(PAIRS)}")
     c = default.get_config()
-    c.method = "rad_compare"
     c.method = "kdjax.active.compare:run"
     c.scale_note = "full setting"
     c.progress_bar = False
@@ -77,7 +86,8 @@ def full_base(dataset: str, pair: str, *, epochs: int, num_labeled: int, budget:
 
 def cpu_base(what: str, *, num_labeled: int = 1000, budget: int = 500, rounds: int = 2,
              epochs: int = 4, trials: int = 2, max_train: int = 6_000, max_test: int = 2_500,
-             strategies: tuple = ALL_STRATEGIES) -> ml_collections.ConfigDict:
+             strategies: tuple = ALL_STRATEGIES, student_widths: tuple = (8, 16),
+             teacher_widths: tuple = (32, 64)) -> ml_collections.ConfigDict:
     """The declared CPU reduction: offline Fashion-MNIST, small CNNs, minutes on 2 cores.
 
     Sized so every RAD entry of the reproduce harness finishes in minutes on a shared 2-core
@@ -85,7 +95,6 @@ def cpu_base(what: str, *, num_labeled: int = 1000, budget: int = 500, rounds: i
     of 4,000 of which 2 rounds of b = 500 query a quarter, as Fig. 3's 10 rounds of b = 1,000
     query ~23% of CIFAR's 44,000-image pool)."""
     c = default.get_config()
-    c.method = "rad_compare"
     c.method = "kdjax.active.compare:run"
     c.progress_bar = False
     c.tensorboard = False
@@ -96,9 +105,9 @@ def cpu_base(what: str, *, num_labeled: int = 1000, budget: int = 500, rounds: i
     c.data.batch_size = 128
     c.data.eval_batch_size = 1000
     c.model.name = "cnn_small"
-    c.model.kwargs = {"widths": (8, 16), "hidden": 32}
+    c.model.kwargs = {"widths": tuple(student_widths), "hidden": 32}
     c.teacher.name = "cnn_small"
-    c.teacher.kwargs = {"widths": (32, 64), "hidden": 128}
+    c.teacher.kwargs = {"widths": tuple(teacher_widths), "hidden": 128}
     c.teacher.epochs = 10
     c.train.epochs = epochs
     c.train.optimizer = "adam"
@@ -116,6 +125,21 @@ def cpu_base(what: str, *, num_labeled: int = 1000, budget: int = 500, rounds: i
     c.active.m_estimate = "validation"
     c.active.b_uniform = 0
     c.active.num_clusters = 20
-    c.scale_note = CPU_NOTE.format(n_train=max_train, n_test=max_test, A=num_labeled, b=budget, T=rounds, e=epochs, trials=trials,
-                                   what=what)
+    c.scale_note = CPU_NOTE.format(n_train=max_train, n_test=max_test, A=num_labeled, b=budget,
+                                   T=rounds, e=epochs, trials=trials, what=what,
+                                   tw="/".join(map(str, teacher_widths)),
+                                   sw="/".join(map(str, student_widths)))
     return c
+
+
+# Each RAD entry's cpu run draws its own seeds (trial t of an entry uses seed offset + t), so
+# no two entries of REPRODUCTION.md are the same run (Fig. 3's panels: 0, 10, ..., 50).
+SEED_OFFSETS = {"rad_fig4": 100, "rad_fig5_d3": 200, "rad_fig6_d4": 300, "rad_fig7_d5": 400,
+                "rad_fig8_d6": 500, "rad_fig9_d7": 600}
+
+
+def own_seeds(c: ml_collections.ConfigDict, entry: str, extra: int = 0) -> None:
+    """Give a cpu config its entry's own seeds (SEED_OFFSETS[entry] + extra) and say so."""
+    c.seed = SEED_OFFSETS[entry] + extra
+    c.scale_note += (f"; this entry's trials use their own seeds {c.seed}, {c.seed + 1}, ... "
+                     "(no other entry shares its runs)")

@@ -31,6 +31,9 @@ def get_config(arg: str | None = None):
         c = _base.cpu_base(f"Fig. 7 (D.5), {ds}, {pair}",
                            strategies=strategies_for(CPU_W_VALUES))
         c.scale_note += f"; w ∈ {CPU_W_VALUES} only (paper: {W_VALUES})"
+        _base.own_seeds(c, "rad_fig7_d5")
+    _base.set_claim(c, "the default w = 1 − m/n performs as well as every fixed w (within one "
+                    "std of the best; D.5, Fig. 7)", "not_worse", c.active.strategies[1:])
     c.figure = "rad_fig7_d5"
     c.panel = f"{ds}:{pair}:e{e}:A{a}:b{b}:T{t}"
     return c

@@ -22,7 +22,10 @@ def get_config(arg: str | None = None):
         c = _base.full_base(ds, pair, epochs=e, num_labeled=a, budget=b, rounds=t, trials=5)
     else:
         c = _base.cpu_base(f"Fig. 8 (D.6), {ds}, {pair}", strategies=STRATEGIES)
+        _base.own_seeds(c, "rad_fig8_d6")
     c.active.strategies = STRATEGIES
+    _base.set_claim(c, "entropy gains instead of margin gains lead to no significant change "
+                    "(D.6, Fig. 8)", "equal", ("rad_entropy",))
     c.figure = "rad_fig8_d6"
     c.panel = f"{ds}:{pair}:e{e}:A{a}:b{b}:T{t}"
     return c

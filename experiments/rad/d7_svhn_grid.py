@@ -9,6 +9,11 @@ Figs. 9-16 (figure -> student, e, |A|; rows = teacher, columns = b ∈ {1000, 20
 The captions name a "ResNetv2-101" teacher in the second row while D.7's text says
 ResNetv2-{56, 110}; we use resnetv2_110 (kdjax has no ResNetV2-101 for 32x32 inputs).
 Rounds per cell are not stated: [ours] 10.
+
+At cpu scale each cell keeps its shape, scaled down (CPU_SCALE, [ours]): the student's and
+teacher's sizes become cnn_small widths (ResNetV2-11/20/29 -> 4/8, 8/16, 12/24; ResNetV2-56/110
+-> 32/64, 48/96), e -> e/25 epochs, |A| -> |A|/10 and b -> b/5, 2 rounds, on Fashion-MNIST;
+each cell draws its own seeds.
 """
 from __future__ import annotations
 
@@ -29,6 +34,11 @@ FIGURES = {
     16: ("resnetv2_29", 200, 5000),
 }
 ROUNDS = 10   # [ours]
+# cpu scale of a cell [ours]: model -> cnn_small widths; e, |A|, b divided by these factors.
+CPU_WIDTHS = {"resnetv2_11": (4, 8), "resnetv2_20": (8, 16), "resnetv2_29": (12, 24),
+              "resnetv2_56": (32, 64), "resnetv2_110": (48, 96)}
+CPU_SCALE = {"e": 25, "A": 10, "b": 5}
+CPU_ROUNDS = 2
 
 
 def grid() -> list[str]:
@@ -56,8 +66,18 @@ def get_config(arg: str | None = None):
         c = _base.full_base("svhn", "resnet", epochs=e, num_labeled=a, budget=b, rounds=ROUNDS)
         c.model.name, c.teacher.name = student, teacher
     else:
-        c = _base.cpu_base(f"Figs. 9-16 (D.7), SVHN {cell}", strategies=STRATEGIES)
+        c = _base.cpu_base(f"Figs. 9-16 (D.7), SVHN {cell}", strategies=STRATEGIES,
+                           num_labeled=a // CPU_SCALE["A"], budget=b // CPU_SCALE["b"],
+                           rounds=CPU_ROUNDS, epochs=e // CPU_SCALE["e"], max_train=7000,
+                           student_widths=CPU_WIDTHS[student],
+                           teacher_widths=CPU_WIDTHS[teacher])
+        c.scale_note += (f"; this cell at cpu scale: {student} -> cnn_small "
+                         f"{CPU_WIDTHS[student]}, {teacher} -> cnn_small {CPU_WIDTHS[teacher]}, "
+                         f"e/{CPU_SCALE['e']}, |A|/{CPU_SCALE['A']}, b/{CPU_SCALE['b']}")
+        _base.own_seeds(c, "rad_fig9_d7", 10 * grid().index(cell))
     c.active.strategies = STRATEGIES
+    _base.set_claim(c, "RAD performs better or at least as well as (STANDARD) MARGIN and "
+                    "UNIFORM (D.7, Figs. 9-16)", "not_worse", ("margin", "uniform"))
     c.figure = "rad_fig9_d7"
     c.panel = cell
     return c

@@ -1,11 +1,16 @@
 """Several selection strategies side by side in the active distillation loop (RAD Sec. 4).
 
 One teacher per trial (trained on that trial's labeled set |A|), then Alg. 1 with each strategy
-of `config.active.strategies`; prints the per-round test accuracy table, mean ± std over
-trials. This is the README demo at CPU scale.
+of `config.active.strategies`; prints the per-round test accuracy table (mean ± sample std over
+trials) and, because the strategies of a trial share its split, teacher, round-0 student and
+seed, the paired differences between strategies with their 95% t-intervals and n
+(kdjax.reproduce.stats); `config.claim` (optional) names the differences the paper claims and
+how to judge them. This is the README demo at CPU scale.
 
-A strategy name may carry a variant, 'rad@w=0.3' (RAD with a fixed w, App. D.5): the base name
-picks the strategy of kdjax.active.STRATEGIES and the suffix sets config.active.w. Writes
+A strategy name may carry a variant, 'rad@w=0.3' (RAD with a fixed w, App. D.5) or
+'rad@m=oracle' (RAD given the teacher's true number of mistakes on the pool): the base name
+picks the strategy of kdjax.active.STRATEGIES and the suffix sets config.active.w or
+config.active.m_estimate. Writes
 accuracy.png (test accuracy vs queries, shaded ± 1 std, as the panels of Fig. 3) and gain.png
 (realized gain per round, Fig. 4 right / Fig. 5 third column) into the workdir.
 """
@@ -22,6 +27,7 @@ import numpy as np
 
 from kdjax import experiment
 from kdjax.active import loop as active_loop
+from kdjax.active.paired import comparisons, format_paired, judge_claim, m_summary, paired_rows
 from kdjax.active.strategies import STRATEGIES
 from kdjax.data import split_active
 from kdjax.provenance import provenance
@@ -29,8 +35,12 @@ from kdjax.train import loop
 from kdjax.train import mesh as mesh_lib
 
 
+_M_ESTIMATES = ("validation", "uniform", "fixed", "oracle")
+
+
 def parse_strategy(name: str) -> tuple[str, dict]:
-    """'rad@w=0.3' -> ('rad', {'w': 0.3}); 'margin' -> ('margin', {})."""
+    """'rad@w=0.3' -> ('rad', {'w': 0.3}); 'rad@m=oracle' -> ('rad', {'m_estimate': 'oracle'});
+    'margin' -> ('margin', {})."""
     base, _, variant = name.partition("@")
     if base not in STRATEGIES:
         raise ValueError(f"strategy {name!r}: unknown base {base!r}; choose from "
@@ -38,14 +48,20 @@ def parse_strategy(name: str) -> tuple[str, dict]:
     if not variant:
         return base, {}
     key, eq, value = variant.partition("=")
-    if key != "w" or not eq:
-        raise ValueError(f"strategy {name!r}: the only variant is '@w=<value>'")
+    if key not in ("w", "m") or not eq:
+        raise ValueError(f"strategy {name!r}: the variants are '@w=<value>' and '@m=<how>'")
+    if not base.startswith("rad"):
+        raise ValueError(f"strategy {name!r}: variants apply to RAD strategies only")
+    if key == "m":
+        if value not in _M_ESTIMATES:
+            raise ValueError(f"strategy {name!r}: m={value!r}; choose from {_M_ESTIMATES}")
+        return base, {"m_estimate": value}
     try:
         w = float(value)
     except ValueError:
         raise ValueError(f"strategy {name!r}: w={value!r} is not a number") from None
-    if not 0.0 <= w <= 1.0 or not base.startswith("rad"):
-        raise ValueError(f"strategy {name!r}: w must be in [0, 1] and the base a RAD strategy")
+    if not 0.0 <= w <= 1.0:
+        raise ValueError(f"strategy {name!r}: w must be in [0, 1]")
     return base, {"w": w}
 
 
@@ -63,25 +79,29 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         tcfg = copy.deepcopy(config)
         with tcfg.unlocked():
             tcfg.seed = seed
-        _, summary = experiment.get_teacher(tcfg, trial_dir, {**splits, "train": labeled}, info,
-                                            mesh)
-        teacher_acc.append(summary["test_accuracy"])
-        runs = {}
+        teacher = experiment.get_teacher(tcfg, trial_dir, {**splits, "train": labeled}, info,
+                                         mesh)
+        teacher_acc.append(teacher[1]["test_accuracy"])
+        runs, cache = {}, {"data": (splits, info), "teacher": teacher}
         for strategy in config.active.strategies:
             base, overrides = parse_strategy(strategy)
             cfg = copy.deepcopy(tcfg)
             with cfg.unlocked():
                 cfg.method = "rad"
                 cfg.active.strategy = base
-                if "w" in overrides:
-                    cfg.active.w = overrides["w"]
+                for key, value in overrides.items():
+                    cfg.active[key] = value
                 cfg.teacher.checkpoint = os.path.join(trial_dir, "teacher")
                 cfg.active.round0_workdir = trial_dir  # the CE-only round 0 is trained once
-            runs[strategy] = active_loop.run(cfg, os.path.join(trial_dir, strategy))
+            runs[strategy] = active_loop.run(cfg, os.path.join(trial_dir, strategy),
+                                             trial_cache=cache)
         per_trial.append(runs)
     table = summarize(per_trial, list(config.active.strategies), config.active.rounds)
     seeds = [config.seed + t for t in range(config.active.num_trials)]
+    paired = paired_rows(per_trial, comparisons(config), config.active.rounds)
     results = {"rows": runner_rows(table, list(config.active.strategies), seeds),
+               "paired_rows": paired, "claim": judge_claim(config, per_trial),
+               "m_summary": m_summary(per_trial),
                "scale_note": config.get("scale_note") or "full setting",
                **query_totals(per_trial, bool(config.active.get("label_oracle"))),
                "table": table, "trials": per_trial, "teacher_test_accuracy": teacher_acc, "wall_time": time.time() - t0,
@@ -89,6 +109,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     loop.write_results(workdir, results)
     if jax.process_index() == 0:
         print(format_table(table, config, results["wall_time"], teacher_acc), flush=True)
+        print(format_paired(results), flush=True)
         if config.active.get("plot", True):
             title = (f"{config.data.name}: {config.teacher.name} -> {config.model.name}, |A|="
                      f"{config.active.num_labeled}, b={config.active.budget}, "
@@ -117,6 +138,9 @@ def merge(workdirs: list[str], config: ml_collections.ConfigDict,
         cfg.seed = seeds[0]
     walls = [json.load(open(os.path.join(d, "results.json")))["wall_time"] for d in workdirs]
     text = format_table(table, cfg, max(walls), teacher_acc)
+    merged = {"paired_rows": paired_rows(per_trial, comparisons(config), config.active.rounds),
+              "claim": judge_claim(config, per_trial), "m_summary": m_summary(per_trial)}
+    text += "\n" + format_paired(merged)
     text += ("\n(merged from " + str(len(workdirs)) + " runs; per-run wall times " +
              ", ".join(f"{w:.0f}" for w in walls) + " s)")
     if seeds != list(range(seeds[0], seeds[0] + len(seeds))):
@@ -125,6 +149,7 @@ def merge(workdirs: list[str], config: ml_collections.ConfigDict,
         os.makedirs(out_dir, exist_ok=True)
         plot(table, strategies, out_dir, title=f"{config.data.name}, {len(seeds)} trials")
     return {"table": table, "text": text, "rows": runner_rows(table, strategies, seeds),
+            **merged,
             **query_totals(per_trial, bool(config.active.get("label_oracle"))),
             "teacher_test_accuracy": teacher_acc, "seeds": seeds}
 
@@ -214,21 +239,26 @@ def plot(table: list[dict], strategies: list[str], workdir: str, title: str = ""
     return paths
 
 
+def _mean_sd(values: np.ndarray) -> tuple[float, float]:
+    """Mean and sample std (ddof = 1; 0 for one trial)."""
+    return float(values.mean()), float(values.std(ddof=1)) if values.size > 1 else 0.0
+
+
 def summarize(per_trial: list[dict], strategies: list[str], rounds: int) -> list[dict]:
-    """Rows per round: queries and mean ± std test accuracy of each strategy over trials."""
+    """Rows per round: queries and mean ± std (ddof = 1) test accuracy of each strategy."""
     rows = []
     for r in range(rounds + 1):
         row = {"round": r}
         for s in strategies:
             recs = [trial[s]["records"][r] for trial in per_trial]
             acc = np.array([rec["test_accuracy"] for rec in recs])
-            row[s] = (float(acc.mean()), float(acc.std()))
+            row[s] = _mean_sd(acc)
             row["queries"] = recs[0]["queries"]
             if r:
                 row[f"{s}/teacher_acc_selected"] = float(np.mean(
                     [rec["teacher_accuracy_on_selected"] for rec in recs]))
                 gains = np.array([rec.get("realized_gain", np.nan) for rec in recs], float)
-                row[f"{s}/realized_gain"] = (float(gains.mean()), float(gains.std()))
+                row[f"{s}/realized_gain"] = _mean_sd(gains)
         rows.append(row)
     return rows
 
@@ -245,9 +275,9 @@ def format_table(table: list[dict], config, wall_time: float,
              f"{config.model.name}, |A| = {config.active.num_labeled}, b = "
              f"{config.active.budget} per round, {trials} trial(s) (seeds {config.seed}.."
              f"{config.seed + trials - 1}); student test accuracy (%)"
-             + (", mean ± std" if trials > 1 else ""),
+             + (", mean ± sample std (ddof=1)" if trials > 1 else ""),
              f"teacher (trained on the |A| hard labels): "
-             f"{_pm(np.mean(teacher_acc), np.std(teacher_acc), trials)}%",
+             f"{_pm(*_mean_sd(np.asarray(teacher_acc, float)), trials)}%",
              "round 0: the student on the hard labels only (CE); round t: retrained from "
              "scratch with the KL loss on hard labels + the teacher's soft labels queried so far",
              "| round | queries | " + " | ".join(strategies) + " |",

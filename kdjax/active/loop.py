@@ -123,13 +123,36 @@ def _labeled_embeddings(model, variables, labeled, pool, soft_pos, pool_features
     return np.concatenate([lab, pool_features[soft_pos]])
 
 
-def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
-    """Alg. 1 with `config.active.strategy`; writes results.json with one record per round."""
+def _fixed_pool(pool: Split, size: int, seed: int) -> Split:
+    """`active.pool_size` > 0: a fixed random subset of the unlabeled pool (the same for every
+    strategy of a seed), so that configs varying |A| keep one pool size."""
+    if not size:
+        return pool
+    if size > len(pool):
+        raise ValueError(f"config.active.pool_size={size} exceeds the {len(pool)} unlabeled "
+                         "points")
+    keep = np.random.default_rng([seed, 11]).permutation(len(pool))[:size]
+    return pool.subset(np.sort(keep))
+
+
+def run(config: ml_collections.ConfigDict, workdir: str, *,
+        trial_cache: dict | None = None) -> dict:
+    """Alg. 1 with `config.active.strategy`; writes results.json with one record per round.
+
+    `trial_cache` is a dict the strategies of one trial share (the compare runner passes one
+    per trial; their configs differ only in the strategy): it keeps the data splits
+    ('data'), the trained teacher and its summary ('teacher'), the teacher's logits on the pool
+    ('teacher_pool') and the CE-only round-0 student ('round0:<dir>'), so the later strategies
+    neither reload nor retrain them (and print no 'Resumed from step' for them)."""
     t0 = time.time()
     act = config.active
+    cache = {} if trial_cache is None else trial_cache
     mesh = mesh_lib.make_mesh(config.mesh.axes)
-    splits, info = experiment.load_splits(config.data)
+    if "data" not in cache:
+        cache["data"] = experiment.load_splits(config.data)
+    splits, info = cache["data"]
     labeled, pool = split_active(splits["train"], act.num_labeled, seed=config.seed)
+    pool = _fixed_pool(pool, int(act.get("pool_size", 0) or 0), config.seed)
     evals = {"test": splits["test"]}
     bs = config.data.eval_batch_size
     state_path = os.path.join(workdir, "active_state.json")
@@ -140,14 +163,29 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
             state = json.load(f)
         print(f"Resuming active loop after round {state['round']}", flush=True)
 
-    teacher, teacher_summary = experiment.get_teacher(
-        config, workdir, {**splits, "train": labeled}, info, mesh)
-    # For the records only (never a query, never seen by a strategy): the teacher's true
-    # mistakes on the pool give every strategy's realized gain the same w = 1 - m/n.
-    t_pool, _ = loop.predict_split(teacher.model, teacher.variables, pool, info, bs, mesh)
+    if "teacher" not in cache:
+        cache["teacher"] = experiment.get_teacher(config, workdir, {**splits, "train": labeled},
+                                                  info, mesh)
+    teacher, teacher_summary = cache["teacher"]
+    # The teacher's logits on every pool point. A query of pool point i returns row i (the
+    # same function of the same input); besides, for the records only (never seen by a
+    # strategy), its true mistakes give every strategy's realized gain the same w = 1 - m/n.
+    if "teacher_pool" not in cache:
+        cache["teacher_pool"], _ = loop.predict_split(teacher.model, teacher.variables, pool,
+                                                      info, bs, mesh)
+    t_pool = cache["teacher_pool"]
+
+    def teacher_logits(queried: dict, split: Split) -> np.ndarray:
+        """The teacher's logits on the queried inputs (pool rows unless mixed, UNIXKD)."""
+        if not any(queried["mix_lambda"]):
+            return t_pool[np.asarray(queried["soft_positions"], np.int64)]
+        return loop.predict_split(teacher.model, teacher.variables, split, info, bs, mesh)[0]
     pool_error = (float(act.m_fraction) if act.get("label_oracle")
                   else float(np.mean(t_pool.argmax(-1) != pool.labels)))
     w_eval = 1.0 - pool_error  # also for fixed-w variants (D.5), so their gains compare
+    # ORACLE_MARGIN (a bound, never a real strategy) reads the teacher's correctness on the pool.
+    teacher_correct = (t_pool.argmax(-1) == pool.labels
+                       if act.strategy in strategies.ORACLES else None)
 
     def training_set(queried: dict) -> tuple[Split, np.ndarray]:
         """P: hard-labeled points (one-hot targets) ∪ queried inputs (teacher softmax)."""
@@ -160,8 +198,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
             targets = np.concatenate([targets, np.eye(info.num_classes,
                                                       dtype=np.float32)[soft.labels]])
         elif len(soft):
-            t_logits, _ = loop.predict_split(teacher.model, teacher.variables, soft, info, bs,
-                                             mesh)
+            t_logits = teacher_logits(queried, soft)
             targets = np.concatenate(
                 [targets, _softmax(t_logits, act.teacher_temperature).astype(np.float32)])
         return train, targets
@@ -171,8 +208,13 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         # Round 0 (hard labels only) is the same for every strategy of a trial: it may live in
         # a directory the strategies share (`active.round0_workdir`).
         root = (act.get("round0_workdir") or workdir) if t == 0 else workdir
-        return _train_student(config, os.path.join(root, f"round_{t}"), train, targets,
-                              evals, info, mesh)
+        path = os.path.join(root, f"round_{t}")
+        if t == 0 and f"round0:{path}" in cache:
+            return cache[f"round0:{path}"]
+        out = _train_student(config, path, train, targets, evals, info, mesh)
+        if t == 0:
+            cache[f"round0:{path}"] = out
+        return out
 
     cluster_ids = None
     for t in range(state["round"], act.rounds + 1):
@@ -198,7 +240,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                labeled_embeddings=_labeled_embeddings(
                                    model, variables, labeled, pool, soft_pos, features, info,
                                    bs, mesh) if act.strategy == "coreset" else None,
-                               cluster_ids=cluster_ids)
+                               cluster_ids=cluster_ids, teacher_correct=teacher_correct)
         params, budget = {}, act.budget
         uniform_pos = np.zeros(0, np.int64)
         if act.strategy.startswith("rad"):
@@ -209,6 +251,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                 uniform_pos = np.flatnonzero(available)[uniform_pos]
                 available[uniform_pos] = False
                 budget -= spent
+                state["error_rate_queries"] = int(spent)
             params = {"num_mistakes": state["error_rate"] * available.sum(),
                       "w": None if act.w < 0 else act.w}
         view.available = available
@@ -225,8 +268,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                                           else [float(x) for x in
                                                                 chosen.mix_lambda])}
         queried_new = _queried_split(pool, new)
-        t_logits, _ = loop.predict_split(teacher.model, teacher.variables, queried_new, info,
-                                         bs, mesh)
+        t_logits = teacher_logits(new, queried_new)
         correct = t_logits.argmax(-1) == queried_new.labels
         if act.get("label_oracle"):
             correct = np.ones(len(picked), bool)
@@ -251,6 +293,11 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
     results = {"strategy": act.strategy, "records": state["records"],
                "estimated_teacher_error_rate": state["error_rate"],
+               # Sec. 3.3: m̂ = rate × available pool; the true m (for the record only); the
+               # queries spent on estimating m (b_uniform with m_estimate='uniform', else 0).
+               "m_estimate": act.m_estimate if act.strategy.startswith("rad") else None,
+               "true_teacher_error_rate": pool_error, "pool_size": len(pool),
+               "error_rate_queries": state.get("error_rate_queries", 0),
                "teacher": teacher_summary, "teacher_queries": state["queries"],
                "test_accuracy": state["records"][-1]["test_accuracy"],
                "wall_time": time.time() - t0, "config": config.to_dict(),

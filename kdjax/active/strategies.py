@@ -26,6 +26,12 @@ coefficients (its queries are mixed inputs).
     RAD            Cor. 1 distribution over margin gains, then b points by DepRound (Sec. 3.3).
     RAD_ENTROPY    RAD with entropy gains (D.6).
     RAD with w     RAD with a user-set w (D.5): pass `w=` to `rad`.
+    ORACLE_MARGIN  NOT a usable strategy, a bound: the b lowest-margin points among those the
+                   teacher labels correctly. It reads the teacher's correctness on the pool
+                   (`Pool.teacher_correct`, i.e. the ground-truth labels), which no real
+                   selection can; it shows what avoiding every teacher mistake while keeping
+                   MARGIN's informativeness could gain. When fewer than b available points are
+                   teacher-correct, the rest are the lowest-margin teacher-wrong points.
 """
 from __future__ import annotations
 
@@ -50,6 +56,7 @@ class Pool:
     embeddings: Optional[Array] = None          # (n, F) penultimate features
     labeled_embeddings: Optional[Array] = None  # (L, F) CORESET's initial centers
     cluster_ids: Optional[Array] = None         # (n,) int, from `cluster_embeddings`
+    teacher_correct: Optional[Array] = None     # (n,) bool; ORACLE_MARGIN only (reads labels)
 
     def available_mask(self) -> np.ndarray:
         n = np.shape(self.probs)[0]
@@ -256,6 +263,23 @@ def rad_entropy(rng, pool: Pool, b: int, *, num_mistakes: float, w: Optional[flo
     return rad(rng, pool, b, num_mistakes=num_mistakes, w=w, gain="entropy", overflow=overflow)
 
 
+def oracle_margin(rng, pool: Pool, b: int) -> Selection:
+    """The bound of ORACLE_MARGIN (module docstring): lowest student margins among the points
+    the teacher gets right; never a real selection (it reads the ground truth)."""
+    del rng
+    avail = pool.available_mask()
+    b = _check_budget(b, avail)
+    if pool.teacher_correct is None:
+        raise ValueError("oracle_margin needs pool.teacher_correct (the teacher's correctness "
+                         "on the pool)")
+    correct = np.asarray(pool.teacher_correct, bool)
+    gains = np.asarray(rad_lib.margin_gain(pool.probs))
+    first = _top_b(gains, avail & correct, min(b, int((avail & correct).sum())))
+    rest = _top_b(gains, avail & ~correct, b - first.size)
+    return Selection(np.concatenate([first, rest]).astype(np.int64),
+                     info={"teacher_wrong_filled": int(rest.size)})
+
+
 STRATEGIES: dict[str, Callable[..., Selection]] = {
     "uniform": uniform,
     "margin": margin,
@@ -265,7 +289,10 @@ STRATEGIES: dict[str, Callable[..., Selection]] = {
     "unixkd": unixkd,
     "rad": rad,
     "rad_entropy": rad_entropy,
+    "oracle_margin": oracle_margin,
 }
+# Strategies that read the ground truth through the teacher's correctness: bounds, not methods.
+ORACLES = ("oracle_margin",)
 
 
 def select(name: str, rng, pool: Pool, b: int, **params) -> Selection:

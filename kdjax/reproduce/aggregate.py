@@ -156,3 +156,47 @@ def _cell(v):
         return f"{_num(v['mean'], 4)} ± {_num(spread, 2)}" + (
             " (SEM)" if "sem" in v and "std" not in v else "")
     return v
+
+
+# --- paired comparisons and claims (issue 18): runners that compare arms over shared seeds
+# (kdjax.active.compare) put `paired_rows` and `claim` in their result.
+
+# Worst first: a table's claim status is the worst status among its points.
+_CLAIM_ORDER = ("claim not reproduced", "claim untested", "claim inconclusive",
+                "claim not contradicted", "claim reproduced")
+
+
+def paired_rows(records: Sequence[dict]) -> list[dict]:
+    """One row per (point, comparison a − b): the paired difference per round and over all
+    rounds, as the runner formatted it (mean [95% t-interval] pts (n=k, paired))."""
+    rows = []
+    for r in records:
+        tag = {k.split(".")[-1]: _show(v) for k, v in r["params"].items()}
+        by_comp: dict[str, dict] = {}
+        for p in r["result"].get("paired_rows") or []:
+            label = "all rounds" if p["round"] == "all" else f"round {p['round']}"
+            by_comp.setdefault(p["comparison"], {})[label] = p["text"]
+        for comp, cells in by_comp.items():
+            rows.append({**tag, "a − b": comp, **cells})
+    return rows
+
+
+def claim_summary(records: Sequence[dict]) -> tuple[str, str] | None:
+    """(status, detail) of the paper's claim over a table's points, or None if no point's
+    runner judged one. The status is the worst point's (order in _CLAIM_ORDER): a claim holds
+    for the table only if it holds at every point."""
+    judged = []
+    for r in records:
+        claim = r["result"].get("claim")
+        if claim:
+            tag = ", ".join(f"{k.split('.')[-1]}={_show(v)}" for k, v in r["params"].items())
+            judged.append((claim, tag))
+    if not judged:
+        return None
+    worst = min((c["status"] for c, _ in judged),
+                key=lambda s: _CLAIM_ORDER.index(s) if s in _CLAIM_ORDER else 0)
+    text = judged[0][0]["text"]
+    on = "all rounds" if judged[0][0].get("on", "all") == "all" else "the last round"
+    detail = f"claim: {text}, judged on {on} ({judged[0][0]['kind']}); " + "; ".join(
+        (f"[{tag}] " if tag else "") + f"{c['status']}: {c['detail']}" for c, tag in judged)
+    return worst, detail

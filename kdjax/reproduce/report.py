@@ -118,7 +118,7 @@ def write_table_report(spec: TableSpec, workdir: str, scale: str, papers=None) -
     pngs = storage.glob(base, "*/run/**/*.png")
     prov = provenance_summary(records)
     md = [f"# {spec.title}", "", f"Scale: {scale} — " + "; ".join(prov["scale_notes"]), "",
-          markdown_table(rows), "",
+          markdown_table(rows), "", *paired_lines(records),
           f"Provenance: {prov['points']} point(s), commit {prov['git_commit']}, "
           f"devices {prov['devices']}, wall time {prov['wall_time_s']} s, teacher queries "
           f"{prov['teacher_queries']}, seeds {', '.join(prov['seeds'])}."]
@@ -130,6 +130,33 @@ def write_table_report(spec: TableSpec, workdir: str, scale: str, papers=None) -
     storage.write_text(os.path.join(base, "report.csv"), csv_text(rows))
     return {"rows": rows, "markdown": "\n".join(md), "plot": plot, "pngs": pngs,
             "provenance": prov, "records": records}
+
+
+def paired_lines(records: Sequence[dict]) -> list[str]:
+    """The paired differences between arms (95% t-interval, n) and the claim's verdict, as
+    Markdown lines ending in a blank one; [] when the runner compared no arms."""
+    rows = aggregate.paired_rows(records)
+    claim = aggregate.claim_summary(records)
+    out = []
+    if rows:
+        out += ["Paired differences of test accuracy over the same seeds (a − b, mean [95% "
+                "t-interval], n; 'all rounds' = each seed's mean over rounds 1..T):", "",
+                markdown_table(rows), ""]
+    if claim:
+        out += [f"Claim status: **{claim[0]}** — {claim[1]}.", ""]
+    return out
+
+
+def _with_claim(status: str, records: Sequence[dict]) -> str:
+    """The status word plus the paper's claim verdict when the runner judged one: a run that
+    finished is not a reproduction unless the claim held ('ran in full here; claim not
+    reproduced')."""
+    claim = aggregate.claim_summary(records)
+    if claim is None:
+        return status
+    if status == "reproduced in full here":
+        status = "ran in full here"
+    return f"{status}; {claim[0]}"
 
 
 def table_status(spec: TableSpec, workdir: str) -> tuple[str, str]:
@@ -149,9 +176,11 @@ def table_status(spec: TableSpec, workdir: str) -> tuple[str, str]:
     if full:
         dev = provenance_summary(full)["devices"]
         part = ran["full_partial"] if full[0]["scale"] == "full" else ran["cpu_partial"]
-        return "reproduced in full here", f"ran the paper's setting on {dev}{part}"
+        return (_with_claim("reproduced in full here", full),
+                f"ran the paper's setting on {dev}{part}")
     if ran["cpu"] or ran["full"]:
-        return "reduced-scale run here", (f"cpu scale ran{ran['cpu_partial']}; full setting "
+        return _with_claim("reduced-scale run here", ran["cpu"] or ran["full"]), (
+            f"cpu scale ran{ran['cpu_partial']}; full setting "
                                           + ("runs on CPU" if spec.full_here
                                              else "needs an accelerator"))
     if not spec.cpu_offline:
@@ -200,7 +229,12 @@ def write_reproduction_md(tables: Mapping[str, TableSpec], workdir: str,
              "*reduced-scale run here* = only the declared reduced version ran (its note says "
              "what was reduced); *not run yet* = implemented, no finished run in the workdir; "
              "*needs an accelerator* = even the reduced version needs data or compute this "
-             "machine lacks; *not yet implemented* = the config or its runner does not exist.",
+             "machine lacks; *not yet implemented* = the config or its runner does not exist. "
+             "Where a runner compares arms over shared seeds (RAD), the status adds the paper's "
+             "claim judged by paired 95% t-intervals (kdjax/reproduce/stats.py claim_status): "
+             "*claim reproduced* / *claim inconclusive* / *claim not reproduced* / *claim not "
+             "contradicted* / *claim untested*, and *ran in full here* replaces *reproduced in "
+             "full here* when the claim did not hold.",
              "Our numbers are never filled in by hand: every cell below comes from a "
              "results.json written by a run, with its provenance.", "",
              "Summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), "",
@@ -224,7 +258,7 @@ def write_reproduction_md(tables: Mapping[str, TableSpec], workdir: str,
                 continue
             prov = rep["provenance"]
             lines += ["", f"### {scale} scale — {'; '.join(prov['scale_notes'])}", "",
-                      markdown_table(rep["rows"]), "",
+                      markdown_table(rep["rows"]), "", *paired_lines(rep["records"]),
                       f"Provenance: {prov['points']} point(s); commit {prov['git_commit']}; "
                       f"devices {prov['devices']}; total wall time {prov['wall_time_s']} s; "
                       f"teacher queries {prov['teacher_queries']}; seeds "

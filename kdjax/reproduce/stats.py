@@ -87,20 +87,38 @@ def claim_word(d: Paired) -> str:
     return SIGN_ONLY if d.mean > 0 else NOT_HELD
 
 
-def claim_status(diffs: Mapping[str, Paired]) -> tuple[str, str]:
-    """(status, detail) of a paper claim made of several differences that should all be > 0
-    (e.g. RAD − margin and RAD − uniform at the last round).
+CLAIM_KINDS = ("greater", "not_worse", "equal")
 
-    The rule: 'claim reproduced' when every difference's 95% paired t-interval lies above 0;
-    'claim not reproduced' when any mean difference is <= 0; 'claim inconclusive' otherwise
-    (every mean > 0 but some interval includes 0); 'claim untested' with fewer than 2 seeds.
+
+def claim_status(diffs: Mapping[str, Paired], kind: str = "greater") -> tuple[str, str]:
+    """(status, detail) of a paper claim about several paired differences X − Y.
+
+    kind 'greater' (the paper says X outperforms Y, e.g. RAD − margin and RAD − uniform):
+      'claim reproduced' when every 95% paired t-interval lies above 0; 'claim not reproduced'
+      when any mean difference is <= 0; 'claim inconclusive' otherwise (every mean > 0, some
+      interval includes 0).
+    kind 'not_worse' (X "matches or improves on" Y): 'claim not reproduced' when any interval
+      lies below 0, else 'claim not contradicted' (no significant shortfall; a small n cannot
+      show a match).
+    kind 'equal' (the change "does not lead to a significant change"): 'claim not reproduced'
+      when any interval excludes 0, else 'claim not contradicted'.
+    Every kind: 'claim untested' with fewer than 2 paired seeds.
     """
+    if kind not in CLAIM_KINDS:
+        raise ValueError(f"claim kind must be one of {CLAIM_KINDS}, got {kind!r}")
     if not diffs:
         return "claim untested", "no paired comparison"
     words = {k: claim_word(d) for k, d in diffs.items()}
-    detail = "; ".join(f"{k}: {fmt_paired(d)} ({words[k]})" for k, d in diffs.items())
+    detail = "; ".join(f"{k}: {fmt_paired(d)}" + (f" ({words[k]})" if kind == "greater" else "")
+                       for k, d in diffs.items())
     if any(w == UNTESTED for w in words.values()):
         return "claim untested", detail
+    if kind == "not_worse":
+        bad = any(d.hi < 0 for d in diffs.values())
+        return ("claim not reproduced" if bad else "claim not contradicted"), detail
+    if kind == "equal":
+        bad = any(d.excludes_zero for d in diffs.values())
+        return ("claim not reproduced" if bad else "claim not contradicted"), detail
     if any(w == NOT_HELD for w in words.values()):
         return "claim not reproduced", detail
     if all(w == HELD for w in words.values()):
