@@ -1,10 +1,10 @@
 """RAD Fig. 3: RAD vs MARGIN, ENTROPY, CORESET, CLUSTER MARGIN, UNIXKD, UNIFORM (Sec. 4.1).
 
-Reduced CPU version (offline Fashion-MNIST, 3 trials, minutes on 2 cores):
+Reduced CPU version (offline Fashion-MNIST, 2 trials by default, minutes on 2 cores):
 
     python -m launch.main --config=experiments/rad/fig3.py:cpu --workdir=runs/rad_fig3_cpu
 
-or its 3 trials as 3 parallel processes (seeds 0, 1, 2), merged into the same table:
+or 3 trials as 3 parallel processes (seeds 0, 1, 2), merged into the same table:
 
     for s in 0 1 2; do python -m launch.main --config=experiments/rad/fig3.py:cpu \
         --config.active.num_trials=1 --config.seed=$s --workdir=runs/rad_fig3_cpu_s$s & done; wait
