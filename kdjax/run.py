@@ -31,7 +31,9 @@ from kdjax.train import mesh as mesh_lib
 
 @dataclasses.dataclass
 class RunInputs:
-    """What a method builds on: the data splits, the mesh, the frozen teachers."""
+    """What a method builds on: the data splits, the mesh, the frozen teachers. `make_method`
+    may set `init_variables` (a warm start, e.g. DiSK's CE stage) and `horizon_epochs` (a
+    schedule longer than the run), which `fit` receives."""
     config: ml_collections.ConfigDict
     workdir: str
     splits: dict
@@ -39,11 +41,12 @@ class RunInputs:
     mesh: Any
     teachers: list = dataclasses.field(default_factory=list)
     teacher_summaries: list = dataclasses.field(default_factory=list)
+    init_variables: dict | None = None
+    horizon_epochs: int | None = None
 
 
 # Methods whose runner has not moved onto the method interface yet.
-_LEGACY = {"disk": "kdjax.methods.disk_train:run",
-           "rad": "kdjax.active.loop:run",
+_LEGACY = {"rad": "kdjax.active.loop:run",
            "rad_compare": "kdjax.active.compare:run"}
 
 
@@ -99,7 +102,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     model = experiment.build_model(config.model, info.num_classes)
     result = loop.fit(config, workdir, model=model, method=method, train=splits["train"],
                       info=info, evals={k: v for k, v in splits.items() if k != "train"},
-                      teachers=inputs.teachers, mesh=mesh)
+                      teachers=inputs.teachers, init_variables=inputs.init_variables,
+                      horizon_epochs=inputs.horizon_epochs, mesh=mesh)
     last = result.history[-1] if result.history else {}
     results = {"method": config.method, "seed": config.seed,
                "test_accuracy": last.get("test/accuracy"),

@@ -5,8 +5,11 @@ import numpy as np
 import pytest
 from scipy import optimize
 
+from kdjax import config as config_lib
 from kdjax import losses
-from kdjax.methods import disk
+from kdjax.methods.disk import loss as disk
+from kdjax.methods.disk import method as disk_method
+from kdjax.methods.disk.guide import GuideMLP
 
 jax.config.update("jax_enable_x64", False)
 
@@ -185,7 +188,7 @@ def test_budget_schedule_official_cosine():
 
 # ----------------------------------------------------------------------------- guide net
 def test_guide_mlp_shapes_and_range():
-    model = disk.GuideMLP()
+    model = GuideMLP()
     feats, logits = jnp.ones((8, 16)), _logits(9, b=8, c=10)
     variables = model.init(jax.random.PRNGKey(0), feats, logits, train=False)
     widths = [v["kernel"].shape for v in variables["params"].values() if "kernel" in v]
@@ -211,7 +214,7 @@ def test_bad_inputs_raise():
                           tau_s=1.0, top_k=2)
 
 
-def test_lagrangian_and_train_step_adapter():
+def test_lagrangian_and_the_methods_student_loss():
     s, t = _logits(10, b=4, c=3), _logits(11, b=4, c=3)
     y = jnp.array([0, 1, 2, 1])
     g = jnp.array([0.1, 0.5, 0.0, 0.9])
@@ -220,6 +223,12 @@ def test_lagrangian_and_train_step_adapter():
     want = (jnp.mean(disk.student_loss(s, t, y, g, **kw))
             + 2.0 * disk.budget_loss(s, g, y, delta=0.01))
     np.testing.assert_allclose(lag, want, rtol=1e-5)
-    fn = disk.make_student_loss_fn(**kw)
-    got = fn(s, None, {"label": y, "teacher_logits": t, "guide": g})
+    # the method's per-example loss reads g and τ_S (per example) from example_state and α,
+    # τ_T from config.loss
+    c = config_lib.base_config()
+    c.loss.ce_weight, c.loss.temperature, c.disk.top_k = 0.3, 2.0, 2
+    c.disk.include_label, c.disk.target = False, "full"
+    fn = disk_method.make_disk_loss(c)
+    got = fn(s, None, {"label": y, "teacher_logits": t,
+                       "example_state": {"guide": g, "tau_s": jnp.full(4, 1.5)}})
     np.testing.assert_allclose(got, disk.student_loss(s, t, y, g, **kw), rtol=1e-6)

@@ -9,7 +9,7 @@ the guide's sigmoid saturation.
   1-D bisection on the derivative, then a bisection on the multiplier μ so that usage = δ. Once
   λ > μ*, the code's objective is minimised at usage = δ (exact penalty); for λ < μ* the budget
   cannot bind (usage > δ at the optimum) — the cpu configs' old λ ∈ [1, 5] at μ* ≈ 8.
-* GuideTrainer: at the old default guide lr (0.01) a phase at λ_min drives the sigmoid into
+* GuideTrainer (kdjax.methods.disk.guide): at the old default guide lr (0.01) a phase at λ_min drives the sigmoid into
   its flat tail (σ = 1.0 exactly in float32 on some points), so its gradient vanishes and a
   larger λ no longer brings g back; at the default lr (1e-3) the guide stays responsive and
   meets the budget once λ > μ*.
@@ -19,7 +19,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from kdjax.methods import disk, disk_train
+from kdjax import config as config_lib
+from kdjax.methods.disk import loss as disk
+from kdjax.methods.disk.guide import GuideTrainer
 
 ALPHA, TAU_T, TAU_S, TOP_K = 0.1, 4.0, 4.0, 2
 KW = dict(alpha=ALPHA, tau_t=TAU_T, tau_s=TAU_S, top_k=TOP_K, include_label=False, target="full",
@@ -151,10 +153,10 @@ def _guide_data(n=512, c=5, seed=0):
 
 
 def _trainer(lr):
-    d = disk_train.default_disk_config()
-    d.top_k = 2
-    d.guide_learning_rate = lr
-    return disk_train.GuideTrainer(d, batch_size=64), d
+    c = config_lib.base_config()
+    c.disk.top_k = 2
+    c.disk.guide_learning_rate = lr
+    return GuideTrainer(c, batch_size=64), c.disk
 
 
 def _run_guide(lr, data, lam_min, lam_max, delta):
@@ -187,7 +189,7 @@ def test_guide_saturates_at_old_lr_and_follows_lambda_at_default():
     # default lr (1e-3): the λ_min phase also raises g (its argmin is g ≈ 1: the budget does not
     # bind at λ_min), but at λ = 10 > μ* the guide spends within the budget and censors the
     # points the student gets right more than those it gets wrong
-    new = _run_guide(disk_train.default_disk_config().guide_learning_rate, data, lam_min,
+    new = _run_guide(config_lib.base_config().disk.guide_learning_rate, data, lam_min,
                      lam_max, delta)
     assert new[0][1] > 3 * delta
     g, usage = new[-1]

@@ -1,16 +1,21 @@
 """SimKD (kdjax.methods.simkd) and DiSK inside SimKD (A.7 Eq. 9), against independent
 references: numpy losses by hand, closed-form gradients checked by central finite differences,
-the teacher's own forward pass for the reused head, and a tiny end-to-end runner call."""
+the teacher's own forward pass for the reused head, and tiny end-to-end runs (SimKD on its own,
+and as DiSK's 'simkd' / 'simkd_disk' variants)."""
 import copy
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from kdjax.methods import disk_train, simkd
+from kdjax import config as config_lib
+from kdjax import run as run_lib
+from kdjax.methods.disk.guide import GuideTrainer
+from kdjax.methods.simkd import loss as simkd
+from kdjax.methods.simkd import model as simkd_model
 from kdjax.models import get_model
+from kdjax.train import checkpoint as ckpt_lib
 
 
 def _np_ce(logits, labels):
@@ -96,19 +101,19 @@ def test_reused_head_gives_teacher_logits_and_backbone_warm_start():
     teacher = get_model("mlp", 10, hidden=(16,))
     tv = teacher.init(jax.random.PRNGKey(1), x)
     t_logits, t_feats = teacher.apply(tv, x)
-    kernel, bias = simkd.teacher_head(tv)
+    kernel, bias = simkd_model.teacher_head(tv)
     # projected features equal to the teacher's -> the teacher's own logits
-    np.testing.assert_allclose(simkd.reuse_teacher_head(t_feats, kernel, bias), t_logits,
+    np.testing.assert_allclose(simkd_model.reuse_teacher_head(t_feats, kernel, bias), t_logits,
                                rtol=1e-5, atol=1e-5)
     backbone = get_model("mlp", 10, hidden=(6,))
     bv = backbone.init(jax.random.PRNGKey(2), x)
-    student = simkd.wrap_student(backbone, tv)
-    sv = simkd.init_from_backbone(student.init(jax.random.PRNGKey(3), x), bv)
+    student = simkd_model.wrap_student(backbone, tv)
+    sv = simkd_model.init_from_backbone(student.init(jax.random.PRNGKey(3), x), bv)
     logits, proj = student.apply(sv, x)
     assert proj.shape == t_feats.shape and np.all(np.asarray(proj) >= 0.0)
     # the wrapper = teacher head ∘ projector ∘ (the warm-start backbone), composed by hand
     _, f_s = backbone.apply(bv, x)
-    proj_ref = simkd.Projector(t_feats.shape[1]).apply(
+    proj_ref = simkd_model.Projector(t_feats.shape[1]).apply(
         {"params": sv["params"]["projector"], "batch_stats": sv["batch_stats"]["projector"]},
         f_s)
     np.testing.assert_allclose(proj, proj_ref, rtol=1e-5, atol=1e-6)
@@ -124,32 +129,43 @@ def test_bad_input_raises(data):
     with pytest.raises(ValueError, match="alpha"):
         simkd.student_loss(data["logits"], data["p"], data["t"], data["labels"], alpha=1.5)
     with pytest.raises(ValueError, match="head"):
-        simkd.teacher_head({"params": {"dense": {}}})
+        simkd_model.teacher_head({"params": {"dense": {}}})
     with pytest.raises(ValueError, match="expects"):
-        simkd.reuse_teacher_head(data["p"], np.zeros((3, 4), np.float32), np.zeros(4))
+        simkd_model.reuse_teacher_head(data["p"], np.zeros((3, 4), np.float32), np.zeros(4))
     with pytest.raises(ValueError, match="guide objective"):
-        disk_train.GuideTrainer(disk_train.default_disk_config(), 8, "fitnet")
+        GuideTrainer(config_lib.base_config(), 8, "fitnet")
+
+
+def _params(workdir):
+    return jax.tree.leaves(ckpt_lib.load_variables(workdir)["params"])
 
 
 @pytest.mark.slow
-def test_runner_simkd_variants(tmp_path):
-    """SimKD and SimKD + DiSK through the DiSK runner (digits, MLPs, 2 rounds); with g ≡ 0
-    SimKD + DiSK is SimKD exactly."""
-    from tests.test_disk_train import _config  # the DiSK runner's test config
-    c = _config()
-    c.disk.variants = ("simkd", "simkd_disk")
-    res = disk_train.run(c, str(tmp_path / "run"))
-    rows = {r["variant"]: r for r in res["rows"]}
-    assert set(rows) >= {"SimKD", "SimKD + DiSK"}
-    for name in ("SimKD", "SimKD + DiSK"):
-        assert 30.0 < rows[name]["test_acc_mean"] <= 100.0   # digits: chance 10%
-    g = rows["SimKD + DiSK"]["final_guide_on_misclassified"][0]
-    assert 0.0 <= g <= 1.0
-    # g ≡ 0: the guided run is the plain SimKD run, step for step
-    z = copy.deepcopy(c)
-    z.disk.variants = ("simkd_disk",)
-    z.disk.guide_zero = True
-    z.teacher.checkpoint = os.path.join(str(tmp_path / "run"), "teacher")
-    zres = disk_train.run(z, str(tmp_path / "zero"))
-    zrow = [r for r in zres["rows"] if r["variant"] == "SimKD + DiSK"][0]
-    assert zrow["test_accs"] == pytest.approx(rows["SimKD"]["test_accs"], abs=1e-9)
+def test_simkd_runs(tmp_path):
+    """SimKD through kdjax.run.run (digits, MLPs, 2 epochs): on its own (`config.method =
+    'simkd'`) it equals DiSK's 'simkd' variant without a warm start; SimKD + DiSK with g ≡ 0 is
+    SimKD exactly, and with the guide it logs its rounds."""
+    from tests.test_disk_method import make_config   # the DiSK method's test config
+    c = make_config(variant="simkd")
+    c.disk.warm_start_epochs = 0
+    base = run_lib.run(c, str(tmp_path / "simkd"))
+    assert 0.3 < base["test_accuracy"] <= 1.0                  # digits: chance 10%
+    runs = {}
+    for name, change in (("alone", {"method": "simkd"}),
+                         ("zero", {"disk.variant": "simkd_disk", "disk.guide_zero": True}),
+                         ("guided", {"disk.variant": "simkd_disk"})):
+        cc = copy.deepcopy(c)
+        cc.teacher.checkpoint = str(tmp_path / "simkd" / "teacher")
+        for field, value in change.items():
+            node, _, leaf = field.rpartition(".")
+            (cc[node] if node else cc)[leaf] = value
+        config_lib.validate(cc)
+        runs[name] = run_lib.run(cc, str(tmp_path / name))
+    for name in ("alone", "zero"):
+        assert runs[name]["test_accuracy"] == pytest.approx(base["test_accuracy"], abs=1e-9)
+        for a, b in zip(_params(str(tmp_path / name)), _params(str(tmp_path / "simkd"))):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    rounds = [h for h in runs["guided"]["history"] if "disk/round" in h]
+    assert len(rounds) == 2 and all(0.0 <= r["disk/guide_on_misclassified"] <= 1.0
+                                    for r in rounds)
+    assert 0.3 < runs["guided"]["test_accuracy"] <= 1.0

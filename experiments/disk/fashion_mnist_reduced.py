@@ -1,7 +1,8 @@
 """DiSK reduced run on offline Fashion-MNIST (issue 9: one Table 3 row at CPU scale).
 
+    python -m launch.reproduce --table=disk_fashion_mnist            # variants x 3 seeds
     python -m launch.main --config=experiments/disk/fashion_mnist_reduced.py \\
-        --workdir=runs/disk_fmnist
+        --workdir=runs/disk_fmnist --config.disk.variant=kd --config.seed=1     # one run
 
 Stands in for the Table 3 row ResNet10-l -> ResNet10-xxs (CIFAR-100): a large capacity
 mismatch between a cnn_small teacher (widths 16/32, 64 hidden) and a tiny cnn_small student
@@ -28,7 +29,6 @@ at g = 1 on every point (usage 2.0..3.7 against δ ≈ 0.5) for rounds 1-7 and D
 import ml_collections
 
 from experiments import default
-from kdjax.methods.disk_train import default_disk_config
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -38,7 +38,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     cpu = arg == "cpu"
     c = default.get_config()
     c.method = "disk"
-    c.method = "kdjax.methods.disk_train:run"
     c.progress_bar = False
     c.tensorboard = False
     c.data.name = "fashion_mnist"
@@ -57,9 +56,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.train.weight_decay = 5e-4
     c.train.checkpoint_every_steps = 1000
     c.loss.temperature = 4.0                 # [paper] A.5
-    c.loss.kd_weight = 0.9                       # KD weight; CE weight 0.1 = DiSK's α ([official])
-    c.disk = default_disk_config()
-    c.disk.seeds = (0, 1, 2)
+    c.loss.ce_weight = 0.1                 # DiSK's α ([official] l_aux); KD weight 1 − α
+    c.loss.kd_weight = 0.9
     c.disk.warm_start_epochs = 2           # A.5 warm start (CE) for every variant
     c.disk.top_k = 3                       # [ours] 10 classes (paper: K = 20 of 100)
     c.disk.lam_period = 4 if cpu else 10   # λ_T in rounds (λ_T = 2 would never pass the
@@ -74,10 +72,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     # λ_min = 5 from the A.5 scan grid {0.01, 0.1, 1, 5, 10} (with 0.1 every λ_min round censors
     # all points, g = 1, a quarter of these 8 rounds).
     c.disk.lam_min, c.disk.lam_max = 5.0, 50.0
-    c.disk.eval_every_rounds = 4
-    c.paper_table = "table3"
-    c.paper_dataset = "cifar100"
-    c.paper_pair = "resnet10_l:resnet10_xxs"
+    c.train.eval_every_epochs = 4
     c.scale_note = ("reduced scale: Fashion-MNIST 12k-image training subset (10k train / 2k val),"
                     " full 10k test; cnn_small teacher (16/32/64, 3 epochs) -> cnn_small student"
                     " (2/4/8), 2 CE warm-start + 8 epochs, 3 seeds; paper column = CIFAR-100 "

@@ -36,16 +36,17 @@ def _train(c: ml_collections.ConfigDict) -> None:
     c.teacher_restarts = 16      # [ours] teacher = best-of-16 CE runs by validation accuracy
 
 
-def _kd(c: ml_collections.ConfigDict) -> None:
-    c.kd = ml_collections.ConfigDict()
-    c.kd.alpha = 0.1             # CE weight α of Eq. 1; [official] l_aux = 0.1 (A.5 scans α)
-    c.kd.tau = 4.0               # [paper] A.5 "we use 4 as the temperature"
+def _loss(c: ml_collections.ConfigDict) -> None:
+    """The names kdjax's methods share; KD's and DiSK's KD weight is 1 − ce_weight."""
+    c.loss = ml_collections.ConfigDict()
+    c.loss.ce_weight = 0.1       # CE weight α of Eq. 1 / Eq. 5; [official] l_aux = 0.1, l_nll =
+    #                              0.9 the (guided) distillation term (A.5 scans α)
+    c.loss.temperature = 4.0     # τ_T: [paper] A.5 "we use 4 as the temperature" / [official]
+    #                              KD_temperature 4
 
 
 def _disk(c: ml_collections.ConfigDict, guide_hidden) -> None:
     d = c.disk = ml_collections.ConfigDict()
-    d.alpha = 0.1                # [official] l_aux = 0.1 CE, l_nll = 0.9 guided distillation
-    d.tau_t = 4.0                # [paper] A.5 / [official] KD_temperature 4
     d.tau_s_mode = "fixed"       # [official] fixed KD_temperature_s; 'fit' / 'fit_round' = Sec 3.2
     d.tau_s = 4.0                # [ours] = τ_T, so DiSK with g ≡ 0 is exactly KD
     d.tau_s_min, d.tau_s_max = 1.0, 4.0   # bounds for the 'fit' modes [ours]
@@ -86,7 +87,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     #                              teacher at 95% validation accuracy (soft edges shift by ~ln2/k)
     one.prob_floor = 1e-4        # [ours] p(blue) = clip(h, ε, 1 − ε) (A.1 does not say)
     _train(one)
-    _kd(one)
+    _loss(one)
     _disk(one, ())               # logistic guide on teacher (2 interval features ++ logits)
 
     two = config.gaussians_2d = ml_collections.ConfigDict()
@@ -95,6 +96,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     two.teacher_hidden = (8, 16)  # [paper] 8-16-3 with BN + ReLU
     two.student_hidden = (2,)     # [paper] 2-3 with BN + ReLU
     _train(two)
-    _kd(two)
+    _loss(two)
     _disk(two, (2,))             # 2-unit BN+ReLU guide on teacher (16 features ++ 3 logits)
     return config

@@ -7,8 +7,9 @@
 
 Rows: teachers ResNet10-l / ResNet10 / ResNet18 / ResNet34 x students ResNet10-xxs / -s / -m
 (A.4 widths; kdjax.models resnet10_*), each with CE, KD and DiSK students (3 seeds) printed
-beside the paper's cells (kdjax/reproduce/paper_numbers.py DISK['table3']). One teacher per name is
-trained once (CE, 200 epochs) and shared by its three students.
+beside the paper's cells (kdjax/reproduce/paper_numbers.py DISK['table3']). This file is one run
+(`disk.variant`, `seed`, the pair `teacher.name` / `model.name`; 'full' defaults to the first
+pair); experiments/tables.py's `disk_table3` sweeps variants x seeds x PAIRS.
 
 'full' = Sec. 4 / A.5: 200 epochs, SGD lr 0.1, momentum 0.9, wd 5e-4, cosine, batch 200,
 random crop + flip (A.3's AutoAugment and Cutout are not in kdjax: a deviation), every student
@@ -16,8 +17,8 @@ warm-started from a 200-epoch CE student (A.5; the 'CE warm start only' row is t
 column), then R = 200 rounds of 1 guide epoch + 1 student epoch (official s_iters = g_iters =
 250 steps of 200 = one CIFAR epoch), λ_T = 50 so R = 4 λ_T, K = 20, λ in [0.1, 50] (A.5
 defaults). CIFAR-100 comes from TFDS (prepare it with `tfds build cifar100` where there is
-network). 'full_tiny' = the same on Tiny-ImageNet, which TFDS 4.9.10 does not have: the runner
-raises a ValueError saying so before any training.
+network). 'full_tiny' = the same on Tiny-ImageNet, which TFDS 4.9.10 does not have: loading
+this config raises a ValueError saying so.
 'cpu' (default) = a declared reduced stand-in that runs on a 2-core CPU: offline Fashion-MNIST
 (2.5k train / 1k val / 2k test), teacher ResNet10-l x student ResNet10-xxs only (the
 paper's headline large-mismatch row), teacher 2 epochs, student 1 warm-start + 4 epochs,
@@ -26,7 +27,6 @@ paper's headline large-mismatch row), teacher 2 epochs, student 1 warm-start + 4
 import ml_collections
 
 from experiments import default
-from kdjax.methods.disk_train import default_disk_config
 
 TEACHERS = ("resnet10_l", "resnet10", "resnet18", "resnet34")
 STUDENTS = ("resnet10_xxs", "resnet10_s", "resnet10_m")
@@ -37,7 +37,6 @@ def cifar_config(dataset: str = "cifar100") -> ml_collections.ConfigDict:
     """The paper's CIFAR-scale setting (Sec. 4, A.3-A.5), shared with table4.py."""
     c = default.get_config()
     c.method = "disk"
-    c.method = "kdjax.methods.disk_train:run"
     c.data.name = dataset
     c.data.num_validation = 0          # [paper] trains on the full 50k / 100k training set
     c.data.augment = True              # [paper] A.3 crop + flip (AutoAugment/Cutout: not here)
@@ -53,20 +52,21 @@ def cifar_config(dataset: str = "cifar100") -> ml_collections.ConfigDict:
     c.train.checkpoint_every_steps = 1000
     c.teacher.epochs = 200
     c.loss.temperature = 4.0             # [paper] A.5
-    c.loss.kd_weight = 0.9                   # KD weight; CE weight 0.1 = DiSK's α ([official] l_aux)
-    c.teacher.cache_logits = False         # augmented inputs: teacher runs in the step
-    c.disk = default_disk_config()     # A.5 defaults: K 20, λ 0.1..50, λ_T 50, τ_T 4
-    c.disk.seeds = (0, 1, 2)           # [paper] 3 trials
+    c.loss.ce_weight = 0.1             # DiSK's α ([official] l_aux); KD weight 1 − α
+    c.loss.kd_weight = 0.9
+    c.teacher.cache_logits = False     # augmented inputs: teacher runs in the step
+    c.teacher.name, c.model.name = PAIRS[0].split(":")   # the grid sets the others
+    c.train.eval_every_epochs = 10
+    # config.disk: A.5 defaults (K 20, λ 0.1..50, λ_T 50); [paper] 3 trials = seeds 0, 1, 2
     c.disk.warm_start_epochs = 200     # [paper] A.5 warm start from the CE-trained student
     c.disk.s_epochs = 1
     c.disk.g_epochs = 1
-    c.disk.eval_every_rounds = 10
     return c
 
 
 def reduced_cpu(c: ml_collections.ConfigDict, *, rounds: int) -> ml_collections.ConfigDict:
     """The settings every DiSK table's 'cpu' version shares: offline Fashion-MNIST (1k val / 2k
-    test), cached teacher outputs, `rounds` rounds of one student + one guide epoch, 3 seeds."""
+    test), cached teacher outputs, `rounds` rounds of one student + one guide epoch."""
     c.progress_bar = False
     c.tensorboard = False
     c.data.name = "fashion_mnist"
@@ -77,7 +77,6 @@ def reduced_cpu(c: ml_collections.ConfigDict, *, rounds: int) -> ml_collections.
     c.teacher.cache_logits = True
     c.train.epochs = rounds
     c.train.learning_rate = 0.05
-    c.disk.seeds = (0, 1, 2)
     c.disk.top_k = 3
     # λ_max must exceed μ*, the multiplier at which the budget binds (≈ 8 on the
     # fashion_mnist_reduced.py student; with [1, 5] it never bound and the guide sat at g = 1):
@@ -110,20 +109,21 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.teacher.epochs = 2
         c.disk.warm_start_epochs = 1
         c.disk.delta_period = 2
-        c.disk.eval_every_rounds = 2
+        c.train.eval_every_epochs = 2
         # One pair on 2.5k training images: with ResNet10-s as well and 5k images the cpu
         # version took ~20 min on the shared CPU (ResNet10-l trains at ~45 images/s there).
         c.data.max_train_examples = 3500
-        c.pairs = ("resnet10_l:resnet10_xxs",)
-        c.paper_table = "table3"
-        c.paper_dataset = "cifar100"
+        c.teacher.name, c.model.name = "resnet10_l", "resnet10_xxs"
         c.scale_note = ("reduced scale: Fashion-MNIST (2.5k train / 1k val / 2k test) for "
                         "CIFAR-100, teacher ResNet10-l only (2 epochs), student ResNet10-xxs "
                         "only, 1 CE warm-start + 4 epochs, λ 5..50, 3 seeds; paper column = "
                         "CIFAR-100 cells")
         return c
-    c = cifar_config("cifar100" if arg == "full" else "tiny_imagenet")
-    c.pairs = PAIRS
-    c.paper_table = "table3"
+    if arg == "full_tiny":
+        raise ValueError("Tiny-ImageNet is not in TFDS 4.9.10 and kdjax has no loader for it "
+                         "(kdjax/data/registry.py); the Tiny-ImageNet half of DiSK Table 3 "
+                         "cannot run here. Run the CIFAR-100 half: "
+                         "--config=experiments/disk/table3.py:full")
+    c = cifar_config("cifar100")
     c.scale_note = "full setting (Sec. 4 / A.5; no AutoAugment/Cutout)"
     return c

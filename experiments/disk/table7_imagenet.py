@@ -5,8 +5,8 @@
     python -m launch.main --config=experiments/disk/table7_imagenet.py:full \\
         --workdir=runs/disk_table7 [--config.teacher.checkpoint=<kdjax ResNet-50 checkpoint>]
 
-Rows: CE, KD, DiSK and SimKD students (kdjax.methods.disk_train variants 'ce', 'kd', 'disk',
-'simkd') beside DISK['table7'] in kdjax/reproduce/paper_numbers.py (CE / KD / SemCKD / SimKD / DiSK;
+Rows: CE, KD, DiSK and SimKD students (kdjax.methods.disk, `disk.variant` 'ce', 'kd', 'disk',
+'simkd'; one run each, swept by experiments/tables.py) beside DISK['table7'] in kdjax/reproduce/paper_numbers.py (CE / KD / SemCKD / SimKD / DiSK;
 the paper borrows the baselines from Chen et al. 2022; SemCKD is listed, not run).
 
 'full' = A.6: TFDS imagenet2012 (1.28M train / the 50k validation split as test), ResNet-50 ->
@@ -31,7 +31,6 @@ import ml_collections
 
 from experiments import default
 from experiments.disk import table3
-from kdjax.methods.disk_train import default_disk_config
 
 PAIR = "resnet50:resnet18"
 
@@ -41,19 +40,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     if arg not in ("cpu", "full"):
         raise ValueError(f"arg must be 'cpu' or 'full', got {arg!r}")
     c = default.get_config()
-    c.method = "disk"
-    c.method = "kdjax.methods.disk_train:run"
-    c.paper_table = "table7"
-    c.paper_dataset = "imagenet2012"
-    c.paper_pair = PAIR
-    c.loss.temperature = 4.0             # [paper] A.5
-    c.loss.kd_weight = 0.9                   # KD weight; CE weight 0.1 = DiSK's α ([official])
-    c.disk = default_disk_config()     # A.5 defaults: K 20, λ 0.1..50, λ_T 50, τ_T 4
-    c.disk.variants = ("ce", "kd", "disk", "simkd")
+    c.method = "disk"                  # config.disk: A.5 defaults (K 20, λ 0.1..50, λ_T 50)
+    c.loss.temperature = 4.0           # [paper] A.5 τ_T
+    c.loss.ce_weight = 0.1             # DiSK's α ([official] l_aux); KD weight 1 − α
+    c.loss.kd_weight = 0.9
     c.disk.warm_start_epochs = 0       # [paper] A.6: no CE warm start on ImageNet
     c.disk.s_epochs = 1
     c.disk.g_epochs = 1
-    c.disk.seeds = (0,)
     c.train.optimizer = "sgd"
     c.train.momentum = 0.9
     if arg == "full":
@@ -73,7 +66,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.train.log_every_steps = 500
         c.train.checkpoint_every_steps = 5000
         c.teacher.cache_logits = False     # augmented inputs: the teacher runs in the step
-        c.disk.eval_every_rounds = 10
+        c.train.eval_every_epochs = 10
         c.scale_note = ("full setting (A.6) except: teacher trained here unless a kdjax "
                         "ResNet-50 checkpoint is given (the paper borrows SimKD's PyTorch one); "
                         "schedule = the baselines' 90-epoch step schedule (paper silent); "
@@ -85,7 +78,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.train.schedule = "cosine"
     c.disk.lam_period = 3
     c.disk.delta_period = 3
-    c.disk.eval_every_rounds = 3
+    c.train.eval_every_epochs = 3
     c.scale_note = ("reduced scale: Fashion-MNIST (5k train / 1k val / 2k test) for ImageNet, "
                     "cnn_small 16/32/64 teacher (3 epochs) -> cnn_small 4/8/16 student for "
                     "ResNet-50 -> ResNet-18, 6 epochs from scratch (no warm start, as A.6), "

@@ -29,7 +29,9 @@ import numpy as np
 import optax
 
 from kdjax import losses
-from kdjax.methods import disk
+from kdjax.methods.disk import loss as disk
+from kdjax.methods.disk.guide import GuideMLP
+from kdjax.train.optim import make_optimizer
 
 Array = jax.Array
 
@@ -155,7 +157,7 @@ class ToyMLP(nn.Module):
 
 def build_models(name: str, cfg) -> tuple[nn.Module, nn.Module, nn.Module]:
     """(teacher, student, guide) modules of toy `name` from its config block."""
-    guide = disk.GuideMLP(hidden=tuple(cfg.disk.guide_hidden))
+    guide = GuideMLP(hidden=tuple(cfg.disk.guide_hidden))
     if name == "intervals_1d":
         return (IntervalModel(2, cfg.sharpness, cfg.prob_floor),
                 IntervalModel(1, cfg.sharpness, cfg.prob_floor), guide)
@@ -167,8 +169,10 @@ def build_models(name: str, cfg) -> tuple[nn.Module, nn.Module, nn.Module]:
 # ----------------------------------------------------------------------------- training
 def _optimizer(cfg) -> optax.GradientTransformation:
     """PyTorch-style SGD: coupled weight decay, momentum, constant lr (A.1)."""
-    return optax.chain(optax.add_decayed_weights(cfg.weight_decay),
-                       optax.sgd(cfg.learning_rate, momentum=cfg.momentum))
+    train = ml_collections.ConfigDict({
+        "optimizer": "sgd", "schedule": "constant", "learning_rate": cfg.learning_rate,
+        "momentum": cfg.momentum, "weight_decay": cfg.weight_decay, "epochs": cfg.epochs})
+    return make_optimizer(train, 1)[0]
 
 
 def _init(module: nn.Module, key: Array, x: Array, *extra) -> dict:
@@ -260,8 +264,8 @@ def make_disk_run(student: nn.Module, guide: nn.Module, train: dict, evals: dict
     d = cfg.disk
     s_opt, g_opt = _optimizer(cfg), _optimizer(cfg)
     n = train["x"].shape[0]
-    dist_kw = dict(alpha=d.alpha, tau_t=d.tau_t, top_k=d.top_k, include_label=d.include_label,
-                   target=d.target)
+    dist_kw = dict(alpha=cfg.loss.ce_weight, tau_t=cfg.loss.temperature, top_k=d.top_k,
+                   include_label=d.include_label, target=d.target)
     usage_kw = dict(ce_target=d.ce_target, max_ce=d.max_ce, normalize=d.normalize)
     if d.tau_s_mode not in ("fixed", "fit", "fit_round"):
         raise ValueError(f"tau_s_mode must be fixed|fit|fit_round, got {d.tau_s_mode!r}")
@@ -277,7 +281,7 @@ def make_disk_run(student: nn.Module, guide: nn.Module, train: dict, evals: dict
 
     def fit_tau(s_vars):
         tau = disk.fit_student_temperature(student_logits(s_vars, train["x"]),
-                                           train["teacher_logits"], d.tau_t)
+                                           train["teacher_logits"], cfg.loss.temperature)
         return jnp.clip(tau, d.tau_s_min, d.tau_s_max)
 
     def guide_step(carry, idx):
@@ -450,10 +454,11 @@ def run_toy(name: str, cfg, *, seed: int, num_runs: int, methods: Sequence[str])
         if method == "ce":
             run = make_supervised_run(student, train, evals, cfg, loss_fn=_ce)
         elif method == "kd":
-            kd = cfg.kd
+            c = cfg.loss   # KD weight 1 − ce_weight, as DiSK's
             run = make_supervised_run(student, train, evals, cfg, loss_fn=lambda lg, y, b:
                                       losses.kd_loss(lg, y, b["teacher_logits"],
-                                                     temperature=kd.tau, alpha=1.0 - kd.alpha))
+                                                     temperature=c.temperature,
+                                                     alpha=1.0 - c.ce_weight))
         elif method == "disk":
             run = make_disk_run(student, guide, train, evals, cfg)
         else:

@@ -1,8 +1,8 @@
-"""DiSK: Distilling Selective Knowledge (Kag et al., ICLR 2023 submission).
+"""DiSK's equations as pure jnp functions (Kag et al., "Distilling Selective Knowledge").
 
-Pure pieces of the method, usable from any train step:
+α is the CE weight (`config.loss.ce_weight`, KD weight 1 − α as in the paper) and τ_T the
+teacher temperature (`config.loss.temperature`); τ_S is DiSK's own (`config.disk.tau_s`).
 
-* `GuideMLP` — the guide g(x) ∈ [0, 1] on the teacher's penultimate features ++ logits (A.4).
 * `guided_distillation_loss` — Eq. 4, per example: g added to the softened student probabilities
   on the teacher's top-K classes, teacher temperature τ_T, student temperature τ_S.
 * `budget_usage` / `budget_loss` — Eq. 3 (CE relaxation of the budget, hinge at δ), with the
@@ -20,9 +20,6 @@ named in each docstring; every one is a keyword argument, so configs choose.
 """
 from __future__ import annotations
 
-from typing import Sequence
-
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
@@ -33,31 +30,6 @@ Array = jax.Array
 _NORMALIZE = ("mean", "misclassified")
 _CE_TARGETS = ("label", "teacher")
 _TARGETS = ("full", "topk")
-
-
-class GuideMLP(nn.Module):
-    """Guide g(x) ∈ [0, 1] (A.4): MLP on concat(teacher features, teacher logits).
-
-    Default widths (64, 128) then 1, BatchNorm + ReLU between layers and a sigmoid out, as in
-    A.4 and the official `B23_Inst_RoutingNetworkD` (which, unlike the paper, feeds features
-    only; we follow the paper and append the logits). BatchNorm momentum 0.9 = PyTorch's 0.1.
-    `hidden=()` gives a logistic guide (used for the 1D toy, whose teacher has 2 features).
-    """
-
-    hidden: Sequence[int] = (64, 128)
-    use_bn: bool = True
-
-    @nn.compact
-    def __call__(self, features: Array, logits: Array, train: bool = False) -> Array:
-        x = jnp.concatenate([features.reshape(features.shape[0], -1),
-                             logits.reshape(logits.shape[0], -1)], axis=-1)
-        x = x.astype(jnp.float32)
-        for width in self.hidden:
-            x = nn.Dense(width)(x)
-            if self.use_bn:
-                x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)(x)
-            x = nn.relu(x)
-        return nn.sigmoid(nn.Dense(1)(x))[:, 0]
 
 
 def topk_mask(teacher_logits: Array, k: int, labels: Array | None = None) -> Array:
@@ -288,20 +260,3 @@ def misclassified_guide_mean(student_logits: Array, guide: Array, labels: Array)
     """Log metric: mean g on the points the student misclassifies (0 when there are none)."""
     wrong = (jnp.argmax(student_logits, axis=-1) != labels).astype(jnp.float32)
     return jnp.sum(wrong * guide) / jnp.maximum(jnp.sum(wrong), 1.0)
-
-
-def make_student_loss_fn(*, alpha: float, tau_t: float, tau_s: float, top_k: int,
-                         include_label: bool = False, target: str = "full"):
-    """`loss_fn(logits, features, batch) -> (B,)` for kdjax.train's `make_train_step`.
-
-    The batch carries 'label', 'teacher_logits' and 'guide' (g(x) from the current guide, as
-    computed by the outer DiSK loop; Alg. 1 line 7).
-    """
-
-    def loss_fn(logits: Array, features: Array, batch: dict) -> Array:
-        del features
-        return student_loss(logits, batch["teacher_logits"], batch["label"], batch["guide"],
-                            alpha=alpha, tau_t=tau_t, tau_s=tau_s, top_k=top_k,
-                            include_label=include_label, target=target)
-
-    return loss_fn
