@@ -8,7 +8,8 @@ weight decay 5e-4, 100 epochs, cosine schedule. The teacher is trained with CE o
 labels. Students: CE (λ = 0), KD (λ = loss.kd_weight = 0.9, τ = loss.temperature), ALM-KD
 (kdjax.methods.alm.meta, τ = loss.temperature, the meta-update settings in config.alm).
 
-Runners: run_fig3, run_fig4, run_sensitivity (signature run(config, workdir) -> dict).
+Runners: run_fig3, run_fig4, run_sensitivity, run_setting_sensitivity (signature run(config,
+workdir) -> dict); the tables and plots they write are built in alm_synthetic_report.
 """
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import dataclasses
 import json
 import os
 import time
-from typing import Any
 
 import flax.linen as nn
 import jax
@@ -29,6 +29,8 @@ from sklearn.datasets import make_classification
 from kdjax.methods.alm import config as alm_config
 from kdjax.methods.alm import meta
 from kdjax.methods.alm.loss import student_loss
+from kdjax.toys.alm_synthetic_report import (fig3_table, lambda_summary, mean_sem, plot_fig3,
+                                            plot_fig4)
 
 # ---------------------------------------------------------------- data
 
@@ -189,71 +191,6 @@ def train_teachers(keys, data, d, t, temperature):
             logits(params, data["x_test"]), accs)
 
 
-# ---------------------------------------------------------------- analysis
-
-
-def fig3_table(lam: np.ndarray, teacher_tr: np.ndarray, y_train: np.ndarray, flipped: np.ndarray,
-               n_buckets: int = 10) -> list[dict]:
-    """Mean λ per bucket of p_T(observed label), noisy vs clean; mean ± SEM over seeds.
-
-    lam, flipped, y_train: (S, N); teacher_tr: (S, N, C).
-    """
-    p = jax.nn.softmax(jnp.asarray(teacher_tr), -1)
-    conf = np.take_along_axis(np.asarray(p), y_train[..., None], -1)[..., 0]  # (S, N)
-    b = np.minimum((conf * n_buckets).astype(int), n_buckets - 1)
-    rows = []
-    for k in range(n_buckets):
-        row = {"bucket": f"[{k / n_buckets:.1f},{(k + 1) / n_buckets:.1f})"}
-        for name, grp in (("noisy", flipped), ("clean", ~flipped)):
-            per_seed = [lam[s][(b[s] == k) & grp[s]].mean() for s in range(lam.shape[0])
-                        if ((b[s] == k) & grp[s]).any()]
-            cnt = [((b[s] == k) & grp[s]).sum() for s in range(lam.shape[0])]
-            row[f"lambda_{name}"] = _mean_sem(per_seed)
-            row[f"n_{name}_per_seed"] = float(np.mean(cnt))
-            row[f"seeds_{name}"] = len(per_seed)
-        rows.append(row)
-    return rows
-
-
-def _mean_sem(v) -> dict:
-    v = np.asarray(v, np.float64)
-    if v.size == 0:
-        return {"mean": None, "sem": None}
-    sem = float(v.std(ddof=1) / np.sqrt(v.size)) if v.size > 1 else None
-    return {"mean": float(v.mean()), "sem": sem}
-
-
-def lambda_summary(lam, teacher_tr, y_train, flipped, n_buckets: int = 10) -> dict:
-    """Noisy-vs-clean λ overall, and within teacher-confidence buckets (removes the confound)."""
-    p = np.asarray(jax.nn.softmax(jnp.asarray(teacher_tr), -1))
-    conf = np.take_along_axis(p, y_train[..., None], -1)[..., 0]
-    b = np.minimum((conf * n_buckets).astype(int), n_buckets - 1)
-    overall_n = [lam[s][flipped[s]].mean() for s in range(lam.shape[0])]
-    overall_c = [lam[s][~flipped[s]].mean() for s in range(lam.shape[0])]
-    diff = np.array(overall_n) - np.array(overall_c)
-    within = []  # per seed: bucket-weighted (by noisy count) mean of λ_noisy − λ_clean
-    for s in range(lam.shape[0]):
-        num = den = 0.0
-        for k in range(n_buckets):
-            mn, mc = (b[s] == k) & flipped[s], (b[s] == k) & ~flipped[s]
-            if mn.any() and mc.any():
-                num += mn.sum() * (lam[s][mn].mean() - lam[s][mc].mean())
-                den += mn.sum()
-        within.append(num / den if den else np.nan)
-    within = np.array(within)
-    corr = [np.corrcoef(conf[s], lam[s])[0, 1] for s in range(lam.shape[0])]
-    return {
-        "lambda_noisy": _mean_sem(overall_n), "lambda_clean": _mean_sem(overall_c),
-        "noisy_minus_clean": _mean_sem(diff),
-        "frac_seeds_noisy_gt_clean": float(np.mean(diff > 0)),
-        "within_bucket_noisy_minus_clean": _mean_sem(within[~np.isnan(within)]),
-        "corr_lambda_teacher_conf": _mean_sem(corr),
-        "teacher_conf_noisy": _mean_sem([conf[s][flipped[s]].mean() for s in range(len(conf))]),
-        "teacher_conf_clean": _mean_sem([conf[s][~flipped[s]].mean() for s in range(len(conf))]),
-        "lambda_min": float(lam.min()), "lambda_max": float(lam.max()),
-    }
-
-
 # ---------------------------------------------------------------- runners
 
 
@@ -344,11 +281,11 @@ def run_fig3(config, workdir: str) -> dict:
         r["paper"] = claim
         r["seeds"] = f"{env['seeds'][0]}..{env['seeds'][-1]}"
     out = {"rows": rows, "summary": summ, "alm_config": dataclasses.asdict(cfg),
-           "teacher_test_acc": _mean_sem(env["teacher_test_acc"]),
-           "alm_final_test_acc": _mean_sem(accs[:, -1]), "scale_note": _scale_note(config),
+           "teacher_test_acc": mean_sem(env["teacher_test_acc"]),
+           "alm_final_test_acc": mean_sem(accs[:, -1]), "scale_note": _scale_note(config),
            "seconds": {"setup_teacher": env["setup_s"], "alm": secs}}
     _write(workdir, "results.json", out)
-    _plot_fig3(rows, os.path.join(workdir, "fig3.png"))
+    plot_fig3(rows, os.path.join(workdir, "fig3.png"))
     return out
 
 
@@ -366,25 +303,25 @@ def run_fig4(config, workdir: str) -> dict:
     for ep in report_epochs:
         row = {"epoch": ep}
         for kind, a in curves.items():
-            row[f"acc_{kind}"] = _mean_sem(a[:, ep - 1])
+            row[f"acc_{kind}"] = mean_sem(a[:, ep - 1])
         row["paper"] = PAPER.get(("sec5_fig4", "claim"), "")
         row["seeds"] = f"{env['seeds'][0]}..{env['seeds'][-1]}"
         rows.append(row)
     final = {k: a[:, -1] for k, a in curves.items()}
-    paired = {"alm_minus_ce": _mean_sem(final["alm"] - final["ce"]),
-              "alm_minus_kd": _mean_sem(final["alm"] - final["kd"]),
-              "kd_minus_ce": _mean_sem(final["kd"] - final["ce"]),
+    paired = {"alm_minus_ce": mean_sem(final["alm"] - final["ce"]),
+              "alm_minus_kd": mean_sem(final["alm"] - final["kd"]),
+              "kd_minus_ce": mean_sem(final["kd"] - final["ce"]),
               "frac_seeds_alm_gt_kd": float(np.mean(final["alm"] > final["kd"])),
               "frac_seeds_alm_gt_ce": float(np.mean(final["alm"] > final["ce"])),
               # area under the learning curve: the "learns faster" claim
-              "auc_alm_minus_kd": _mean_sem(curves["alm"].mean(1) - curves["kd"].mean(1)),
-              "auc_alm_minus_ce": _mean_sem(curves["alm"].mean(1) - curves["ce"].mean(1))}
+              "auc_alm_minus_kd": mean_sem(curves["alm"].mean(1) - curves["kd"].mean(1)),
+              "auc_alm_minus_ce": mean_sem(curves["alm"].mean(1) - curves["ce"].mean(1))}
     out = {"rows": rows, "paired_final": paired, "alm_config": dataclasses.asdict(
-        alm_config_from(config)), "teacher_test_acc": _mean_sem(env["teacher_test_acc"]),
+        alm_config_from(config)), "teacher_test_acc": mean_sem(env["teacher_test_acc"]),
            "curves_mean": {k: a.mean(0).tolist() for k, a in curves.items()},
            "scale_note": _scale_note(config), "seconds": secs}
     _write(workdir, "results.json", out)
-    _plot_fig4(curves, os.path.join(workdir, "fig4.png"))
+    plot_fig4(curves, os.path.join(workdir, "fig4.png"))
     return out
 
 
@@ -414,8 +351,8 @@ def run_sensitivity(config, workdir: str) -> dict:
             "within_bucket_noisy_minus_clean": s["within_bucket_noisy_minus_clean"],
             "frac_seeds_noisy_gt_clean": s["frac_seeds_noisy_gt_clean"],
             "lambda_range": [s["lambda_min"], s["lambda_max"]],
-            "acc_alm": _mean_sem(fin), "alm_minus_ce": _mean_sem(fin - acc_ce[:, -1]),
-            "alm_minus_kd": _mean_sem(fin - acc_kd[:, -1]),
+            "acc_alm": mean_sem(fin), "alm_minus_ce": mean_sem(fin - acc_ce[:, -1]),
+            "alm_minus_kd": mean_sem(fin - acc_kd[:, -1]),
             "fig3_pattern": bool(finite and s["noisy_minus_clean"]["mean"] is not None
                                  and s["noisy_minus_clean"]["mean"] > 0
                                  and s["frac_seeds_noisy_gt_clean"] >= 0.8),
@@ -423,9 +360,9 @@ def run_sensitivity(config, workdir: str) -> dict:
                                  and np.mean(fin - acc_ce[:, -1]) > 0),
             "seconds": secs, "seeds": f"{env['seeds'][0]}..{env['seeds'][-1]}"})
         _write(workdir, "results.json", {"rows": rows, "scale_note": _scale_note(config)})
-    out = {"rows": rows, "acc_ce": _mean_sem(acc_ce[:, -1]), "acc_kd": _mean_sem(acc_kd[:, -1]),
-           "teacher_test_acc": _mean_sem(env["teacher_test_acc"]),
-           "teacher_train_acc_on_noisy_labels": _mean_sem(env["teacher_train_acc_noisy"]),
+    out = {"rows": rows, "acc_ce": mean_sem(acc_ce[:, -1]), "acc_kd": mean_sem(acc_kd[:, -1]),
+           "teacher_test_acc": mean_sem(env["teacher_test_acc"]),
+           "teacher_train_acc_on_noisy_labels": mean_sem(env["teacher_train_acc_noisy"]),
            "scale_note": _scale_note(config)}
     _write(workdir, "results.json", out)
     return out
@@ -460,11 +397,11 @@ def run_setting_sensitivity(config, workdir: str) -> dict:
         fin = acc_alm[:, -1]
         rows.append({
             "setting": name, "overrides": config.settings[name].to_dict(),
-            "teacher_test_acc": _mean_sem(env["teacher_test_acc"]),
-            "acc_ce": _mean_sem(acc_ce[:, -1]), "acc_kd": _mean_sem(acc_kd[:, -1]),
-            "acc_alm": _mean_sem(fin), "alm_minus_ce": _mean_sem(fin - acc_ce[:, -1]),
-            "alm_minus_kd": _mean_sem(fin - acc_kd[:, -1]),
-            "kd_minus_ce": _mean_sem(acc_kd[:, -1] - acc_ce[:, -1]),
+            "teacher_test_acc": mean_sem(env["teacher_test_acc"]),
+            "acc_ce": mean_sem(acc_ce[:, -1]), "acc_kd": mean_sem(acc_kd[:, -1]),
+            "acc_alm": mean_sem(fin), "alm_minus_ce": mean_sem(fin - acc_ce[:, -1]),
+            "alm_minus_kd": mean_sem(fin - acc_kd[:, -1]),
+            "kd_minus_ce": mean_sem(acc_kd[:, -1] - acc_ce[:, -1]),
             "lambda_noisy": s["lambda_noisy"], "lambda_clean": s["lambda_clean"],
             "noisy_minus_clean": s["noisy_minus_clean"],
             "within_bucket_noisy_minus_clean": s["within_bucket_noisy_minus_clean"],
@@ -477,48 +414,6 @@ def run_setting_sensitivity(config, workdir: str) -> dict:
             "seconds_alm": secs, "seeds": f"{env['seeds'][0]}..{env['seeds'][-1]}"})
         _write(workdir, "results.json", {"rows": rows, "scale_note": _scale_note(config)})
     return {"rows": rows, "scale_note": _scale_note(config)}
-
-
-# ---------------------------------------------------------------- plots
-
-
-def _plot_fig3(rows, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    x = np.arange(len(rows))
-    for off, name, color in ((-0.18, "noisy", "tab:red"), (0.18, "clean", "tab:blue")):
-        m = [r[f"lambda_{name}"]["mean"] for r in rows]
-        e = [r[f"lambda_{name}"]["sem"] or 0.0 for r in rows]
-        m = [np.nan if v is None else v for v in m]
-        ax.bar(x + off, m, 0.36, yerr=e, color=color, label=name, capsize=2)
-    ax.set_xticks(x, [r["bucket"] for r in rows], rotation=45, fontsize=7)
-    ax.set_xlabel("teacher probability of the (observed) label")
-    ax.set_ylabel("mean learned λ")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def _plot_fig4(curves, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    names = {"ce": "CE (label-trained)", "kd": "KD λ=0.9", "alm": "ALM-KD"}
-    for k, a in curves.items():
-        m, s = a.mean(0), a.std(0, ddof=1) / np.sqrt(a.shape[0])
-        ep = np.arange(1, a.shape[1] + 1)
-        ax.plot(ep, m, label=names[k])
-        ax.fill_between(ep, m - s, m + s, alpha=0.3)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test accuracy")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def base_config(arg: str | None = None) -> ml_collections.ConfigDict:
