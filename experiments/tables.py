@@ -84,7 +84,8 @@ _add(id="rad_claim_cpu", paper="rad", kind="figure",
      default_seeds={"cpu": 8, "full": 8},
      notes="No paper counterpart: the reduced experiment most able to show Fig. 3's claim "
            "(see the config's docstring). oracle_margin reads the teacher's correctness: a "
-           "bound, not a method.")
+           "bound, not a method. Plot and per-|A| tables: experiments/rad/results/claim_cpu/ "
+           "(`python -m experiments.rad.claim_plot`).")
 
 # --- DiSK (Kag et al.), issue 9: configs in experiments/disk/ -------------------------------
 _add(id="disk_table1", paper="disk", full_here=True,
