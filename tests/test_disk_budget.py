@@ -9,10 +9,10 @@ the guide's sigmoid saturation.
   1-D bisection on the derivative, then a bisection on the multiplier μ so that usage = δ. Once
   λ > μ*, the code's objective is minimised at usage = δ (exact penalty); for λ < μ* the budget
   cannot bind (usage > δ at the optimum) — the cpu configs' old λ ∈ [1, 5] at μ* ≈ 8.
-* GuideTrainer (kdjax.methods.disk.guide): at the old default guide lr (0.01) a phase at λ_min drives the sigmoid into
-  its flat tail (σ = 1.0 exactly in float32 on some points), so its gradient vanishes and a
-  larger λ no longer brings g back; at the default lr (1e-3) the guide stays responsive and
-  meets the budget once λ > μ*.
+* GuideTrainer (kdjax.methods.disk.guide): at the old default guide lr (0.01) a phase at
+  λ_min drives the sigmoid into its flat tail (σ = 1.0 exactly in float32 on some points), so
+  its gradient vanishes and a larger λ no longer brings g back; at the default lr (1e-3) the
+  guide stays responsive and meets the budget once λ > μ*.
 """
 import jax
 import jax.numpy as jnp

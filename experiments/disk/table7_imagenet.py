@@ -6,8 +6,9 @@
         --workdir=runs/disk_table7 [--config.teacher.checkpoint=<kdjax ResNet-50 checkpoint>]
 
 Rows: CE, KD, DiSK and SimKD students (kdjax.methods.disk, `disk.variant` 'ce', 'kd', 'disk',
-'simkd'; one run each, swept by experiments/tables.py) beside DISK['table7'] in kdjax/reproduce/paper_numbers.py (CE / KD / SemCKD / SimKD / DiSK;
-the paper borrows the baselines from Chen et al. 2022; SemCKD is listed, not run).
+'simkd'; one run each, swept by experiments/tables.py) beside DISK['table7'] in
+kdjax/reproduce/paper_numbers.py (CE / KD / SemCKD / SimKD / DiSK; the paper borrows the
+baselines from Chen et al. 2022; SemCKD is listed, not run).
 
 'full' = A.6: TFDS imagenet2012 (1.28M train / the 50k validation split as test), ResNet-50 ->
 ResNet-18, DiSK with "the default hyper-parameters from the CIFAR-100 setup" (A.5: K = 20,

@@ -39,14 +39,18 @@ def lookup_paper(paper: str, key: Sequence[Any], params: Mapping[str, Any] | Non
     """The paper's number at `key` in kdjax.reproduce.paper_numbers.PAPERS[paper], or None.
 
     Keys may be a flat tuple key of the paper's dict (ALM style) or a path into nested dicts
-    (DiSK style); string parts are formatted with the point's `params` ('{method}')."""
+    (DiSK style); string parts, also inside tuple parts, are formatted with the point's `params`
+    by their last name or their dotted name with '_' ('{method}', '{teacher_name}')."""
     if not key:
         return None
     if papers is None:
         from kdjax.reproduce import paper_numbers
         papers = paper_numbers.PAPERS
     short = {k.split(".")[-1]: v for k, v in (params or {}).items()}
-    parts = tuple(p.format(**short) if isinstance(p, str) else p for p in key)
+    short.update({k.replace(".", "_"): v for k, v in (params or {}).items()})  # '{model_name}'
+    fill = lambda p: (p.format(**short) if isinstance(p, str) else
+                      tuple(map(fill, p)) if isinstance(p, tuple) else p)
+    parts = tuple(map(fill, key))
     table = papers.get(paper, {})
     if parts in table:
         return table[parts]
