@@ -34,9 +34,14 @@ Batch = dict[str, np.ndarray]
 
 
 def default_worker_count() -> int:
-    """$KDJAX_DATA_WORKERS if set, else the number of CPU cores of this host."""
+    """$KDJAX_DATA_WORKERS if set, else the CPU cores this process may use, at most 64 (a
+    TPU v4 host has 240 vCPUs; ~3 ms of CPU per ImageNet training image, so 64 workers make
+    ~20k images/s)."""
     env = os.environ.get("KDJAX_DATA_WORKERS")
-    return int(env) if env else max(1, os.cpu_count() or 1)
+    if env:
+        return int(env)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(64, cores or 1))
 
 
 def host_augments(split) -> bool:
