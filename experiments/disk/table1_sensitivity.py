@@ -17,6 +17,7 @@ import numpy as np
 from absl import app, flags
 
 from experiments.disk import table1
+from kdjax.toys import disk_toy_problems as P
 from kdjax.toys import disk_toys as T
 
 flags.DEFINE_string("workdir", "/tmp/disk_sens", "Output folder.")
@@ -92,7 +93,7 @@ def main(argv):
             summary[f"{name}/{toy}"] = {"rows": rows, "teacher": res["teacher"],
                                         "wall_s": time.time() - t0}
             for r in rows:
-                counts = " ".join(f"{k}={r[k]}" for k in T.MINIMA_NAMES[toy] + ("other",))
+                counts = " ".join(f"{k}={r[k]}" for k in P.MINIMA_NAMES[toy] + ("other",))
                 print(f"{name:18s} {toy:13s} {r['method']:13s} {counts}  "
                       f"val {100 * r['validation_acc_mean']:.1f} "
                       f"test {100 * r['test_acc_mean']:.1f}  ({time.time() - t0:.0f}s)",
