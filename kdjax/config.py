@@ -44,6 +44,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.subset_seed = 0
     c.data.augment = False     # CIFAR-style random crop (pad 4) + horizontal flip
     c.data.batch_size = 128    # global batch, over all hosts and devices
+    c.data.workers = -1        # grain workers for on-disk splits (-1: one per core; 0: none)
     c.data.eval_batch_size = 1000
 
     c.model = ml_collections.ConfigDict()

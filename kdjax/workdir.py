@@ -15,6 +15,7 @@ from typing import Sequence
 import jax
 import ml_collections
 
+from kdjax import storage
 from kdjax.train import sync
 
 COSMETIC = ("progress_bar", "tensorboard", "train.log_every_steps", "data.eval_batch_size")
@@ -52,9 +53,8 @@ def check_config(workdir: str, config: ml_collections.ConfigDict,
     path = os.path.join(workdir, "config.json")
     new = _jsonable(config)
     problem, old = "", {}
-    if sync.agree_flag(os.path.exists(path)):
-        with open(path) as f:
-            old = json.load(f)
+    if sync.agree_flag(storage.exists(path)):
+        old = storage.read_json(path)
         diffs = {k: v for k, v in differences(old, new).items() if k not in COSMETIC}
         refused = {k: v for k, v in diffs.items() if k not in allow}
         if refused:
@@ -72,14 +72,10 @@ def check_config(workdir: str, config: ml_collections.ConfigDict,
                        "change for a run to continue")
     if not sync.agree_flag(not problem):
         raise WorkdirError(problem or f"workdir {workdir}: process 0 refused the config")
-    changed = problem == "" and os.path.exists(path) and any(
-        k in allow for k in differences(old, new))
+    changed = problem == "" and bool(old) and any(k in allow for k in differences(old, new))
     if jax.process_index() == 0:
-        if changed and os.path.exists(os.path.join(workdir, "results.json")):
+        results = os.path.join(workdir, "results.json")
+        if changed and storage.exists(results):
             # The finished run continues under the new setting: keep its results aside.
-            os.replace(os.path.join(workdir, "results.json"),
-                       os.path.join(workdir, "results.before-change.json"))
-        os.makedirs(workdir, exist_ok=True)
-        with open(path + ".tmp", "w") as f:
-            json.dump(new, f, indent=1, sort_keys=True)
-        os.replace(path + ".tmp", path)
+            storage.move(results, os.path.join(workdir, "results.before-change.json"))
+        storage.write_json(path, new, indent=1, sort_keys=True)

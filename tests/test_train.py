@@ -306,3 +306,23 @@ def test_unreadable_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, d
     assert (ckpts / f"unreadable-{steps[-1]}").is_dir()   # kept aside, not deleted
     for a, b in zip(jax.tree.leaves(_params(full.state)), jax.tree.leaves(_params(again.state))):
         np.testing.assert_array_equal(a, b)
+
+
+def test_kd_run_on_tfds_imagenet_mock_data(tmp_path, monkeypatch):
+    """ImageNet (a lazy, on-disk split: JPEG decode + RandomResizedCrop 224 + flip in the grain
+    loader, resize + centre crop for evaluation, the teacher inside the step) trains and
+    evaluates under tfds.testing.mock_data."""
+    import tensorflow_datasets as tfds
+    monkeypatch.setenv("KDJAX_DATA_WORKERS", "0")   # evaluation decodes in this process
+    config = _config(**{"data.name": "imagenet2012", "data.num_validation": 16,
+                        "data.augment": True, "data.batch_size": 8, "data.eval_batch_size": 8,
+                        "data.workers": 0, "model.name": "cnn_small",
+                        "teacher.name": "cnn_small", "train.epochs": 1, "teacher.epochs": 1})
+    config.model.kwargs = {"widths": (4, 8), "hidden": 16}
+    config.teacher.kwargs = {"widths": (4, 8), "hidden": 16}
+    with tfds.testing.mock_data(num_examples=32):
+        results = run_lib.run(config, str(tmp_path))
+    assert results["teacher_queries"] == 2 * 8   # two steps of 8, teacher inside the step
+    (row,) = results["history"]
+    assert row["step"] == 2 and np.isfinite(row["train/loss"]) and np.isfinite(row["test/loss"])
+    assert 0.0 <= results["test_accuracy"] <= 1.0

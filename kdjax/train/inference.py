@@ -8,12 +8,15 @@ import numpy as np
 from jax.sharding import Mesh
 
 from kdjax.data import Split
+from kdjax.data import loader
 from kdjax.data.pipeline import iterate_batches
 from kdjax.train import mesh as mesh_lib
 
 
 def _batches(split: Split, batch_size: int, mesh: Mesh):
-    for local in iterate_batches(split, batch_size, seed=0, epoch=0, shuffle=False,
+    # On-disk splits decode (and resize / centre-crop) in grain worker processes.
+    iterate = loader.iterate_batches if loader.host_augments(split) else iterate_batches
+    for local in iterate(split, batch_size, seed=0, epoch=0, shuffle=False,
                                  drop_remainder=False, process_index=jax.process_index(),
                                  process_count=jax.process_count()):
         yield mesh_lib.to_global(local, mesh)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import itertools
-import json
 import os
 import time
 from typing import Any, Callable, Sequence
@@ -21,7 +20,9 @@ import ml_collections
 import numpy as np
 from flax import linen as nn
 
+from kdjax import storage
 from kdjax.data import DatasetInfo, Split
+from kdjax.data import loader
 from kdjax.data.pipeline import iterate_batches, prefetch
 from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import inference
@@ -156,9 +157,12 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, me
     epoch_sums: dict = dict(meta.get("epoch_sums", {}))
 
     teacher_models = [t.model for t in teachers] if teacher_vars is not None else []
+    # On-disk splits are read, decoded and augmented (RandomResizedCrop / pad-crop + flip) by
+    # grain workers; in-memory splits are augmented on the device, inside the step.
+    on_disk = loader.host_augments(train)
     train_step = make_train_step(model, method, mean=info.mean, std=info.std,
-                                 augment=config.data.augment, teachers=teacher_models,
-                                 schedule=schedule)
+                                 augment=config.data.augment and not on_disk,
+                                 teachers=teacher_models, schedule=schedule)
     batch_sharding = mesh_lib.data_sharded(mesh)
     p_train_step = jax.jit(
         train_step, in_shardings=(shardings, batch_sharding, mesh_lib.replicated(mesh)),
@@ -207,6 +211,7 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, me
         checkpointer.save(step, checkpoint_items(state),
                           {"history": history, "epoch_row": epoch_row,
                            "epoch_sums": epoch_sums}, force=force)
+        writer.flush()   # on a bucket, the metrics log is durable at every checkpoint
 
     def end_epoch(step: int, epoch: int) -> None:
         nonlocal epoch_row, epoch_sums
@@ -244,9 +249,15 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, me
             state = mesh_lib.put(state, shardings)
             epoch_row = {k: (float(v) if isinstance(v, (int, float, np.generic, np.ndarray))
                              else v) for k, v in (row or {}).items()}
-        batches = iterate_batches(train, batch_size, seed=config.seed, epoch=epoch, shuffle=True,
-                                  drop_remainder=True, process_index=jax.process_index(),
-                                  process_count=jax.process_count(), start_batch=skip)
+        order = dict(seed=config.seed, epoch=epoch, shuffle=True, drop_remainder=True,
+                     process_index=jax.process_index(), process_count=jax.process_count(),
+                     start_batch=skip)
+        if on_disk:
+            batches = loader.iterate_batches(train, batch_size, augment=config.data.augment,
+                                             worker_count=None if config.data.workers < 0
+                                             else config.data.workers, **order)
+        else:
+            batches = iterate_batches(train, batch_size, **order)
         side = {name: itertools.islice(_side_batches(split, batch_size, config.seed, epoch, name),
                                        skip, None)
                 for name, split in method.side_splits.items()}
@@ -336,18 +347,14 @@ def variables_of(state: TrainState) -> dict:
 
 
 def write_results(workdir: str, results: dict) -> None:
+    """`<workdir>/results.json`, written atomically by process 0 (local disk or gs://)."""
     if jax.process_index() == 0:
-        os.makedirs(workdir, exist_ok=True)
-        tmp = os.path.join(workdir, "results.json.tmp")
-        with open(tmp, "w") as f:
-            json.dump(results, f, indent=2, default=str)
-        os.replace(tmp, os.path.join(workdir, "results.json"))
+        storage.write_json(os.path.join(workdir, "results.json"), results, indent=2)
 
 
 def read_results(workdir: str) -> dict | None:
     """The finished stage's results, or None; the decision is process 0's, on every process."""
     path = os.path.join(workdir, "results.json")
-    if not sync.agree_flag(os.path.exists(path)):
+    if not sync.agree_flag(storage.exists(path)):
         return None
-    with open(path) as f:
-        return json.load(f)
+    return storage.read_json(path)
