@@ -205,3 +205,21 @@ def test_reproduce_results_and_report_files_on_bucket(gcs):
     png = plots.plot_curves({"kd": {"x": [1, 2], "mean": [1.0, 2.0], "std": [0.1, 0.1], "n": 2}},
                             f"{work}/tbl/cpu/curves.png")
     assert storage.read_bytes(png)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_launch_main_trains_and_resumes_in_a_bucket(gcs, tmp_path):
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    cmd = [sys.executable, "-m", "launch.main", f"--config={root}/tests/configs/tiny.py:kd",
+           f"--workdir={BUCKET}/e2e", "--config.tensorboard=True", "--compilation_cache="]
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    subprocess.run(cmd, cwd=tmp_path, env=env, check=True, capture_output=True, timeout=600)
+    assert storage.read_json(f"{BUCKET}/e2e/results.json")["test_accuracy"] > 0.5
+    assert storage.read_jsonl(f"{BUCKET}/e2e/metrics.jsonl")
+    assert storage.glob(f"{BUCKET}/e2e/tb", "events.out.tfevents.*")
+    again = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=600)
+    assert again.returncode == 0 and "holds a finished run" in again.stdout
+    assert not (tmp_path / "gs:").exists()
