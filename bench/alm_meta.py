@@ -71,13 +71,13 @@ def bench_model(key: str, batch: int, iters: int, repeats: int, num_classes: int
         upd, opt_state = tx.update(g, opt_state, params)
         return optax.apply_updates(params, upd), opt_state
 
-    def meta(mode):
+    def meta_step(mode):
         cfg = meta.MetaConfig(meta_grad=mode)
         return jax.jit(lambda p, l: meta.meta_update(forward, p, l, b, v, 0.01, cfg, head)[0])
 
     t_kd = _time(kd_step, (params, opt_state), iters, repeats)
-    t_ex = _time(meta("exact"), (params, lam), iters, repeats)
-    t_ll = _time(meta("last_layer"), (params, lam), iters, repeats)
+    t_ex = _time(meta_step("exact"), (params, lam), iters, repeats)
+    t_ll = _time(meta_step("last_layer"), (params, lam), iters, repeats)
     n_params = sum(p.size for p in jax.tree.leaves(params))
     return dict(model=key, params=n_params, kd_ms=t_kd, exact_ms=t_ex, last_layer_ms=t_ll)
 
