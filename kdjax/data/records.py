@@ -5,15 +5,21 @@ DatasetInfo). Labels come from the `labels-<split>.npy` sidecars (the records' l
 the fallback), never from decoding images. Splits stored raw (CIFAR, SVHN) are materialised
 into in-memory `Split`s unless lazy=True; encoded ones (JPEG folders) are `LazySplit`s whose
 images the grain loader decodes with the folder's recipe.
+
+Metadata and sidecars are read through `kdjax.storage` (local or gs://). array_record reads
+local files only, so shards of a folder on a bucket are copied once into
+$KDJAX_RECORDS_CACHE (default ~/.cache/kdjax/records) on every host that loads them; for
+ImageNet-sized sets prefer a persistent disk or a gcsfuse mount (a local path).
 """
 from __future__ import annotations
 
-import json
+import logging
 import os
 from typing import Any, Optional
 
 import numpy as np
 
+from kdjax import storage
 from kdjax.data.lazy import ArrayRecordSource, LazySplit
 from kdjax.data.transforms import Recipe
 from kdjax.data.types import DatasetInfo, make_split
@@ -30,24 +36,21 @@ def find_prepared(name: str, data_dir: Optional[str]) -> Optional[str]:
     for root in (data_dir, os.environ.get("KDJAX_DATA_DIR")):
         if not root:
             continue
-        for cand in (os.path.join(root, name), root):
-            meta = os.path.join(cand, META_FILE)
-            if os.path.exists(meta):
-                with open(meta) as f:
-                    if cand != root or json.load(f).get("name") == name:
-                        return cand
+        for cand in (f"{root.rstrip('/')}/{name}", root):
+            meta = storage.read_json(f"{cand.rstrip('/')}/{META_FILE}")
+            if meta is not None and (cand != root or meta.get("name") == name):
+                return cand
     return None
 
 
 def read_meta(folder: str) -> dict:
-    path = os.path.join(folder, META_FILE)
-    if not os.path.exists(path):
+    path = f"{folder.rstrip('/')}/{META_FILE}"
+    meta = storage.read_json(path)
+    if meta is None:
         raise FileNotFoundError(
             f"{path} not found: not a prepared dataset folder. Write one with "
             "`python -m launch.prepare --dataset=NAME --source=FILES --out=DIR`")
     try:
-        with open(path) as f:
-            meta = json.load(f)
         for key in ("num_classes", "image_shape", "recipe", "mean", "std", "splits"):
             meta[key]  # pylint: disable=pointless-statement
     except (ValueError, KeyError) as e:
@@ -55,11 +58,26 @@ def read_meta(folder: str) -> dict:
     return meta
 
 
+def local_shards(folder: str, shards: list[str]) -> tuple[str, ...]:
+    """Local paths of a split's shards (copied from a bucket into the cache once)."""
+    if not storage.is_remote(folder):
+        return tuple(os.path.join(folder, s) for s in shards)
+    cache = os.path.expanduser(os.environ.get("KDJAX_RECORDS_CACHE", "~/.cache/kdjax/records"))
+    local_dir = os.path.join(cache, folder.split("://", 1)[1].strip("/"))
+    out = []
+    for shard in shards:
+        local = os.path.join(local_dir, shard)
+        if not os.path.exists(local):  # storage.copy writes a local file atomically
+            logging.info("copying %s/%s to %s", folder, shard, local)
+            storage.copy(f"{folder.rstrip('/')}/{shard}", local)
+        out.append(local)
+    return tuple(out)
+
+
 def _labels(folder: str, split: str, info: dict, source: ArrayRecordSource) -> np.ndarray:
-    path = os.path.join(folder, info.get("labels", f"labels-{split}.npy"))
-    if os.path.exists(path):
-        labels = np.load(path)
-    else:  # fall back to the records' label field (reads the records, decodes no image)
+    path = f"{folder.rstrip('/')}/{info.get('labels', f'labels-{split}.npy')}"
+    labels = storage.load_npy(path)
+    if labels is None:  # the records' label field: reads every record, decodes no image
         labels = np.array([source.example(i)["label"] for i in range(len(source))])
     if labels.shape != (info["num_examples"],):
         raise ValueError(f"{path}: {labels.shape} labels for {info['num_examples']} examples")
@@ -80,7 +98,7 @@ def load_records(folder: str, *, lazy: Optional[bool] = None,
     recipe = Recipe(meta["recipe"], size=shape[0], channels=shape[-1])
     splits: dict[str, Any] = {}
     for split, info in meta["splits"].items():
-        source = ArrayRecordSource(tuple(os.path.join(folder, s) for s in info["shards"]))
+        source = ArrayRecordSource(local_shards(folder, info["shards"]))
         n = len(source)
         if n != info["num_examples"]:
             raise ValueError(f"{folder}: split {split!r} has {n} records, the metadata says "

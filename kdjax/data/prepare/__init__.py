@@ -49,8 +49,10 @@ def prepare(dataset: str, source: Optional[str], out_dir: str, *, num_workers: i
             recipe: Optional[str] = None, svhn_extra: bool = False) -> dict:
     """Reads `dataset` from `source` and writes it under `out_dir`; returns the metadata."""
     name = ALIASES.get(dataset, dataset)
-    found = read(name, source, cache_dir or os.path.join(out_dir, "downloads"), check_md5,
-                 svhn_extra)
+    if cache_dir is None:  # downloads stay local, also when out_dir is a bucket
+        cache_dir = (os.path.expanduser("~/.cache/kdjax/downloads") if "://" in out_dir
+                     else os.path.join(out_dir, "downloads"))
+    found = read(name, source, cache_dir, check_md5, svhn_extra)
     return write_dataset(out_dir, name, found, num_workers=num_workers,
                          examples_per_shard=examples_per_shard, recipe=recipe,
                          image_size=image_size)

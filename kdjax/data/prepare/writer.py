@@ -9,19 +9,23 @@ Output folder:
 
 Raw (in-memory) images are stored as uint8 HWC; image files are stored as their encoded bytes
 after a check that they decode (at 1/8 JPEG scale; a truncated file is an error naming it).
+`out_dir` may be a bucket (gs://...): shards are written to a local staging folder and
+uploaded through `kdjax.storage`, as are the sidecars and the metadata (written last).
 """
 from __future__ import annotations
 
 import concurrent.futures
 import io
-import json
 import math
 import multiprocessing
 import os
+import shutil
+import tempfile
 from typing import Optional
 
 import numpy as np
 
+from kdjax import storage
 from kdjax.data.lazy import encode_record
 from kdjax.data.prepare.readers import DatasetFiles
 from kdjax.data.records import META_FILE
@@ -80,7 +84,21 @@ def write_dataset(out_dir: str, name: str, found: DatasetFiles, *, num_workers: 
 
     num_workers: processes writing shards in parallel (0: os.cpu_count()).
     """
-    os.makedirs(out_dir, exist_ok=True)
+    remote = storage.is_remote(out_dir)
+    stage = tempfile.mkdtemp(prefix="kdjax_prepare_") if remote else out_dir
+    try:
+        meta = _write(out_dir, stage, name, found, num_workers, examples_per_shard, recipe,
+                      image_size)
+    finally:
+        if remote:
+            shutil.rmtree(stage, ignore_errors=True)
+    return meta
+
+
+def _write(out_dir: str, stage: str, name: str, found: DatasetFiles, num_workers: int,
+           examples_per_shard: int, recipe: Optional[str], image_size: int) -> dict:
+    os.makedirs(stage, exist_ok=True)
+    storage.makedirs(out_dir)
     recipe = recipe or found.recipe
     jobs = []
     meta_splits = {}
@@ -96,11 +114,11 @@ def write_dataset(out_dir: str, name: str, found: DatasetFiles, *, num_workers: 
         shards = [shard_name(split, i, count) for i in range(count)]
         for i, shard in enumerate(shards):
             lo, hi = i * per, min(n, (i + 1) * per)
-            jobs.append((os.path.join(out_dir, shard), lo,
+            jobs.append((os.path.join(stage, shard), lo,
                          None if listing.images is None else listing.images[lo:hi],
                          None if listing.files is None else listing.files[lo:hi],
                          labels[lo:hi]))
-        np.save(os.path.join(out_dir, f"labels-{split}.npy"), labels.astype(np.int32))
+        storage.save_npy(f"{out_dir.rstrip('/')}/labels-{split}.npy", labels.astype(np.int32))
         meta_splits[split] = {"num_examples": n, "shards": shards,
                               "labels": f"labels-{split}.npy",
                               "stored": "raw" if listing.images is not None else "encoded"}
@@ -114,6 +132,9 @@ def write_dataset(out_dir: str, name: str, found: DatasetFiles, *, num_workers: 
     else:
         for job in jobs:
             _write_shard(*job)
+    if stage != out_dir:
+        for job in jobs:
+            storage.copy(job[0], f"{out_dir.rstrip('/')}/{os.path.basename(job[0])}")
     train = found.splits.get("train")
     if train is not None and train.images is not None:
         mean, std = channel_stats(train.images)
@@ -127,6 +148,5 @@ def write_dataset(out_dir: str, name: str, found: DatasetFiles, *, num_workers: 
             "num_classes": len(found.class_names), "class_names": list(found.class_names),
             "image_shape": image_shape, "recipe": recipe, "mean": mean, "std": std,
             "splits": meta_splits}
-    with open(os.path.join(out_dir, META_FILE), "w") as f:
-        json.dump(meta, f, indent=1)
+    storage.write_json(f"{out_dir.rstrip('/')}/{META_FILE}", meta)
     return meta
