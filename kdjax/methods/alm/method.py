@@ -128,8 +128,9 @@ def lambda_stats(lam_rows: np.ndarray, names, flipped: np.ndarray | None = None)
 
 def summarize(config, run, result) -> dict:
     """results.json entries: the variant, the teachers (the final one as `teacher`; TAKD's
-    student has only its assistant), the early-stop row, teacher queries (the student's, ALM-KD's validation logits, the
-    assistants'), and for ALM-KD the λ statistics (λ itself in `<workdir>/lambda.npy`)."""
+    student has only its assistant), the early-stop row, teacher queries (the student's,
+    ALM-KD's validation logits, the assistants' training) and for ALM-KD the λ statistics
+    (λ itself in `<workdir>/lambda.npy`)."""
     out = {"variant": config.alm.variant, "label_noise": config.alm.label_noise}
     history = [h for h in result.history if "validation/accuracy" in h]
     if history:
