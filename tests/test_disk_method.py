@@ -65,6 +65,7 @@ def test_run_end_to_end(setup):
     assert loop.read_results(setup["workdir"])["test_accuracy"] == res["test_accuracy"]
     assert 0.6 < res["test_accuracy"] <= 1.0                       # digits: chance 10%
     assert res["variant"] == "disk" and res["teacher_queries"] == len(setup["splits"]["train"])
+    assert 0.6 < res["teacher"]["test_accuracy"] <= 1.0
     assert 0.6 < res["warm_start"]["test_accuracy"] <= 1.0 and res["warm_start"]["epochs"] == 1
     rounds = _rounds(res)
     assert [r["disk/round"] for r in rounds] == [1, 2] and [r["epoch"] for r in rounds] == [1, 2]
@@ -80,6 +81,26 @@ def test_run_end_to_end(setup):
         [float(disk.lambda_schedule(i, 0.1, 50.0, 2)) for i in range(2)])
     assert [r["disk/delta"] for r in rounds] == pytest.approx(
         [float(disk.budget_schedule(i, 0.4, 0.6, 2, 0.9)) for i in range(2)])
+
+
+def test_table_metrics_read_the_run(setup):
+    """experiments/tables.py's DiSK metrics are paths into this results.json; the harness
+    aggregates them per cell beside the paper's number."""
+    from experiments.tables import TABLES
+    from kdjax.reproduce import aggregate
+    spec = TABLES["disk_table3"]
+    params = {"disk.variant": "disk", "teacher.name": "resnet10_l",
+              "model.name": "resnet10_xxs"}
+    records = [{"params": {**params, "seed": s}, "seed": s, "result": setup["results"]}
+               for s in (0, 1)]
+    rows = {r["metric"]: r for r in aggregate.metric_rows(spec, records)}
+    res = setup["results"]
+    assert rows["student"]["mean"] == pytest.approx(100 * res["test_accuracy"])
+    assert rows["student"]["paper"] == 37.56 and rows["teacher"]["paper"] == 71.99
+    assert rows["CE warm start only"]["mean"] == pytest.approx(
+        100 * res["warm_start"]["test_accuracy"])
+    assert rows["final tau_S"]["mean"] == pytest.approx(res["disk"]["tau_s"])
+    assert rows["final budget usage"]["n"] == 2
 
 
 def test_guide_phase_lowers_lagrangian(setup):
