@@ -70,3 +70,22 @@ def test_comparisons_default_and_unknown():
     c.active.pairs = (("rad", "entropy"),)
     with pytest.raises(ValueError, match="entropy"):
         paired.comparisons(c)
+
+
+def test_report_claim_summary_is_the_worst_point_with_n():
+    from kdjax.reproduce import aggregate
+    per_trial = [_trial({"rad": [0.7, 0.8, 0.8], "margin": [0.7, 0.7, 0.7]}),
+                 _trial({"rad": [0.7, 0.81, 0.8], "margin": [0.7, 0.7, 0.72]})]
+    c = ml_collections.ConfigDict({"active": {"strategies": ("rad", "margin")}})
+    c.claim = ml_collections.ConfigDict({"text": "RAD beats MARGIN", "kind": "greater",
+                                         "pairs": (("rad", "margin"),), "on": "all"})
+    good = {"paired_rows": paired.paired_rows(per_trial, paired.comparisons(c), 2),
+            "claim": paired.judge_claim(c, per_trial)}
+    bad = {**good, "claim": {**good["claim"], "status": "claim not reproduced"}}
+    recs = [{"params": {"active.num_labeled": a}, "result": res}
+            for a, res in ((200, good), (500, bad))]
+    status, detail = aggregate.claim_summary(recs)
+    assert status == "claim not reproduced (n=2)"
+    assert "[num_labeled=200]" in detail and "[num_labeled=500] claim not reproduced" in detail
+    rows = aggregate.paired_rows(recs)
+    assert rows[0]["a − b"] == "rad − margin" and "(n=2, paired)" in rows[0]["all rounds"]

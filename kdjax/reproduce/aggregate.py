@@ -199,6 +199,9 @@ def claim_summary(records: Sequence[dict]) -> tuple[str, str] | None:
         return None
     worst = min((c["status"] for c, _ in judged),
                 key=lambda s: _CLAIM_ORDER.index(s) if s in _CLAIM_ORDER else 0)
+    ns = [p["diff"]["n"] for r in records for p in r["result"].get("paired_rows") or []]
+    if ns:  # how many paired seeds stand behind the verdict (n=2 intervals are very wide)
+        worst += f" (n={min(ns)})"
     text = judged[0][0]["text"]
     on = "all rounds" if judged[0][0].get("on", "all") == "all" else "the last round"
     detail = f"claim: {text}, judged on {on} ({judged[0][0]['kind']}); " + "; ".join(
