@@ -60,6 +60,8 @@ VARIANTS = {
     "barrier_lean": dict(flags="", step="lean", patch="block_barrier"),
     # 2x2 max pool as reshape + max (kdjax.models.cnn); see docs/performance.md.
     "reshape_pool": dict(flags="", step="kdjax", patch="reshape_pool"),
+    # the CIFAR ResNets without layers.materialize on block outputs (the pre-issue-19 model).
+    "no_materialize": dict(flags="", step="kdjax", model_kw={"materialize": False}),
     "no_fusion": dict(flags="--xla_disable_hlo_passes=fusion", step="kdjax"),
     "no_ynn": dict(flags="--xla_cpu_experimental_ynn_fusion_type=", step="kdjax"),
     "onednn_cc": dict(flags="--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true",
@@ -145,7 +147,7 @@ def _lean_step(student, teacher, mean, std):
         if "teacher_logits" in batch:
             t_logits = batch["teacher_logits"]
         else:
-            t_logits, _ = teacher.apply(state.teacher_variables, x, train=False)
+            t_logits, _ = teacher.apply(state.frozen["teachers"][0], x, train=False)
             t_logits = jax.lax.stop_gradient(t_logits)
 
         def objective(params):
@@ -214,6 +216,7 @@ def measure_jax(pair: str, cached: bool, batch: int, steps: int, repeats: int,
     from kdjax.models import get_model
     from kdjax.train import mesh as mesh_lib
     from kdjax.train.state import create_train_state, init_variables
+    from kdjax.train.method import Method
     from kdjax.train.step import make_train_step
 
     if VARIANTS[variant].get("patch"):
@@ -222,19 +225,20 @@ def measure_jax(pair: str, cached: bool, batch: int, steps: int, repeats: int,
     c = spec["shape"][-1]
     mean, std = (0.5,) * c, (0.25,) * c
     mesh = mesh_lib.make_mesh()
-    student = get_model(spec["student"], spec["classes"], **spec["student_kw"])
-    teacher = get_model(spec["teacher"], spec["classes"], **spec["teacher_kw"])
+    extra_kw = VARIANTS[variant].get("model_kw", {}) if pair.startswith("resnet") else {}
+    student = get_model(spec["student"], spec["classes"], **spec["student_kw"], **extra_kw)
+    teacher = get_model(spec["teacher"], spec["classes"], **spec["teacher_kw"], **extra_kw)
     t_vars = init_variables(teacher, jax.random.key(1), spec["shape"])
     state = create_train_state(student, optax.sgd(LR, momentum=MOMENTUM), jax.random.key(0),
-                               spec["shape"], teacher_variables=None if cached else t_vars)
+                               spec["shape"], frozen={"teachers": None if cached else [t_vars]})
     rep = mesh_lib.replicated(mesh)
     shard = jax.tree.map(lambda _: rep, state)
     state = jax.device_put(state, shard)
     if VARIANTS[variant]["step"] == "lean":
         fn = _lean_step(student, teacher, mean, std)
     else:
-        fn = make_train_step(student, make_kd_loss(TEMPERATURE, ALPHA), mean=mean, std=std,
-                             teacher=None if cached else teacher)
+        fn = make_train_step(student, Method(loss=make_kd_loss(TEMPERATURE, ALPHA)), mean=mean, std=std,
+                             teachers=[] if cached else [teacher])
     step = jax.jit(fn, in_shardings=(shard, mesh_lib.data_sharded(mesh), rep),
                    out_shardings=(shard, rep), donate_argnums=(0,))
     batch_arr = mesh_lib.to_global(_fake_batch(spec, batch, cached), mesh)

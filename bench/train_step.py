@@ -38,6 +38,7 @@ def measure(pair: str, devices: int, cached: bool, batch: int, steps: int, repea
     from kdjax.models import get_model
     from kdjax.train import mesh as mesh_lib
     from kdjax.train.state import create_train_state, init_variables
+    from kdjax.train.method import Method
     from kdjax.train.step import make_train_step
     import optax
 
@@ -49,12 +50,12 @@ def measure(pair: str, devices: int, cached: bool, batch: int, steps: int, repea
     teacher = get_model(spec["teacher"], 100, **spec["teacher_kw"])
     t_vars = init_variables(teacher, jax.random.key(1), spec["shape"])
     state = create_train_state(student, optax.sgd(0.01, momentum=0.9), jax.random.key(0),
-                               spec["shape"], teacher_variables=None if cached else t_vars)
+                               spec["shape"], frozen={"teachers": None if cached else [t_vars]})
     rep = mesh_lib.replicated(mesh)
     shard = jax.tree.map(lambda _: rep, state)
     state = jax.device_put(state, shard)
-    step = jax.jit(make_train_step(student, make_kd_loss(4.0, 0.9), mean=info.mean,
-                                   std=info.std, teacher=None if cached else teacher),
+    step = jax.jit(make_train_step(student, Method(loss=make_kd_loss(4.0, 0.9)), mean=info.mean,
+                                   std=info.std, teachers=[] if cached else [teacher]),
                    in_shardings=(shard, mesh_lib.data_sharded(mesh), rep),
                    out_shardings=(shard, rep), donate_argnums=(0,))
     rng = np.random.default_rng(0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 Dtype = Any
@@ -89,3 +90,22 @@ def max_pool_2x2(x: jnp.ndarray) -> jnp.ndarray:
     if h % 2 or w % 2:
         return nn.max_pool(x, (2, 2), strides=(2, 2))
     return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
+def materialize(x: jnp.ndarray) -> jnp.ndarray:
+    """x, written once to its own buffer: the same values (x / 1.0 is exact), as a divide by a
+    run-time 1.
+
+    XLA's fusion duplicates cheap elementwise producers (BatchNorm, ReLU, the residual add) into
+    every consumer, so without this a residual block's output is recomputed inside the next
+    block's convolution inputs, its backward ReLU masks and the weight-gradient transposes, back
+    through earlier blocks (work that grows ~quadratically with the blocks per stage;
+    docs/performance.md). A divide counts as expensive, and XLA never duplicates an expensive
+    producer, so the chain ending here is computed once; the gradient (g / 1.0) is materialised
+    the same way. The 1 is built from x's first element (a compile-time 1 would be folded away,
+    and `optimization_barrier` is removed before fusion on CPU); a non-finite first element
+    gives 1 too, so it never spreads NaNs.
+    """
+    first = jax.lax.stop_gradient(x.reshape(-1)[0])
+    one = 1.0 + 0.0 * jnp.where(jnp.isfinite(first), first, 0.0).astype(x.dtype)
+    return x / one
