@@ -212,13 +212,13 @@ def test_dataset_specific_folder_layouts(tmp_path):
     found = readers.read_stanford_dogs(str(dogs))
     np.testing.assert_array_equal(found.splits["train"].labels, [0, 0, 1, 1])
     np.testing.assert_array_equal(found.splits["test"].labels, [0, 1])
-    # ImageNet: train/<wnid>/ and a flat val/ with Kaggle's LOC_val_solution.csv
-    inet = tmp_path / "ILSVRC"
+    # ImageNet, Kaggle layout: ILSVRC/Data/CLS-LOC/{train/<wnid>/, val/} + LOC_val_solution.csv
+    inet = tmp_path / "kaggle" / "ILSVRC" / "Data" / "CLS-LOC"
     write_class_folders(str(inet), classes=("n015", "n014"), per_class=1, splits=("train",))
     (inet / "val").mkdir()
     for k in range(2):
         smooth_jpeg(str(inet / "val" / f"ILSVRC2012_val_0000000{k + 1}.JPEG"), 50, 40, k)
-    (inet / "LOC_val_solution.csv").write_text(
+    (tmp_path / "kaggle" / "LOC_val_solution.csv").write_text(
         "ImageId,PredictionString\nILSVRC2012_val_00000002,n014 1 2 3 4\n"
         "ILSVRC2012_val_00000001,n015 1 2 3 4 n015 5 6 7 8\n")
     found = readers.read_imagenet(str(inet))

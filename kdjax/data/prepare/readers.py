@@ -160,10 +160,13 @@ def _pairs_listing(pairs: list[tuple[str, str]], classes: list[str], where: str)
 
 def read_imagenet(root: str) -> DatasetFiles:
     """root/train/<wnid>/*.JPEG; root/val either in class folders or flat with
-    root/LOC_val_solution.csv (Kaggle ILSVRC layout)."""
+    LOC_val_solution.csv in root or up to three folders above it (Kaggle's ILSVRC layout,
+    root = ILSVRC/Data/CLS-LOC)."""
     train, classes = class_folder_listing(os.path.join(root, "train"))
     val_dir = os.path.join(root, "val")
-    csv = os.path.join(root, "LOC_val_solution.csv")
+    # Kaggle's layout: <top>/LOC_val_solution.csv next to <top>/ILSVRC/Data/CLS-LOC/{train,val}
+    csvs = [os.path.join(root, *[".."] * up, "LOC_val_solution.csv") for up in range(4)]
+    csv = os.path.normpath(next((c for c in csvs if os.path.exists(c)), csvs[0]))
     if os.path.isdir(val_dir) and any(os.path.isdir(os.path.join(val_dir, d))
                                       for d in os.listdir(val_dir)):
         val, _ = class_folder_listing(val_dir, classes)
