@@ -3,7 +3,7 @@
     python -m launch.prepare --dataset=cifar100 --out=data/cifar100          # downloads
     python -m launch.prepare --dataset=cifar100 --source=cifar-100-python.tar.gz --out=...
     python -m launch.prepare --dataset=svhn --source=DIR_WITH_MATS --out=data/svhn_cropped
-    python -m launch.prepare --dataset=imagenet2012 --source=/data/ILSVRC --out=... --workers=32
+    python -m launch.prepare --dataset=imagenet2012 --source=/data/ILSVRC/Data/CLS-LOC --out=... --workers=32
     python -m launch.prepare --dataset=tiny_imagenet --source=tiny-imagenet-200 --out=...
 
 Then train with --config.data.name=records:OUT, or --config.data.name=<dataset> and
