@@ -58,7 +58,13 @@ def base_config() -> ml_collections.ConfigDict:
     c.teacher.checkpoint = ""  # a finished run's workdir or a PyTorch .pth/.pt; '' = train it
     c.teacher.epochs = 10
     c.teacher.learning_rate = 0.0   # 0 = same as the student
-
+    c.teacher.seed = 0         # seed the teacher trains with (and a method's other teacher-side
+    #                            stages: ALM's assistants, LR+DS's DS warm-up student), so every
+    #                            student seed of a table cell distils the same teacher; -1 = the
+    #                            run's own seed (one teacher per student seed)
+    c.teacher.workdir = ""     # where the teacher trains / is read back; '' = <run workdir>/
+    #                            teacher. The reproduce harness points every grid point to a
+    #                            folder shared by the points with the same teacher.
     c.teacher.cache_logits = True   # soft labels computed once per example (no augmentation)
 
     # The names every method shares (Hinton KD: ce_weight·CE + kd_weight·τ²·KL).
@@ -104,6 +110,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.active.round0_workdir = ""    # shared home of round 0 (set by kdjax.active.compare)
     c.active.pool_size = 0          # > 0: a fixed random subset of the unlabeled pool
     c.active.pairs = ()             # compare: (a, b) strategy pairs printed as paired a − b
+    c.active.retrain = "kl"         # loss of rounds >= 1 (kdjax/compose.py): 'kl' = Alg. 1's KL
+    #                                 to the targets, or a method ('kd', 'lrds', 'alm', 'disk');
+    #                                 queried points carry the teacher's arg-max as their label
     # What the paper claims about arms of a comparison (kdjax/active/paired.py judges it):
     c.claim = ml_collections.ConfigDict()
     c.claim.text = ""               # the claim in words ('' = none)
@@ -139,12 +148,15 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "train.checkpoint_every_steps": (lambda v: v >= 1, ">= 1"),
     "train.keep_checkpoints": (lambda v: v >= 1, ">= 1"),
     "teacher.epochs": (lambda v: v >= 1, "an integer >= 1"),
+    "teacher.seed": (lambda v: int(v) == v and v >= -1, "an integer >= -1 (-1 = the run's seed)"),
     "data.batch_size": (lambda v: v >= 1, ">= 1"),
     "data.eval_batch_size": (lambda v: v >= 1, ">= 1"),
     "data.num_validation": (lambda v: v >= 0, ">= 0"),
     "loss.temperature": (_positive, "> 0"),
     "loss.kd_weight": (_unit, "in [0, 1]"),
     "loss.ce_weight": (_unit, "in [0, 1]"),
+    "active.retrain": (lambda v: bool(v) and v not in ("rad", "rad_compare"),
+                       "'kl' or a method with make_method (e.g. 'kd', 'lrds', 'alm', 'disk')"),
 }
 
 

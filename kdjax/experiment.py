@@ -4,13 +4,20 @@ Every method's runner starts here, so all of them read the same config fields th
 """
 from __future__ import annotations
 
+import contextlib
 import copy
+import fcntl
+import hashlib
+import importlib
+import json
 import os
 
 import jax
 import ml_collections
 import numpy as np
 
+from kdjax import config as config_lib
+from kdjax import storage
 from kdjax.data import DatasetInfo, Split, load_dataset, split_validation, validate_split
 from kdjax.models import get_model, load_teacher_variables
 from kdjax.train import checkpoint as ckpt_lib
@@ -52,11 +59,23 @@ def build_model(model_cfg: ml_collections.ConfigDict, num_classes: int):
     return get_model(model_cfg.name, num_classes, **kwargs)
 
 
+def teacher_seed(config: ml_collections.ConfigDict) -> int:
+    """The seed of the teacher and of a method's other teacher-side stages: `teacher.seed`, or
+    the run's seed when it is -1."""
+    return int(config.seed if config.teacher.seed < 0 else config.teacher.seed)
+
+
+def teacher_dir(config: ml_collections.ConfigDict, workdir: str) -> str:
+    """Where the teacher trains: `teacher.workdir`, or `<workdir>/teacher` when it is ''."""
+    return config.teacher.workdir or os.path.join(workdir, "teacher")
+
+
 def teacher_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """The config that trains the teacher: CE, the teacher's model and epochs."""
+    """The config that trains the teacher: CE, the teacher's model, epochs and seed."""
     cfg = copy.deepcopy(config)
     with cfg.unlocked():
         cfg.method = "ce"
+        cfg.seed = teacher_seed(config)
         cfg.model.name = config.teacher.name
         cfg.model.kwargs = dict(config.teacher.get("kwargs", {}) or {})
         cfg.train.epochs = config.teacher.epochs
@@ -65,9 +84,51 @@ def teacher_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
     return cfg
 
 
+# teacher.* fields that say where the teacher lives or how it is used, not how it trains.
+_TEACHER_PLACE = ("checkpoint", "workdir", "cache_logits")
+
+
+def teacher_key(config: ml_collections.ConfigDict) -> str:
+    """16 hex digits of sha256 over everything that determines the teacher `get_teacher`
+    trains: the data section, the teacher's model / epochs / learning rate / seed, the train
+    recipe and the mesh (as `teacher_config` sets them), and the fields of the method's section
+    listed in its config module's `TEACHER_FIELDS` (e.g. ALM's label noise and early-stop
+    epochs). Two runs with the same key can share one teacher folder."""
+    t = teacher_config(config).to_dict()
+    view = {"seed": t["seed"], "data": t["data"], "model": t["model"], "train": t["train"],
+            "mesh": t["mesh"],
+            "teacher": {k: v for k, v in t["teacher"].items() if k not in _TEACHER_PLACE}}
+    if config.method in config_lib.METHOD_SECTIONS:
+        module = importlib.import_module(f"kdjax.methods.{config.method}.config")
+        for f in getattr(module, "TEACHER_FIELDS", ()):
+            view[f"{config.method}.{f}"] = t[config.method][f]
+    text = json.dumps(view, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def stage_lock(path: str):
+    """Hold an exclusive lock on `<path>.lock` (fcntl.flock) for a local `path`, so that
+    processes sharing a stage folder (parallel grid points, one teacher) train it once: the
+    first trains, the others wait and then read it back. A gs:// path takes no lock (a bucket
+    has no flock): one writer per shared folder, i.e. run the points that share it one after
+    another, or train the stage once before a parallel sweep."""
+    if storage.is_remote(path):
+        yield
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path.rstrip(os.sep) + ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def get_teacher(config: ml_collections.ConfigDict, workdir: str, splits: dict[str, Split],
                 info: DatasetInfo, mesh) -> tuple[loop.Teacher, dict]:
-    """Load the teacher from `config.teacher.checkpoint`, or train it into `<workdir>/teacher`.
+    """Load the teacher from `config.teacher.checkpoint`, or train it (seed `teacher_seed`)
+    into `teacher_dir(config, workdir)` under `stage_lock`, or read it back from there.
 
     Returns the frozen teacher (with its soft-label cache on the train split when
     `config.teacher.cache_logits` and inputs are not augmented) and its summary.
@@ -79,27 +140,34 @@ def get_teacher(config: ml_collections.ConfigDict, workdir: str, splits: dict[st
         variables = load_teacher_variables(config.teacher.checkpoint, tcfg.model.name,
                                            info.num_classes, tcfg.model.get("kwargs"))
         summary["source"] = config.teacher.checkpoint
+        variables = mesh_lib.replicate(variables, mesh)
+        summary["test_accuracy"] = _test_accuracy(model, variables, splits, info, config, mesh)
     else:
-        tdir = os.path.join(workdir, "teacher")
-        done = loop.read_results(tdir)
-        if done is None:
-            result = loop.fit(tcfg, tdir, model=model, method=Method(loss=ce_loss),
-                              train=splits["train"],
-                              info=info, evals={"validation": splits["validation"]}
-                              if "validation" in splits else None, mesh=mesh)
-            variables = loop.variables_of(result.state)
-            summary["train_wall_time"] = result.wall_time
-        else:
-            variables = ckpt_lib.load_variables(tdir)
-        summary["source"] = tdir
-    variables = mesh_lib.replicate(variables, mesh)
-    summary["test_accuracy"] = loop.evaluate_split(
-        model, variables, splits["test"], info, config.data.eval_batch_size, mesh)[
-            "eval/accuracy"]
-    if not config.teacher.checkpoint:
-        loop.write_results(os.path.join(workdir, "teacher"), summary)
+        tdir = teacher_dir(config, workdir)
+        with stage_lock(tdir):
+            done = loop.read_results(tdir)
+            if done is None:
+                result = loop.fit(tcfg, tdir, model=model, method=Method(loss=ce_loss),
+                                  train=splits["train"],
+                                  info=info, evals={"validation": splits["validation"]}
+                                  if "validation" in splits else None, mesh=mesh)
+                variables = loop.variables_of(result.state)
+                summary["train_wall_time"] = result.wall_time
+            else:
+                variables = ckpt_lib.load_variables(tdir)
+            summary["source"] = tdir
+            variables = mesh_lib.replicate(variables, mesh)
+            summary["test_accuracy"] = _test_accuracy(model, variables, splits, info, config,
+                                                      mesh)
+            if done is None:
+                loop.write_results(tdir, summary)
     cache = None
     if config.teacher.cache_logits and not config.data.augment:
         cache, _ = loop.predict_split(model, variables, splits["train"], info,
                                       config.data.eval_batch_size, mesh)
     return loop.Teacher(model=model, variables=variables, logits_cache=cache), summary
+
+
+def _test_accuracy(model, variables, splits, info, config, mesh) -> float:
+    return loop.evaluate_split(model, variables, splits["test"], info,
+                               config.data.eval_batch_size, mesh)["eval/accuracy"]

@@ -313,7 +313,7 @@ def test_random_and_lowest_selection(tmp_path):
     run = run_lib.RunInputs(cfg, str(tmp_path), *_splits(cfg), mesh=None)
     top = selection.teacher_set(cfg, run)
     assert top.sum() == round(0.75 * len(top))
-    np.testing.assert_array_equal(top, selection.teacher_set(cfg, run))   # fixed by stage_seed
+    np.testing.assert_array_equal(top, selection.teacher_set(cfg, run))   # fixed by teacher.seed
     low = selection.teacher_set(_digits_config(ds__scorer="random", ds__lowest=True), run)
     assert low.sum() == top.sum() and (low & top).sum() < top.sum()
     assert selection.teacher_set(_digits_config(ds__enabled=False), run) is None

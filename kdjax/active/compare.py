@@ -79,6 +79,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         tcfg = copy.deepcopy(config)
         with tcfg.unlocked():
             tcfg.seed = seed
+            tcfg.teacher.seed = seed   # each trial trains its own teacher with the trial's seed
         teacher = experiment.get_teacher(tcfg, trial_dir, {**splits, "train": labeled}, info,
                                          mesh)
         teacher_acc.append(teacher[1]["test_accuracy"])

@@ -4,6 +4,13 @@ Layout: `<workdir>/<table>/<scale>/<point>/` per point. The runner works in `<po
 (it resumes from there if killed mid-run); when it returns, the harness writes
 `<point>/results.json` (the runner's result plus provenance). A point with that file is
 finished and is skipped, so re-running a killed sweep continues where it stopped.
+
+The teacher stage is shared: every point of a method-interface run (kdjax.run) that trains its
+teacher gets `teacher.workdir = <workdir>/<table>/<scale>/_teachers/<key>`, key =
+`kdjax.experiment.teacher_key` (data, teacher model / epochs / lr / seed, train recipe, mesh),
+so the points with the same teacher (every variant and, with `teacher.seed` >= 0, every seed
+of a cell) train it once; parallel points wait on its lock (`experiment.stage_lock`; local
+paths only, see there for gs://).
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from kdjax import config as config_lib
+from kdjax import experiment
 from kdjax import run as run_lib
 from kdjax import storage
 from kdjax.reproduce.spec import REPO_ROOT, TableSpec
@@ -32,6 +40,28 @@ _TPU_NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 def point_dir(workdir: str, point: Point) -> str:
     return os.path.join(workdir, point.table, point.scale, point.name)
+
+
+def teachers_dir(workdir: str, point: Point) -> str:
+    """The folder of a table's shared teachers at the point's scale."""
+    return os.path.join(workdir, point.table, point.scale, "_teachers")
+
+
+def share_teacher(config, workdir: str, point: Point) -> None:
+    """Point `config.teacher.workdir` to the table's shared teacher folder for this teacher
+    (`teachers_dir/<experiment.teacher_key>`), unless the config loads its teacher
+    (`teacher.checkpoint`), names a folder itself, has no teacher section, or its method is a
+    driver that owns its teachers (e.g. RAD's per-trial teachers)."""
+    if "teacher" not in config or "train" not in config:
+        return
+    if config.teacher.checkpoint or config.teacher.workdir:
+        return
+    target = run_lib.resolve(config.method)
+    if callable(target) or not hasattr(target, "make_method"):
+        return
+    with config.teacher.unlocked():
+        config.teacher.workdir = os.path.join(teachers_dir(workdir, point),
+                                              experiment.teacher_key(config))
 
 
 def read_record(workdir: str, point: Point) -> dict | None:
@@ -110,6 +140,7 @@ def run_point(spec: TableSpec, point: Point, workdir: str, *, seeds: int | None 
     storage.makedirs(pdir)
     config = point_config(spec, point, seeds)
     config_lib.validate(config)
+    share_teacher(config, workdir, point)
     _write_json(os.path.join(pdir, "config.json"), config.to_dict())
     t0 = time.time()
     result = run_lib.run(config, os.path.join(pdir, "run"))

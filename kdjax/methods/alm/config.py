@@ -33,10 +33,13 @@ def section() -> ml_collections.ConfigDict:
     a.label_noise = 0.0         # fraction of training labels flipped (teacher and student see
     #                             the same noisy labels; λ reported on flipped vs clean)
     a.noise_seed = 0            # seed of the flipped-label draw
-    a.stage_seed = 0            # seed of the teacher and assistants this run trains, so that
-    #                             every student seed of a table cell distils the same teachers;
-    #                             -1 = the run's own seed
+    # The teacher and the assistants train with `teacher.seed` (kdjax/config.py).
     return a
+
+
+# Fields that change the teacher `experiment.get_teacher` trains (its data, its checkpoints):
+# runs that differ in them do not share a teacher folder (experiment.teacher_key).
+TEACHER_FIELDS = ("label_noise", "noise_seed", "teacher_epochs")
 
 
 def _outer_teacher(v) -> bool:
@@ -56,5 +59,4 @@ CHECKS = {
     "assistant_epochs": (lambda v: v >= 0, ">= 0"),
     "dgkd_drop_prob": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
     "label_noise": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
-    "stage_seed": (lambda v: v >= -1, ">= -1 (-1 = the run's seed)"),
 }

@@ -2,7 +2,8 @@
 
 `teachers(config, run)` returns the frozen teachers (`loop.Teacher`) of one run's
 `alm.variant` and records their names and test accuracies in `run.teacher_summaries`:
-  * the final teacher (`config.teacher`, trained into `<workdir>/teacher` or loaded) and, with
+  * the final teacher (`config.teacher`, trained with `teacher.seed` into
+    `experiment.teacher_dir`, or loaded) and, with
     `alm.teacher_epochs`, the same run's checkpoints at those epochs (early-stopped teachers,
     Sec. 6.3); self-distillation (Sec. 6.5) is `teacher.name == model.name`;
   * with `alm.assistants`, smaller models trained as stages in `<workdir>/assistants/`: by CE
@@ -131,11 +132,11 @@ def split_logits(teachers: Sequence[loop.Teacher], split: Split, run) -> np.ndar
 
 
 def _stage_config(config):
-    """A copy of `config` with seed = alm.stage_seed (the teacher's and assistants' seed)."""
+    """A copy of `config` with seed = `experiment.teacher_seed` (the teacher's and the
+    assistants' seed, shared by every student seed of a table cell)."""
     c = copy.deepcopy(config)
-    if config.alm.stage_seed >= 0:
-        with c.unlocked():
-            c.seed = int(config.alm.stage_seed)
+    with c.unlocked():
+        c.seed = experiment.teacher_seed(config)
     return c
 
 
@@ -160,7 +161,7 @@ def main_teachers(config, run) -> list[tuple[str, loop.Teacher, dict]]:
              summary)
     if not epochs:
         return [final]
-    source = config.teacher.checkpoint or os.path.join(run.workdir, "teacher")
+    source = config.teacher.checkpoint or experiment.teacher_dir(config, run.workdir)
     out = []
     for e in epochs:
         if e == config.teacher.epochs:

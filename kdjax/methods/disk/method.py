@@ -7,7 +7,7 @@ recipe so that they differ only in their loss (Table 3/4/7/8 rows):
   'simkd'       SimKD (kdjax.methods.simkd): backbone + projector + the teacher's frozen head;
   'simkd_disk'  DiSK inside SimKD (A.7 Eq. 9: the guide censors each point's feature loss).
 
-Stages, each in the run's workdir and skipped when finished: the teacher (`<workdir>/teacher`,
+Stages, each in the run's workdir and skipped when finished: the teacher (`teacher.workdir`,
 kdjax.experiment.get_teacher) and its logits and penultimate features on the un-augmented
 training split (`teacher_outputs.npz`); the A.5 warm start, a CE student trained for
 `disk.warm_start_epochs` epochs with `fit` in `<workdir>/warm_start` (0 = from scratch; the
@@ -100,6 +100,8 @@ def _teacher(config, run) -> tuple[loop.Teacher, np.ndarray, np.ndarray]:
         run.teacher_summaries.append(summary)
         run.teachers = [teacher]
     teacher = run.teachers[0]
+    if teacher.logits_cache is not None and teacher.features_cache is not None:
+        return teacher, teacher.logits_cache, teacher.features_cache   # handed in (kdjax.compose)
     t_logits, t_features = teacher_outputs(config, run.workdir, teacher, run.splits["train"],
                                            run.info, run.mesh)
     return teacher, t_logits, t_features

@@ -18,8 +18,8 @@ DS_SCORERS = SCORERS + ("random",)
 def section() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.base = "kd"           # the method whose per-example loss LR and DS wrap
-    c.stage_seed = 0        # seed of the teacher and the DS warm-up student (and of the 'random'
-    #                         scorer), shared by every student seed as in the paper's runs
+    # The teacher, the DS warm-up student and the 'random' scorer use `teacher.seed`
+    # (kdjax/config.py), shared by every student seed as in the paper's runs.
     c.lr = ml_collections.ConfigDict()
     c.lr.enabled = True     # Label Revision of the teacher's targets
     c.lr.eta = 0.8          # η: β = η / (p^t_max − p^t_y + 1) (the paper studies η = 0.8)

@@ -2,7 +2,7 @@
 
 Lan et al. score every training example by its influence on the student and distil only the top
 fraction D^t. The student that is scored is a CE warm-up student (`lrds.ds.warmup_epochs`
-epochs, seed `lrds.stage_seed`; the sources do not say when the scores are taken, [ours]),
+epochs, seed `teacher.seed`; the sources do not say when the scores are taken, [ours]),
 trained through `loop.fit` in `<workdir>/ds/warmup` and skipped once finished; its penultimate
 features and logits on train (and validation) are cached in `<workdir>/ds/outputs.npz`, the
 scores in `<workdir>/ds/scores_<scorer>.npy`. D^t is recomputed from the cached scores.
@@ -24,10 +24,11 @@ from kdjax.train.method import Method
 
 
 def stage_config(config):
-    """`config` with the seed of the run's shared stages (teacher, warm-up student)."""
+    """`config` with the seed of the run's shared stages (teacher, warm-up student):
+    `experiment.teacher_seed`."""
     cfg = copy.deepcopy(config)
     with cfg.unlocked():
-        cfg.seed = config.lrds.stage_seed
+        cfg.seed = experiment.teacher_seed(config)
     return cfg
 
 
@@ -66,14 +67,14 @@ def warmup_outputs(config, run) -> dict[str, np.ndarray]:
 def scores(config, run) -> np.ndarray:
     """DS scores of the training split (row order) under `lrds.ds.scorer`; cached.
 
-    'random' is uniform noise from `lrds.stage_seed` (a control, no warm-up); every other scorer
+    'random' is uniform noise from `teacher.seed` (a control, no warm-up); every other scorer
     reads the CE warm-up student ('tracin' uses its final state as the one checkpoint, with the
     validation gradient when `lrds.ds.tracin_val`).
     """
     ds = config.lrds.ds
     train = run.splits["train"]
     if ds.scorer == "random":
-        return np.random.default_rng(config.lrds.stage_seed).random(len(train))
+        return np.random.default_rng(experiment.teacher_seed(config)).random(len(train))
     path = os.path.join(run.workdir, "ds", f"scores_{ds.scorer}.npy")
     if os.path.exists(path):
         return np.load(path)

@@ -23,7 +23,7 @@ def make_loss(ce_weight: float, guided: bool = False) -> LossFn:
 
 
 def teacher_with_features(config, run) -> loop.Teacher:
-    """The run's teacher (trained into `<workdir>/teacher` or loaded), its summary appended to
+    """The run's teacher (trained into `experiment.teacher_dir` or loaded), its summary appended to
     `run.teacher_summaries`, with its penultimate features cached beside its logits when
     inputs are not augmented."""
     teacher, summary = experiment.get_teacher(config, run.workdir, run.splits, run.info,
