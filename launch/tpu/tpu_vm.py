@@ -103,7 +103,8 @@ class Target:
                              "slice first, then attach the disk (gcloud alpha compute tpus tpu-vm "
                              "attach-disk) or stage the data on each worker")
         if self.data_disk and "/" not in self.data_disk and not self.project:
-            raise ValueError("--data_disk=NAME needs --project (or give projects/P/zones/Z/disks/NAME)")
+            raise ValueError("--data_disk=NAME needs --project (or give "
+                             "projects/P/zones/Z/disks/NAME)")
 
     def disk_source(self) -> Optional[str]:
         if not self.data_disk:
