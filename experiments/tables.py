@@ -12,7 +12,7 @@ kdjax/reproduce/paper_numbers.py. Entries whose config or runner does not exist 
 'not yet implemented' by --list; nothing is ever filled in for them.
 """
 from experiments.disk import table3 as disk_table3
-from kdjax.reproduce.spec import Curve, Metric, TableSpec
+from kdjax.reproduce.spec import Baseline, Curve, Metric, TableSpec
 
 _CPU_FULL = {"cpu": "cpu", "full": "full"}
 
@@ -35,7 +35,7 @@ _add(id="kd_fashion_mnist", paper="kd", kind="figure",
      seeds="grid:seed", default_seeds={"cpu": 3, "full": 3},
      metrics=(Metric("student", "test_accuracy"),
               Metric("teacher", "teacher.test_accuracy")),
-     curves=(Curve("student", "history"),),
+     curves=(Curve("student", "history"),), paired=(Baseline("method", "ce"),),
      notes="Built on kdjax.methods.kd (CE and Hinton KD); shows sweep, resume, mean ± std and "
            "curves end to end. No paper cell to compare with.")
 
@@ -120,7 +120,10 @@ def _disk_metrics(table: str, pair=("cifar100", "{teacher_name}:{model_name}")) 
             Metric("final g on misclassified", "disk.guide_on_misclassified", scale=1.0))
 
 
-_DISK_SEEDS = dict(seeds="grid:seed", default_seeds={"cpu": 3, "full": 3})   # [paper] 3 trials
+_DISK_SEEDS = dict(seeds="grid:seed", default_seeds={"cpu": 3, "full": 3},   # [paper] 3 trials
+                   # every variant − KD, and DiSK − CE, paired over the seeds (one teacher)
+                   paired=(Baseline("disk.variant", "kd"),
+                           Baseline("disk.variant", "ce", values=("disk",))))
 _DISK_STANDIN = ("cpu scale: a cnn_small stand-in pair on offline Fashion-MNIST (see the "
                  "config); its paper column is empty (the paper's cell of the pair it stands "
                  "in for is named in the config).")
@@ -189,14 +192,20 @@ _add(id="alm_sec5_settings", paper="alm", full_here=True,
      config="experiments/alm/sec5_settings.py", seeds="count:num_seeds",
      default_seeds={"cpu": 5, "full": 50})
 # The real-data ALM-KD entries: one run per (alm.variant, seed) point; every seed of a cell
-# distils the same teachers (alm.stage_seed). The paper's cells are in paper_numbers.ALM under
-# its row names (not the variant names), so these tables leave the paper column empty.
-_ALM_METRICS = (Metric("student", "test_accuracy"), Metric("teacher", "teacher.test_accuracy"))
+# distils the same teachers (teacher.seed). The paper's cells are in paper_numbers.ALM under
+# its row names: `paper_rows` maps each alm.variant to its row.
+def _alm_metrics(paper: tuple = ()) -> tuple:
+    return (Metric("student", "test_accuracy", paper=paper),
+            Metric("teacher", "teacher.test_accuracy"))
+
+
+_ALM_METRICS = _alm_metrics()
+_ALM_VS_KD = (Baseline("alm.variant", "kd"),)
 for _arg, _what in (("cpu", "20% flipped training labels"), ("clean", "clean labels")):
     _add(id="alm_fashion_mnist" + ("" if _arg == "cpu" else "_clean"), paper="alm",
          title=f"ALM-KD reduced real-data run: Fashion-MNIST, CE / KD λ=0.9 / ALM-KD, {_what}",
          config="experiments/alm/fashion_mnist_reduced.py", args={"cpu": _arg, "full": _arg},
-         grid={"alm.variant": ("ce", "kd", "alm")},
+         grid={"alm.variant": ("ce", "kd", "alm")}, paired=_ALM_VS_KD,
          seeds="grid:seed", default_seeds={"cpu": 3, "full": 3},
          metrics=_ALM_METRICS + (
              Metric("λ mean", "lambda.cnn_small@final.mean", scale=1.0),
@@ -210,35 +219,51 @@ _add(id="alm_fig5", paper="alm", kind="figure",
      grid={"alm.variant": ("kd", "alm"), "loss.kd_weight": (0.1, 0.9),
            "teacher.name": {"cpu": ("cnn_small",),
                             "full": ("wrn_16_3", "wrn_16_4", "wrn_16_6", "wrn_16_8")}},
-     metrics=_ALM_METRICS,
+     metrics=_ALM_METRICS, paired=_ALM_VS_KD,
      notes="ALM-KD does not read loss.kd_weight: its two cells per teacher are the same run. "
            "Stanford Cars / Dogs panels: args 'full:cars196' / 'full:stanford_dogs'; "
            "panel d: 'full_resnet' (see the config).")
 _add(id="alm_table1", paper="alm",
      title="ALM-KD Table 1: multi-teacher (WRN-16-3 + WRN-16-4 -> WRN-16-1) vs TAKD / DGKD",
      config="experiments/alm/table1.py", seeds="grid:seed", default_seeds={"cpu": 2, "full": 1},
-     grid={"alm.variant": ("takd", "dgkd", "alm")}, metrics=_ALM_METRICS,
+     grid={"alm.variant": ("takd", "dgkd", "alm")},
+     metrics=_alm_metrics(("table1", "{variant}", "cifar100")),
+     paper_rows={"alm.variant": {"takd": "TAKD", "dgkd": "DGKD", "alm": "ALM-KD"}},
+     paired=(Baseline("alm.variant", "takd", values=("alm",)),
+             Baseline("alm.variant", "dgkd", values=("alm",))),
      notes="full: CIFAR-100; the Cars / Dogs columns are args 'full:cars196' / "
-           "'full:stanford_dogs' (see the config).")
+           "'full:stanford_dogs' (see the config). Paper column = the CIFAR-100 column, also "
+           "beside the cpu smoke run (Fashion-MNIST, CNN chain: read the ordering).")
 _add(id="alm_table2", paper="alm",
      title="ALM-KD Table 2: early-stopped teachers (WRN-16-8 at epochs 20/70/130/final)",
      config="experiments/alm/table2.py", seeds="grid:seed", default_seeds={"cpu": 2, "full": 1},
      grid={"alm.variant": ("kd", "alm_final", "alm"),
            "model.name": {"cpu": ("cnn_small",), "full": ("densenet40_12", "wrn_16_1")}},
-     metrics=_ALM_METRICS)
+     metrics=_alm_metrics(("table2", "{variant}", "{model_name}")),
+     paper_rows={"alm.variant": {"kd": "vanilla_kd_0.9", "alm_final": "alm_final_teacher",
+                                 "alm": "alm_early_stopped"}},
+     paired=_ALM_VS_KD,
+     notes="Paper column per student (model.name): full scale only (the cpu CNN student has "
+           "no paper cell).")
 _add(id="alm_table3", paper="alm",
      title="ALM-KD Table 3: self-distillation (WRN-16-8), FGVC-Aircraft and Stanford Dogs",
      config="experiments/alm/table3.py", seeds="grid:seed", default_seeds={"cpu": 2, "full": 1},
      grid={"alm.variant": ("ce", "kd", "alm")},
-     metrics=_ALM_METRICS + (Metric("at the best validation epoch",
-                                    "early_stop.test_accuracy"),),
-     notes="The early-stopped CE row is the 'ce' cell's 'at the best validation epoch'.")
+     metrics=_alm_metrics(("table3", "{variant}", "stanford_dogs")) + (
+         Metric("at the best validation epoch", "early_stop.test_accuracy",
+                paper=("table3", "early_stopped_{variant}", "stanford_dogs")),),
+     paper_rows={"alm.variant": {"kd": "self_distillation", "alm": "self_distillation_alm"}},
+     paired=_ALM_VS_KD,
+     notes="The early-stopped CE row is the 'ce' cell's 'at the best validation epoch'. Paper "
+           "column = Stanford Dogs, also beside the cpu smoke run (Fashion-MNIST CNN: read the "
+           "ordering).")
 
 # --- LR+DS (Lan et al.), issue 4: configs in experiments/lrds/ ------------------------------
 # One point = one run: a variant (experiments/lrds/variants.py), a teacher/student pair and a
 # seed. cpu scale of every entry: offline Fashion-MNIST with MLP (and one small-CNN teacher)
 # stand-ins for the paper's pairs, declared in each config's scale_note; full: the paper's data.
-# Every seed of a cell distils the same teacher on the same D^t (lrds.stage_seed).
+# Every seed of a cell distils the same teacher on the same D^t (teacher.seed); each variant −
+# KD is reported as a paired difference over the seeds.
 from experiments.lrds import ablation_eta as _lrds_eta, ablation_fraction as _lrds_fraction
 from experiments.lrds import cifar100 as _lrds_c100, cifar100_cross_family as _lrds_cross
 from experiments.lrds import fashion_mnist_reduced as _lrds_fm, variants as _lrds_v
@@ -266,7 +291,8 @@ def _lrds_pairs(full: tuple, cpu: tuple) -> dict:
 
 
 def _lrds(seeds: dict | None = None, **kw) -> None:
-    _add(paper="lrds", seeds="grid:seed", default_seeds=seeds or {"cpu": 3, "full": 3}, **kw)
+    _add(paper="lrds", seeds="grid:seed", default_seeds=seeds or {"cpu": 3, "full": 3},
+         paired=(Baseline("variant", "KD"),), **kw)
 
 
 _lrds(id="lrds_cifar100",

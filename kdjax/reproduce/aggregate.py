@@ -6,6 +6,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from kdjax.reproduce import stats
 from kdjax.reproduce.spec import TableSpec
 
 
@@ -87,13 +88,87 @@ def metric_rows(spec: TableSpec, records: Sequence[dict], papers=None) -> list[d
             if not values:
                 continue
             mean, std = mean_std(values)
-            paper = lookup_paper(spec.paper, m.paper, params, papers)
+            paper = lookup_paper(spec.paper, m.paper, paper_params(spec, params), papers)
             row = {k.split(".")[-1]: _show(v) for k, v in params.items()}
             row.update({"metric": m.name, "ours": fmt_mean_std(mean, std, len(values)),
                         "paper": "—" if paper is None else paper, "mean": mean, "std": std,
                         "n": len(values), "seeds": seeds})
             rows.append(row)
     return rows
+
+
+def paper_params(spec: TableSpec, params: Mapping[str, Any]) -> dict:
+    """The cell's grid values under the paper's names (`spec.paper_rows`), for lookup_paper."""
+    return {k: spec.paper_rows.get(k, {}).get(v, v) if _is_key(v) else v
+            for k, v in params.items()}
+
+
+def _is_key(v) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
+
+
+def _metric_value(record: dict, metric) -> float | None:
+    try:
+        v = get_path(record["result"], metric.path)
+    except (KeyError, IndexError, ValueError):
+        return None
+    return None if v is None else float(v)
+
+
+def baseline_rows(spec: TableSpec, records: Sequence[dict]) -> list[dict]:
+    """Paired differences 'v − baseline' per `spec.paired` Baseline, cell of the other axes and
+    metric, over the seeds both arms ran (kdjax.reproduce.stats.paired: mean, 95% t-interval,
+    n), in metric units (points for accuracies)."""
+    seed_field = spec.seeds.partition(":")[2]
+    by_name = {m.name: m for m in spec.metrics}
+    rows = []
+    for b in spec.paired:
+        cells: dict[tuple, dict] = {}   # other axes -> {arm: {seed: record}}
+        for r in records:
+            params = {k: _hashable(v) for k, v in r["params"].items()}
+            if b.axis not in params:
+                continue
+            key = tuple((k, v) for k, v in params.items() if k not in (seed_field, b.axis))
+            cells.setdefault(key, {}).setdefault(params[b.axis], {})[params.get(seed_field)] = r
+        for key, arms in cells.items():
+            base = arms.get(_hashable(b.value))
+            if base is None:
+                continue
+            for arm, by_seed in arms.items():
+                if arm == _hashable(b.value) or (b.values and arm not in b.values):
+                    continue
+                for name in b.metrics or (spec.metrics[0].name,):
+                    m = by_name[name]
+                    seeds, a_vals, b_vals = [], [], []
+                    for seed in _sorted(set(by_seed) & set(base)):
+                        x, y = _metric_value(by_seed[seed], m), _metric_value(base[seed], m)
+                        if x is not None and y is not None:
+                            seeds.append(seed)
+                            a_vals.append(x)
+                            b_vals.append(y)
+                    if not seeds:
+                        continue
+                    d = stats.paired(a_vals, b_vals)
+                    unit = "pts" if m.scale == 100.0 else ""
+                    row = {k.split(".")[-1]: _show(v) for k, v in key}
+                    row.update({"a − b": f"{_show(arm)} − {_show(b.value)}", "metric": m.name,
+                                "paired difference": " ".join(
+                                    stats.fmt_paired(d, m.scale, unit).split()),
+                                "mean": d.mean * m.scale, "lo": d.lo * m.scale,
+                                "hi": d.hi * m.scale, "n": d.n, "seeds": seeds})
+                    rows.append(row)
+    return rows
+
+
+def _sorted(seeds) -> list:
+    try:
+        return sorted(seeds)
+    except TypeError:
+        return sorted(seeds, key=str)
 
 
 def runner_rows(spec: TableSpec, records: Sequence[dict]) -> list[dict]:

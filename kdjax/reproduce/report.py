@@ -99,8 +99,9 @@ def provenance_summary(records: Sequence[dict]) -> dict:
 
 
 def write_table_report(spec: TableSpec, workdir: str, scale: str, papers=None) -> dict | None:
-    """report.md, report.csv and curves.png (figure-type tables) in `<workdir>/<table>/<scale>`;
-    returns {'rows', 'markdown', 'csv', 'plot', 'pngs', 'provenance'} or None if nothing ran."""
+    """report.md, report.csv, paired.csv (tables with Baselines) and curves.png (figure-type
+    tables) in `<workdir>/<table>/<scale>`; returns {'rows', 'paired', 'markdown', 'plot',
+    'pngs', 'provenance', 'records'} or None if nothing ran."""
     records = finished_records(workdir, spec.id, scale)
     if not records:
         return None
@@ -118,7 +119,7 @@ def write_table_report(spec: TableSpec, workdir: str, scale: str, papers=None) -
     pngs = storage.glob(base, "*/run/**/*.png")
     prov = provenance_summary(records)
     md = [f"# {spec.title}", "", f"Scale: {scale} — " + "; ".join(prov["scale_notes"]), "",
-          markdown_table(rows), "", *paired_lines(records),
+          markdown_table(rows), "", *paired_lines(records, spec),
           f"Provenance: {prov['points']} point(s), commit {prov['git_commit']}, "
           f"devices {prov['devices']}, wall time {prov['wall_time_s']} s, teacher queries "
           f"{prov['teacher_queries']}, seeds {', '.join(prov['seeds'])}."]
@@ -128,16 +129,29 @@ def write_table_report(spec: TableSpec, workdir: str, scale: str, papers=None) -
         md += ["", f"![{os.path.basename(p)}]({os.path.relpath(p, base)})"]
     storage.write_text(os.path.join(base, "report.md"), "\n".join(md) + "\n")
     storage.write_text(os.path.join(base, "report.csv"), csv_text(rows))
-    return {"rows": rows, "markdown": "\n".join(md), "plot": plot, "pngs": pngs,
-            "provenance": prov, "records": records}
+    paired = aggregate.baseline_rows(spec, records) if spec.paired else []
+    if paired:
+        storage.write_text(os.path.join(base, "paired.csv"), csv_text(paired))
+    return {"rows": rows, "paired": paired, "markdown": "\n".join(md), "plot": plot,
+            "pngs": pngs, "provenance": prov, "records": records}
 
 
-def paired_lines(records: Sequence[dict]) -> list[str]:
-    """The paired differences between arms (95% t-interval, n) and the claim's verdict, as
-    Markdown lines ending in a blank one; [] when the runner compared no arms."""
+# Baseline rows: kept in paired.csv, folded into the "paired difference" text in Markdown.
+PAIRED_HIDDEN = ("mean", "lo", "hi", "n", "seeds")
+
+
+def paired_lines(records: Sequence[dict], spec: TableSpec | None = None) -> list[str]:
+    """The paired differences between arms (95% t-interval, n): the table's Baselines
+    (`spec.paired`) and those a runner computed itself, and the claim's verdict, as Markdown
+    lines ending in a blank one; [] when nothing compares arms."""
     rows = aggregate.paired_rows(records)
     claim = aggregate.claim_summary(records)
     out = []
+    base = aggregate.baseline_rows(spec, records) if spec is not None and spec.paired else []
+    if base:
+        out += ["Paired differences over the seeds both arms ran (a − b per grid cell, mean "
+                "[95% t-interval], n; kdjax/reproduce/stats.py):", "",
+                markdown_table(base, PAIRED_HIDDEN), ""]
     if rows:
         out += ["Paired differences of test accuracy over the same seeds (a − b, mean [95% "
                 "t-interval], n; 'all rounds' = each seed's mean over rounds 1..T):", "",
@@ -258,7 +272,7 @@ def write_reproduction_md(tables: Mapping[str, TableSpec], workdir: str,
                 continue
             prov = rep["provenance"]
             lines += ["", f"### {scale} scale — {'; '.join(prov['scale_notes'])}", "",
-                      markdown_table(rep["rows"]), "", *paired_lines(rep["records"]),
+                      markdown_table(rep["rows"]), "", *paired_lines(rep["records"], spec),
                       f"Provenance: {prov['points']} point(s); commit {prov['git_commit']}; "
                       f"devices {prov['devices']}; total wall time {prov['wall_time_s']} s; "
                       f"teacher queries {prov['teacher_queries']}; seeds "

@@ -30,6 +30,21 @@ class Metric:
 
 
 @dataclasses.dataclass(frozen=True)
+class Baseline:
+    """Paired differences against one value of a method/variant axis (issue 18).
+
+    For every other value v of grid axis `axis` (or only those in `values`), per cell of the
+    other axes: v − `value` over the seeds both ran, as the mean difference with its 95%
+    t-interval and n (kdjax/reproduce/stats.py `paired`). `value` is the grid value (a
+    Setting's label). metrics: names of the table's Metrics compared (() = the first one).
+    """
+    axis: str
+    value: Any
+    values: tuple = ()
+    metrics: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class Curve:
     """A per-epoch curve: `path` leads to a list of dicts; `y` is plotted against `x`."""
     name: str
@@ -52,6 +67,11 @@ class TableSpec:
       'count:<field>' (field = N, e.g. 'count:num_runs'), 'tuple:<field>' (field = (0..N-1)).
     metrics: numbers aggregated over seeds (mean ± std) per grid cell; empty = the runner's own
       `rows` (which already carry mean ± std and the paper's numbers) form the table.
+    paired: Baselines; the report adds their paired differences over shared seeds (needs
+      seeds='grid:<field>').
+    paper_rows: grid field -> {our value (a Setting's label) -> the paper's name for it}, used
+      only to fill the `{param}` placeholders of Metric.paper (e.g. alm.variant 'takd' ->
+      the paper's row 'TAKD').
     full_here: the paper's full setting runs on this 2-core CPU (the toys).
     cpu_offline: the cpu-scale version reads only offline data (fashion_mnist / digits /
       synthetic); False = it needs a prepared TFDS dataset.
@@ -69,6 +89,8 @@ class TableSpec:
         default_factory=lambda: {"cpu": 1, "full": 3})
     metrics: tuple = ()
     curves: tuple = ()
+    paired: tuple = ()
+    paper_rows: Mapping[str, Mapping] = dataclasses.field(default_factory=dict)
     full_here: bool = False
     cpu_offline: bool = True
     notes: str = ""
@@ -91,9 +113,38 @@ class TableSpec:
                     raise ValueError(f"table {self.id!r}: grid[{key!r}] must be a non-empty "
                                      f"tuple (or a {{scale: tuple}} dict), got {values!r}")
 
+        names = {m.name for m in self.metrics}
+        for b in self.paired:
+            if not isinstance(b, Baseline):
+                raise ValueError(f"table {self.id!r}: paired entries must be Baselines, got {b!r}")
+            if not self.seeds.startswith("grid:"):
+                raise ValueError(f"table {self.id!r}: paired differences need seeds='grid:...'")
+            if b.axis not in self.grid:
+                raise ValueError(f"table {self.id!r}: paired axis {b.axis!r} is not a grid axis")
+            labels = {_label(v) for s in SCALES for v in _values(self.grid[b.axis], s)}
+            for v in (b.value,) + tuple(b.values):
+                if v not in labels:
+                    raise ValueError(f"table {self.id!r}: {v!r} is not a value of grid axis "
+                                     f"{b.axis!r} ({sorted(map(str, labels))})")
+            if not self.metrics or any(m not in names for m in b.metrics):
+                raise ValueError(f"table {self.id!r}: paired metrics {b.metrics!r} must name "
+                                 f"metrics of the table ({sorted(names)})")
+        for key in self.paper_rows:
+            if key not in self.grid:
+                raise ValueError(f"table {self.id!r}: paper_rows key {key!r} is not a grid axis")
+
     def command(self, scale: str) -> str:
         flag = "" if scale == "cpu" else f" --scale={scale}"
         return f"python -m launch.reproduce --table={self.id}{flag}"
+
+
+def _values(values, scale: str) -> tuple:
+    return values[scale] if isinstance(values, Mapping) else values
+
+
+def _label(value):
+    """A grid value as records and tables name it (a Setting's label)."""
+    return getattr(value, "label", value)
 
 
 def config_path(spec: TableSpec) -> str:

@@ -10,13 +10,14 @@ import os
 
 import ml_collections
 
-from kdjax.reproduce.spec import Curve, Metric, TableSpec
+from kdjax.reproduce.spec import Baseline, Curve, Metric, TableSpec
 
-ACC = {"a": 0.50, "b": 0.80}
+ACC = {"a": 0.50, "b": 0.80, "c": 0.60}
+BUMP = {"c": 0.02}   # c − a = 0.10 + 0.02·seed²: a paired difference with a spread
 
 
 def accuracy(variant: str, seed: int) -> float:
-    return ACC[variant] + 0.01 * seed
+    return ACC[variant] + 0.01 * seed + BUMP.get(variant, 0.0) * seed ** 2
 
 
 def get_config(arg=None):
@@ -55,6 +56,15 @@ TABLES = {
         default_seeds={"cpu": 2, "full": 3},
         metrics=(Metric("acc", "acc", paper=("t1", "{variant}")),),
         curves=(Curve("acc curve", "history"),)),
+    "fake_paired": TableSpec(
+        id="fake_paired", paper="fake", title="Fake table with paired differences",
+        config="tests/configs/repro_fake.py", grid={"variant": ("a", "b", "c")},
+        seeds="grid:seed", default_seeds={"cpu": 3, "full": 3},
+        metrics=(Metric("acc", "acc", paper=("t1", "{variant}")),
+                 Metric("queries", "teacher_queries", scale=1.0)),
+        paired=(Baseline("variant", "a"), Baseline("variant", "b", values=("c",),
+                                                   metrics=("acc", "queries"))),
+        paper_rows={"variant": {"c": "C-row"}}),
     "fake_rows": TableSpec(
         id="fake_rows", paper="fake", title="Fake runner rows",
         config="tests/configs/repro_fake.py", seeds="count:num_runs"),

@@ -1,0 +1,123 @@
+"""Harness tables: paired differences against a declared baseline (spec.Baseline) and the paper's
+row names (spec.paper_rows), checked by hand on the fake registry (tests/configs/repro_fake.py)."""
+import csv
+import io
+import math
+import os
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from kdjax.reproduce import aggregate, execute, report, sweep
+from kdjax.reproduce.spec import Baseline, Metric, TableSpec
+from tests.configs import repro_fake
+
+T = repro_fake.TABLES["fake_paired"]
+PAPERS = {"fake": {"t1": {"a": 49.5, "C-row": 61.0}}}
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    """The 9 points (a, b, c x seeds 0..2), swept once for this module."""
+    base = tmp_path_factory.mktemp("paired")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("REPRO_FAKE_DIR", str(base))
+        mp.delenv("REPRO_FAKE_INTERRUPT", raising=False)
+        wd = str(base / "w")
+        execute.run_sweep(T, sweep.expand(T, "cpu"), wd, log=lambda s: None)
+    return wd, report.finished_records(wd, T.id, "cpu")
+
+
+def test_paired_differences_by_hand(records):
+    _, recs = records
+    rows = aggregate.baseline_rows(T, recs)
+    assert [(r["a − b"], r["metric"]) for r in rows] == [
+        ("b − a", "acc"), ("c − a", "acc"), ("c − b", "acc"), ("c − b", "queries")]
+    by = {(r["a − b"], r["metric"]): r for r in rows}
+    # c − a per seed: 0.10 + 0.02·s² -> 10, 12, 18 points
+    d = np.array([10.0, 12.0, 18.0])
+    half = sps.t.ppf(0.975, 2) * d.std(ddof=1) / math.sqrt(3)
+    ca = by[("c − a", "acc")]
+    assert ca["mean"] == pytest.approx(40 / 3) and ca["n"] == 3 and ca["seeds"] == [0, 1, 2]
+    assert (ca["lo"], ca["hi"]) == (pytest.approx(40 / 3 - half), pytest.approx(40 / 3 + half))
+    assert half == pytest.approx(10.342, abs=1e-3)
+    assert ca["paired difference"] == "+13.33 [+2.99, +23.68] pts (n=3, paired)"
+    # b − a is 30 points on every seed: a zero-width interval
+    assert by[("b − a", "acc")]["paired difference"] == "+30.00 [+30.00, +30.00] pts (n=3, paired)"
+    # c − b: −20 + 2·s² points (−20, −18, −12); a metric not in points has no unit
+    cb = by[("c − b", "acc")]
+    assert cb["mean"] == pytest.approx(-50 / 3)
+    assert by[("c − b", "queries")]["paired difference"] == "+0.00 [+0.00, +0.00] (n=3, paired)"
+
+
+def test_paired_only_over_shared_seeds(records):
+    _, recs = records
+    fewer = [r for r in recs if not (r["params"]["variant"] == "a" and r["seed"] == 2)]
+    (ca,) = [r for r in aggregate.baseline_rows(T, fewer) if r["a − b"] == "c − a"]
+    assert ca["n"] == 2 and ca["seeds"] == [0, 1] and ca["mean"] == pytest.approx(11.0)
+    one = [r for r in recs if r["seed"] == 0]
+    (ca,) = [r for r in aggregate.baseline_rows(T, one) if r["a − b"] == "c − a"]
+    assert ca["paired difference"] == "+10.00 pts (n=1, no interval)"
+
+
+def test_paper_rows_alias_the_papers_row_names(records):
+    _, recs = records
+    rows = {r["variant"]: r for r in aggregate.metric_rows(T, recs, PAPERS)
+            if r["metric"] == "acc"}
+    assert rows["c"]["paper"] == 61.0      # 'c' is the paper's 'C-row'
+    assert rows["a"]["paper"] == 49.5      # unmapped values keep their name
+    assert rows["b"]["paper"] == "—"
+
+
+def test_report_and_reproduction_md_show_paired_rows(records, tmp_path):
+    wd, _ = records
+    rep = report.write_table_report(T, wd, "cpu", PAPERS)
+    md = open(os.path.join(wd, T.id, "cpu", "report.md")).read()
+    assert "Paired differences over the seeds both arms ran" in md
+    assert "| c − a | acc | +13.33 [+2.99, +23.68] pts (n=3, paired) |" in md
+    assert len(rep["paired"]) == 4
+    rows = list(csv.DictReader(io.StringIO(open(os.path.join(wd, T.id, "cpu",
+                                                             "paired.csv")).read())))
+    assert float(rows[1]["lo"]) == pytest.approx(40 / 3 - 10.342, abs=1e-3)
+    text = report.write_reproduction_md({T.id: T}, wd, str(tmp_path / "R.md"), PAPERS)
+    assert "| c − a | acc | +13.33 [+2.99, +23.68] pts (n=3, paired) |" in text
+    assert "| c | acc | 64.33 ± 5.13 | 61 | 3 | 0,1,2 |" in text
+
+
+def test_bad_baselines_fail_in_one_line():
+    kw = dict(id="x", paper="p", title="t", config="tests/configs/repro_fake.py",
+              grid={"variant": ("a", "b")}, seeds="grid:seed", metrics=(Metric("acc", "acc"),))
+    with pytest.raises(ValueError, match="not a grid axis"):
+        TableSpec(**kw, paired=(Baseline("method", "a"),))
+    with pytest.raises(ValueError, match="'z' is not a value of grid axis"):
+        TableSpec(**kw, paired=(Baseline("variant", "z"),))
+    with pytest.raises(ValueError, match="paired metrics"):
+        TableSpec(**kw, paired=(Baseline("variant", "a", metrics=("nope",)),))
+    with pytest.raises(ValueError, match="need seeds='grid"):
+        TableSpec(**{**kw, "seeds": "count:num_runs"}, paired=(Baseline("variant", "a"),))
+    with pytest.raises(ValueError, match="paper_rows key"):
+        TableSpec(**kw, paper_rows={"method": {}})
+
+
+def test_alm_tables_show_the_papers_rows_and_paired_differences():
+    """ALM's paper numbers are keyed by its row names ('TAKD', 'vanilla_kd_0.9'): the registry's
+    paper_rows put them beside our variants; alm − takd / alm − dgkd are paired over seeds."""
+    from experiments.tables import TABLES
+    t = TABLES["alm_table1"]
+    acc = {("takd", 0): 0.60, ("takd", 1): 0.62, ("dgkd", 0): 0.61, ("dgkd", 1): 0.65,
+           ("alm", 0): 0.63, ("alm", 1): 0.66}
+    recs = [{"params": {"alm.variant": v, "seed": s}, "seed": s,
+             "result": {"test_accuracy": a, "teacher": {"test_accuracy": 0.7}}}
+            for (v, s), a in acc.items()]
+    rows = {r["variant"]: r for r in aggregate.metric_rows(t, recs) if r["metric"] == "student"}
+    assert {v: rows[v]["paper"] for v in rows} == {"takd": 67.29, "dgkd": 68.61, "alm": 67.8}
+    pairs = {r["a − b"]: r for r in aggregate.baseline_rows(t, recs)}
+    assert set(pairs) == {"alm − takd", "alm − dgkd"}
+    assert pairs["alm − takd"]["mean"] == pytest.approx(3.5)      # (3 + 4) / 2 points
+    assert pairs["alm − dgkd"]["mean"] == pytest.approx(1.5)      # (2 + 1) / 2
+    t2 = TABLES["alm_table2"]
+    (row,) = aggregate.metric_rows(t2, [{"params": {"alm.variant": "kd",
+                                                    "model.name": "wrn_16_1", "seed": 0},
+                                         "seed": 0, "result": {"test_accuracy": 0.5}}])
+    assert row["paper"] == 66.6                                     # 'vanilla_kd_0.9'
