@@ -1,6 +1,6 @@
 """Convert a published PyTorch teacher (.pth/.pt) into a kdjax checkpoint.
 
-    python -m launch.convert_teacher --name=resnet32x4 --num_classes=100 \
+    python -m launch.convert_teacher --model=resnet32x4 --num_classes=100 \
         --torch=save/models/resnet32x4_vanilla/ckpt_epoch_240.pth --out=teachers/resnet32x4
 
 writes `<out>/checkpoints/0/` (orbax, `{'params', 'batch_stats'}`), which
@@ -15,12 +15,12 @@ import os
 
 from absl import app, flags
 
-_NAME = flags.DEFINE_string("name", None, "kdjax model name of the teacher, e.g. resnet32x4.")
+_MODEL = flags.DEFINE_string("model", None, "kdjax model name of the teacher, e.g. resnet32x4.")
 _NUM_CLASSES = flags.DEFINE_integer("num_classes", None, "Classes of the teacher's head.")
 _TORCH = flags.DEFINE_string("torch", None, "The PyTorch .pth/.pt file (RepDistiller, mdistiller "
                              "or torchvision).")
 _OUT = flags.DEFINE_string("out", None, "Directory to write <out>/checkpoints/0 into.")
-flags.mark_flags_as_required(["name", "num_classes", "torch", "out"])
+flags.mark_flags_as_required(["model", "num_classes", "torch", "out"])
 
 
 def convert(name: str, num_classes: int, torch_path: str, out: str) -> str:
@@ -48,7 +48,7 @@ def convert(name: str, num_classes: int, torch_path: str, out: str) -> str:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    convert(_NAME.value, _NUM_CLASSES.value, _TORCH.value, _OUT.value)
+    convert(_MODEL.value, _NUM_CLASSES.value, _TORCH.value, _OUT.value)
 
 
 if __name__ == "__main__":

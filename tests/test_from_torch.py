@@ -187,7 +187,7 @@ def test_convert_teacher_writes_a_loadable_checkpoint(tmp_path, resnet8):
     _, state = resnet8
     _save_repdistiller_file(tmp_path / "t.pth", state)
     out = tmp_path / "teacher"
-    cmd = [sys.executable, "-m", "launch.convert_teacher", "--name=resnet8", "--num_classes=100",
+    cmd = [sys.executable, "-m", "launch.convert_teacher", "--model=resnet8", "--num_classes=100",
            f"--torch={tmp_path / 't.pth'}", f"--out={out}"]
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
