@@ -327,6 +327,16 @@ _lrds(id="lrds_fashion_mnist", full_here=True,
             + _lrds_v.scorer_sweep(_lrds_fm.SCORER_SWEEP)},
       metrics=_lrds_metrics())
 
+# --- Compositions (issue 21): beyond the papers -------------------------------------------
+_add(id="compose_active_cpu", paper="compose", kind="figure",
+     title="Beyond the papers: selection (uniform / margin / RAD) × retraining loss (KD / KD+LR / "
+           "ALM-KD) in RAD's active loop, with a teacher wrong on ~25% of the pool",
+     config="experiments/compose/active_retrain.py", args={"cpu": "cpu", "full": "cpu"},
+     seeds="count:active.num_trials", default_seeds={"cpu": 4, "full": 4},
+     notes="No paper counterpart (kdjax.compose_active): every arm of a trial shares its split, "
+           "teacher and round-0 student; the runner prints the paired all-rounds differences "
+           "(95% t-intervals, n).")
+
 TABLES: dict[str, TableSpec] = {t.id: t for t in _ENTRIES}
 if len(TABLES) != len(_ENTRIES):
     raise ValueError("experiments/tables.py: duplicate table ids")

@@ -113,6 +113,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.active.retrain = "kl"         # loss of rounds >= 1 (kdjax/compose.py): 'kl' = Alg. 1's KL
     #                                 to the targets, or a method ('kd', 'lrds', 'alm', 'disk');
     #                                 queried points carry the teacher's arg-max as their label
+    c.active.retrains = ("kd", "lrds", "alm")  # kdjax.compose_active: losses compared side by side
     # What the paper claims about arms of a comparison (kdjax/active/paired.py judges it):
     c.claim = ml_collections.ConfigDict()
     c.claim.text = ""               # the claim in words ('' = none)

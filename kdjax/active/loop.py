@@ -19,7 +19,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from kdjax import experiment, losses
+from kdjax import compose, experiment, losses
 from kdjax.active import strategies
 from kdjax.data import Split, split_active
 from kdjax.methods import rad
@@ -50,7 +50,14 @@ def _save_state(path: str, state: dict) -> None:
         os.replace(tmp, path)
 
 
-def _train_student(config, workdir, train: Split, targets: np.ndarray, evals, info, mesh):
+def _train_student(config, workdir, train: Split, targets: np.ndarray, evals, info, mesh, *,
+                   retrain: str = "kl", teacher=None, validation: Split | None = None):
+    """TRAIN(P): Alg. 1's KL to the targets ('kl'), or the loss of the method `retrain` names
+    on the same P with the loop's `teacher` = (loop.Teacher, summary) (kdjax.compose)."""
+    if retrain != "kl":
+        return compose.retrain(config, workdir, train, targets, evals, info, mesh,
+                               teacher=teacher[0], teacher_summary=teacher[1],
+                               validation=validation)
     model = experiment.build_model(config.model, info.num_classes)
     method = Method(loss=kl_to_targets, per_example={"target_probs": targets})
     result = loop.fit(config, workdir, model=model, method=method, train=train, info=info,
@@ -211,7 +218,10 @@ def run(config: ml_collections.ConfigDict, workdir: str, *,
         path = os.path.join(root, f"round_{t}")
         if t == 0 and f"round0:{path}" in cache:
             return cache[f"round0:{path}"]
-        out = _train_student(config, path, train, targets, evals, info, mesh)
+        # Round 0 trains with Alg. 1's loss whatever `active.retrain` names (kdjax.compose).
+        out = _train_student(config, path, train, targets, evals, info, mesh,
+                             retrain=act.retrain if t else "kl", teacher=cache["teacher"],
+                             validation=splits.get("validation"))
         if t == 0:
             cache[f"round0:{path}"] = out
         return out
