@@ -111,20 +111,25 @@ def submit_cmd(path: str) -> list[str]:
 
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("nodes", 2, "Nodes (hosts).")
-flags.DEFINE_integer("gpus_per_node", 8, "GPUs per node = JAX processes (tasks) per node.")
-flags.DEFINE_integer("cpus_per_task", 8, "CPU cores per task (grain's decoding workers).")
-flags.DEFINE_string("time", "24:00:00", "Wall-clock limit (HH:MM:SS or D-HH:MM:SS).")
-flags.DEFINE_string("job_name", "kdjax", "SLURM job name.")
-flags.DEFINE_string("partition", None, "SLURM partition.")
-flags.DEFINE_string("account", None, "SLURM account.")
-flags.DEFINE_string("output", "kdjax-%j.out", "Log file (%j = job id).")
-flags.DEFINE_string("venv", ".venv", "The kdjax venv on the nodes (relative to the submit dir).")
-flags.DEFINE_string("command", None, "What every task runs, e.g. 'python -m launch.main "
-                    "--config=experiments/x.py --workdir=/shared/run' (--multihost is added).")
-flags.DEFINE_multi_string("env", [], "KEY=VALUE exported in the script (e.g. KDJAX_DATA_DIR=..).")
-flags.DEFINE_string("script", None, "Where to write the script (default runs/slurm/<job>.sbatch).")
-flags.DEFINE_bool("dry_run", False, "Print the script and the sbatch command; submit nothing.")
+
+
+def define_flags() -> None:
+    """The command line (defined only when run as a program, so that importing this module
+    beside another launcher in one process, as the tests do, defines no clashing flags)."""
+    flags.DEFINE_integer("nodes", 2, "Nodes (hosts).")
+    flags.DEFINE_integer("gpus_per_node", 8, "GPUs per node = JAX processes (tasks) per node.")
+    flags.DEFINE_integer("cpus_per_task", 8, "CPU cores per task (grain's decoding workers).")
+    flags.DEFINE_string("time", "24:00:00", "Wall-clock limit (HH:MM:SS or D-HH:MM:SS).")
+    flags.DEFINE_string("job_name", "kdjax", "SLURM job name.")
+    flags.DEFINE_string("partition", None, "SLURM partition.")
+    flags.DEFINE_string("account", None, "SLURM account.")
+    flags.DEFINE_string("output", "kdjax-%j.out", "Log file (%j = job id).")
+    flags.DEFINE_string("venv", ".venv", "The kdjax venv on the nodes (relative to the submit dir).")
+    flags.DEFINE_string("command", None, "What every task runs, e.g. 'python -m launch.main "
+                        "--config=experiments/x.py --workdir=/shared/run' (--multihost is added).")
+    flags.DEFINE_multi_string("env", [], "KEY=VALUE exported in the script (e.g. KDJAX_DATA_DIR=..).")
+    flags.DEFINE_string("script", None, "Where to write the script (default runs/slurm/<job>.sbatch).")
+    flags.DEFINE_bool("dry_run", False, "Print the script and the sbatch command; submit nothing.")
 
 
 def main(argv: Sequence[str]) -> None:
@@ -152,4 +157,5 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
