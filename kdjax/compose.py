@@ -56,6 +56,17 @@ def retrain_module(name: str):
     return module
 
 
+def check(config) -> None:
+    """The loop has one teacher, its own: ALM-KD's teacher sets cannot be built there."""
+    a = config.alm
+    uses_alm = "alm" in (config.active.retrain, config.lrds.base if
+                         config.active.retrain == "lrds" else "")
+    if uses_alm and (a.assistants or a.teacher_epochs or a.label_noise):
+        raise ValueError("config.active.retrain: ALM-KD in the active loop distils the loop's "
+                         "one teacher; unset alm.assistants / alm.teacher_epochs / "
+                         "alm.label_noise")
+
+
 def training_inputs(config, workdir: str, train: Split, targets: np.ndarray, evals: dict,
                     info, mesh, *, teacher: loop.Teacher, teacher_summary: dict,
                     validation: Split | None) -> run_lib.RunInputs:
@@ -79,6 +90,7 @@ def retrain(config, workdir: str, train: Split, targets: np.ndarray, evals: dict
     """One round's TRAIN(P) with `config.active.retrain`'s method -> (model, variables,
     FitResult), as the loop's `_train_student` returns them."""
     module = retrain_module(config.active.retrain)
+    check(config)
     run = training_inputs(config, workdir, train, targets, evals, info, mesh, teacher=teacher,
                           teacher_summary=teacher_summary, validation=validation)
     method = module.make_method(config, run)

@@ -84,7 +84,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                 cfg, os.path.join(trial_dir, f"{strategy}_{retrain}"), trial_cache=cache)
         per_trial.append(runs)
     names = arms(config)
-    results = {"arms": names, "seeds": [config.seed + k for k in range(act.num_trials)],
+    seeds = [config.seed + k for k in range(act.num_trials)]
+    results = {"arms": names, "seeds": seeds, "rows": report_rows(per_trial, config, seeds),
                "mean_accuracy": {a: _mean_std(accuracies(per_trial, a, "all")) for a in names},
                "paired_rows": paired_rows(per_trial, pairs(config), act.rounds),
                "teacher_test_accuracy": teacher_acc,
@@ -97,6 +98,24 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     if jax.process_index() == 0:
         print(format_report(results, config), flush=True)
     return results
+
+
+def report_rows(per_trial: list[dict], config, seeds: list[int]) -> list[dict]:
+    """One row per (strategy, retrain, round) for the reproduce report: test accuracy as a
+    {'mean', 'std', 'n'} cell (std with ddof = 1) and the teacher's accuracy on the points
+    queried that round."""
+    rows = []
+    for r, s in itertools.product(config.active.retrains, config.active.strategies):
+        for t in range(config.active.rounds + 1):
+            recs = [runs[f"{s}/{r}"]["records"][t] for runs in per_trial]
+            m, sd = _mean_std(np.asarray([rec["test_accuracy"] for rec in recs]))
+            row = {"strategy": s, "retrain": r, "round": t, "queries": recs[0]["queries"],
+                   "test_accuracy": {"mean": m, "std": sd, "n": len(seeds)}}
+            if t:
+                row["teacher_acc_selected"] = float(np.mean(
+                    [rec["teacher_accuracy_on_selected"] for rec in recs]))
+            rows.append({**row, "seeds": seeds})
+    return rows
 
 
 def _mean_std(values: np.ndarray) -> list[float]:
