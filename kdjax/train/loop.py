@@ -25,14 +25,14 @@ from kdjax.data import DatasetInfo, Split
 from kdjax.data import loader
 from kdjax.data.pipeline import iterate_batches, prefetch
 from kdjax.train import checkpoint as ckpt_lib
+from kdjax.train import compiled
 from kdjax.train import inference
 from kdjax.train import mesh as mesh_lib
 from kdjax.train import sync
 from kdjax.train.method import EpochContext, LossFn, Method
 from kdjax.train.metrics import MetricWriter, summarize
-from kdjax.train.optim import make_optimizer
 from kdjax.train.state import TrainState, checkpoint_items, create_train_state
-from kdjax.train.step import make_eval_step, make_predict_step, make_train_step
+from kdjax.train.step import make_train_step
 
 _SUM_KEYS = ("loss_sum", "correct", "count")
 
@@ -110,7 +110,7 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, me
     the newest readable checkpoint.
     """
     cfg = config.train
-    model = method.model if method.model is not None else model
+    model = compiled.canonical_model(method.model if method.model is not None else model)
     mesh = mesh if mesh is not None else mesh_lib.make_mesh(config.mesh.axes)
     batch_size = config.data.batch_size
     _check_batch_size(batch_size, mesh, "config.data.batch_size")
@@ -127,7 +127,7 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, me
         sched_cfg = copy.deepcopy(cfg)
         with sched_cfg.unlocked():
             sched_cfg.epochs = int(horizon_epochs)
-    tx, schedule = make_optimizer(sched_cfg, steps_per_epoch)
+    tx, schedule = compiled.optimizer(sched_cfg, steps_per_epoch)
     init_rng, step_rng = jax.random.split(jax.random.PRNGKey(config.seed))
     per_example, teacher_vars = _teacher_inputs(teachers, train)
     frozen = {"teachers": teacher_vars, "method": method.constants}
@@ -160,15 +160,14 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, me
     # On-disk splits are read, decoded and augmented (RandomResizedCrop / pad-crop + flip) by
     # grain workers; in-memory splits are augmented on the device, inside the step.
     on_disk = loader.host_augments(train)
-    train_step = make_train_step(model, method, mean=info.mean, std=info.std,
-                                 augment=config.data.augment and not on_disk,
-                                 teachers=teacher_models, schedule=schedule)
-    batch_sharding = mesh_lib.data_sharded(mesh)
-    p_train_step = jax.jit(
-        train_step, in_shardings=(shardings, batch_sharding, mesh_lib.replicated(mesh)),
-        out_shardings=(shardings, mesh_lib.replicated(mesh)), donate_argnums=(0,))
-    p_eval_step = jax.jit(make_eval_step(model, mean=info.mean, std=info.std))
-    p_predict = jax.jit(make_predict_step(model, mean=info.mean, std=info.std))
+    # The jitted steps are shared by every fit with the same key (kdjax.train.compiled).
+    p_train_step = compiled.train_step(
+        make_train_step, model, method, mean=info.mean, std=info.std,
+        augment=config.data.augment and not on_disk, teachers=teacher_models,
+        schedule=schedule, shardings=shardings, batch_sharding=mesh_lib.data_sharded(mesh),
+        replicated=mesh_lib.replicated(mesh))
+    p_eval_step = compiled.eval_step(model, info.mean, info.std)
+    p_predict = compiled.predict_step(model, info.mean, info.std)
 
     per_example.update(method.per_example)
     for key, array in per_example.items():
@@ -332,13 +331,13 @@ def _progress(total: int, start: int, config) -> Callable:
 def predict_split(model: nn.Module, variables: Any, split: Split, info: DatasetInfo,
                   batch_size: int, mesh) -> tuple[np.ndarray, np.ndarray]:
     """(logits, penultimate features) of `model` on every example of `split`."""
-    fn = jax.jit(make_predict_step(model, mean=info.mean, std=info.std))
+    fn = compiled.predict_step(model, info.mean, info.std)
     return inference.predict(fn, variables, split, batch_size, mesh)
 
 
 def evaluate_split(model: nn.Module, variables: Any, split: Split, info: DatasetInfo,
                    batch_size: int, mesh) -> dict[str, float]:
-    fn = jax.jit(make_eval_step(model, mean=info.mean, std=info.std))
+    fn = compiled.eval_step(model, info.mean, info.std)
     return summarize(inference.evaluate(fn, variables, split, batch_size, mesh), "eval")
 
 
