@@ -40,7 +40,8 @@ class BasicBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    """materialize: see BasicBlock (an execution option only: parameters and outputs equal)."""
+    """materialize: also after the stem's BN-ReLU; see BasicBlock (an execution option only:
+    parameters and outputs equal)."""
     num_classes: int
     depth: int = 20
     filters: Sequence[int] = (16, 16, 32, 64)
@@ -52,8 +53,9 @@ class CifarResNet(nn.Module):
         if (self.depth - 2) % 6 != 0:
             raise ValueError(f"CIFAR ResNet depth must be 6n+2, got {self.depth}")
         n = (self.depth - 2) // 6
-        h = stem(x, self.filters[0], self.dtype,
-                 norm_act=lambda y: nn.relu(batch_norm(train, self.dtype, name="stem_bn")(y)))
+        keep = materialize if self.materialize else (lambda v: v)
+        h = stem(x, self.filters[0], self.dtype, norm_act=lambda y: keep(
+            nn.relu(batch_norm(train, self.dtype, name="stem_bn")(y))))
         for s, width in enumerate(self.filters[1:]):
             for b in range(n):
                 strides = 2 if (s > 0 and b == 0) else 1
