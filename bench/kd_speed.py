@@ -237,8 +237,8 @@ def measure_jax(pair: str, cached: bool, batch: int, steps: int, repeats: int,
     if VARIANTS[variant]["step"] == "lean":
         fn = _lean_step(student, teacher, mean, std)
     else:
-        fn = make_train_step(student, Method(loss=make_kd_loss(TEMPERATURE, ALPHA)), mean=mean, std=std,
-                             teachers=[] if cached else [teacher])
+        fn = make_train_step(student, Method(loss=make_kd_loss(TEMPERATURE, ALPHA)), mean=mean,
+                             std=std, teachers=[] if cached else [teacher])
     step = jax.jit(fn, in_shardings=(shard, mesh_lib.data_sharded(mesh), rep),
                    out_shardings=(shard, rep), donate_argnums=(0,))
     batch_arr = mesh_lib.to_global(_fake_batch(spec, batch, cached), mesh)
