@@ -61,6 +61,9 @@ def test_share_teacher_only_for_points_that_train_their_teacher(tmp_path):
     loaded = _config(**{"teacher.checkpoint": "/some/teacher"})
     execute.share_teacher(loaded, str(tmp_path), point)
     assert loaded.teacher.workdir == ""
+    ce = _config(method="ce")               # no teacher at all
+    execute.share_teacher(ce, str(tmp_path), point)
+    assert ce.teacher.workdir == ""
     rad = _config(method="rad_compare")     # a driver with per-trial teachers of its own
     execute.share_teacher(rad, str(tmp_path), point)
     assert rad.teacher.workdir == ""

@@ -50,8 +50,8 @@ def teachers_dir(workdir: str, point: Point) -> str:
 def share_teacher(config, workdir: str, point: Point) -> None:
     """Point `config.teacher.workdir` to the table's shared teacher folder for this teacher
     (`teachers_dir/<experiment.teacher_key>`), unless the config loads its teacher
-    (`teacher.checkpoint`), names a folder itself, has no teacher section, or its method is a
-    driver that owns its teachers (e.g. RAD's per-trial teachers)."""
+    (`teacher.checkpoint`), names a folder itself, has no teacher section, its method needs no
+    teacher, or it is a driver that owns its teachers (e.g. RAD's per-trial teachers)."""
     if "teacher" not in config or "train" not in config:
         return
     if config.teacher.checkpoint or config.teacher.workdir:
@@ -59,6 +59,8 @@ def share_teacher(config, workdir: str, point: Point) -> None:
     target = run_lib.resolve(config.method)
     if callable(target) or not hasattr(target, "make_method"):
         return
+    if not hasattr(target, "teachers") and not getattr(target, "NEEDS_TEACHER", True):
+        return   # e.g. CE: no teacher
     with config.teacher.unlocked():
         config.teacher.workdir = os.path.join(teachers_dir(workdir, point),
                                               experiment.teacher_key(config))
