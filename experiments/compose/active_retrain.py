@@ -34,7 +34,7 @@ def get_config(arg: str | None = None):
     if arg not in ("cpu", "full"):
         raise ValueError(f"active_retrain arg must be 'cpu' or 'full', got {arg!r}")
     c = _base.cpu_base("selection × retraining (issue 21)", num_labeled=NUM_LABELED,
-                       budget=BUDGET, rounds=ROUNDS, epochs=15, trials=4,
+                       budget=BUDGET, rounds=ROUNDS, epochs=15, trials=8,
                        max_train=1000 + NUM_LABELED + POOL, strategies=STRATEGIES)
     c.method = "kdjax.compose_active:run"
     c.data.batch_size = 64
