@@ -257,3 +257,21 @@ def test_alm_teacher_sets_are_refused_in_the_loop():
     with pytest.raises(ValueError, match="alm.assistants"):
         compose.check(c)
     compose.check(_active_config("alm"))
+
+
+def test_lr_feeds_a_base_pre_step_the_revised_targets():
+    """ALM-KD's meta-update (a pre_step) sees the targets the LR-wrapped loss distils; the
+    batch it hands on keeps the original logits (the loss revises them itself)."""
+    from kdjax.methods.lrds.method import revised_pre_step
+    _, batch = _batch(seed=4)
+    seen = {}
+
+    def spy(state, b, ctx):
+        seen["logits"] = b["teacher_logits"]
+        return state, b, {}
+
+    _, out, _ = revised_pre_step(spy, eta=0.8, temperature=4.0)(None, batch, None)
+    expect, _ = lrds_loss.revised_teacher_logits(batch["teacher_logits"], batch["label"],
+                                                 eta=0.8, temperature=4.0)
+    np.testing.assert_allclose(seen["logits"], expect, rtol=1e-6)
+    np.testing.assert_array_equal(out["teacher_logits"], batch["teacher_logits"])
