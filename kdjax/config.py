@@ -222,3 +222,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
                 good = False
             if not good:
                 raise ConfigError(f"config field {path}={value!r} must be {what}")
+    act = config.get("active")
+    if act is not None and act.get("m_estimate") == "uniform" and act.b_uniform > act.budget:
+        raise ConfigError(f"config field active.b_uniform={act.b_uniform} must not exceed "
+                          f"active.budget={act.budget} (the first round's queries pay for it)")

@@ -11,9 +11,21 @@ TINY = f"{kr.ROOT}/tests/configs/tiny.py"
 RUNNERS = {
     "kd": (f"{TINY}:kd", ("--config.train.checkpoint_every_steps=2",)),
 }
+_EVERY2 = "--config.train.checkpoint_every_steps=2"
 SLOW_RUNNERS = {
-    "ce": (f"{TINY}:ce", ("--config.train.checkpoint_every_steps=2",
-                          "--config.train.epochs=4")),
+    "ce": (f"{TINY}:ce", (_EVERY2, "--config.train.epochs=4")),
+    "disk": (f"{TINY}:disk", (_EVERY2, "--config.model.kwargs.hidden=(16,)",
+                              "--config.teacher.epochs=2", "--config.train.epochs=2",
+                              "--config.disk.warm_start_epochs=1", "--config.disk.top_k=3",
+                              "--config.disk.lam_period=2", "--config.disk.delta_period=2",
+                              "--config.disk.guide_init_epochs=1")),
+    "alm": (f"{TINY}:alm", (_EVERY2, "--config.train.epochs=2", "--config.teacher.epochs=1")),
+    "lrds": (f"{TINY}:lrds", (_EVERY2, "--config.lrds.lr.enabled=True",
+                              "--config.lrds.ds.enabled=True", "--config.train.epochs=2")),
+    "rad": (f"{TINY}:rad", (_EVERY2, "--config.active.num_labeled=300",
+                            "--config.active.budget=100", "--config.active.rounds=2",
+                            "--config.active.b_uniform=40", "--config.data.num_validation=0",
+                            "--config.train.epochs=2")),
 }
 
 
