@@ -61,54 +61,53 @@ _OFFLINE: dict[str, Callable[..., Any]] = {
 
 
 def list_datasets() -> list[str]:
-  """Registered dataset names (plus 'tfds:<name>' for any TFDS image-classification set)."""
-  return sorted(list(_OFFLINE) + list(TFDS_SPECS) + list(PREPARED_ONLY))
+    """Registered dataset names (plus 'tfds:<name>' for any TFDS image-classification set)."""
+    return sorted(list(_OFFLINE) + list(TFDS_SPECS) + list(PREPARED_ONLY))
 
 
 def _generic_spec(tfds_name: str) -> TfdsSpec:
-  """Spec for 'tfds:<name>': fixed-size sets materialised, others lazy at 224."""
-  import tensorflow_datasets as tfds  # lazy
-  try:
-    builder = tfds.builder_cls(tfds_name)
-  except Exception as e:
-    raise ValueError(f"TFDS has no dataset {tfds_name!r}") from e
-  del builder
-  known = {"fashion_mnist": (_FASHION, (28, 28, 1))}
-  (mean, std), shape = known.get(tfds_name, (_IMAGENET, None))
-  return TfdsSpec(tfds_name, {"train": "train", "test": "test"}, mean, std,
-                  image_shape=shape, lazy=shape is None)
+    """Spec for 'tfds:<name>': fixed-size sets materialised, others lazy at 224."""
+    import tensorflow_datasets as tfds  # lazy
+    try:
+        builder = tfds.builder_cls(tfds_name)
+    except Exception as e:
+        raise ValueError(f"TFDS has no dataset {tfds_name!r}") from e
+    del builder
+    known = {"fashion_mnist": (_FASHION, (28, 28, 1))}
+    (mean, std), shape = known.get(tfds_name, (_IMAGENET, None))
+    return TfdsSpec(tfds_name, {"train": "train", "test": "test"}, mean, std,
+                    image_shape=shape, lazy=shape is None)
 
 
 def load_dataset(name: str, *, data_dir: Optional[str] = None, **kwargs
                  ) -> tuple[dict[str, Any], DatasetInfo]:
-  """Loads dataset `name`: ({'train': Split, 'test': Split}, DatasetInfo).
+    """Loads dataset `name`: ({'train': Split, 'test': Split}, DatasetInfo).
 
-  data_dir: for 'fashion_mnist' a folder with the idx files (default
-  /usr/share/datasets/fashion-mnist); for TFDS names the TFDS data_dir. kwargs go to the
-  loader: `order=` for fashion_mnist, `download=`/`image_size=` for TFDS names, `lazy=`/
-  `image_size=` for prepared folders.
-  """
-  folder = find_prepared(name, data_dir)
-  if folder is not None:
-    kwargs.pop("download", None)
-    splits, info = load_records(folder, **kwargs)
-  elif name in PREPARED_ONLY:
-    raise FileNotFoundError(
-        f"{name} is not in TFDS; prepare it once with `python -m launch.prepare "
-        f"--dataset={name} --source=<extracted folder> --out=<root>/{name}` and pass "
-        f"--config.data.data_dir=<root> (or set KDJAX_DATA_DIR=<root>)")
-  elif name in _OFFLINE:
-    splits, info = _OFFLINE[name](data_dir, **kwargs)
-  elif name in TFDS_SPECS:
-    splits, info = load_tfds(name, TFDS_SPECS[name], data_dir, **kwargs)
-  elif name.startswith("tfds:"):
-    splits, info = load_tfds(name, _generic_spec(name[len("tfds:"):]), data_dir, **kwargs)
-  else:
-    raise ValueError(f"Unknown dataset {name!r}. Known: {', '.join(list_datasets())} "
-                     "(or 'tfds:<name>' for another TFDS image-classification dataset, or "
-                     "'records:<dir>' for a folder written by launch.prepare)")
-  for split_name, split in splits.items():
-    shape = info.image_shape if getattr(split, "images", None) is not None else None
-    validate_split(split, info.num_classes, shape, name=f"{name}/{split_name}")
-  return splits, info
-
+    data_dir: for 'fashion_mnist' a folder with the idx files (default
+    /usr/share/datasets/fashion-mnist); for TFDS names the TFDS data_dir. kwargs go to the
+    loader: `order=` for fashion_mnist, `download=`/`image_size=` for TFDS names, `lazy=`/
+    `image_size=` for prepared folders.
+    """
+    folder = find_prepared(name, data_dir)
+    if folder is not None:
+        kwargs.pop("download", None)
+        splits, info = load_records(folder, **kwargs)
+    elif name in PREPARED_ONLY:
+        raise FileNotFoundError(
+            f"{name} is not in TFDS; prepare it once with `python -m launch.prepare "
+            f"--dataset={name} --source=<extracted folder> --out=<root>/{name}` and pass "
+            f"--config.data.data_dir=<root> (or set KDJAX_DATA_DIR=<root>)")
+    elif name in _OFFLINE:
+        splits, info = _OFFLINE[name](data_dir, **kwargs)
+    elif name in TFDS_SPECS:
+        splits, info = load_tfds(name, TFDS_SPECS[name], data_dir, **kwargs)
+    elif name.startswith("tfds:"):
+        splits, info = load_tfds(name, _generic_spec(name[len("tfds:"):]), data_dir, **kwargs)
+    else:
+        raise ValueError(f"Unknown dataset {name!r}. Known: {', '.join(list_datasets())} "
+                         "(or 'tfds:<name>' for another TFDS image-classification dataset, or "
+                         "'records:<dir>' for a folder written by launch.prepare)")
+    for split_name, split in splits.items():
+        shape = info.image_shape if getattr(split, "images", None) is not None else None
+        validate_split(split, info.num_classes, shape, name=f"{name}/{split_name}")
+    return splits, info

@@ -11,57 +11,57 @@ import numpy as np
 
 
 def _check_count(what: str, k: int, n: int, allow_all: bool = False) -> None:
-  hi = n if allow_all else n - 1
-  if not 0 <= k <= hi:
-    raise ValueError(f"{what} must be in [0, {hi}] for a split of {n} examples, got {k}")
+    hi = n if allow_all else n - 1
+    if not 0 <= k <= hi:
+        raise ValueError(f"{what} must be in [0, {hi}] for a split of {n} examples, got {k}")
 
 
 def _stratified_choice(labels: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-  """k positions with per-class counts proportional to class frequency (largest remainder)."""
-  classes, counts = np.unique(labels, return_counts=True)
-  exact = k * counts / labels.size
-  quota = np.floor(exact).astype(np.int64)
-  rest = k - int(quota.sum())
-  order = np.lexsort((classes, -(exact - quota)))  # largest fraction first, ties by class
-  quota[order[:rest]] += 1
-  chosen = []
-  for c, q in zip(classes, quota):
-    members = np.flatnonzero(labels == c)
-    chosen.append(rng.choice(members, size=int(q), replace=False))
-  return np.concatenate(chosen) if chosen else np.zeros((0,), np.int64)
+    """k positions with per-class counts proportional to class frequency (largest remainder)."""
+    classes, counts = np.unique(labels, return_counts=True)
+    exact = k * counts / labels.size
+    quota = np.floor(exact).astype(np.int64)
+    rest = k - int(quota.sum())
+    order = np.lexsort((classes, -(exact - quota)))  # largest fraction first, ties by class
+    quota[order[:rest]] += 1
+    chosen = []
+    for c, q in zip(classes, quota):
+        members = np.flatnonzero(labels == c)
+        chosen.append(rng.choice(members, size=int(q), replace=False))
+    return np.concatenate(chosen) if chosen else np.zeros((0,), np.int64)
 
 
 def _partition(split, chosen: np.ndarray):
-  mask = np.zeros(len(split), dtype=bool)
-  mask[chosen] = True
-  return split.subset(np.flatnonzero(mask)), split.subset(np.flatnonzero(~mask))
+    mask = np.zeros(len(split), dtype=bool)
+    mask[chosen] = True
+    return split.subset(np.flatnonzero(mask)), split.subset(np.flatnonzero(~mask))
 
 
 def split_validation(split, num_val: int, seed: int, stratified: bool = True):
-  """(train_rest, validation): `num_val` examples held out of `split`.
+    """(train_rest, validation): `num_val` examples held out of `split`.
 
-  Stratified by label when labels are known (class proportions kept up to rounding),
-  otherwise uniformly at random. Deterministic per seed.
-  """
-  n = len(split)
-  _check_count("num_val", num_val, n)
-  rng = np.random.default_rng([int(seed), 0x7A11])
-  labels = getattr(split, "labels", None)
-  if stratified and labels is not None:
-    chosen = _stratified_choice(np.asarray(labels), num_val, rng)
-  else:
-    chosen = rng.choice(n, size=num_val, replace=False)
-  val, rest = _partition(split, chosen)
-  return rest, val
+    Stratified by label when labels are known (class proportions kept up to rounding),
+    otherwise uniformly at random. Deterministic per seed.
+    """
+    n = len(split)
+    _check_count("num_val", num_val, n)
+    rng = np.random.default_rng([int(seed), 0x7A11])
+    labels = getattr(split, "labels", None)
+    if stratified and labels is not None:
+        chosen = _stratified_choice(np.asarray(labels), num_val, rng)
+    else:
+        chosen = rng.choice(n, size=num_val, replace=False)
+    val, rest = _partition(split, chosen)
+    return rest, val
 
 
 def split_active(split, num_labeled: int, seed: int):
-  """(labeled, unlabeled): a uniformly random labeled pool of size `num_labeled` (|A|).
+    """(labeled, unlabeled): a uniformly random labeled pool of size `num_labeled` (|A|).
 
-  The pool is re-drawn for every seed (active distillation reshuffles per run).
-  """
-  n = len(split)
-  _check_count("num_labeled", num_labeled, n, allow_all=True)
-  rng = np.random.default_rng([int(seed), 0xAC71])
-  chosen = rng.choice(n, size=num_labeled, replace=False)
-  return _partition(split, chosen)
+    The pool is re-drawn for every seed (active distillation reshuffles per run).
+    """
+    n = len(split)
+    _check_count("num_labeled", num_labeled, n, allow_all=True)
+    rng = np.random.default_rng([int(seed), 0xAC71])
+    chosen = rng.choice(n, size=num_labeled, replace=False)
+    return _partition(split, chosen)
