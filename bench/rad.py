@@ -21,7 +21,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
-from kdjax.methods import depround as dr  # noqa: E402
+from kdjax.methods.rad import dependent_rounding as dr  # noqa: E402
 from kdjax.methods import rad  # noqa: E402
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from kdjax.methods import depround as dr
+from kdjax.methods.rad import dependent_rounding as dr
 from kdjax.methods.rad import depround  # re-exported
 
 # ----------------------------------------------------------------------------- reference

@@ -1,0 +1,175 @@
+"""DepRound (Alg. 2 of the RAD paper; Chekuri et al., 2009) as a parallel tree rounding.
+
+Alg. 2 repeatedly takes two fractional entries p_i, p_j, sets α = min(1 − p_i, p_j),
+β = min(p_i, 1 − p_j) and moves to (p_i + α, p_j − α) with probability β/(α+β), else to
+(p_i − β, p_j + β): sums and expectations are preserved and one of the two becomes 0 or 1. Any pairing
+order gives a valid DepRound, so we pair along a binary tree: each subtree leaves at most one
+fractional "carrier", and the level above pairs the two carriers of its children — O(n) work,
+O(log n) depth, no Python loop over points. A second top-down pass hands every leaf its final 0/1.
+
+Result: a boolean mask with P(mask_i) = q_i and |mask| ∈ {⌊Σq⌋, ⌈Σq⌉}; when Σq is an integer (up to
+float tolerance) |mask| = Σq exactly. The sharded variant rounds within each shard, then across the
+shards' leftover carriers, then hands the decisions back down — the same tree with shards as subtrees.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+Array = Any
+
+
+def _pad_even(*xs):
+    if xs[0].shape[0] % 2 == 0:
+        return xs
+    return tuple(jnp.concatenate([x, jnp.zeros((1,), x.dtype)]) for x in xs)
+
+
+def _combine(fl, fr, u):
+    """One Alg. 2 step on the carriers of two sibling subtrees.
+
+    Returns (f_up, carry_left, fin): the carrier value passed up, whether the left child's carrier is
+    the one passed up, and the final 0/1 value of the other child's carrier.
+    """
+    act_l = (fl > 0) & (fl < 1)
+    act_r = (fr > 0) & (fr < 1)
+    both = act_l & act_r
+    s = fl + fr
+    le1 = s <= 1
+    safe_s = jnp.where(both & le1, s, 1)
+    safe_2s = jnp.where(both & ~le1, 2 - s, 1)
+    # P(first branch) = β/(α+β): fl/s when s ≤ 1 (α = fr, β = fl), (1−fr)/(2−s) when s > 1.
+    p1 = jnp.where(le1, fl / safe_s, (1 - fr) / safe_2s)
+    first = u < p1
+    # s ≤ 1: first → left gets s, right → 0;   second → right gets s, left → 0.
+    # s > 1: first → left → 1, right gets s−1; second → right → 1, left gets s−1.
+    carry_both = jnp.where(le1, first, ~first)
+    f_both = jnp.where(le1, s, s - 1)
+    fin_both = ~le1
+    carry_single = act_l & ~act_r
+    f_single = jnp.where(carry_single, fl, fr)
+    fin_single = jnp.where(carry_single, fr, fl) >= 0.5
+    carry = jnp.where(both, carry_both, carry_single)
+    f_up = jnp.where(both, f_both, f_single)
+    fin = jnp.where(both, fin_both, fin_single)
+    return f_up, carry, fin
+
+
+def _tree_up(key, f):
+    """Bottom-up pass: returns the root carrier value and the per-level decisions."""
+    levels = []
+    lvl = 0
+    while f.shape[0] > 1:
+        (f,) = _pad_even(f)
+        pairs = f.reshape(-1, 2)
+        u = jax.random.uniform(jax.random.fold_in(key, lvl), (pairs.shape[0],), f.dtype)
+        f_up, carry, fin = _combine(pairs[:, 0], pairs[:, 1], u)
+        levels.append((carry, fin))
+        f = f_up
+        lvl += 1
+    return f[0], levels
+
+
+def _tree_down(root_val, levels, n):
+    """Top-down pass: the final value of every leaf given its root carrier's value."""
+    val = jnp.reshape(root_val, (1,))
+    sizes = []
+    m = n
+    for _ in levels:
+        sizes.append(m)
+        m = (m + 1) // 2
+    for (carry, fin), size in zip(reversed(levels), reversed(sizes)):
+        left = jnp.where(carry, val, fin)
+        right = jnp.where(carry, fin, val)
+        val = jnp.stack([left, right], axis=1).reshape(-1)[:size]
+    return val
+
+
+def _tolerance(dtype):
+    return 1e-4 if jnp.dtype(dtype) == jnp.float32 else 1e-9
+
+
+def _round_root(key, f):
+    tol = _tolerance(f.dtype)
+    u = jax.random.uniform(jax.random.fold_in(key, 1 << 20), (), f.dtype)
+    return jnp.where(f <= tol, False, jnp.where(f >= 1 - tol, True, u < f))
+
+
+def _depround_core(key, q):
+    q = jnp.clip(jnp.nan_to_num(q, nan=0.0), 0, 1)
+    if q.shape[0] == 1:
+        return _round_root(key, q[0]).reshape(1)
+    root, levels = _tree_up(key, q)
+    return _tree_down(_round_root(key, root), levels, q.shape[0])
+
+
+_depround_jit = jax.jit(_depround_core)
+
+
+def check_q(q) -> None:
+    """Host-side check of inclusion probabilities (concrete arrays only)."""
+    try:
+        v = np.asarray(q)
+    except Exception:
+        return
+    if v.ndim != 1 or v.size == 0:
+        raise ValueError(f"q must be a non-empty 1-D array, got shape {v.shape}")
+    if np.any(np.isnan(v)):
+        raise ValueError(f"q contains NaN at {np.flatnonzero(np.isnan(v))[:5].tolist()}")
+    if np.any(v < 0):
+        raise ValueError(f"q must be ≥ 0, min is {v.min()}")
+    if np.any(v > 1):
+        raise ValueError(f"q must be ≤ 1, max is {v.max()}")
+
+
+def depround(rng, q) -> Array:
+    """Alg. 2: boolean mask with P(mask_i) = q_i and exactly Σq selected when Σq is an integer.
+
+    Concrete q is checked (NaN, < 0, > 1 raise ValueError). Under tracing (inside a user's jit) no
+    check is possible: NaN is treated as 0 and q is clipped to [0, 1]. float64 q uses float64
+    uniforms (x64 enabled locally).
+    """
+    check_q(q)
+    x64 = np.dtype(getattr(q, "dtype", np.float32)) == np.float64
+    with jax.enable_x64(bool(x64)):
+        q = jnp.asarray(q, jnp.float64 if x64 else jnp.float32)
+        return _depround_jit(rng, q)
+
+
+@functools.lru_cache(maxsize=32)
+def _sharded_fn(mesh, axis_name):
+    from jax.sharding import PartitionSpec as P
+
+    ndev = mesh.shape[axis_name]
+
+    def local(key, ql):
+        ql = jnp.clip(jnp.nan_to_num(ql, nan=0.0), 0, 1)
+        idx = lax.axis_index(axis_name)
+        root, levels = _tree_up(jax.random.fold_in(key, idx + 1), ql)
+        roots = lax.all_gather(root, axis_name)
+        top_key = jax.random.fold_in(key, 0)
+        top_root, top_levels = _tree_up(top_key, roots)
+        finals = _tree_down(_round_root(top_key, top_root), top_levels, ndev)
+        return _tree_down(finals[idx], levels, ql.shape[0])
+
+    return jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P(), P(axis_name)),
+                                 out_specs=P(axis_name), check_vma=False))
+
+
+def depround_sharded(rng, q, *, mesh, axis_name: str) -> Array:
+    """DepRound of a pool sharded over `mesh[axis_name]`: round within each shard, then the shards'
+    leftover carriers together (all-gathered, one value per device), then back down."""
+    from jax.sharding import NamedSharding, PartitionSpec as P
+
+    check_q(q)
+    n = np.shape(q)[0]
+    ndev = mesh.shape[axis_name]
+    if n % ndev:
+        raise ValueError(f"pool size {n} must be divisible by the {ndev} devices of {axis_name!r}")
+    qd = jax.device_put(jnp.asarray(q, jnp.float32), NamedSharding(mesh, P(axis_name)))
+    return _sharded_fn(mesh, axis_name)(rng, qd)
