@@ -29,10 +29,10 @@ from kdjax.methods.ce.method import ce_loss
 
 def load_splits(data: ml_collections.ConfigDict) -> tuple[dict[str, Split], DatasetInfo]:
     """train / validation (held out of train, `num_validation`) / test, validated."""
-    splits, info = load_dataset(data.name, data_dir=data.get("data_dir") or None)
+    splits, info = load_dataset(data.name, data_dir=data.data_dir or None)
     train = splits["train"]
-    if data.get("max_train_examples"):
-        keep = np.random.default_rng(data.get("subset_seed", 0)).permutation(
+    if data.max_train_examples:
+        keep = np.random.default_rng(data.subset_seed).permutation(
             len(train))[: data.max_train_examples]
         train = train.subset(np.sort(keep))
     out = {"test": splits["test"]}
@@ -41,10 +41,10 @@ def load_splits(data: ml_collections.ConfigDict) -> tuple[dict[str, Split], Data
                          f"{len(train)} training examples of {data.name}")
     if data.num_validation:
         out["train"], out["validation"] = split_validation(train, data.num_validation,
-                                                           data.get("split_seed", 0))
+                                                           data.split_seed)
     else:
         out["train"] = train
-    if data.get("max_test_examples"):
+    if data.max_test_examples:
         out["test"] = out["test"].subset(np.arange(min(data.max_test_examples,
                                                        len(out["test"]))))
     for name, split in out.items():
@@ -53,8 +53,8 @@ def load_splits(data: ml_collections.ConfigDict) -> tuple[dict[str, Split], Data
 
 
 def build_model(model_cfg: ml_collections.ConfigDict, num_classes: int):
-    kwargs = dict(model_cfg.get("kwargs", {}) or {})
-    if model_cfg.get("dtype", "float32") != "float32":
+    kwargs = dict(model_cfg.kwargs or {})
+    if model_cfg.get("dtype", "float32") != "float32":   # the teacher section has no dtype
         kwargs["dtype"] = jax.numpy.dtype(model_cfg.dtype)
     return get_model(model_cfg.name, num_classes, **kwargs)
 

@@ -311,7 +311,7 @@ def _side_batches(split: Split, batch_size: int, seed: int, epoch: int, name: st
 
 def _progress(total: int, start: int, config) -> Callable:
     """A tqdm bar showing examples/s (process 0, when enabled); a no-op otherwise."""
-    if jax.process_index() != 0 or not config.get("progress_bar", True):
+    if jax.process_index() != 0 or not config.progress_bar:
         return lambda step, rate: None
     from tqdm import tqdm
     bar = tqdm(total=total, initial=start, unit="step", dynamic_ncols=True, mininterval=2.0,

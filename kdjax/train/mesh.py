@@ -72,8 +72,3 @@ def put(tree: Any, shardings: Any) -> Any:
 def replicate(tree: Any, mesh: Mesh) -> Any:
     """Place a host pytree (identical on every process) replicated on the mesh."""
     return put(tree, jax.tree.map(lambda _: replicated(mesh), tree))
-
-
-def shard_rows(array: np.ndarray, mesh: Mesh) -> jax.Array:
-    """Place a per-example array (identical on every process) sharded by row over data."""
-    return put(array, data_sharded(mesh))
