@@ -275,3 +275,18 @@ def test_lr_feeds_a_base_pre_step_the_revised_targets():
                                                  eta=0.8, temperature=4.0)
     np.testing.assert_allclose(seen["logits"], expect, rtol=1e-6)
     np.testing.assert_array_equal(out["teacher_logits"], batch["teacher_logits"])
+
+
+def test_experiment_configs_validate():
+    from experiments.compose import active_retrain
+    from kdjax import config as config_lib
+    for arg in ("cpu", "full"):
+        c = active_retrain.get_config(arg)
+        config_lib.validate(c)
+        assert compose_active.arms(c)[0] == "uniform/kd" and c.active.num_trials == 8
+    with pytest.raises(ValueError, match="active_retrain arg"):
+        active_retrain.get_config("gpu")
+    c = tiny.get_config("rad")
+    c.active.retrain = "rad"
+    with pytest.raises(config_lib.ConfigError, match="active.retrain"):
+        config_lib.validate(c)
