@@ -81,6 +81,7 @@ def measure_kdjax(pair: str, precision: str, batch: int, steps: int, repeats: in
     from kdjax.models import get_model
     from kdjax.train import mesh as mesh_lib
     from kdjax.train.state import create_train_state, init_variables
+    from kdjax.train.method import Method
     from kdjax.train.step import make_train_step
 
     spec = PAIRS[pair]
@@ -92,12 +93,12 @@ def measure_kdjax(pair: str, precision: str, batch: int, steps: int, repeats: in
     teacher = get_model(spec["teacher"], spec["classes"], dtype=dtype, **spec["teacher_kw"])
     t_vars = init_variables(teacher, jax.random.key(1), spec["shape"])
     state = create_train_state(student, optax.sgd(LR, momentum=MOMENTUM), jax.random.key(0),
-                               spec["shape"], teacher_variables=t_vars)
+                               spec["shape"], frozen={"teachers": [t_vars]})
     rep = mesh_lib.replicated(mesh)
     shard = jax.tree.map(lambda _: rep, state)
     state = jax.device_put(state, shard)
-    fn = make_train_step(student, make_kd_loss(TEMPERATURE, ALPHA), mean=mean, std=std,
-                         teacher=teacher)
+    fn = make_train_step(student, Method(loss=make_kd_loss(TEMPERATURE, ALPHA)), mean=mean,
+                         std=std, teachers=[teacher])
     step = jax.jit(fn, in_shardings=(shard, mesh_lib.data_sharded(mesh), rep),
                    out_shardings=(shard, rep), donate_argnums=(0,))
     batches = [mesh_lib.to_global(_fake_batch(spec, batch, False, seed=s), mesh) for s in range(4)]
