@@ -39,6 +39,23 @@ def set_claim(c: ml_collections.ConfigDict, text: str, kind: str, baselines, arm
     return c
 
 
+def panel_config(arg: str | None, title: str, entry: str, strategies: tuple, *,
+                 full_trials: int | None = None) -> tuple[ml_collections.ConfigDict, tuple]:
+    """One panel of an App. D figure: the paper's setting at 'full' (`full_base`), the cpu
+    stand-in with the entry's own seeds at 'cpu'; returns (config, (ds, pair, e, A, b, T))."""
+    from experiments.rad import fig3
+    scale, parts = parse_arg(arg)
+    ds, pair, e, a, b, t = panel = fig3.parse_panel(parts)
+    if scale == "full":
+        kw = {} if full_trials is None else {"trials": full_trials}
+        c = full_base(ds, pair, epochs=e, num_labeled=a, budget=b, rounds=t, **kw)
+    else:
+        c = cpu_base(f"{title}, {ds}, {pair}", strategies=strategies)
+        own_seeds(c, entry)
+    c.active.strategies = strategies
+    return c, panel
+
+
 def parse_arg(arg: str | None) -> tuple[str, list[str]]:
     """'cpu' | 'full' | 'cpu:<panel...>' | 'full:<panel...>' -> (scale, panel parts)."""
     arg = arg or "cpu"

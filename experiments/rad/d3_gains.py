@@ -13,20 +13,13 @@ each strategy's records (loop.py: gains with the teacher's true mistakes, one w 
 """
 from __future__ import annotations
 
-from experiments.rad import _base, fig3
+from experiments.rad import _base
 
 STRATEGIES = ("rad", "margin", "uniform")   # D.3: RAD, STANDARD MARGIN, UNIFORM
 
 
 def get_config(arg: str | None = None):
-    scale, parts = _base.parse_arg(arg)
-    ds, pair, e, a, b, t = fig3.parse_panel(parts)
-    if scale == "full":
-        c = _base.full_base(ds, pair, epochs=e, num_labeled=a, budget=b, rounds=t)
-    else:
-        c = _base.cpu_base(f"Fig. 5 (D.3), {ds}, {pair}", strategies=STRATEGIES)
-        _base.own_seeds(c, "rad_fig5_d3")
-    c.active.strategies = STRATEGIES
+    c, (ds, pair, e, a, b, t) = _base.panel_config(arg, "Fig. 5 (D.3)", "rad_fig5_d3", STRATEGIES)
     c.train.eval_every_epochs = 1
     _base.set_claim(c, "RAD achieves a higher final test accuracy than STANDARD MARGIN and "
                     "UNIFORM (D.3, Fig. 5, first column)", "greater", ("margin", "uniform"),

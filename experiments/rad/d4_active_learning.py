@@ -16,20 +16,13 @@ Arg: as experiments/rad/fig3.py; strategies: RAD and the active-learning baselin
 """
 from __future__ import annotations
 
-from experiments.rad import _base, fig3
+from experiments.rad import _base
 
 STRATEGIES = ("rad", "margin", "entropy", "coreset", "cluster_margin", "uniform")
 
 
 def get_config(arg: str | None = None):
-    scale, parts = _base.parse_arg(arg)
-    ds, pair, e, a, b, t = fig3.parse_panel(parts)
-    if scale == "full":
-        c = _base.full_base(ds, pair, epochs=e, num_labeled=a, budget=b, rounds=t)
-    else:
-        c = _base.cpu_base(f"Fig. 6 (D.4), {ds}, {pair}", strategies=STRATEGIES)
-        _base.own_seeds(c, "rad_fig6_d4")
-    c.active.strategies = STRATEGIES
+    c, (ds, pair, e, a, b, t) = _base.panel_config(arg, "Fig. 6 (D.4)", "rad_fig6_d4", STRATEGIES)
     c.active.label_oracle = True      # queries return the true label (no teacher)
     c.active.m_fraction = 0.05        # D.4: m = 0.05 n
     c.active.m_estimate = "fixed"

@@ -10,20 +10,14 @@ Arg: as experiments/rad/fig3.py ('<scale>[:<dataset>:<pair>[:e..][:A..][:b..][:T
 """
 from __future__ import annotations
 
-from experiments.rad import _base, fig3
+from experiments.rad import _base
 
 STRATEGIES = ("rad", "rad_entropy")
 
 
 def get_config(arg: str | None = None):
-    scale, parts = _base.parse_arg(arg)
-    ds, pair, e, a, b, t = fig3.parse_panel(parts)
-    if scale == "full":
-        c = _base.full_base(ds, pair, epochs=e, num_labeled=a, budget=b, rounds=t, trials=5)
-    else:
-        c = _base.cpu_base(f"Fig. 8 (D.6), {ds}, {pair}", strategies=STRATEGIES)
-        _base.own_seeds(c, "rad_fig8_d6")
-    c.active.strategies = STRATEGIES
+    c, (ds, pair, e, a, b, t) = _base.panel_config(arg, "Fig. 8 (D.6)", "rad_fig8_d6",
+                                                   STRATEGIES, full_trials=5)
     _base.set_claim(c, "entropy gains instead of margin gains lead to no significant change "
                     "(D.6, Fig. 8)", "equal", ("rad_entropy",))
     c.figure = "rad_fig8_d6"
