@@ -248,12 +248,12 @@ def test_tfds_hint_names_the_prepare_extra(tmp_path):
 
 def test_experiment_load_splits_on_a_prepared_jpeg_folder(jpeg_split, tmp_path):
     """The runners' loader (train / validation / test, max_*_examples) on lazy splits."""
-    import ml_collections
+    from kdjax.config import base_config
     from kdjax.experiment import load_splits
     folder = os.path.dirname(jpeg_split.source.paths[0])
-    cfg = ml_collections.ConfigDict({"name": f"records:{folder}", "data_dir": "",
-                                     "num_validation": 3, "max_train_examples": 12,
-                                     "max_test_examples": 4})
+    cfg = base_config().data    # the schema's data section, a few fields set
+    cfg.update({"name": f"records:{folder}", "data_dir": "", "num_validation": 3,
+                "max_train_examples": 12, "max_test_examples": 4})
     out, info = load_splits(cfg)
     assert info.image_shape == (24, 24, 3) and info.num_classes == 3
     assert [len(out[k]) for k in ("train", "validation", "test")] == [9, 3, 4]
