@@ -2,9 +2,10 @@
 
     python bench/resnet_variants.py VARIANT DEPTH STEPS   # e.g. taskset -c 0 ... default 20 3
 
-VARIANT: old (CifarResNet(materialize=False)), default (the shipped model), stem, mat, matid, matmat, relu, mat_relu (the block
-patched, over the shipped stem; see docs/performance.md), im2col, im2col_9dot (custom-VJP 3x3 convs). Prints process
-CPU ms per jitted student step (batch 128, CE + SGD momentum), 4-D elementwise op counts and
+VARIANT: old (CifarResNet(materialize=False)), default (the shipped model), stem, mat, matid,
+matmat, relu, mat_relu (the block patched, over the shipped stem; see docs/performance.md),
+im2col, im2col_9dot (custom-VJP 3x3 convs). Prints process CPU ms per jitted student step
+(batch 128, CE + SGD momentum), 4-D elementwise op counts and
 transpose fusions in the compiled HLO, and loss / gradient sums (equal across variants)."""
 import os, sys, time, re
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -13,7 +14,8 @@ import flax.linen as nn
 from kdjax.models import get_model, resnet_cifar
 from kdjax.models.layers import batch_norm, conv
 
-variant = sys.argv[1]; depth = int(sys.argv[2]); steps = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+variant, depth = sys.argv[1], int(sys.argv[2])
+steps = int(sys.argv[3]) if len(sys.argv) > 3 else 3
 
 @jax.custom_jvp
 def relu_out(x):
@@ -39,23 +41,22 @@ def matmat(x):
 matmat.defvjp(lambda x: (mat(x), None), lambda _, g: (mat(g),))
 
 class Block(resnet_cifar.BasicBlock):
-  @nn.compact
-  def __call__(self, x, train):
-      relu = relu_out if "relu" in variant else nn.relu
-      m = matid if "matid" in variant else matmat if "matmat" in variant else mat if "mat" in variant else (lambda v: v)
-      y = conv(self.features, 3, self.strides, dtype=self.dtype, name="conv1")(x)
-      y = m(relu(batch_norm(train, self.dtype, name="bn1")(y)))
-      y = conv(self.features, 3, dtype=self.dtype, name="conv2")(y)
-      y = batch_norm(train, self.dtype, name="bn2")(y)
-      if self.strides != 1 or x.shape[-1] != self.features:
-          x = conv(self.features, 1, self.strides, dtype=self.dtype, name="down_conv")(x)
-          x = batch_norm(train, self.dtype, name="down_bn")(x)
-      return m(relu(x + y))
+    @nn.compact
+    def __call__(self, x, train):
+        relu = relu_out if "relu" in variant else nn.relu
+        m = (matid if "matid" in variant else matmat if "matmat" in variant
+             else mat if "mat" in variant else (lambda v: v))
+        y = conv(self.features, 3, self.strides, dtype=self.dtype, name="conv1")(x)
+        y = m(relu(batch_norm(train, self.dtype, name="bn1")(y)))
+        y = conv(self.features, 3, dtype=self.dtype, name="conv2")(y)
+        y = batch_norm(train, self.dtype, name="bn2")(y)
+        if self.strides != 1 or x.shape[-1] != self.features:
+            x = conv(self.features, 1, self.strides, dtype=self.dtype, name="down_conv")(x)
+            x = batch_norm(train, self.dtype, name="down_bn")(x)
+        return m(relu(x + y))
 
 if "im2col" in variant:
     from jax import lax
-    def _plain(x, w, strides, padding, **kw):
-        return lax.conv_general_dilated(x, w, strides, padding, **kw)
     @jax.custom_vjp
     def conv3(x, w):
         return lax.conv_general_dilated(x, w, (1, 1), [(1, 1), (1, 1)],
@@ -64,22 +65,24 @@ if "im2col" in variant:
         return conv3(x, w), (x, w)
     def conv3_bwd(res, g):
         x, w = res
-        dx = jax.vjp(lambda v: conv3(v, w) if False else lax.conv_general_dilated(v, w, (1, 1), [(1, 1), (1, 1)], dimension_numbers=("NHWC", "HWIO", "NHWC")), x)[1](g)[0]
+        dx = jax.vjp(lambda v: lax.conv_general_dilated(
+            v, w, (1, 1), [(1, 1), (1, 1)], dimension_numbers=("NHWC", "HWIO", "NHWC")), x)[1](g)[0]
         n, h, wd, ci = x.shape
         xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
         if "9dot" in variant:
-            dw = jnp.stack([jnp.einsum("nhwc,nhwo->co", xp[:, i:i + h, j:j + wd, :], g) for i in range(3) for j in range(3)]).reshape(3, 3, ci, -1)
+            dw = jnp.stack([jnp.einsum("nhwc,nhwo->co", xp[:, i:i + h, j:j + wd, :], g)
+                            for i in range(3) for j in range(3)]).reshape(3, 3, ci, -1)
         else:
-            patches = jnp.concatenate([xp[:, i:i + h, j:j + wd, :] for i in range(3) for j in range(3)], -1)
+            patches = jnp.concatenate([xp[:, i:i + h, j:j + wd, :]
+                                       for i in range(3) for j in range(3)], -1)
             dw = jnp.einsum("nhwk,nhwo->ko", patches, g).reshape(3, 3, ci, -1)
         return dx, dw
     conv3.defvjp(conv3_fwd, conv3_bwd)
-    def my_conv(x, w, strides, padding, lhs_dilation=None, rhs_dilation=None, dimension_numbers=None, feature_group_count=1, precision=None, **kw):
+    def my_conv(x, w, strides, padding, feature_group_count=1, **kw):
         if w.shape[:2] == (3, 3) and tuple(strides) == (1, 1) and feature_group_count == 1:
             return conv3(x, w)
-        return lax.conv_general_dilated(x, w, strides, padding, lhs_dilation=lhs_dilation, rhs_dilation=rhs_dilation, dimension_numbers=dimension_numbers, feature_group_count=feature_group_count, precision=precision)
-    import functools
-    orig_conv = resnet_cifar.conv
+        return lax.conv_general_dilated(x, w, strides, padding,
+                                        feature_group_count=feature_group_count, **kw)
     from kdjax.models.layers import conv_init
     def patched_conv(features, kernel, strides=1, *, dtype, name=None):
         p = kernel // 2
@@ -97,12 +100,13 @@ if variant == "stem":
         @nn.compact
         def __call__(self, x, train=False):
             n = (self.depth - 2) // 6
-            h = stem(x, self.filters[0], self.dtype,
-                     norm_act=lambda y: materialize(nn.relu(batch_norm(train, self.dtype, name="stem_bn")(y))))
+            h = stem(x, self.filters[0], self.dtype, norm_act=lambda y: materialize(
+                nn.relu(batch_norm(train, self.dtype, name="stem_bn")(y))))
             for s, width in enumerate(self.filters[1:]):
                 for b in range(n):
                     strides = 2 if (s > 0 and b == 0) else 1
-                    h = resnet_cifar.BasicBlock(width, strides, self.dtype, True, name=f"stage{s + 1}_block{b}")(h, train)
+                    h = resnet_cifar.BasicBlock(width, strides, self.dtype, True,
+                                                name=f"stage{s + 1}_block{b}")(h, train)
             return classifier(global_avg_pool(h), self.num_classes, self.dtype)
     model = Net(100, depth=depth)
 rng = np.random.default_rng(0)
@@ -114,7 +118,8 @@ opt = tx.init(v["params"])
 
 def step(params, bs, opt, x):
     def obj(p):
-        (lg, _), upd = model.apply({"params": p, "batch_stats": bs}, x, train=True, mutable=["batch_stats"])
+        (lg, _), upd = model.apply({"params": p, "batch_stats": bs}, x, train=True,
+                                   mutable=["batch_stats"])
         return jnp.mean(optax.softmax_cross_entropy_with_integer_labels(lg, lab)), upd
     (l, upd), g = jax.value_and_grad(obj, has_aux=True)(params)
     u, opt = tx.update(g, opt, params)
@@ -124,7 +129,8 @@ c = jax.jit(step).lower(v["params"], v["batch_stats"], opt, x).compile()
 txt = c.as_text()
 if os.environ.get("DUMP"):
     open(os.environ["DUMP"], "w").write(txt)
-counts = {k: len(re.findall(rf"= f32\[128,\d+,\d+,\d+\]\{{[^}}]*\}} {k}\(", txt)) for k in ("add", "maximum", "multiply", "divide", "transpose", "copy")}
+counts = {k: len(re.findall(rf"= f32\[128,\d+,\d+,\d+\]\{{[^}}]*\}} {k}\(", txt))
+          for k in ("add", "maximum", "multiply", "divide", "transpose", "copy")}
 fus = len(re.findall(r"transpose_copy_fusion", txt))
 out = c(v["params"], v["batch_stats"], opt, x)
 jax.block_until_ready(out)
@@ -133,4 +139,6 @@ for r in range(steps):
     t = time.process_time(); w = time.perf_counter()
     out = c(v["params"], v["batch_stats"], opt, x); jax.block_until_ready(out)
     ts.append((time.process_time() - t) * 1e3)
-print(f"{variant} resnet{depth}: cpu ms {[round(t) for t in ts]} counts {counts} tcf {fus} loss {float(out[3]):.6f} gsum {float(sum(jnp.sum(jnp.abs(a)) for a in jax.tree.leaves(out[4]))):.6f}", flush=True)
+gsum = float(sum(jnp.sum(jnp.abs(a)) for a in jax.tree.leaves(out[4])))
+print(f"{variant} resnet{depth}: cpu ms {[round(t) for t in ts]} counts {counts} tcf {fus} "
+      f"loss {float(out[3]):.6f} gsum {gsum:.6f}", flush=True)
