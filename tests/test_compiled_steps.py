@@ -8,6 +8,7 @@ from kdjax import experiment
 from kdjax.methods.ce.method import ce_loss
 from kdjax.train import compiled, loop
 from kdjax.train.method import Method
+from tests import fit_probes
 from tests.configs import tiny
 
 
@@ -16,25 +17,11 @@ def digits():
     return experiment.load_splits(tiny.get_config().data)
 
 
-def _counting(monkeypatch, traces):
-    real_make = loop.make_train_step
-
-    def counting_make(*a, **kw):
-        step = real_make(*a, **kw)
-
-        def traced(*args):
-            traces.append(1)
-            return step(*args)
-        return traced
-
-    monkeypatch.setattr(loop, "make_train_step", counting_make)
-
-
 def test_fits_share_one_train_step_and_keep_their_numbers(tmp_path, digits, monkeypatch):
     splits, info = digits
     config = tiny.override(tiny.get_config(), **{"train.epochs": 1})
     traces = []
-    _counting(monkeypatch, traces)
+    fit_probes.count_traces(monkeypatch, traces)
     params = []
     for i in range(2):  # a fresh module and Method per fit, as multi-round methods build them
         model = experiment.build_model(config.model, info.num_classes)

@@ -10,12 +10,9 @@ from kdjax.methods.ce.method import ce_loss
 from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import loop
 from kdjax.train.method import Method
+from tests import fit_probes
 from tests.configs import tiny
 from tests.test_prepare import write_class_folders
-
-
-class _Killed(Exception):
-    pass
 
 
 @pytest.mark.slow  # three short fits: ~40 s on a loaded 2-core machine
@@ -38,17 +35,8 @@ def test_fit_on_prepared_jpegs_resumes_exactly(tmp_path, monkeypatch):
                         train=splits["train"], info=info)
 
     full = fit("full")  # 33 images: 4 steps per epoch (the remainder dropped), 8 steps
-    real, served = loader.iterate_batches, []
-
-    def dying(*args, **kwargs):
-        for batch in real(*args, **kwargs):
-            if len(served) == 7:  # mid-epoch 2; the last checkpoint is step 6
-                raise _Killed()
-            served.append(1)
-            yield batch
-
-    monkeypatch.setattr(loader, "iterate_batches", dying)
-    with pytest.raises(_Killed):
+    fit_probes.die_after(monkeypatch, loader, 7)  # mid-epoch 2; the last checkpoint is step 6
+    with pytest.raises(fit_probes.Killed):
         fit("cut")
     monkeypatch.undo()
     assert ckpt_lib.Checkpointer(str(tmp_path / "cut" / "checkpoints")).latest_step() == 6

@@ -17,6 +17,7 @@ from kdjax.train import loop
 from kdjax.train import mesh as mesh_lib
 from kdjax.train.method import Method
 from kdjax.train.optim import make_schedule
+from tests import fit_probes
 from tests.configs import tiny
 
 
@@ -60,17 +61,7 @@ def test_fit_learns_and_does_not_recompile(tmp_path, digits, monkeypatch):
     splits, info = digits
     config = _config()
     traces = []
-    real_make = loop.make_train_step
-
-    def counting_make(*a, **kw):
-        step = real_make(*a, **kw)
-
-        def traced(*args):
-            traces.append(1)
-            return step(*args)
-        return traced
-
-    monkeypatch.setattr(loop, "make_train_step", counting_make)
+    fit_probes.count_traces(monkeypatch, traces)
     model = experiment.build_model(config.model, info.num_classes)
     result = loop.fit(config, str(tmp_path), model=model, method=Method(loss=ce_loss),
                       train=splits["train"], info=info, evals={"test": splits["test"]})
@@ -96,9 +87,6 @@ def test_one_device_and_eight_devices_agree(tmp_path, digits):
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-6)
 
 
-class _Killed(Exception):
-    pass
-
 
 def test_resume_from_checkpoint_matches_uninterrupted(tmp_path, digits, monkeypatch):
     splits, info = digits
@@ -107,17 +95,8 @@ def test_resume_from_checkpoint_matches_uninterrupted(tmp_path, digits, monkeypa
     full = loop.fit(config, str(tmp_path / "full"), model=model, method=Method(loss=ce_loss),
                     train=splits["train"], info=info)
     # Die mid-epoch 2 (step 27; the last checkpoint is step 24), then run the same call again.
-    real_iterate, served = loop.iterate_batches, []
-
-    def dying_iterate(*args, **kwargs):
-        for batch in real_iterate(*args, **kwargs):
-            if len(served) == 27:
-                raise _Killed()
-            served.append(1)
-            yield batch
-
-    monkeypatch.setattr(loop, "iterate_batches", dying_iterate)
-    with pytest.raises(_Killed):
+    fit_probes.die_after(monkeypatch, loop, 27)
+    with pytest.raises(fit_probes.Killed):
         loop.fit(config, str(tmp_path / "cut"), model=model, method=Method(loss=ce_loss),
                  train=splits["train"], info=info)
     monkeypatch.undo()
@@ -258,17 +237,8 @@ def test_epoch_hook_rows_join_the_history_and_survive_resume(tmp_path, digits, m
     assert [h["epoch"] for h in full.history] == [1, 2, 3]
     assert "test/accuracy" not in full.history[0] and "test/accuracy" in full.history[1]
     assert int(full.state.extra["phases"]) == 3
-    real_iterate, served = loop.iterate_batches, []
-
-    def dying_iterate(*args, **kwargs):
-        for batch in real_iterate(*args, **kwargs):
-            if len(served) == 30:   # mid-epoch 2; last checkpoint at step 28
-                raise _Killed()
-            served.append(1)
-            yield batch
-
-    monkeypatch.setattr(loop, "iterate_batches", dying_iterate)
-    with pytest.raises(_Killed):
+    fit_probes.die_after(monkeypatch, loop, 30)   # mid-epoch 2; last checkpoint at step 28
+    with pytest.raises(fit_probes.Killed):
         fit("cut")
     monkeypatch.undo()
     resumed = fit("cut")
