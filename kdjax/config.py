@@ -161,13 +161,16 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
-def _flatten(node, prefix: str = "") -> dict[str, Any]:
+def flat_fields(node, prefix: str = "") -> dict[str, Any]:
+    """{'section.field': value} of a config (a ConfigDict or its dict form, e.g. a recorded
+    config.json); free-form `*kwargs` dicts and empty sections are single fields."""
     out = {}
     for key in node.keys():
         value = node[key]
         path = f"{prefix}{key}"
-        if isinstance(value, ml_collections.ConfigDict) and key != "kwargs" and value.keys():
-            out.update(_flatten(value, path + "."))
+        if (isinstance(value, (ml_collections.ConfigDict, dict)) and not key.endswith("kwargs")
+                and list(value.keys())):
+            out.update(flat_fields(value, path + "."))
         else:
             out[path] = value
     return out
@@ -183,9 +186,9 @@ def _declared(path: str, declared: dict) -> bool:
 
 def undeclared_fields(config: ml_collections.ConfigDict) -> list[tuple[str, str | None]]:
     """[(field, closest declared field or None)] for every field the schema lacks."""
-    declared = _flatten(base_config())
+    declared = flat_fields(base_config())
     missing = []
-    for path in _flatten(config):
+    for path in flat_fields(config):
         if not _declared(path, declared) and not any(
                 d.startswith(path + ".") for d in declared):
             close = difflib.get_close_matches(path, list(declared), n=1, cutoff=0.6)
@@ -212,7 +215,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
     for path, close in undeclared_fields(config):
         hint = f"; did you mean {close}?" if close else ""
         raise ConfigError(f"config field {path} is not declared in kdjax/config.py{hint}")
-    flat = _flatten(config)
+    flat = flat_fields(config)
     for path, (ok, what) in checks().items():
         if path in flat and flat[path] is not None:
             value = flat[path]

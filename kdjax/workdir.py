@@ -15,6 +15,7 @@ from typing import Sequence
 import jax
 import ml_collections
 
+from kdjax import config as config_lib
 from kdjax import storage
 from kdjax.train import sync
 
@@ -27,23 +28,13 @@ class WorkdirError(ValueError):
     """The workdir holds a run with another config (the message names the fields)."""
 
 
-def _flat(tree: dict, prefix: str = "") -> dict:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value and not key.endswith("kwargs"):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
 def _jsonable(config: ml_collections.ConfigDict) -> dict:
     return json.loads(json.dumps(config.to_dict(), default=str))
 
 
 def differences(old: dict, new: dict) -> dict[str, tuple]:
     """{field: (old value, new value)} over the union of both configs' fields."""
-    a, b = _flat(old), _flat(new)
+    a, b = config_lib.flat_fields(old), config_lib.flat_fields(new)
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 
