@@ -38,5 +38,4 @@ def one_line(err: BaseException) -> str:
     text = str(err).strip()
     if isinstance(err, KeyError) and err.args:
         text = f"missing key {err.args[0]!r}"
-    first = text.splitlines()[0] if text else type(err).__name__
-    return first if text else type(err).__name__
+    return text.splitlines()[0] if text else type(err).__name__
