@@ -1,0 +1,80 @@
+"""LR+DS (Lan et al.): the entries of the reproduce registry (experiments/tables.py).
+
+One `TableSpec` per table or figure; `python -m launch.reproduce --list` shows them all.
+"""
+from experiments.lrds import ablation_eta as _lrds_eta, ablation_fraction as _lrds_fraction
+from experiments.lrds import cifar100 as _lrds_c100, cifar100_cross_family as _lrds_cross
+from experiments.lrds import fashion_mnist_reduced as _lrds_fm, variants as _lrds_v
+from kdjax.reproduce.spec import Baseline, Metric, TableSpec
+
+ENTRIES: list[TableSpec] = []
+
+
+def _add(**kw) -> None:
+    ENTRIES.append(TableSpec(**kw))
+
+
+# One point = one run: a variant (experiments/lrds/variants.py), a teacher/student pair and a
+# seed. cpu scale of every entry: offline Fashion-MNIST with MLP (and one small-CNN teacher)
+# stand-ins for the paper's pairs, declared in each config's scale_note; full: the paper's data.
+# Every seed of a cell distils the same teacher on the same D^t (teacher.seed); each variant −
+# KD is reported as a paired difference over the seeds.
+
+_LRDS_NOTE = ("cpu scale: offline Fashion-MNIST, MLP stand-ins for the paper's CNN pairs (see "
+              "the scale note); the paper's per-cell numbers are not in ../shared/papers (only "
+              "'+1-2% over vanilla KD'), so reduced rows carry no paper number.")
+
+
+def _lrds_metrics(paper_table: str = "") -> tuple:
+    """Student accuracy (beside the paper's number, where PAPERS['lrds'] has one), the
+    teacher's, and the per-run LR/DS counts (`kdjax.methods.lrds.method.summarize`)."""
+    paper = (paper_table, "{pair}", "{variant}") if paper_table else ()
+    return (Metric("student", "test_accuracy", paper=paper),
+            Metric("teacher", "teacher.test_accuracy"),
+            Metric("teacher train errors", "lrds.teacher_train_errors", scale=1.0),
+            Metric("teacher-supervised |D^t|", "lrds.teacher_supervised", scale=1.0),
+            Metric("teacher-wrong in D^t", "lrds.teacher_wrong_supervised", scale=1.0),
+            Metric("revised targets", "lrds.revised_targets", scale=1.0))
+
+
+def _lrds_pairs(full: tuple, cpu: tuple) -> dict:
+    return {"pair": {"full": tuple(map(_lrds_c100.pair_setting, full)),
+                     "cpu": tuple(map(_lrds_c100.pair_setting, cpu))}}
+
+
+def _lrds(seeds: dict | None = None, **kw) -> None:
+    _add(paper="lrds", seeds="grid:seed", default_seeds=seeds or {"cpu": 3, "full": 3},
+         paired=(Baseline("variant", "KD"),), **kw)
+
+
+_lrds(id="lrds_cifar100",
+      title="LR+DS CIFAR-100, same-family pairs: KD, KD+LR, KD+DS, KD+LR+DS",
+      config="experiments/lrds/cifar100.py",
+      grid={**_lrds_pairs(_lrds_c100.PAIRS, _lrds_c100.CPU_PAIRS),
+            "variant": _lrds_v.STANDARD},
+      metrics=_lrds_metrics("cifar100_same_family"), notes=_LRDS_NOTE)
+_lrds(id="lrds_cifar100_cross_family",
+      title="LR+DS CIFAR-100, cross-family pairs: KD, KD+LR, KD+DS, KD+LR+DS",
+      config="experiments/lrds/cifar100_cross_family.py",
+      grid={**_lrds_pairs(_lrds_cross.PAIRS, _lrds_cross.CPU_PAIRS),
+            "variant": _lrds_v.STANDARD},
+      metrics=_lrds_metrics(), notes=_LRDS_NOTE)
+_lrds(id="lrds_imagenet", seeds={"cpu": 3, "full": 1},
+      title="LR+DS ImageNet, ResNet-34 -> ResNet-18: KD, KD+LR, KD+DS, KD+LR+DS",
+      config="experiments/lrds/imagenet.py", grid={"variant": _lrds_v.STANDARD},
+      metrics=_lrds_metrics(), notes=_LRDS_NOTE)
+_lrds(id="lrds_ablation_eta",
+      title="LR+DS ablation: label-revision strength η", config="experiments/lrds/ablation_eta.py",
+      grid={"variant": (_lrds_v.KD,) + _lrds_v.eta_sweep(_lrds_eta.ETAS)},
+      metrics=_lrds_metrics(), notes=_LRDS_NOTE)
+_lrds(id="lrds_ablation_fraction",
+      title="LR+DS ablation: DS fraction |D^t|/|D|",
+      config="experiments/lrds/ablation_fraction.py",
+      grid={"variant": (_lrds_v.KD,) + _lrds_v.fraction_sweep(_lrds_fraction.FRACTIONS)},
+      metrics=_lrds_metrics(), notes=_LRDS_NOTE)
+_lrds(id="lrds_fashion_mnist", full_here=True,
+      title="LR+DS reduced run: weak teacher on Fashion-MNIST, CE / KD / +LR / +DS / +LR+DS",
+      config="experiments/lrds/fashion_mnist_reduced.py",
+      grid={"variant": (_lrds_v.CE,) + _lrds_v.STANDARD + _lrds_v.LOWEST
+            + _lrds_v.scorer_sweep(_lrds_fm.SCORER_SWEEP)},
+      metrics=_lrds_metrics())
