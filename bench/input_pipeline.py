@@ -8,9 +8,9 @@ array_record shards, then measures over the same images:
   JPEG (`Image.open(...).convert('RGB')`), draw a RandomResizedCrop(224, scale (0.08, 1),
   ratio (3/4, 4/3)) box (the same torchvision algorithm as the pipeline), `crop` +
   `resize((224, 224), BILINEAR)`, flip w.p. 1/2, `np.asarray`, stack batches of --batch.
-* plain loop + draft: the same, decoding with `transforms.Recipe` (PIL `draft` whenever the
-  crop still has >= 224 pixels at 1/2, 1/4 or 1/8 scale, and resize with `box=`): what the
-  pipeline's per-image work is, in one process.
+* plain loop + draft: the same, through `transforms.Recipe` (simplejpeg decode, at 1/2, 1/4
+  or 1/8 DCT scale whenever the crop still has >= 224 pixels there, as PIL's `draft`; resize
+  with `box=`; the same pixels as PIL): what the pipeline's per-image work is, in one process.
 * grain pipeline, W workers (W in 1, 2, N=cpu count): `GrainLoader` over the records with the
   'imagenet' training recipe (the same per-image work as 'plain loop + draft'), `worker_count=W`
   processes, --threads read threads each, batches of --batch. Also `worker_count=0` with N
@@ -20,6 +20,11 @@ array_record shards, then measures over the same images:
   there are in the folder less those (the loader runs endless, so the workers are still alive
   when the CPU time is read); the start-up time is printed separately. The plain loops are
   timed over all images (they have no start-up).
+
+* plain loop x N processes: N independent copies of 'plain loop', each over 1/N of the files,
+  in parallel processes with no pipeline between them: the most N cores of this machine give
+  this work (a VM's cores may share physical cores or memory bandwidth). The pipeline's
+  parallel efficiency is its images/s over this ceiling.
 
 Each measurement is repeated --repeats times, interleaved, and the median reported, with the
 CPU time per image (this process plus its worker processes, from /proc) next to it: on a
@@ -120,6 +125,21 @@ def plain_loop(files: list[str], batch: int, draft: bool) -> tuple[float, float]
     return len(files) / wall, 1000 * (cpu_seconds() - c0) / len(files)
 
 
+def _plain_chunk(args) -> int:
+    files, batch = args
+    plain_loop(files, batch, draft=False)
+    return len(files)
+
+
+def parallel_plain(pool, files: list[str], batch: int, procs: int) -> float:
+    """images/s of `procs` independent plain loops over 1/procs of the files each, in the
+    already started processes of `pool` (the machine's ceiling for this work)."""
+    chunks = [(files[i::procs], batch) for i in range(procs)]
+    t0 = time.perf_counter()
+    count = sum(pool.map(_plain_chunk, chunks))
+    return count / (time.perf_counter() - t0)
+
+
 def pipeline(split, batch: int, workers: int, threads: int) -> tuple[float, float, float]:
     """(images/s once every worker is up, CPU ms per image meanwhile (this process and its
     workers), seconds until then) of the grain loader."""
@@ -175,7 +195,13 @@ def main():
     rows.update({names[c]: [] for c in configs})
     starts = {names[c]: [] for c in configs}
     cpu_ms = {k: [] for k in rows}
+    ceiling = f"plain loop x {ncpu} processes"
+    ceilings = []
+    import concurrent.futures
+    pool = concurrent.futures.ProcessPoolExecutor(ncpu)
+    list(pool.map(_plain_chunk, [(files[:1], 1)] * ncpu))  # start the processes, untimed
     for _ in range(repeats):
+        ceilings.append(parallel_plain(pool, files, args.batch, ncpu))
         for key, draft in (("plain loop", False), ("plain loop + draft", True)):
             rate, ms = plain_loop(files, args.batch, draft=draft)
             rows[key].append(rate)
@@ -192,7 +218,12 @@ def main():
             extra = f"   (start-up {statistics.median(starts[k]):.1f} s)"
         print(f"{k:32s} {v:8.1f} images/s  {v / ncpu:7.1f} /core  "
               f"{statistics.median(cpu_ms[k]):6.2f} CPU ms/image{extra}", flush=True)
+    pool.shutdown()
     best = max(v for k, v in med.items() if k.startswith("grain"))
+    top = statistics.median(ceilings)
+    print(f"{ceiling:32s} {top:8.1f} images/s  {top / ncpu:7.1f} /core  (no pipeline: the "
+          f"machine's ceiling, {top / med['plain loop']:.2f}x one loop)")
+    print(f"best pipeline / that ceiling (parallel efficiency): {best / top:.2f}")
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     print(f"best pipeline / plain loop + draft: {best / med['plain loop + draft']:.2f}x")
     print(f"best pipeline / plain loop: {best / med['plain loop']:.2f}x")
