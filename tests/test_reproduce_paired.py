@@ -10,7 +10,7 @@ import pytest
 from scipy import stats as sps
 
 from kdjax.reproduce import aggregate, execute, report, sweep
-from kdjax.reproduce.spec import Baseline, Metric, TableSpec
+from kdjax.reproduce.spec import Baseline, Claim, Metric, TableSpec
 from tests.configs import repro_fake
 
 T = repro_fake.TABLES["fake_paired"]
@@ -121,3 +121,27 @@ def test_alm_tables_show_the_papers_rows_and_paired_differences():
                                                     "model.name": "wrn_16_1", "seed": 0},
                                          "seed": 0, "result": {"test_accuracy": 0.5}}])
     assert row["paper"] == 66.6                                     # 'vanilla_kd_0.9'
+
+
+def test_table_claim_judged_on_paired_seeds(records):
+    """spec.claim: arm − each baseline over the shared seeds, judged by stats.claim_status; the
+    status line then says whether the paper's claim held (b − a = +30 on every seed, c − a =
+    +13.3 [+3.0, +23.7], c − b = −16.7 [−27.0, −6.3] points)."""
+    import dataclasses
+    wd, recs = records
+    held = dataclasses.replace(T, claim=Claim("c beats a", "variant", "c", ("a",)))
+    status, detail = aggregate.table_claim(held, recs)
+    assert status == "claim reproduced (n=3)"
+    assert "claim: c beats a" in detail and "+13.33 [+2.99, +23.68]" in detail
+    both = dataclasses.replace(T, claim=Claim("c beats a and b", "variant", "c", ("a", "b")))
+    assert aggregate.table_claim(both, recs)[0] == "claim not reproduced (n=3)"
+    worse = dataclasses.replace(T, claim=Claim("c matches b", "variant", "c", ("b",),
+                                               kind="not_worse"))
+    assert aggregate.table_claim(worse, recs)[0] == "claim not reproduced (n=3)"
+    assert aggregate.table_claim(T, recs) is None
+    status, _ = report.table_status(both, wd)
+    assert status == "reduced-scale run here; claim not reproduced (n=3)"
+    assert any("Claim status: **claim not reproduced (n=3)**" in line
+               for line in report.paired_lines(recs, both))
+    with pytest.raises(ValueError, match="'d' is not a value of grid axis"):
+        dataclasses.replace(T, claim=Claim("d beats a", "variant", "d", ("a",)))

@@ -119,14 +119,15 @@ def _metric_value(record: dict, metric) -> float | None:
     return None if v is None else float(v)
 
 
-def baseline_rows(spec: TableSpec, records: Sequence[dict]) -> list[dict]:
-    """Paired differences 'v − baseline' per `spec.paired` Baseline, cell of the other axes and
-    metric, over the seeds both arms ran (kdjax.reproduce.stats.paired: mean, 95% t-interval,
-    n), in metric units (points for accuracies)."""
+def baseline_rows(spec: TableSpec, records: Sequence[dict], baselines=None) -> list[dict]:
+    """Paired differences 'v − baseline' per Baseline (default `spec.paired`), cell of the other
+    axes and metric, over the seeds both arms ran (kdjax.reproduce.stats.paired: mean, 95%
+    t-interval, n, and the Paired itself under 'diff'), in metric units (points for
+    accuracies)."""
     seed_field = spec.seeds.partition(":")[2]
     by_name = {m.name: m for m in spec.metrics}
     rows = []
-    for b in spec.paired:
+    for b in spec.paired if baselines is None else baselines:
         cells: dict[tuple, dict] = {}   # other axes -> {arm: {seed: record}}
         for r in records:
             params = {k: _hashable(v) for k, v in r["params"].items()}
@@ -159,7 +160,7 @@ def baseline_rows(spec: TableSpec, records: Sequence[dict]) -> list[dict]:
                                 "paired difference": " ".join(
                                     stats.fmt_paired(d, m.scale, unit).split()),
                                 "mean": d.mean * m.scale, "lo": d.lo * m.scale,
-                                "hi": d.hi * m.scale, "n": d.n, "seeds": seeds})
+                                "hi": d.hi * m.scale, "n": d.n, "seeds": seeds, "diff": d})
                     rows.append(row)
     return rows
 
@@ -282,3 +283,22 @@ def claim_summary(records: Sequence[dict]) -> tuple[str, str] | None:
     detail = f"claim: {text}, judged on {on} ({judged[0][0]['kind']}); " + "; ".join(
         (f"[{tag}] " if tag else "") + f"{c['status']}: {c['detail']}" for c, tag in judged)
     return worst, detail
+
+
+def table_claim(spec: TableSpec, records: Sequence[dict]) -> tuple[str, str] | None:
+    """(status, detail) of `spec.claim` judged on the paired differences of the finished points
+    (stats.claim_status over every cell's arm − baseline), or None without a claim; in the
+    format of `claim_summary`."""
+    c = spec.claim
+    if c is None:
+        return None
+    rows = baseline_rows(spec, records, spec.claim_baselines())
+    diffs = {" ".join(f"{k}={row[k]}" for k in row if k not in _NOT_CELL) + f" {row['a − b']}":
+             row["diff"] for row in rows}
+    status, detail = stats.claim_status({k.strip(): d for k, d in diffs.items()}, c.kind)
+    if rows:
+        status += f" (n={min(row['n'] for row in rows)})"
+    return status, f"claim: {c.text}, judged on paired seeds ({c.kind}); {detail}"
+
+
+_NOT_CELL = ("a − b", "metric", "paired difference", "mean", "lo", "hi", "n", "seeds", "diff")

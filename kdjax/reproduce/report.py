@@ -129,7 +129,8 @@ def write_table_report(spec: TableSpec, workdir: str, scale: str, papers=None) -
         md += ["", f"![{os.path.basename(p)}]({os.path.relpath(p, base)})"]
     storage.write_text(os.path.join(base, "report.md"), "\n".join(md) + "\n")
     storage.write_text(os.path.join(base, "report.csv"), csv_text(rows))
-    paired = aggregate.baseline_rows(spec, records) if spec.paired else []
+    paired = [{k: v for k, v in row.items() if k != "diff"}
+              for row in (aggregate.baseline_rows(spec, records) if spec.paired else [])]
     if paired:
         storage.write_text(os.path.join(base, "paired.csv"), csv_text(paired))
     return {"rows": rows, "paired": paired, "markdown": "\n".join(md), "plot": plot,
@@ -137,7 +138,7 @@ def write_table_report(spec: TableSpec, workdir: str, scale: str, papers=None) -
 
 
 # Baseline rows: kept in paired.csv, folded into the "paired difference" text in Markdown.
-PAIRED_HIDDEN = ("mean", "lo", "hi", "n", "seeds")
+PAIRED_HIDDEN = ("mean", "lo", "hi", "n", "seeds", "diff")
 
 
 def paired_lines(records: Sequence[dict], spec: TableSpec | None = None) -> list[str]:
@@ -145,7 +146,7 @@ def paired_lines(records: Sequence[dict], spec: TableSpec | None = None) -> list
     (`spec.paired`) and those a runner computed itself, and the claim's verdict, as Markdown
     lines ending in a blank one; [] when nothing compares arms."""
     rows = aggregate.paired_rows(records)
-    claim = aggregate.claim_summary(records)
+    claim = _claim(records, spec)
     out = []
     base = aggregate.baseline_rows(spec, records) if spec is not None and spec.paired else []
     if base:
@@ -161,11 +162,17 @@ def paired_lines(records: Sequence[dict], spec: TableSpec | None = None) -> list
     return out
 
 
-def _with_claim(status: str, records: Sequence[dict]) -> str:
-    """The status word plus the paper's claim verdict when the runner judged one: a run that
-    finished is not a reproduction unless the claim held ('ran in full here; claim not
-    reproduced')."""
-    claim = aggregate.claim_summary(records)
+def _claim(records: Sequence[dict], spec: TableSpec | None) -> tuple[str, str] | None:
+    """The claim's verdict: the runner's own (RAD, the toys) or the table's `spec.claim`."""
+    return aggregate.claim_summary(records) or (
+        aggregate.table_claim(spec, records) if spec is not None else None)
+
+
+def _with_claim(status: str, records: Sequence[dict], spec: TableSpec | None = None) -> str:
+    """The status word plus the paper's claim verdict when the runner or the table judged one:
+    a run that finished is not a reproduction unless the claim held ('ran in full here; claim
+    not reproduced')."""
+    claim = _claim(records, spec)
     if claim is None:
         return status
     if status == "reproduced in full here":
@@ -190,10 +197,10 @@ def table_status(spec: TableSpec, workdir: str) -> tuple[str, str]:
     if full:
         dev = provenance_summary(full)["devices"]
         part = ran["full_partial"] if full[0]["scale"] == "full" else ran["cpu_partial"]
-        return (_with_claim("reproduced in full here", full),
+        return (_with_claim("reproduced in full here", full, spec),
                 f"ran the paper's setting on {dev}{part}")
     if ran["cpu"] or ran["full"]:
-        return _with_claim("reduced-scale run here", ran["cpu"] or ran["full"]), (
+        return _with_claim("reduced-scale run here", ran["cpu"] or ran["full"], spec), (
             f"cpu scale ran{ran['cpu_partial']}; full setting "
                                           + ("runs on CPU" if spec.full_here
                                              else "needs an accelerator"))

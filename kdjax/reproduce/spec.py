@@ -5,7 +5,7 @@ import dataclasses
 import importlib
 import importlib.util
 import os
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import ml_collections
 
@@ -45,6 +45,23 @@ class Baseline:
 
 
 @dataclasses.dataclass(frozen=True)
+class Claim:
+    """A paper's claim about a harness-aggregated table, judged on paired differences.
+
+    `arm` − each value of `over` along grid axis `axis`, per cell of the other axes, over the
+    seeds both ran (as a Baseline), on `metric` (a Metric name; '' = the table's first); the
+    verdict is kdjax/reproduce/stats.py `claim_status(diffs, kind)` over every such difference
+    (kind 'greater': "arm outperforms each of over"). text: the claim in the paper's words.
+    """
+    text: str
+    axis: str
+    arm: Any
+    over: tuple
+    kind: str = "greater"
+    metric: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class Curve:
     """A per-epoch curve: `path` leads to a list of dicts; `y` is plotted against `x`."""
     name: str
@@ -69,6 +86,8 @@ class TableSpec:
       `rows` (which already carry mean ± std and the paper's numbers) form the table.
     paired: Baselines; the report adds their paired differences over shared seeds (needs
       seeds='grid:<field>').
+    claim: the paper's claim judged on paired differences (a Claim; needs seeds='grid:...'),
+      so the status says 'claim not reproduced' where a finished run does not show it.
     paper_rows: grid field -> {our value (a Setting's label) -> the paper's name for it}, used
       only to fill the `{param}` placeholders of Metric.paper (e.g. alm.variant 'takd' ->
       the paper's row 'TAKD').
@@ -90,10 +109,19 @@ class TableSpec:
     metrics: tuple = ()
     curves: tuple = ()
     paired: tuple = ()
+    claim: Optional[Claim] = None
     paper_rows: Mapping[str, Mapping] = dataclasses.field(default_factory=dict)
     full_here: bool = False
     cpu_offline: bool = True
     notes: str = ""
+
+    def claim_baselines(self) -> tuple:
+        """The Baselines whose paired differences judge `claim` (empty without one)."""
+        c = self.claim
+        if c is None:
+            return ()
+        return tuple(Baseline(c.axis, v, values=(c.arm,), metrics=(c.metric,) if c.metric else ())
+                     for v in c.over)
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -114,7 +142,10 @@ class TableSpec:
                                      f"tuple (or a {{scale: tuple}} dict), got {values!r}")
 
         names = {m.name for m in self.metrics}
-        for b in self.paired:
+        if self.claim is not None and self.claim.kind not in ("greater", "not_worse", "equal"):
+            raise ValueError(f"table {self.id!r}: claim kind {self.claim.kind!r} is not one of "
+                             "greater / not_worse / equal")
+        for b in tuple(self.paired) + self.claim_baselines():
             if not isinstance(b, Baseline):
                 raise ValueError(f"table {self.id!r}: paired entries must be Baselines, got {b!r}")
             if not self.seeds.startswith("grid:"):
