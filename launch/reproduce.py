@@ -10,6 +10,7 @@
     python -m launch.reproduce --table=lrds_imagenet --scale=full --workdir=gs://b/repro \
         --multihost            # on every host of a pod slice (launch/tpu --command=...)
     python -m launch.reproduce --write_report                          # regenerate REPRODUCTION.md
+    python -m launch.reproduce --table=disk_table1 --write_report      # ... only that entry
 
 Points run in `<workdir>/<table>/<scale>/<point>/`; a point with a finished results.json is
 skipped, so re-running a killed sweep continues. The table's report (report.md, report.csv,
@@ -138,8 +139,9 @@ def main(argv):
                 raise app.UsageError(f"unknown table {tid!r}; --list shows the {len(tables)} "
                                      "registered ids")
             ok = _run_table(tables[tid], tables) and ok
-    if _WRITE_REPORT.value:
-        report.write_reproduction_md(tables, _WORKDIR.value, _REPORT_PATH.value)
+    if _WRITE_REPORT.value:  # with --table: only those entries; the others are kept
+        only = _TABLE.value.split(",") if _TABLE.value and _TABLE.value != "all" else ()
+        report.write_reproduction_md(tables, _WORKDIR.value, _REPORT_PATH.value, only=only)
         print(f"wrote {_REPORT_PATH.value or 'REPRODUCTION.md'}")
     if not (_LIST.value or _TABLE.value or _WRITE_REPORT.value):
         raise app.UsageError("give --table=<id>, --list or --write_report")

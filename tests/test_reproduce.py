@@ -221,6 +221,26 @@ def test_reproduction_md(fake_env):
     assert os.path.exists(fake_env / "docs" / "reproduction" / "fake_table_cpu_curves.png")
 
 
+
+def test_reproduction_md_regenerates_only_the_named_entries(fake_env):
+    """--table=ID --write_report: that entry from this workdir; the others kept verbatim."""
+    t = FAKE["fake_table"]
+    path = str(fake_env / "REPRODUCTION.md")
+    first = report.write_reproduction_md(FAKE, str(fake_env / "empty"), path)
+    assert "| `fake_table` | fake | Fake table | not run yet |" in first
+    wd = str(fake_env / "w2")
+    execute.run_sweep(t, sweep.expand(t, "cpu"), wd, log=lambda s: None)
+    kept = open(path).read().replace("Not written yet", "Not written yet (kept)")
+    open(path, "w").write(kept)           # a mark: entries not named must survive as written
+    text = report.write_reproduction_md(FAKE, wd, path, only=("fake_table",))
+    assert "| `fake_table` | fake | Fake table | reduced-scale run here |" in text
+    assert "| a | acc | 50.50 ± 0.71 |" in text and "Runs: `" in text
+    assert "Not written yet (kept)" in text
+    assert text.count("## `fake_table`") == 1 and text.count("| `fake_table` |") == 1
+    assert "reduced-scale run here" in text.split("Summary: ")[1].split("\n")[0]
+    again = report.write_reproduction_md(FAKE, wd, path, only=("fake_table",))
+    assert again == text                  # idempotent
+
 def test_tpu_commands(fake_env):
     t = FAKE["fake_table"]
     lines = execute.tpu_commands(t, sweep.expand(t, "full"), "gs://b/repro", name_prefix="rp",
