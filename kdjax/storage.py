@@ -209,6 +209,13 @@ def load_npz(p: PathLike) -> dict[str, np.ndarray] | None:
         return {k: f[k] for k in f.files}
 
 
+def save_figure(fig, p: PathLike, dpi: int = 120) -> None:
+    """Atomically write a matplotlib figure as PNG (local or gs://)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    write_bytes(p, buf.getvalue())
+
+
 def copy(src: PathLike, dst: PathLike) -> None:
     """Copy one file, local or remote on either side (overwrites `dst`)."""
     data = read_bytes(src)

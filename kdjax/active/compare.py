@@ -17,7 +17,6 @@ accuracy.png (test accuracy vs queries, shaded ± 1 std, as the panels of Fig. 3
 from __future__ import annotations
 
 import copy
-import json
 import os
 import time
 
@@ -25,7 +24,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from kdjax import experiment
+from kdjax import experiment, storage
 from kdjax.active import loop as active_loop
 from kdjax.active.paired import comparisons, format_paired, judge_claim, m_summary, paired_rows
 from kdjax.active.strategies import STRATEGIES
@@ -125,9 +124,12 @@ def merge(workdirs: list[str], config: ml_collections.ConfigDict,
     (`--config.seed=s --config.active.num_trials=1`), into the table `run` would print for
     seeds s..: the trials are concatenated in the order given. Writes the plots to out_dir."""
     per_trial, teacher_acc, seeds = [], [], []
+    results = []
     for d in workdirs:
-        with open(os.path.join(d, "results.json")) as f:
-            res = json.load(f)
+        res = storage.read_json(os.path.join(d, "results.json"))
+        if res is None:
+            raise FileNotFoundError(f"{d}/results.json: no finished compare run to merge")
+        results.append(res)
         per_trial += res["trials"]
         teacher_acc += res["teacher_test_accuracy"]
         seeds += [res["config"]["seed"] + t for t in range(len(res["trials"]))]
@@ -137,7 +139,7 @@ def merge(workdirs: list[str], config: ml_collections.ConfigDict,
     with cfg.unlocked():
         cfg.active.num_trials = len(per_trial)
         cfg.seed = seeds[0]
-    walls = [json.load(open(os.path.join(d, "results.json")))["wall_time"] for d in workdirs]
+    walls = [res["wall_time"] for res in results]
     text = format_table(table, cfg, max(walls), teacher_acc)
     merged = {"paired_rows": paired_rows(per_trial, comparisons(config), config.active.rounds),
               "claim": judge_claim(config, per_trial), "m_summary": m_summary(per_trial)}
@@ -147,7 +149,6 @@ def merge(workdirs: list[str], config: ml_collections.ConfigDict,
     if seeds != list(range(seeds[0], seeds[0] + len(seeds))):
         text += f"\nseeds: {seeds}"
     if out_dir:
-        os.makedirs(out_dir, exist_ok=True)
         plot(table, strategies, out_dir, title=f"{config.data.name}, {len(seeds)} trials")
     return {"table": table, "text": text, "rows": runner_rows(table, strategies, seeds),
             **merged,
@@ -234,7 +235,7 @@ def plot(table: list[dict], strategies: list[str], workdir: str, title: str = ""
         ax.legend(fontsize=7)
         fig.tight_layout()
         path = os.path.join(workdir, name)
-        fig.savefig(path, dpi=120)
+        storage.save_figure(fig, path)
         plt.close(fig)
         paths.append(path)
     return paths

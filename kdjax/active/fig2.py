@@ -10,11 +10,11 @@ statistics the text describes, with a check of each stated property:
 """
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 
+from kdjax import storage
 from kdjax.methods import rad
 
 
@@ -79,9 +79,7 @@ def run_fig2(config, workdir: str) -> dict:
     result = {"rows": rows, "checks": checks,
               "scale_note": f"exact computation, n = {config.n} uniform gains per seed "
                             "(the paper does not state n or the accuracies plotted)"}
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump(result, f, indent=1)
+    storage.write_json(os.path.join(workdir, "results.json"), result)
     if config.get("plot", True):
         try:
             import matplotlib
@@ -97,7 +95,7 @@ def run_fig2(config, workdir: str) -> dict:
             ax.set_ylabel("n · p (1 = uniform)")
             ax.legend(fontsize=7)
             fig.tight_layout()
-            fig.savefig(os.path.join(workdir, "fig2.png"), dpi=120)
+            storage.save_figure(fig, os.path.join(workdir, "fig2.png"))
             plt.close(fig)
         except ImportError:  # plotting is optional
             pass

@@ -26,7 +26,6 @@ def plot_curves(curves: dict[str, dict], path: str, *, title: str = "", xlabel: 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    with storage.open(path, "wb") as f:  # local or gs://
-        fig.savefig(f, format="png")
+    storage.save_figure(fig, path)  # local or gs://
     plt.close(fig)
     return path
