@@ -7,6 +7,7 @@ variance, class-balanced sampling; a run's minimum is decided per test cluster (
 """
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Sequence
 
 import flax.linen as nn
@@ -39,13 +40,54 @@ def segment_of(x: np.ndarray) -> np.ndarray:
     return np.searchsorted(edges, np.asarray(x).reshape(-1), side="right").astype(np.int32)
 
 
-def sample_intervals(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
-    """A.1: x ∈ [0, 9], Blue on [2,3] ∪ [5,7]; n//2 Blue and n − n//2 Red, each uniform."""
+# Red piece shares per 1D sampling (of RED_1D = [0,2], [3,5], [7,9]); Blue is always uniform on
+# [2,3] ∪ [5,7] (shares 1/3, 2/3) and the classes balanced (A.1).
+#   'balanced'  [paper A.1 as we read it] Red uniform on its union (shares 1/3 each): expected
+#               accuracy A 2/3, B 5/6, C 5/6 — B and C tie, nothing prefers the global minimum.
+#   'gap_heavy' [ours, not the paper's] half of Red on the gap [3,5] (shares 1/4, 1/2, 1/4):
+#               A 2/3, B 3/4, C 5/6 — C strictly best (B's error is Red on [3,5]: 1/2·1/2).
+# (`expected_accuracy_1d` computes these exactly.)
+RED_SHARES_1D = {"balanced": None, "gap_heavy": (0.25, 0.5, 0.25)}
+
+
+def _pieces_on_union(rng: np.random.Generator, pieces, n: int, shares) -> np.ndarray:
+    if shares is None:
+        return _uniform_on_union(rng, pieces, n)
+    which = rng.choice(len(pieces), size=n, p=np.asarray(shares, np.float64))
+    lo = np.array([a for a, _ in pieces])[which]
+    return lo + rng.uniform(size=n) * np.array([b - a for a, b in pieces])[which]
+
+
+def expected_accuracy_1d(sampling: str = "balanced") -> dict[str, Fraction]:
+    """Exact expected accuracy of each Table 1 minimum (MINIMA_1D) under a 1D sampling.
+
+    Each segment's probability mass (class prior 1/2 × the piece's share of its class) counts
+    as right when the minimum's Blue/Red call on it equals the label.
+    """
+    if sampling not in RED_SHARES_1D:
+        raise ValueError(f"sampling must be one of {tuple(RED_SHARES_1D)}, got {sampling!r}")
+    shares = RED_SHARES_1D[sampling]
+    lengths = [Fraction(b - a).limit_denominator() for a, b in RED_1D]
+    red = ([v / sum(lengths) for v in lengths] if shares is None
+           else [Fraction(v).limit_denominator() for v in shares])
+    blue = [Fraction(1, 3), Fraction(2, 3)]
+    mass = [red[0] / 2, blue[0] / 2, red[1] / 2, blue[1] / 2, red[2] / 2]   # R B R B R
+    label = (0, 1, 0, 1, 0)
+    return {m: sum((w for w, p, y in zip(mass, pat, label) if p == y), Fraction(0))
+            for m, pat in MINIMA_1D.items()}
+
+
+def sample_intervals(rng: np.random.Generator, n: int, sampling: str = "balanced"
+                     ) -> dict[str, np.ndarray]:
+    """A.1: x ∈ [0, 9], Blue on [2,3] ∪ [5,7]; n//2 Blue and n − n//2 Red. Blue uniform; Red
+    uniform ('balanced') or with the piece shares of RED_SHARES_1D[sampling]."""
     if n < 2:
         raise ValueError(f"need n >= 2 points, got {n}")
+    if sampling not in RED_SHARES_1D:
+        raise ValueError(f"sampling must be one of {tuple(RED_SHARES_1D)}, got {sampling!r}")
     nb = n // 2
     x = np.concatenate([_uniform_on_union(rng, BLUE_1D, nb),
-                        _uniform_on_union(rng, RED_1D, n - nb)])
+                        _pieces_on_union(rng, RED_1D, n - nb, RED_SHARES_1D[sampling])])
     y = np.concatenate([np.ones(nb, np.int32), np.zeros(n - nb, np.int32)])
     order = rng.permutation(n)
     x, y = x[order], y[order]
@@ -72,7 +114,7 @@ def make_dataset(name: str, seed: int, sizes: dict[str, int], **kw) -> dict[str,
     """{'train', 'validation', 'test'} splits of toy `name`, drawn independently."""
     rng = np.random.default_rng(seed)
     if name == "intervals_1d":
-        sample = sample_intervals
+        sample = lambda r, n: sample_intervals(r, n, **kw)
     elif name == "gaussians_2d":
         sample = lambda r, n: sample_gaussians(r, n, **kw)
     else:

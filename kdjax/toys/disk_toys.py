@@ -2,14 +2,17 @@
 vectorised over seeds.
 
 One training run written as a pure function of a PRNG key (so `jax.vmap` runs all 100
-initialisations at once; a toy loop of its own, with kdjax.train's optimizer), the teacher, and
-the runner `run_table1(config, workdir)`; the data, function classes and the classification into
-Table 1's minima are in kdjax/toys/disk_toy_problems.py.
+initialisations at once; a toy loop of its own, with kdjax.train's optimizer) and the teacher;
+the runner `run_table1(config, workdir)` (methods, KD grid, paired comparisons, claim) is in
+kdjax/toys/disk_table1.py, the data, function classes and the classification into Table 1's
+minima in kdjax/toys/disk_toy_problems.py. Every run also evaluates its best-validation epoch
+(metrics['best']); the config's `select` decides which one the table reports.
 
 Choices the paper leaves open (each is a config field, see experiments/disk/table1.py):
 * 1D: p(blue|x) = h(x) of the interval class, computed in log space so log p and log(1 − p)
   (the two logits) are exact; endpoints sorted so any parameter vector is a valid member;
-  sigmoid sharpness k from config. Class-balanced sampling, uniform within each class.
+  sigmoid sharpness k from config. Class-balanced sampling, uniform within each class
+  ('balanced'; [ours] 'gap_heavy' puts half of Red on [3, 5], disk_toy_problems.RED_SHARES_1D).
 * 2D: x ~ N(c, r·I) with r = 0.05 as written in A.2 (variance r); n/6 points per centre.
 * Teacher: best of `teacher_restarts` CE runs by validation accuracy (A.1 says the teacher
   recovers f*; a single SGD run of an interval class need not).
@@ -18,10 +21,7 @@ Choices the paper leaves open (each is a config field, see experiments/disk/tabl
 """
 from __future__ import annotations
 
-import json
-import os
-import time
-from typing import Any, Callable, Sequence
+from typing import Callable
 
 import flax.linen as nn
 import jax
@@ -32,7 +32,7 @@ import optax
 
 from kdjax import losses
 from kdjax.methods.disk import loss as disk
-from kdjax.methods.disk.guide import GuideMLP
+from kdjax.methods.disk.guide import GuideMLP, init_lambda, output_bias, phase_lambda
 from kdjax.toys.disk_toy_problems import (GLOBAL_MINIMUM, MINIMA_NAMES, IntervalModel, ToyMLP,
                                           classify_minima, ideal_accuracy, make_dataset)
 from kdjax.train.optim import make_optimizer
@@ -43,7 +43,7 @@ Array = jax.Array
 # ----------------------------------------------------------------------------- models
 def build_models(name: str, cfg) -> tuple[nn.Module, nn.Module, nn.Module]:
     """(teacher, student, guide) modules of toy `name` from its config block."""
-    guide = GuideMLP(hidden=tuple(cfg.disk.guide_hidden))
+    guide = GuideMLP(hidden=tuple(cfg.disk.guide_hidden), out_bias=output_bias(cfg.disk))
     if name == "intervals_1d":
         return (IntervalModel(2, cfg.sharpness, cfg.prob_floor),
                 IntervalModel(1, cfg.sharpness, cfg.prob_floor), guide)
@@ -82,11 +82,26 @@ def _batches(key: Array, n: int, batch_size: int) -> Array:
     return jax.random.permutation(key, n).reshape(n // batch_size, batch_size)
 
 
+def keep_best(best: tuple, variables, score: Array, epoch: Array) -> tuple:
+    """(variables, score, epoch) of the best epoch so far: replaced only when `score` is
+    strictly higher, so the first arg-max epoch is kept (the official code's `acc > best`)."""
+    b_vars, b_score, b_epoch = best
+    better = score > b_score
+    return (jax.tree.map(lambda new, old: jnp.where(better, new, old), variables, b_vars),
+            jnp.where(better, score, b_score), jnp.where(better, epoch, b_epoch))
+
+
+def _no_best(variables) -> tuple:
+    return variables, jnp.float32(-1.0), jnp.int32(-1)
+
+
 def make_supervised_run(module: nn.Module, train: dict, evals: dict, cfg, *,
                         loss_fn: Callable[[Array, Array, dict], Array]):
     """run(key) -> (variables, metrics) for a CE/KD-trained `module`; loss_fn(logits, y, batch).
 
     `train` holds arrays 'x', 'y' (and 'teacher_logits' for KD); pure in `key`, vmappable.
+    The returned variables are the last epoch's; metrics['best'] evaluates the epoch of
+    highest validation accuracy (best-validation selection, `keep_best`).
     """
     opt = _optimizer(cfg)
     n = train["x"].shape[0]
@@ -110,12 +125,17 @@ def make_supervised_run(module: nn.Module, train: dict, evals: dict, cfg, *,
             new_vars = {**new_vars, "params": optax.apply_updates(variables["params"], updates)}
             return (new_vars, opt_state), None
 
-        def epoch(state, k):
+        def epoch(carry, inp):
+            state, best = carry
+            e, k = inp
             state, _ = jax.lax.scan(step, state, _batches(k, n, cfg.batch_size))
-            return state, _eval_log(module, state[0], evals)
+            log = _eval_log(module, state[0], evals)
+            best = keep_best(best, state[0], log["validation_accuracy"], e)
+            return (state, best), log
 
-        state, log = jax.lax.scan(epoch, state, jax.random.split(k_data, cfg.epochs))
-        return state[0], _final(module, state[0], evals, log)
+        inp = (jnp.arange(cfg.epochs), jax.random.split(k_data, cfg.epochs))
+        (state, best), log = jax.lax.scan(epoch, (state, _no_best(state[0])), inp)
+        return state[0], _final(module, state[0], evals, log, best)
 
     return run
 
@@ -129,12 +149,19 @@ def _eval_log(module, variables, evals) -> dict:
     return out
 
 
-def _final(module, variables, evals, log) -> dict:
-    out = {"log": log}
+def _evaluate(module, variables, evals) -> dict:
+    out = {}
     for split, d in evals.items():
         (logits, _), _ = _apply(module, variables, d["x"], train=False)
         out[f"{split}_accuracy"] = _accuracy(logits, d["y"])
         out[f"{split}_pred"] = jnp.argmax(logits, -1).astype(jnp.int32)
+    return out
+
+
+def _final(module, variables, evals, log, best) -> dict:
+    """Last-epoch metrics, the log, and under 'best' those of the best-validation epoch."""
+    out = {"log": log, **_evaluate(module, variables, evals)}
+    out["best"] = {**_evaluate(module, best[0], evals), "epoch": best[2]}
     return out
 
 
@@ -153,6 +180,7 @@ def make_disk_run(student: nn.Module, guide: nn.Module, train: dict, evals: dict
     dist_kw = dict(alpha=cfg.loss.ce_weight, tau_t=cfg.loss.temperature, top_k=d.top_k,
                    include_label=d.include_label, target=d.target)
     usage_kw = dict(ce_target=d.ce_target, max_ce=d.max_ce, normalize=d.normalize)
+    penalty_kw = dict(penalty=d.penalty, penalty_scale=d.get("penalty_scale", "official"))
     if d.tau_s_mode not in ("fixed", "fit", "fit_round"):
         raise ValueError(f"tau_s_mode must be fixed|fit|fit_round, got {d.tau_s_mode!r}")
 
@@ -179,7 +207,7 @@ def make_disk_run(student: nn.Module, guide: nn.Module, train: dict, evals: dict
             g, new_vars = _apply(guide, {**g_vars, "params": params}, batch["teacher_features"],
                                  batch["teacher_logits"], train=True)
             loss = disk.guide_loss(s_log, batch["teacher_logits"], batch["y"], g, lam=lam,
-                                   delta=delta, tau_s=tau_s, penalty=d.penalty, **dist_kw,
+                                   delta=delta, tau_s=tau_s, **penalty_kw, **dist_kw,
                                    **usage_kw)
             return loss, new_vars
 
@@ -220,16 +248,18 @@ def make_disk_run(student: nn.Module, guide: nn.Module, train: dict, evals: dict
         tau0 = fit_tau(s_vars) if d.tau_s_mode != "fixed" else jnp.float32(d.tau_s)
         delta0 = disk.budget_schedule(0, d.delta_min, d.delta_max, d.delta_period, d.delta_gamma)
         if d.guide_init_epochs:
-            g_vars, g_state = guide_epochs(s_vars, g_vars, g_state, d.lam_min, delta0, tau0,
-                                           k_init, d.guide_init_epochs)
+            g_vars, g_state = guide_epochs(s_vars, g_vars, g_state, init_lambda(d), delta0,
+                                           tau0, k_init, d.guide_init_epochs)
+        g_init = guide_value(g_vars, train)     # g before round 1 (after the init epochs)
 
         def one_round(carry, inp):
-            s_vars, s_state, g_vars, g_state, tau_s = carry
+            s_vars, s_state, g_vars, g_state, tau_s, best = carry
             r, k = inp
             k_g, k_s = jax.random.split(k)
             if d.tau_s_mode == "fit_round":
                 tau_s = fit_tau(s_vars)
-            lam = disk.lambda_schedule(r, d.lam_min, d.lam_max, d.lam_period)
+            lam = phase_lambda(d, r, disk.lambda_schedule(r, d.lam_min, d.lam_max,
+                                                          d.lam_period))
             delta = disk.budget_schedule(r, d.delta_min, d.delta_max, d.delta_period,
                                          d.delta_gamma)
             g_vars, g_state = guide_epochs(s_vars, g_vars, g_state, lam, delta, tau_s, k_g,
@@ -248,12 +278,15 @@ def make_disk_run(student: nn.Module, guide: nn.Module, train: dict, evals: dict
                                                **usage_kw),
                 guide_on_misclassified=disk.misclassified_guide_mean(s_log, g_all, train["y"]),
                 guide_mean=jnp.mean(g_all))
-            return (s_vars, s_state, g_vars, g_state, tau_s), logs
+            best = keep_best(best, s_vars, logs["validation_accuracy"], r)
+            return (s_vars, s_state, g_vars, g_state, tau_s, best), logs
 
         rounds = jnp.arange(d.rounds)
-        carry = (s_vars, s_state, g_vars, g_state, tau0)
+        carry = (s_vars, s_state, g_vars, g_state, tau0, _no_best(s_vars))
         carry, log = jax.lax.scan(one_round, carry, (rounds, jax.random.split(k_rounds, d.rounds)))
-        return carry[0], _final(student, carry[0], evals, log)
+        out = _final(student, carry[0], evals, log, carry[5])
+        out["guide_init"] = g_init
+        return carry[0], out
 
     return run
 
@@ -279,131 +312,3 @@ def train_teacher(teacher: nn.Module, data: dict, cfg, seed: int) -> tuple[dict,
     best = int(np.lexsort((-tr, -val))[0])
     acc = {k: float(np.asarray(v)[best]) for k, v in metrics.items() if k.endswith("accuracy")}
     return jax.tree.map(lambda a: a[best], variables), acc
-
-
-# ----------------------------------------------------------------------------- runner
-def run_toy(name: str, cfg, *, seed: int, num_runs: int, methods: Sequence[str]) -> dict:
-    """Teacher, then `num_runs` students per method (vmapped), classified into minima."""
-    data = make_dataset(name, seed, dict(cfg.sizes), **dict(cfg.get("data_kw", {})))
-    teacher, student, guide = build_models(name, cfg)
-    t0 = time.time()
-    t_vars, t_acc = train_teacher(teacher, data, cfg, seed)
-    out: dict[str, Any] = {"teacher": {**t_acc, "wall_s": time.time() - t0}, "methods": {}}
-    train = _arrays(data["train"])
-    logits, feats = teacher.apply(t_vars, train["x"], train=False)
-    train.update(teacher_logits=logits, teacher_features=feats)
-    evals = {s: _arrays(v) for s, v in data.items()}
-    keys = jax.random.split(jax.random.PRNGKey(seed), num_runs)
-    for method in methods:
-        if method == "ce":
-            run = make_supervised_run(student, train, evals, cfg, loss_fn=_ce)
-        elif method == "kd":
-            c = cfg.loss   # KD weight 1 − ce_weight, as DiSK's
-            run = make_supervised_run(student, train, evals, cfg, loss_fn=lambda lg, y, b:
-                                      losses.kd_loss(lg, y, b["teacher_logits"],
-                                                     temperature=c.temperature,
-                                                     alpha=1.0 - c.ce_weight))
-        elif method == "disk":
-            run = make_disk_run(student, guide, train, evals, cfg)
-        else:
-            raise ValueError(f"unknown method {method!r}")
-        t0 = time.time()
-        _, metrics = jax.jit(jax.vmap(run))(keys)
-        metrics = jax.tree.map(np.asarray, metrics)
-        wall = time.time() - t0
-        minima = classify_minima(name, metrics["test_pred"], data["test"])
-        out["methods"][method] = {
-            "minima": minima, "wall_s": wall,
-            "test_accuracy": metrics["test_accuracy"].tolist(),
-            "validation_accuracy": metrics["validation_accuracy"].tolist(),
-            "train_accuracy": metrics["train_accuracy"].tolist(),
-            "log_mean": {k: np.mean(v, axis=0).round(5).tolist()
-                         for k, v in metrics["log"].items()}}
-    out["ideal_accuracy"] = ideal_accuracy(name, data["test"])
-    return out
-
-
-METHOD_NAMES = {"ce": "Cross-Entropy", "kd": "KD", "disk": "DiSK"}
-
-
-def table_rows(name: str, res: dict, num_runs: int, paper: dict | None) -> list[dict]:
-    """One row per method: counts per minimum (+ 'other'), accuracies, paper's counts."""
-    rows = []
-    for method, m in res["methods"].items():
-        acc = np.array(m["test_accuracy"])
-        labels = np.array(m["minima"])
-        row = {"toy": name, "method": METHOD_NAMES[method], "runs": num_runs,
-               "seeds": f"0..{num_runs - 1}"}
-        for k in MINIMA_NAMES[name] + ("other",):
-            row[k] = int(np.sum(labels == k))
-        row["global"] = row[GLOBAL_MINIMUM[name]]
-        row["test_acc_mean"] = float(acc.mean())
-        row["test_acc_std"] = float(acc.std())
-        row["acc_by_minimum"] = {k: float(acc[labels == k].mean())
-                                 for k in MINIMA_NAMES[name] + ("other",) if np.any(labels == k)}
-        if paper is not None:
-            row["paper"] = dict(paper.get(name, {}).get(METHOD_NAMES[method], {}))
-        rows.append(row)
-    return rows
-
-
-def format_table(rows: list[dict], paper_acc: dict | None = None) -> str:
-    """Plain-text Table 1, ours (paper's) per cell."""
-    lines = []
-    for toy in dict.fromkeys(r["toy"] for r in rows):
-        names = MINIMA_NAMES[toy]
-        head = f"{toy:14s} " + " ".join(f"{k:>9s}" for k in names) + "     other  test acc"
-        lines.append(head)
-        if paper_acc:
-            lines.append(f"{'paper acc %':14s} " + " ".join(
-                f"{paper_acc.get(toy, {}).get(k, ''):>9}" for k in names))
-        for r in (r for r in rows if r["toy"] == toy):
-            cells = " ".join(f"{r[k]:>3d} ({r.get('paper', {}).get(k, '-'):>3})" for k in names)
-            lines.append(f"{r['method']:14s} {cells} {r['other']:>9d}  "
-                         f"{100 * r['test_acc_mean']:.1f}±{100 * r['test_acc_std']:.1f}")
-    return "\n".join(lines)
-
-
-def run_table1(config: ml_collections.ConfigDict, workdir: str) -> dict:
-    """Runner of experiments/disk/table1.py: writes results.json, returns {'rows', ...}."""
-    from kdjax.reproduce import paper_numbers
-
-    paper = paper_numbers.DISK.get("table1", {})
-    os.makedirs(workdir, exist_ok=True)
-    rows, details = [], {}
-    t0 = time.time()
-    for name in config.toys:
-        res = run_toy(name, config[name], seed=config.seed, num_runs=config.num_runs,
-                      methods=tuple(config.methods))
-        details[name] = res
-        rows += table_rows(name, res, config.num_runs, paper.get("counts"))
-    result = {"rows": rows, "scale_note": config.scale_note,
-              "table": format_table(rows, paper.get("accuracy")),
-              "wall_s": time.time() - t0,
-              "teachers": {k: v["teacher"] for k, v in details.items()},
-              "ideal_accuracy": {k: v["ideal_accuracy"] for k, v in details.items()}}
-    with open(os.path.join(workdir, "results.json"), "w") as f:
-        json.dump({**result, "config": config.to_dict(), "details": details}, f)
-    return result
-
-
-def main(argv) -> None:
-    """CLI: python -m kdjax.toys.disk_toys --config=experiments/disk/table1.py --workdir=DIR."""
-    del argv
-    from absl import flags
-    config = flags.FLAGS.config
-    t0 = time.time()
-    result = run_table1(config, flags.FLAGS.workdir)
-    print(result["table"])
-    print("teachers:", json.dumps(result["teachers"]))
-    print("ideal test accuracy per minimum:", json.dumps(result["ideal_accuracy"]))
-    print(f"wall {time.time() - t0:.0f}s")
-
-
-if __name__ == "__main__":
-    from absl import app, flags
-    from ml_collections import config_flags
-
-    config_flags.DEFINE_config_file("config", "experiments/disk/table1.py", "Table 1 config.")
-    flags.DEFINE_string("workdir", "/tmp/disk_table1", "Where results.json goes.")
-    app.run(main)

@@ -10,6 +10,8 @@ import ml_collections
 VARIANTS = ("disk", "ce", "kd", "simkd", "simkd_disk")
 TAU_S_MODES = ("fixed", "fit", "fit_round")
 DELTA_MODES = ("schedule", "ce_error")
+PENALTY_SCALES = ("official", "guided")
+GUIDE_STARTS = ("official", "budget")
 
 
 def section() -> ml_collections.ConfigDict:
@@ -54,6 +56,17 @@ def section() -> ml_collections.ConfigDict:
     d.max_ce = 5.0               # [official] max_ce = 5 (clamp of the budget's per-point CE)
     d.normalize = "misclassified"  # [official] / number of misclassified points; 'mean' = Eq. 3
     d.penalty = 0.9              # [official] l_nll · mean log(1 + K g); 0 = Eq. 5 exactly
+    d.penalty_scale = "official"  # 'official' = weight `penalty` | 'guided' = [ours, not the
+    #                              paper's] penalty·τ_T·τ_S, the guided term's own weight (the
+    #                              renormalised Eq. 4; loss.penalty_weight). Issue 20: at the
+    #                              official weight the term is ~16x weaker and g saturates at 1
+    d.guide_start = "official"   # 'official' | 'budget' = [ours, not the paper's] keep g out of
+    #                              saturation at the start: the guide's output bias starts at
+    #                              logit(guide_start_g), and the init epochs and the first
+    #                              guide_start_rounds rounds use λ = lam_max (budget binding)
+    #                              instead of lam_min / the rising schedule
+    d.guide_start_g = 0.05       # [ours] initial g of 'budget' (output bias = logit of it)
+    d.guide_start_rounds = 10    # [ours] rounds at λ = lam_max under 'budget'
     d.guide_zero = False         # force g ≡ 0 (then DiSK is KD with τ_S and the top-K target)
     return d
 
@@ -89,4 +102,8 @@ CHECKS = {
     "max_ce": (_positive, "> 0"),
     "normalize": (lambda v: v in ("mean", "misclassified"), "'mean' or 'misclassified'"),
     "penalty": (lambda v: v >= 0, ">= 0"),
+    "penalty_scale": (lambda v: v in PENALTY_SCALES, f"one of {PENALTY_SCALES}"),
+    "guide_start": (lambda v: v in GUIDE_STARTS, f"one of {GUIDE_STARTS}"),
+    "guide_start_g": (lambda v: 0.0 < v < 1.0, "in (0, 1)"),
+    "guide_start_rounds": (lambda v: v >= 0, ">= 0"),
 }

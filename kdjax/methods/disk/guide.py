@@ -31,10 +31,13 @@ class GuideMLP(nn.Module):
     A.4 and the official `B23_Inst_RoutingNetworkD` (which, unlike the paper, feeds features
     only; we follow the paper and append the logits). BatchNorm momentum 0.9 = PyTorch's 0.1.
     `hidden=()` gives a logistic guide (used for the 1D toy, whose teacher has 2 features).
+    `out_bias` initialises the output layer's bias (0 = flax's zeros, the official default;
+    [ours] `disk.guide_start='budget'` sets logit(guide_start_g), see `output_bias`).
     """
 
     hidden: Sequence[int] = (64, 128)
     use_bn: bool = True
+    out_bias: float = 0.0
 
     @nn.compact
     def __call__(self, features: Array, logits: Array, train: bool = False) -> Array:
@@ -46,7 +49,30 @@ class GuideMLP(nn.Module):
             if self.use_bn:
                 x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)(x)
             x = nn.relu(x)
-        return nn.sigmoid(nn.Dense(1)(x))[:, 0]
+        out = nn.Dense(1, bias_init=nn.initializers.constant(self.out_bias))(x)
+        return nn.sigmoid(out)[:, 0]
+
+
+def output_bias(d: ml_collections.ConfigDict) -> float:
+    """Initial output bias of the guide for `config.disk`: 0 (official) or, under
+    guide_start='budget' [ours], logit(guide_start_g) so that g starts at guide_start_g."""
+    if d.get("guide_start", "official") != "budget":
+        return 0.0
+    g0 = float(d.guide_start_g)
+    return float(np.log(g0) - np.log1p(-g0))
+
+
+def phase_lambda(d: ml_collections.ConfigDict, r, lam):
+    """λ of round r: the schedule's `lam`, or lam_max for r < guide_start_rounds under
+    guide_start='budget' [ours] (the budget binds while the student picks its basin)."""
+    if d.get("guide_start", "official") != "budget":
+        return lam
+    return jnp.where(jnp.asarray(r) < d.guide_start_rounds, jnp.float32(d.lam_max), lam)
+
+
+def init_lambda(d: ml_collections.ConfigDict) -> float:
+    """λ of the guide-only init epochs: [official] lam_min; [ours] lam_max under 'budget'."""
+    return d.lam_max if d.get("guide_start", "official") == "budget" else d.lam_min
 
 
 def guide_optimizer(d: ml_collections.ConfigDict) -> optax.GradientTransformation:
@@ -76,7 +102,7 @@ class GuideTrainer:
         d = config.disk
         self.kind = objective
         self.batch_size = batch_size
-        self.model = GuideMLP(hidden=tuple(d.guide_hidden))
+        self.model = GuideMLP(hidden=tuple(d.guide_hidden), out_bias=output_bias(d))
         self.tx = guide_optimizer(d)
         usage = dict(ce_target=d.ce_target, max_ce=d.max_ce, normalize=d.normalize)
         if objective == "simkd":
@@ -85,7 +111,8 @@ class GuideTrainer:
         else:
             self.kw = dict(alpha=config.loss.ce_weight, tau_t=config.loss.temperature,
                            top_k=d.top_k, include_label=d.include_label, target=d.target,
-                           penalty=d.penalty, **usage)
+                           penalty=d.penalty,
+                           penalty_scale=d.get("penalty_scale", "official"), **usage)
         self._epoch = jax.jit(self._epoch_fn)
         self._objective = jax.jit(self._objective_fn)
         self._apply = jax.jit(lambda v, f, z: self.model.apply(v, f, z, train=False))

@@ -8,7 +8,9 @@ teacher temperature (`config.loss.temperature`); τ_S is DiSK's own (`config.dis
 * `budget_usage` / `budget_loss` — Eq. 3 (CE relaxation of the budget, hinge at δ), with the
   official code's optional variants (normalise by the number of misclassified points, clamp
   the per-example CE, CE against the teacher's arg-max).
-* `guide_penalty` — the official code's extra term mean(c·log(1 + K·g)) pushing g down.
+* `guide_penalty` — the official code's extra term mean(c·log(1 + K·g)) pushing g down;
+  `penalty_weight` its weight c: the official l_nll, or [ours] l_nll·τ_T·τ_S (the weight of the
+  guided term it normalises, `penalty_scale='guided'`).
 * `student_loss` (per example, guide frozen) and `guide_loss` / `lagrangian` (scalar) — Eq. 5;
   as in Alg. 1 the student is not trained on the budget term.
 * `lambda_schedule` — Alg. 1 line 8; `budget_schedule` — the official code's cosine on δ.
@@ -136,6 +138,25 @@ def guide_penalty(guide: Array, top_k: int, mask: Array | None = None) -> Array:
     return jnp.sum(m * jnp.log1p(top_k * g)) / jnp.maximum(jnp.sum(m), 1.0)
 
 
+PENALTY_SCALES = ("official", "guided")
+
+
+def penalty_weight(penalty: float, penalty_scale: str, tau_t: float,
+                   tau_s: float | Array) -> float | Array:
+    """Weight c of `guide_penalty` in the guide objective.
+
+    'official': c = l_nll (0.9), as DiSK.py. 'guided' [ours, not the paper's]: c = l_nll·τ_T·τ_S,
+    the factor Eq. 4 puts on the guided term. log(1 + K·g) is the log of the mass of the
+    guided "distribution" s + g·1[top-K] (≈ 1 + K·g), so at this weight (with penalty = 1 − α)
+    the two terms are (1 − α)·τ_T·τ_S·KL(t || (s + g·mask)/(1 + K·g)) up to the masked target's
+    mass: the renormalised Eq. 4, whose optimum in g is interior on points the student fits.
+    At the official weight the term is ~τ_T·τ_S = 16x weaker and g saturates at 1.
+    """
+    if penalty_scale not in PENALTY_SCALES:
+        raise ValueError(f"penalty_scale must be one of {PENALTY_SCALES}, got {penalty_scale!r}")
+    return penalty if penalty_scale == "official" else penalty * tau_t * tau_s
+
+
 def student_loss(student_logits: Array, teacher_logits: Array, labels: Array, guide: Array, *,
                  alpha: float, tau_t: float, tau_s: float | Array, top_k: int,
                  include_label: bool = False, target: str = "full") -> Array:
@@ -155,12 +176,13 @@ def student_loss(student_logits: Array, teacher_logits: Array, labels: Array, gu
 def guide_loss(student_logits: Array, teacher_logits: Array, labels: Array, guide: Array, *,
                lam: float | Array, delta: float | Array, alpha: float, tau_t: float,
                tau_s: float | Array, top_k: int, include_label: bool = False,
-               target: str = "full", penalty: float = 0.0, mask: Array | None = None,
-               **usage_kw) -> Array:
+               target: str = "full", penalty: float = 0.0, penalty_scale: str = "official",
+               mask: Array | None = None, **usage_kw) -> Array:
     """Scalar guide objective of Alg. 1 line 6: (1 − α)·L_dist + λ·L_budget (+ penalty term).
 
     The student logits are held fixed (stop-gradient); `penalty` is the official l_nll weight of
-    `guide_penalty` (0 = the paper's Eq. 5 exactly). The α·CE term of Eq. 5 is constant in g.
+    `guide_penalty` (0 = the paper's Eq. 5 exactly), scaled per `penalty_weight`
+    (`penalty_scale`). The α·CE term of Eq. 5 is constant in g.
     """
     s = jax.lax.stop_gradient(student_logits)
     dist = guided_distillation_loss(s, teacher_logits, guide, tau_t=tau_t, tau_s=tau_s,
@@ -172,7 +194,8 @@ def guide_loss(student_logits: Array, teacher_logits: Array, labels: Array, guid
                          mask=mask, **usage_kw)
     out = (1.0 - alpha) * dist + lam * budget
     if penalty:
-        out = out + penalty * guide_penalty(guide, top_k, mask)
+        weight = penalty_weight(penalty, penalty_scale, tau_t, tau_s)
+        out = out + weight * guide_penalty(guide, top_k, mask)
     return out
 
 

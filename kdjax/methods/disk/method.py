@@ -37,7 +37,7 @@ from kdjax import experiment
 from kdjax.methods.ce.method import ce_loss
 from kdjax.methods.disk import loss
 from kdjax.methods.disk.config import VARIANTS
-from kdjax.methods.disk.guide import GuideTrainer
+from kdjax.methods.disk.guide import GuideTrainer, init_lambda, phase_lambda
 from kdjax.methods.kd.method import make_kd_loss
 from kdjax.methods.simkd import loss as simkd_loss
 from kdjax.methods.simkd import method as simkd_method
@@ -213,7 +213,8 @@ class GuidePhase:
         s_logits, s_features = ctx.predict(state)
         g_vars, g_opt = state.extra["guide"], state.extra["guide_opt"]
         tau_s = self._tau_s(r, s_logits, float(state.extra["tau_s"]))
-        lam = float(loss.lambda_schedule(r, d.lam_min, d.lam_max, d.lam_period))
+        lam = float(phase_lambda(d, r, loss.lambda_schedule(r, d.lam_min, d.lam_max,
+                                                            d.lam_period)))
         delta = self.delta_ce if self.delta_ce is not None else float(loss.budget_schedule(
             r, d.delta_min, d.delta_max, d.delta_period, d.delta_gamma))
         data = {"features": self.t_features, "teacher_logits": self.t_logits,
@@ -231,7 +232,7 @@ class GuidePhase:
             if r == 0 and d.guide_init_epochs:
                 g_vars, g_opt = self.guide.train(g_vars, g_opt, data,
                                                  epochs=d.guide_init_epochs, seed=seed,
-                                                 salt=10_000, lam=d.lam_min, delta=delta,
+                                                 salt=10_000, lam=init_lambda(d), delta=delta,
                                                  tau_s=tau_s)
             g_vars, g_opt = self.guide.train(g_vars, g_opt, data, epochs=d.g_epochs,
                                              seed=seed, salt=r, **kw)

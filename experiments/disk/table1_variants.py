@@ -1,0 +1,47 @@
+"""DiSK Table 1 with the issue-20 variants (ours, not the paper's), beside the official DiSK.
+
+    python -m kdjax.toys.disk_table1 --config=experiments/disk/table1_variants.py \
+        --workdir=/tmp/disk_table1_variants
+    python -m launch.reproduce --table=disk_table1_variants --workdir=runs/s4
+
+Same toys, teachers, seeds and 100 initialisations per method as experiments/disk/table1.py
+(so every DiSK variant is paired with CE and KD run by run), plus a third toy,
+'intervals_1d_gap_heavy': the 1D problem with half of the Red points on the gap [3, 5]
+(disk_toy_problems.RED_SHARES_1D['gap_heavy']; expected accuracy A 2/3, B 3/4, C 5/6, so the
+global minimum C is strictly best, where the paper's balanced sampling ties B and C at 5/6).
+
+DiSK variants (`disk_variants`: name -> `disk.*` fields replaced; the rest is the official
+configuration of table1.py):
+  disk                  the official configuration (penalty_scale 'official', guide_start
+                        'official')
+  disk_norm             [ours] penalty_scale='guided': the log(1 + K·g) term weighted like the
+                        guided term (0.9·τ_T·τ_S = 14.4 instead of 0.9): the renormalised Eq. 4
+  disk_start            [ours] guide_start='budget': guide output bias at logit(0.05), its init
+                        epochs and the first 10 rounds at λ = λ_max = 50
+  disk_norm_start       both
+Every run also evaluates its best-validation epoch (round); results.json has both selections,
+the table shows `select` ('last'), `global_best_validation` the other.
+"""
+import ml_collections
+
+from experiments.disk import table1
+
+DISK_VARIANTS = {
+    "disk_norm": {"penalty_scale": "guided"},
+    "disk_start": {"guide_start": "budget"},
+    "disk_norm_start": {"penalty_scale": "guided", "guide_start": "budget"},
+}
+
+
+def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
+    config = table1.get_config(arg)
+    config.scale_note = ("full setting (100 runs per method and toy, paper's sizes and epochs) "
+                         "with the issue-20 variants (ours) and the gap-heavy 1D construction")
+    gap = config.intervals_1d_gap_heavy = ml_collections.ConfigDict(
+        config.intervals_1d.to_dict())
+    gap.problem = "intervals_1d"
+    gap.data_kw = {"sampling": "gap_heavy"}
+    config.toys = ("intervals_1d", "intervals_1d_gap_heavy", "gaussians_2d")
+    config.disk_variants = DISK_VARIANTS
+    config.methods = ("ce", "kd", "kd_grid", "disk") + tuple(DISK_VARIANTS)
+    return config
