@@ -7,10 +7,13 @@ jitted function per key of everything the step closes over, so a step compiles o
 (key, input shapes):
 
 - eval / predict steps: (model, mean, std);
-- optimizer + schedule: (the `config.train` fields, steps_per_epoch): equal configs give the
-  same `tx` object, and `TrainState.tx` is a static field of the state's tree structure;
+- optimizer: its structure (`optim.structure_key`: optimizer, momentum, Nesterov, weight
+  decay, clipping): equal structures give the same `tx` object, and `TrainState.tx` is a
+  static field of the state's tree structure. The learning-rate schedule is data in the
+  optimizer state (`optim.ScheduleState`), so fits whose steps per epoch or horizon differ
+  (RAD's rounds) share the `tx` and the compiled step;
 - train step: (model, the method's loss and pre-step functions, mean, std, augment, teacher
-  modules, schedule, shardings);
+  modules, shardings);
 - models: one canonical instance per equal module (`TrainState.apply_fn` is a bound method,
   and bound methods compare equal only for the same instance).
 
@@ -24,8 +27,9 @@ from typing import Any, Callable, Hashable, Sequence
 
 import jax
 import ml_collections
+import optax
 
-from kdjax.train.optim import make_optimizer
+from kdjax.train.optim import make_optimizer, structure_key
 from kdjax.train.step import make_eval_step, make_predict_step
 
 MAX_ENTRIES = 64  # per cache; the least recently used entry goes first
@@ -76,28 +80,28 @@ def predict_step(model, mean, std) -> Callable:
                    lambda: jax.jit(make_predict_step(model, mean=mean, std=std)))
 
 
-def optimizer(cfg: ml_collections.ConfigDict, steps_per_epoch: int):
-    """make_optimizer(cfg, steps_per_epoch), one (tx, schedule) per equal config."""
-    key = (cfg.to_json_best_effort(sort_keys=True), int(steps_per_epoch))
-    return _cached("optimizer", key, lambda: make_optimizer(cfg, steps_per_epoch))
+def optimizer(cfg: ml_collections.ConfigDict) -> optax.GradientTransformation:
+    """make_optimizer(cfg, ·)'s transformation, one per optimizer structure; point its state
+    at a fit's schedule with `optim.with_schedule(opt_state, optim.schedule_data(cfg, n))`."""
+    return _cached("optimizer", structure_key(cfg), lambda: make_optimizer(cfg, 1)[0])
 
 
 def train_step(make: Callable, model, method, *, mean, std, augment: bool,
-               teachers: Sequence[Any], schedule: Callable, shardings: Any,
+               teachers: Sequence[Any], shardings: Any,
                batch_sharding: Any, replicated: Any) -> Callable:
     """jit(make(model, method, ...)) with the state donated, one per key of what it closes
-    over (`make` included: normally `kdjax.train.step.make_train_step`)."""
+    over (`make` included: normally `kdjax.train.step.make_train_step`). The step reads its
+    learning rate from the optimizer state's schedule data."""
     mean, std = _floats(mean), _floats(std)
     leaves, treedef = jax.tree.flatten(shardings)
     key = (make, model, method.loss, method.pre_step, mean, std, bool(augment), tuple(teachers),
-           schedule, treedef, tuple(leaves), batch_sharding, replicated)
+           treedef, tuple(leaves), batch_sharding, replicated)
 
     def build():
         # The step reads the method's functions only; its data stays out of the cache.
         slim = dataclasses.replace(method, per_example={}, example_state=None, extra=None,
                                    constants=None)
-        fn = make(model, slim, mean=mean, std=std, augment=augment, teachers=list(teachers),
-                  schedule=schedule)
+        fn = make(model, slim, mean=mean, std=std, augment=augment, teachers=list(teachers))
         return jax.jit(fn, in_shardings=(shardings, batch_sharding, replicated),
                        out_shardings=(shardings, replicated), donate_argnums=(0,))
 

@@ -28,6 +28,7 @@ from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import compiled
 from kdjax.train import inference
 from kdjax.train import mesh as mesh_lib
+from kdjax.train import optim
 from kdjax.train import sync
 from kdjax.train.method import EpochContext, LossFn, Method
 from kdjax.train.metrics import MetricWriter, summarize
@@ -127,13 +128,16 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, me
         sched_cfg = copy.deepcopy(cfg)
         with sched_cfg.unlocked():
             sched_cfg.epochs = int(horizon_epochs)
-    tx, schedule = compiled.optimizer(sched_cfg, steps_per_epoch)
+    tx = compiled.optimizer(sched_cfg)   # the schedule is data in the state (optim.py)
+    schedule = optim.make_schedule(sched_cfg, steps_per_epoch)
     init_rng, step_rng = jax.random.split(jax.random.PRNGKey(config.seed))
     per_example, teacher_vars = _teacher_inputs(teachers, train)
     frozen = {"teachers": teacher_vars, "method": method.constants}
     state = create_train_state(model, tx, init_rng, info.image_shape,
                                example_state=method.example_state, extra=method.extra,
                                frozen=frozen)
+    sched_data = optim.schedule_data(sched_cfg, steps_per_epoch)
+    state = state.replace(opt_state=optim.with_schedule(state.opt_state, sched_data))
     if init_variables is not None:
         state = state.replace(params=init_variables["params"],
                               batch_stats=init_variables.get("batch_stats", {}))
@@ -150,6 +154,9 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, me
     if restored is not None:
         start_step, items, meta = restored
         state = state.replace(**items)
+        # The schedule is this fit's, whatever the checkpoint's state carried.
+        state = state.replace(opt_state=mesh_lib.put(
+            optim.with_schedule(state.opt_state, sched_data), shardings.opt_state))
         if jax.process_index() == 0:
             print(f"Resumed from step {start_step} in {checkpointer.directory}", flush=True)
     history: list[dict] = list(meta.get("history", []))
@@ -164,7 +171,7 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, me
     p_train_step = compiled.train_step(
         make_train_step, model, method, mean=info.mean, std=info.std,
         augment=config.data.augment and not on_disk, teachers=teacher_models,
-        schedule=schedule, shardings=shardings, batch_sharding=mesh_lib.data_sharded(mesh),
+        shardings=shardings, batch_sharding=mesh_lib.data_sharded(mesh),
         replicated=mesh_lib.replicated(mesh))
     p_eval_step = compiled.eval_step(model, info.mean, info.std)
     p_predict = compiled.predict_step(model, info.mean, info.std)

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from kdjax.data.augment import normalize, random_crop_flip
+from kdjax.train import optim
 from kdjax.train.method import LossFn, Method, StepContext
 from kdjax.train.state import TrainState
 
@@ -81,8 +82,10 @@ def make_train_step(model: nn.Module, method: Method, *, mean, std, augment: boo
 
     The teachers run inside the step on the (augmented) images, with variables
     `state.frozen['teachers']`, unless the batch already carries cached `teacher_logits`.
-    A method's `pre_step` runs before the gradient step. Metrics are sums over real (mask = 1)
-    examples so that they aggregate exactly over steps and hosts.
+    A method's `pre_step` runs before the gradient step, with the learning rate
+    `schedule(step)` or, without `schedule`, the one the optimizer state's schedule data gives
+    (zero if none). Metrics are sums over real (mask = 1) examples so that they aggregate
+    exactly over steps and hosts.
     """
 
     def train_step(state: TrainState, batch: dict, rng: Array):
@@ -97,7 +100,9 @@ def make_train_step(model: nn.Module, method: Method, *, mean, std, augment: boo
                 batch["teacher_features"] = features
         metrics = {}
         if method.pre_step is not None:
-            lr = schedule(state.step) if schedule is not None else jnp.zeros(())
+            lr = (schedule(state.step) if schedule is not None
+                  else optim.current_learning_rate(state.opt_state))
+            lr = jnp.zeros(()) if lr is None else lr
             ctx = StepContext(model=model, x=x, rng=rng, dropout_rng=dropout_rng,
                               learning_rate=lr)
             state, batch, metrics = method.pre_step(state, batch, ctx)
