@@ -281,9 +281,11 @@ def test_one_run_per_variant_on_digits(tmp_path):
     assert errors == full["lrds"]["teacher_train_errors"] > 0
     assert kd["lrds"]["revised_targets"] == 0 and kd["lrds"]["teacher_supervised"] == n
     assert kd["lrds"]["teacher_wrong_supervised"] == errors and kd["lrds"]["ds_scorer"] is None
-    # LR corrects the teacher-wrong examples that DS hands to the teacher
+    # LR changes every target DS hands to the teacher: it corrects the teacher-wrong ones
     f = full["lrds"]
-    assert 0 < f["revised_targets"] == f["teacher_wrong_supervised"] <= errors
+    assert f["revised_targets"] == f["teacher_supervised"]
+    assert 0 < f["revised_teacher_wrong"] == f["teacher_wrong_supervised"] <= errors
+    assert -1 <= f["ds_spearman_vs_loss"] <= 1 and 0 <= f["ds_topk_overlap_vs_loss"] <= 1
     assert f["teacher_supervised"] == round(0.75 * n) and f["ds_scorer"] == "influence"
     assert 0.0 <= full["test_accuracy"] <= 1.0 and len(full["history"]) == 1
     scores = np.load(tmp_path / "kd_lr_ds" / "ds" / "scores_influence.npy")

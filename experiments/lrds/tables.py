@@ -5,6 +5,7 @@ One `TableSpec` per table or figure; `python -m launch.reproduce --list` shows t
 from experiments.lrds import ablation_eta as _lrds_eta, ablation_fraction as _lrds_fraction
 from experiments.lrds import cifar100 as _lrds_c100, cifar100_cross_family as _lrds_cross
 from experiments.lrds import fashion_mnist_reduced as _lrds_fm, variants as _lrds_v
+from experiments.lrds import strong_teacher as _lrds_st
 from kdjax.reproduce.spec import Baseline, Metric, TableSpec
 
 ENTRIES: list[TableSpec] = []
@@ -34,7 +35,11 @@ def _lrds_metrics(paper_table: str = "") -> tuple:
             Metric("teacher train errors", "lrds.teacher_train_errors", scale=1.0),
             Metric("teacher-supervised |D^t|", "lrds.teacher_supervised", scale=1.0),
             Metric("teacher-wrong in D^t", "lrds.teacher_wrong_supervised", scale=1.0),
-            Metric("revised targets", "lrds.revised_targets", scale=1.0))
+            Metric("revised targets (all changed)", "lrds.revised_targets", scale=1.0),
+            Metric("revised targets (teacher-wrong)", "lrds.revised_teacher_wrong", scale=1.0),
+            Metric("DS score vs loss: Spearman", "lrds.ds_spearman_vs_loss", scale=1.0),
+            Metric("DS score vs loss: top-|D^t| overlap", "lrds.ds_topk_overlap_vs_loss",
+                   scale=1.0))
 
 
 def _lrds_pairs(full: tuple, cpu: tuple) -> dict:
@@ -42,35 +47,43 @@ def _lrds_pairs(full: tuple, cpu: tuple) -> dict:
                      "cpu": tuple(map(_lrds_c100.pair_setting, cpu))}}
 
 
-def _lrds(seeds: dict | None = None, **kw) -> None:
+def _lrds(seeds: dict | None = None, paired: tuple = (), **kw) -> None:
+    """Paired differences: every variant − KD, KD − CE (where the grid has CE), and `paired`."""
+    has_ce = any(getattr(v, "label", v) == "CE" for v in kw["grid"]["variant"])
     _add(paper="lrds", seeds="grid:seed", default_seeds=seeds or {"cpu": 3, "full": 3},
-         paired=(Baseline("variant", "KD"),), **kw)
+         paired=(Baseline("variant", "KD"),)
+         + ((Baseline("variant", "CE", values=("KD",)),) if has_ce else ()) + paired, **kw)
+
+
+# the four CIFAR/ImageNet stand-ins and the ablations: CE beside the KD variants (issue 20)
+_WITH_CE = (_lrds_v.CE,) + _lrds_v.STANDARD
 
 
 _lrds(id="lrds_cifar100",
       title="LR+DS CIFAR-100, same-family pairs: KD, KD+LR, KD+DS, KD+LR+DS",
       config="experiments/lrds/cifar100.py",
       grid={**_lrds_pairs(_lrds_c100.PAIRS, _lrds_c100.CPU_PAIRS),
-            "variant": _lrds_v.STANDARD},
+            "variant": _WITH_CE},
       metrics=_lrds_metrics("cifar100_same_family"), notes=_LRDS_NOTE)
 _lrds(id="lrds_cifar100_cross_family",
       title="LR+DS CIFAR-100, cross-family pairs: KD, KD+LR, KD+DS, KD+LR+DS",
       config="experiments/lrds/cifar100_cross_family.py",
       grid={**_lrds_pairs(_lrds_cross.PAIRS, _lrds_cross.CPU_PAIRS),
-            "variant": _lrds_v.STANDARD},
+            "variant": _WITH_CE},
       metrics=_lrds_metrics(), notes=_LRDS_NOTE)
 _lrds(id="lrds_imagenet", seeds={"cpu": 3, "full": 1},
       title="LR+DS ImageNet, ResNet-34 -> ResNet-18: KD, KD+LR, KD+DS, KD+LR+DS",
-      config="experiments/lrds/imagenet.py", grid={"variant": _lrds_v.STANDARD},
+      config="experiments/lrds/imagenet.py", grid={"variant": _WITH_CE},
       metrics=_lrds_metrics(), notes=_LRDS_NOTE)
 _lrds(id="lrds_ablation_eta",
       title="LR+DS ablation: label-revision strength η", config="experiments/lrds/ablation_eta.py",
-      grid={"variant": (_lrds_v.KD,) + _lrds_v.eta_sweep(_lrds_eta.ETAS)},
+      grid={"variant": (_lrds_v.CE, _lrds_v.KD) + _lrds_v.eta_sweep(_lrds_eta.ETAS)},
       metrics=_lrds_metrics(), notes=_LRDS_NOTE)
 _lrds(id="lrds_ablation_fraction",
       title="LR+DS ablation: DS fraction |D^t|/|D|",
       config="experiments/lrds/ablation_fraction.py",
-      grid={"variant": (_lrds_v.KD,) + _lrds_v.fraction_sweep(_lrds_fraction.FRACTIONS)},
+      grid={"variant": (_lrds_v.CE, _lrds_v.KD)
+            + _lrds_v.fraction_sweep(_lrds_fraction.FRACTIONS)},
       metrics=_lrds_metrics(), notes=_LRDS_NOTE)
 _lrds(id="lrds_fashion_mnist", full_here=True,
       title="LR+DS reduced run: weak teacher on Fashion-MNIST, CE / KD / +LR / +DS / +LR+DS",
@@ -78,3 +91,29 @@ _lrds(id="lrds_fashion_mnist", full_here=True,
       grid={"variant": (_lrds_v.CE,) + _lrds_v.STANDARD + _lrds_v.LOWEST
             + _lrds_v.scorer_sweep(_lrds_fm.SCORER_SWEEP)},
       metrics=_lrds_metrics())
+
+# issue 20 [ours]: a teacher that beats the CE student (small CNN -> MLP), T in {2, 4}, the
+# standard arms and the two controls, 10 paired seeds; then KD+DS with each DS scorer.
+_ST_NOTE = ("[ours] beyond the paper: the earlier reduced runs distil a teacher no better than "
+            "the CE student; here the teacher beats it (the 'teacher' rows), so KD > CE, "
+            "KD+LR > KD and KD+LR+DS > KD+LR can be tested; KD weights per T chosen on the "
+            "validation split (experiments/lrds/strong_teacher.py).")
+_lrds(id="lrds_strong_teacher", seeds={"cpu": 10, "full": 3}, full_here=True,
+      title="LR+DS with a teacher that beats the CE student (CNN -> MLP, Fashion-MNIST): CE, KD, "
+            "+LR, +DS, +LR+DS and the random-80% / wrong-only-LR controls, T in {2, 4}",
+      config="experiments/lrds/strong_teacher.py",
+      grid={"temperature": _lrds_st.TEMPERATURES,
+            "variant": (_lrds_v.CE,) + _lrds_v.STANDARD + _lrds_v.CONTROLS},
+      paired=(Baseline("variant", "KD+LR", values=("KD+LR+DS",)),
+              Baseline("variant", "KD+random 80%", values=("KD+DS",)),
+              Baseline("variant", "KD+LR (wrong only)", values=("KD+LR",))),
+      metrics=_lrds_metrics(), notes=_ST_NOTE)
+_lrds(id="lrds_strong_teacher_scorers", seeds={"cpu": 5, "full": 3}, full_here=True,
+      title="LR+DS strong teacher: KD+DS with each DS scorer (per-example loss the baseline), "
+            f"T = {_lrds_st.SCORER_TEMPERATURE.label}",
+      config="experiments/lrds/strong_teacher.py",
+      grid={"temperature": (_lrds_st.SCORER_TEMPERATURE,),
+            "variant": (_lrds_v.KD, _lrds_v.KD_DS, _lrds_v.KD_RANDOM)
+            + _lrds_v.scorer_sweep(_lrds_st.SCORERS, lr=False)},
+      paired=(Baseline("variant", "KD+DS (loss)"),),
+      metrics=_lrds_metrics(), notes=_ST_NOTE)

@@ -23,6 +23,7 @@ def section() -> ml_collections.ConfigDict:
     c.lr = ml_collections.ConfigDict()
     c.lr.enabled = True     # Label Revision of the teacher's targets
     c.lr.eta = 0.8          # η: β = η / (p^t_max − p^t_y + 1) (the paper studies η = 0.8)
+    c.lr.only_wrong = False  # [ours] revise only the teacher-wrong rows (a control for LR)
     c.ds = ml_collections.ConfigDict()
     c.ds.enabled = True     # Data Selection: only D^t is distilled, D^s gets ce_weight·CE
     c.ds.fraction = 0.8     # |D^t| / |D|

@@ -83,21 +83,48 @@ def revised_teacher_logits(teacher_logits: Array, labels: Array, *, eta: float,
     return temperature * jnp.log(jnp.maximum(revised, tiny)), wrong
 
 
-def label_revision(loss: LossFn, *, eta: float, temperature: float) -> LossFn:
+def revise_wrong_only(teacher_logits: Array, labels: Array, *, eta: float,
+                      temperature: float) -> tuple[Array, Array]:
+    """[ours] LR on the teacher-wrong rows only (a control for LR, issue 20): the rows whose
+    arg-max is not the label get the revised targets, the others keep the teacher's logits
+    unchanged (LR would only sharpen them towards the label)."""
+    revised, wrong = revised_teacher_logits(teacher_logits, labels, eta=eta,
+                                            temperature=temperature)
+    return jnp.where(wrong[..., None], revised, teacher_logits), wrong
+
+
+def label_revision(loss: LossFn, *, eta: float, temperature: float,
+                   only_wrong: bool = False) -> LossFn:
     """`loss` on the revised teacher targets (no gradient into the teacher); the wrapped loss
-    also sees `batch['lr_revised']` (bool, the teacher's arg-max was wrong)."""
+    also sees `batch['lr_revised']` (bool, the teacher's arg-max was wrong). `only_wrong`
+    ([ours]): revise the teacher-wrong rows only (`revise_wrong_only`)."""
     _check_eta(eta)
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
+    revise = revise_wrong_only if only_wrong else revised_teacher_logits
 
     def revised(logits: Array, features: Array, batch: dict) -> Array:
         batch = dict(batch)
-        batch["teacher_logits"], batch["lr_revised"] = revised_teacher_logits(
+        batch["teacher_logits"], batch["lr_revised"] = revise(
             jax.lax.stop_gradient(batch["teacher_logits"]), batch["label"], eta=eta,
             temperature=temperature)
         return loss(logits, features, batch)
 
     return revised
+
+
+def changed_targets(teacher_logits, labels, *, eta: float, temperature: float,
+                    only_wrong: bool = False, tol: float = 1e-6) -> np.ndarray:
+    """(N,) bool: the rows whose distilled target LR changes, i.e. where the revised
+    distribution differs from softmax(z_t / τ) by more than `tol` in some class (every row
+    whose teacher distribution is not already the one-hot label, or, with `only_wrong`, every
+    teacher-wrong row). Counted by `method.summarize` as `revised_targets`."""
+    z, y = jnp.asarray(teacher_logits), jnp.asarray(labels)
+    revise = revise_wrong_only if only_wrong else revised_teacher_logits
+    new, _ = revise(z, y, eta=eta, temperature=temperature)
+    before = losses.teacher_probs(z, temperature)
+    after = losses.teacher_probs(new, temperature)
+    return np.asarray(jnp.max(jnp.abs(after - before), axis=-1) > tol)
 
 
 def data_selection(loss: LossFn, *, ce_weight: float) -> LossFn:

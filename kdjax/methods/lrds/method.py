@@ -53,14 +53,15 @@ def base_method(config, run) -> Method:
     return _base_module(config).make_method(config, run)
 
 
-def revised_pre_step(pre_step, *, eta: float, temperature: float):
+def revised_pre_step(pre_step, *, eta: float, temperature: float, only_wrong: bool = False):
     """`pre_step` run on the batch with LR-revised `teacher_logits` (ALM-KD's meta-update then
     learns λ against the targets the loss distils); the batch it returns carries the original
     logits again, which the LR-wrapped loss revises itself."""
 
     def pre(state, batch, ctx):
         seen = dict(batch)
-        seen["teacher_logits"], _ = loss_lib.revised_teacher_logits(
+        revise = loss_lib.revise_wrong_only if only_wrong else loss_lib.revised_teacher_logits
+        seen["teacher_logits"], _ = revise(
             jax.lax.stop_gradient(batch["teacher_logits"]), batch["label"], eta=eta,
             temperature=temperature)
         state, out, metrics = pre_step(state, seen, ctx)
@@ -74,10 +75,12 @@ def make_method(config, run) -> Method:
     c = config.lrds
     loss, pre_step = base.loss, base.pre_step
     if c.lr.enabled:
-        loss = loss_lib.label_revision(loss, eta=c.lr.eta, temperature=config.loss.temperature)
+        loss = loss_lib.label_revision(loss, eta=c.lr.eta, temperature=config.loss.temperature,
+                                       only_wrong=c.lr.only_wrong)
         if pre_step is not None:
             pre_step = revised_pre_step(pre_step, eta=c.lr.eta,
-                                        temperature=config.loss.temperature)
+                                        temperature=config.loss.temperature,
+                                        only_wrong=c.lr.only_wrong)
     per_example = dict(base.per_example)
     selected = selection.teacher_set(config, run)
     if selected is not None:
@@ -88,20 +91,32 @@ def make_method(config, run) -> Method:
 
 def summarize(config, run, result) -> dict:
     """`lrds` entries of results.json: the training split's size, the teacher's errors on it,
-    |D^t| (teacher-supervised examples) and the teacher-wrong examples among them, and
-    `revised_targets`: the teacher-wrong targets LR corrects (0 without LR; the teacher-right
-    targets LR only sharpens are not counted); the base method's own entries (its
-    `summarize`) beside them."""
+    |D^t| (teacher-supervised examples) and the teacher-wrong examples among them;
+    `revised_targets`: every D^t example whose distilled target LR changed
+    (`loss.changed_targets`: the teacher-wrong targets LR corrects and the teacher-right ones it
+    sharpens; 0 without LR) and `revised_teacher_wrong`, the teacher-wrong ones among them;
+    with DS, the scorer and its agreement with the per-example CE of the same warm-up student
+    (`selection.agreement_with_loss`: Spearman and top-|D^t| overlap); the base method's own
+    entries (its `summarize`) beside them."""
     module = _base_module(config)
     out = dict(module.summarize(config, run, result)) if hasattr(module, "summarize") else {}
-    wrong = selection.teacher_wrong(config, run)
+    c = config.lrds
+    logits = selection.teacher_train_logits(config, run)
+    labels = run.splits["train"].labels
+    wrong = np.asarray(logits).argmax(-1) != labels
     selected = selection.teacher_set(config, run)
     supervised = np.ones_like(wrong) if selected is None else selected
-    wrong_supervised = int(wrong[supervised].sum())
+    changed = np.zeros_like(wrong)
+    if c.lr.enabled:
+        changed = loss_lib.changed_targets(logits, labels, eta=c.lr.eta,
+                                           temperature=config.loss.temperature,
+                                           only_wrong=c.lr.only_wrong) & supervised
     out["lrds"] = {
         "num_train": int(wrong.size), "teacher_train_errors": int(wrong.sum()),
         "teacher_supervised": int(supervised.sum()),
-        "teacher_wrong_supervised": wrong_supervised,
-        "revised_targets": wrong_supervised if config.lrds.lr.enabled else 0,
-        "ds_scorer": config.lrds.ds.scorer if selected is not None else None}
+        "teacher_wrong_supervised": int(wrong[supervised].sum()),
+        "revised_targets": int(changed.sum()),
+        "revised_teacher_wrong": int((changed & wrong).sum()),
+        "ds_scorer": c.ds.scorer if selected is not None else None,
+        **(selection.agreement_with_loss(config, run) if selected is not None else {})}
     return out

@@ -13,6 +13,7 @@ import copy
 import os
 
 import numpy as np
+import scipy.stats
 
 from kdjax import experiment
 from kdjax.methods.ce.method import ce_loss
@@ -104,11 +105,41 @@ def teacher_set(config, run) -> np.ndarray | None:
     return influence.select_subset(-s if ds.lowest else s, ds.fraction)
 
 
-def teacher_wrong(config, run) -> np.ndarray:
-    """(N,) bool: the first teacher's arg-max differs from the label on each training row."""
+def teacher_train_logits(config, run) -> np.ndarray:
+    """(N, C) logits of the first teacher on the training split's rows (its cache if any)."""
     train, teacher = run.splits["train"], run.teachers[0]
     logits = teacher.logits_cache
     if logits is None:
         logits, _ = loop.predict_split(teacher.model, teacher.variables, train, run.info,
                                        config.data.eval_batch_size, run.mesh)
-    return np.asarray(logits).argmax(-1) != train.labels
+    return np.asarray(logits)
+
+
+def teacher_wrong(config, run) -> np.ndarray:
+    """(N,) bool: the first teacher's arg-max differs from the label on each training row."""
+    return teacher_train_logits(config, run).argmax(-1) != run.splits["train"].labels
+
+
+def agreement(scores, reference, fraction: float) -> dict:
+    """How a DS score ranks like a reference score (issue 20): Spearman's rho over all rows and
+    the overlap |top-k(scores) ∩ top-k(reference)| / k of the two D^t's, k = round(fraction·N)."""
+    a, b = np.asarray(scores, np.float64), np.asarray(reference, np.float64)
+    top_a = influence.select_subset(a, fraction)
+    top_b = influence.select_subset(b, fraction)
+    k = int(top_a.sum())
+    rho = float(scipy.stats.spearmanr(a, b).statistic) if a.size > 1 else float("nan")
+    return {"spearman": rho, "topk_overlap": float((top_a & top_b).sum() / k) if k else 1.0}
+
+
+def agreement_with_loss(config, run) -> dict:
+    """`ds_spearman_vs_loss` and `ds_topk_overlap_vs_loss`: the run's DS scores against the
+    per-example CE ('loss' scorer) of the same CE warm-up student; {} for the 'random' scorer
+    (no warm-up student)."""
+    if config.lrds.ds.scorer == "random":
+        return {}
+    out = warmup_outputs(config, run)
+    loss = influence.loss_scores(influence.Outputs(out["train_features"], out["train_logits"]),
+                                 run.splits["train"].labels)
+    agree = agreement(scores(config, run), loss, config.lrds.ds.fraction)
+    return {"ds_spearman_vs_loss": agree["spearman"],
+            "ds_topk_overlap_vs_loss": agree["topk_overlap"]}
