@@ -9,7 +9,9 @@ configs (`STANDALONE_FULL`) and the full variants a config file offers that no e
 format and input recipe, and the teacher path stay the paper's:
   * every stage 1 epoch (`*epochs` fields; warm-up 0) over a train subset of 2 batches of
     `BATCH`, so each stage takes 2 steps; evaluation on `EVAL` test examples;
-  * the active loop (RAD, compositions): |A| = 2 batches, b = 1 batch, 1 round, 1 trial;
+  * the active loop (RAD, compositions): |A| = 2 batches, b = 1 batch, 1 round, 1 trial, the
+    config's first 2 strategies (RAD and a baseline; every strategy's selection is tested in
+    tests/test_active_strategies.py) and the claimed pairs among them;
   * models: a smaller member of the same family (`shrink_model`, documented per family);
   * grain workers 0 (records decoded in the test process), no tensorboard / progress bar.
 
@@ -40,6 +42,7 @@ BATCH = 8          # one example per fake CPU device (tests/conftest.py: 8 devic
 VALIDATION = 8     # held-out examples where the config holds any out
 EVAL = 8           # test examples evaluated
 MOCK_EXAMPLES = 40  # examples per split tfds.testing.mock_data makes
+STRATEGIES = 2     # selection strategies compared per active config: its first two
 
 # Registry entries whose full config reads no dataset: nothing to fabricate.
 NO_DATA = {
@@ -199,6 +202,10 @@ def shrink(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         a.pool_size = 0
         a.num_clusters = min(a.num_clusters, 4)
         a.cluster_bucket_size = 0
+        a.strategies = tuple(a.strategies)[:STRATEGIES]
+        keep = lambda pairs: tuple(p for p in pairs if set(p) <= set(a.strategies))
+        a.pairs = keep(a.pairs)
+        c.claim.pairs = keep(c.claim.pairs)
         train_n = a.num_labeled + 2 * a.budget
     d.max_train_examples = train_n + d.num_validation
     d.max_test_examples = EVAL
