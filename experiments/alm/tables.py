@@ -30,6 +30,15 @@ _add(id="alm_sec5_settings", paper="alm", full_here=True,
            "(beyond the paper)",
      config="experiments/alm/sec5_settings.py", seeds="count:num_seeds",
      default_seeds={"cpu": 5, "full": 50})
+_add(id="alm_sec5_variants", paper="alm", full_here=True,
+     title="ALM-KD Sec. 5 with issue 20's variants (beyond the paper): confidence-pooled λ, "
+           "Eq. 16 on a separate batch / against p_T, λ in [0, 1], confidence threshold",
+     config="experiments/alm/sec5_variants.py", seeds="count:num_seeds",
+     default_seeds={"cpu": 50, "full": 50},
+     notes="Paired over the 50 shared seeds (arm − CE / − KD / − paper ALM-KD, 95% "
+           "t-intervals); hyper-parameters of alm_confidence and threshold chosen on a "
+           "selection split of seeds 1000..1007 (see the config); the oracle arm reads the "
+           "true flip mask (a reference, not a method).")
 # The real-data ALM-KD entries: one run per (alm.variant, seed) point; every seed of a cell
 # distils the same teachers (teacher.seed). The paper's cells are in paper_numbers.ALM under
 # its row names: `paper_rows` maps each alm.variant to its row.

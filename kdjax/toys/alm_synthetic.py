@@ -24,56 +24,13 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
-from sklearn.datasets import make_classification
-
 from kdjax.methods.alm import config as alm_config
 from kdjax.methods.alm import meta
 from kdjax.methods.alm.loss import student_loss
-from kdjax.toys.alm_synthetic_report import (fig3_table, lambda_summary, mean_sem, plot_fig3,
-                                            plot_fig4)
-
-# ---------------------------------------------------------------- data
-
-
-def default_data_config() -> ml_collections.ConfigDict:
-    """make_classification arguments; the paper fixes only features, classes and split sizes."""
-    return ml_collections.ConfigDict(dict(
-        n_features=14, n_classes=20, n_train=8100, n_val=900, n_test=1000, flip_frac=0.1,
-        n_informative=10, n_redundant=2, n_repeated=0, n_clusters_per_class=1, class_sep=1.0,
-        standardize=True))
-
-
-def make_data(seed: int, d: ml_collections.ConfigDict) -> dict[str, np.ndarray]:
-    """One synthetic data set; labels of exactly round(flip_frac·n_train) train points flipped."""
-    if d.n_classes * d.n_clusters_per_class > 2 ** d.n_informative:
-        raise ValueError("make_classification needs n_classes·n_clusters_per_class <= "
-                         f"2**n_informative, got {d.n_classes}·{d.n_clusters_per_class} > "
-                         f"2**{d.n_informative}")
-    n = d.n_train + d.n_val + d.n_test
-    x, y = make_classification(
-        n_samples=n, n_features=d.n_features, n_informative=d.n_informative,
-        n_redundant=d.n_redundant, n_repeated=d.n_repeated, n_classes=d.n_classes,
-        n_clusters_per_class=d.n_clusters_per_class, class_sep=d.class_sep, flip_y=0.0,
-        shuffle=True, random_state=seed)
-    x, y = x.astype(np.float32), y.astype(np.int32)
-    tr, va = slice(0, d.n_train), slice(d.n_train, d.n_train + d.n_val)
-    te = slice(d.n_train + d.n_val, n)
-    if d.standardize:
-        mu, sd = x[tr].mean(0), x[tr].std(0) + 1e-6
-        x = (x - mu) / sd
-    rng = np.random.default_rng(seed + 10_000)
-    flipped = np.zeros(d.n_train, bool)
-    flipped[rng.choice(d.n_train, int(round(d.flip_frac * d.n_train)), replace=False)] = True
-    y_tr = y[tr].copy()
-    y_tr[flipped] = (y_tr[flipped] + rng.integers(1, d.n_classes, flipped.sum())) % d.n_classes
-    return dict(x_train=x[tr], y_train=y_tr, y_train_clean=y[tr], flipped=flipped,
-                x_val=x[va], y_val=y[va], x_test=x[te], y_test=y[te])
-
-
-def make_data_stack(seeds, d) -> dict[str, np.ndarray]:
-    sets = [make_data(int(s), d) for s in seeds]
-    return {k: np.stack([s[k] for s in sets]) for k in sets[0]}
-
+from kdjax.methods.alm.pooled import pooled_lambda, teacher_confidence
+from kdjax.toys.alm_synthetic_data import default_data_config, make_data, make_data_stack
+from kdjax.toys.alm_synthetic_report import (fig3_table, fig4_claim, fig4_paired_rows,
+                                            lambda_summary, mean_sem, plot_fig3, plot_fig4)
 
 # ---------------------------------------------------------------- models and training
 
@@ -109,12 +66,13 @@ def _accuracy(forward, params, x, y):
 
 def train_one(key, data: dict, teacher_tr, teacher_val, *, hidden: int, num_classes: int,
               t: ml_collections.ConfigDict, lam_value: float, temperature: float,
-              alm_cfg: meta.MetaConfig | None):
-    """Trains one network on one seed's data; vmap over (key, data, teacher logits).
+              alm_cfg: meta.MetaConfig | None, lam_fixed=None):
+    """Trains one network on one seed's data; vmap over (key, data, teacher logits[, λ]).
 
-    alm_cfg None: fixed λ = lam_value (0: CE, 0.9: KD) at τ = temperature; otherwise ALM-KD
-    at τ = alm_cfg.temperature. Returns final params, final λ (N,) and test accuracy per
-    epoch (E,).
+    alm_cfg None: fixed λ = lam_value (0: CE, 0.9: KD), or the per-example `lam_fixed` (N,)
+    (issue 20's threshold and oracle rules), at τ = temperature; otherwise ALM-KD at
+    τ = alm_cfg.temperature. Returns final params, final λ (N,) (lambda_model='confidence':
+    g_φ of the final φ on every example) and test accuracy per epoch (E,).
     """
     n = data["x_train"].shape[0]
     bs = t.batch_size
@@ -126,14 +84,20 @@ def train_one(key, data: dict, teacher_tr, teacher_val, *, hidden: int, num_clas
     tx, sched = _optimizer(t, steps)
     opt_state = tx.init(params)
     tau = alm_cfg.temperature if alm_cfg is not None else temperature
-    lam = jnp.full((n,), alm_cfg.lambda_init if alm_cfg is not None else lam_value, jnp.float32)
+    if alm_cfg is not None:
+        lam = meta.init_lambda_state(n, None, alm_cfg)
+    elif lam_fixed is not None:
+        lam = jnp.asarray(lam_fixed, jnp.float32)
+    else:
+        lam = jnp.full((n,), lam_value, jnp.float32)
+    separate = alm_cfg is not None and alm_cfg.outer_train == "separate"
     val = {"image": data["x_val"], "label": data["y_val"], "teacher_logits": teacher_val}
     nv = data["x_val"].shape[0]
 
     if alm_cfg is not None:
         step_fn = meta.make_alm_step(forward, tx, sched, alm_cfg, head_path=("Dense_1",))
     else:
-        def step_fn(params, opt_state, lam, s, batch, val_batch):
+        def step_fn(params, opt_state, lam, s, batch, val_batch, outer_batch=None):
             lam_b = lam[batch["id"]]
 
             def loss(p):
@@ -160,7 +124,14 @@ def train_one(key, data: dict, teacher_tr, teacher_val, *, hidden: int, num_clas
             batch = {"image": data["x_train"][ids], "label": data["y_train"][ids], "id": ids,
                      "teacher_logits": teacher_tr[ids]}
             val_b = jax.tree.map(lambda a: a[vids], val)
-            params, opt_state, lam, _ = step_fn(params, opt_state, lam, s, batch, val_b)
+            outer_b = None
+            if separate:  # OURS: Eq. 16's β term on another random training batch
+                oids = jax.random.randint(
+                    jax.random.fold_in(jax.random.fold_in(k_run, 104729), s), (bs,), 0, n)
+                outer_b = {"image": data["x_train"][oids], "label": data["y_train"][oids],
+                           "id": oids, "teacher_logits": teacher_tr[oids]}
+            params, opt_state, lam, _ = step_fn(params, opt_state, lam, s, batch, val_b,
+                                                outer_b)
             return (params, opt_state, lam), None
 
         (params, opt_state, lam), _ = jax.lax.scan(step, (params, opt_state, lam),
@@ -169,10 +140,16 @@ def train_one(key, data: dict, teacher_tr, teacher_val, *, hidden: int, num_clas
         return (params, opt_state, lam), acc
 
     (params, _, lam), accs = jax.lax.scan(epoch, (params, opt_state, lam), jnp.arange(t.epochs))
+    if isinstance(lam, dict):  # lambda_model='confidence': λ of every example under final φ
+        lam = pooled_lambda(lam["phi"], teacher_confidence(teacher_tr, data["y_train"]))
     return params, lam, accs
 
 
-def _run_vmapped(keys, data, teacher_tr, teacher_val, **kw):
+def _run_vmapped(keys, data, teacher_tr, teacher_val, lam_fixed=None, **kw):
+    if lam_fixed is not None:
+        fn = jax.jit(jax.vmap(lambda k, d, ttr, tv, lf: train_one(k, d, ttr, tv, lam_fixed=lf,
+                                                                  **kw)))
+        return fn(keys, data, teacher_tr, teacher_val, lam_fixed)
     fn = jax.jit(jax.vmap(lambda k, d, ttr, tv: train_one(k, d, ttr, tv, **kw)))
     return fn(keys, data, teacher_tr, teacher_val)
 
@@ -318,6 +295,9 @@ def run_fig4(config, workdir: str) -> dict:
               "auc_alm_minus_ce": mean_sem(curves["alm"].mean(1) - curves["ce"].mean(1))}
     out = {"rows": rows, "paired_final": paired, "alm_config": dataclasses.asdict(
         alm_config_from(config)), "teacher_test_acc": mean_sem(env["teacher_test_acc"]),
+           "claim": fig4_claim(final["alm"], final["ce"], final["kd"],
+                               PAPER.get(("sec5_fig4", "claim"), "")),
+           "paired_rows": fig4_paired_rows(final, e),
            "curves_mean": {k: a.mean(0).tolist() for k, a in curves.items()},
            "scale_note": _scale_note(config), "seconds": secs}
     _write(workdir, "results.json", out)

@@ -1,10 +1,13 @@
 """ALM-KD Sec. 5 synthetic experiment: the Fig. 3 table (mean λ per teacher-confidence bucket,
-noisy vs clean), the λ summary behind the Fig. 3 / Fig. 4 patterns, and the two plots."""
+noisy vs clean), the λ summary behind the Fig. 3 / Fig. 4 patterns, the Fig. 4 claim verdict
+(paired over seeds) and the two plots."""
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from kdjax.reproduce import stats
 
 
 def fig3_table(lam: np.ndarray, teacher_tr: np.ndarray, y_train: np.ndarray, flipped: np.ndarray,
@@ -67,6 +70,28 @@ def lambda_summary(lam, teacher_tr, y_train, flipped, n_buckets: int = 10) -> di
         "teacher_conf_clean": mean_sem([conf[s][~flipped[s]].mean() for s in range(len(conf))]),
         "lambda_min": float(lam.min()), "lambda_max": float(lam.max()),
     }
+
+
+def fig4_claim(alm, ce, kd, text: str) -> dict:
+    """The paper's Fig. 4 claim ("ALM-KD converges to higher test accuracy than CE and KD")
+    judged on the final epoch's test accuracy (arrays over the shared seeds): ALM-KD − CE and
+    ALM-KD − KD paired, 95% t-intervals, status from stats.claim_status('greater'); the
+    format of kdjax.active.paired.judge_claim."""
+    diffs = {"ALM-KD − CE": stats.paired(alm, ce), "ALM-KD − KD": stats.paired(alm, kd)}
+    status, detail = stats.claim_status(diffs, "greater")
+    return {"status": status, "detail": detail, "text": text, "kind": "greater",
+            "on": "last"}
+
+
+def fig4_paired_rows(final: dict, epoch: int) -> list[dict]:
+    """`paired_rows` of the Fig. 4 result (kdjax.reproduce.aggregate.paired_rows): ALM-KD − CE,
+    ALM-KD − KD and KD − CE at the final epoch (`round` = that epoch)."""
+    rows = []
+    for a, b in (("alm", "ce"), ("alm", "kd"), ("kd", "ce")):
+        d = stats.paired(final[a], final[b])
+        rows.append({"comparison": f"{a} − {b}", "round": epoch, "diff": d.as_dict(),
+                     "text": stats.fmt_paired(d)})
+    return rows
 
 
 def plot_fig3(rows, path):

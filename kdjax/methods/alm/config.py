@@ -5,7 +5,9 @@ from __future__ import annotations
 import ml_collections
 
 # One run trains one student; `alm.variant` picks which (the ALM-KD paper's rows and baselines).
-VARIANTS = ("ce", "kd", "alm", "alm_final", "takd", "dgkd")
+VARIANTS = ("ce", "kd", "alm", "alm_final", "takd", "dgkd", "threshold")
+LAMBDA_MODELS = ("table", "confidence")
+OUTER_TRAIN = ("own", "separate", "teacher")
 
 
 def section() -> ml_collections.ConfigDict:
@@ -13,13 +15,29 @@ def section() -> ml_collections.ConfigDict:
     a.variant = "alm"           # ce | kd (Eq. 5 with λ fixed at loss.kd_weight) | alm (Alg. 1
     #                             over every teacher of the set) | alm_final (the final teacher
     #                             only) | takd (KD hops via alm.assistants) | dgkd (all larger
-    #                             models at once, λ = loss.kd_weight per teacher)
+    #                             models at once, λ = loss.kd_weight per teacher) |
+    #                             threshold (OURS, non-meta: λ_i = 1 where the final teacher
+    #                             gives the label p_T(y_i|x_i) < alm.conf_threshold, else
+    #                             loss.kd_weight; kdjax/methods/alm/pooled.py)
     a.alpha = 0.2               # perturbation of the outer target p'_T, Eq. 6 (paper: 0.2)
     a.beta = 0.1                # weight of the training-batch outer term, Eq. 16 (paper: 0.1)
     a.lambda_lr = 1000.0        # η_λ of Eq. 10 (open); multiplies the raw Eq. 8 gradient (∝ η/n)
     a.update_every = 10         # L of Alg. 1: meta-update every L steps (paper: 10)
     a.lambda_init = 0.5         # initial λ (open)
-    a.clip = "none"             # 'none' | 'unit': project λ onto [0, 1] after each update (open)
+    a.clip = "none"             # 'none' | 'unit': project λ onto [0, 1] after each update (open;
+    #                             'unit' is also issue 20's "λ clipped to [0, 1]" switch)
+    # --- OURS (issue 20, beyond the paper; the defaults are the paper's method) ---
+    a.lambda_model = "table"    # 'table' (paper: one free λ per example and teacher) |
+    #                             'confidence' (OURS: λ_ik = g_φ(p_Tk(y_i|x_i)), φ meta-learned
+    #                             by the same look-ahead; kdjax/methods/alm/pooled.py)
+    a.pool_hidden = 0           # g_φ: 0 = σ(a·c + b) (2 numbers); H = MLP with H hidden units
+    a.pool_lr = 0.0             # η_φ of φ ← φ − η_φ·∇_φ O; 0 = alm.lambda_lr
+    a.outer_train = "own"       # the Eq. 16 (β) term: 'own' (paper: the λ-batch itself against
+    #                             its own p'_T, noisy labels included) | 'separate' (OURS: another
+    #                             training batch, so λ_B do not see their own targets) |
+    #                             'teacher' (OURS: the λ-batch against the plain teacher p_T,
+    #                             no label mixing, α = 0 in that term only)
+    a.conf_threshold = 0.1      # alm.variant='threshold': λ = 1 where p_T(y|x) < this (OURS)
     a.meta_grad = "exact"       # 'exact' (autodiff through the whole network) | 'last_layer'
     #                             (the paper's Sec. 4.2 approximation: the head only)
     a.lookahead_lr = 0.0        # η of Eq. 7; 0 = the optimizer's learning rate at that step
@@ -53,6 +71,11 @@ CHECKS = {
     "lambda_lr": (lambda v: v >= 0, ">= 0"),
     "update_every": (lambda v: int(v) >= 1, "an integer >= 1"),
     "clip": (lambda v: v in ("none", "unit"), "'none' or 'unit'"),
+    "lambda_model": (lambda v: v in LAMBDA_MODELS, f"one of {', '.join(LAMBDA_MODELS)}"),
+    "pool_hidden": (lambda v: int(v) >= 0, "an integer >= 0"),
+    "pool_lr": (lambda v: v >= 0, ">= 0 (0 = alm.lambda_lr)"),
+    "outer_train": (lambda v: v in OUTER_TRAIN, f"one of {', '.join(OUTER_TRAIN)}"),
+    "conf_threshold": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
     "meta_grad": (lambda v: v in ("exact", "last_layer"), "'exact' or 'last_layer'"),
     "lookahead_lr": (lambda v: v >= 0, ">= 0 (0 = the optimizer's learning rate)"),
     "outer_teacher": (_outer_teacher, "'mean' or a teacher index"),

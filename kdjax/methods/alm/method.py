@@ -8,7 +8,13 @@
              validation side batch, then the Eq. 5 / 12 gradient step with the new λ;
   alm_final  the same with the final teacher only (Table 2 row 2);
   takd       Hinton KD from the last assistant of the KD chain;
-  dgkd       Eq. 12 with λ = loss.kd_weight for every teacher of the DGKD chain.
+  dgkd       Eq. 12 with λ = loss.kd_weight for every teacher of the DGKD chain;
+  threshold  OURS (issue 20): Eq. 5 with the fixed per-example λ_i = 1 where the final teacher
+             gives the label p_T(y_i|x_i) < alm.conf_threshold, else loss.kd_weight.
+OURS switches of the meta variants (config.alm): lambda_model='confidence' keeps φ of
+λ = g_φ(p_T(y|x)) in `TrainState.extra['lambda_phi']` (the λ table then records g_φ at each
+example's last step); outer_train='separate' adds a second training side batch ('outer/*')
+for the β term of Eq. 16; clip='unit' keeps λ in [0, 1].
 The CE weight of every variant but `ce` is 1 − λ (Eq. 5), so `loss.ce_weight` is not read.
 The test accuracy at the best validation epoch (Table 3's early-stopped CE row) is
 `early_stop.test_accuracy` of any run's results.json.
@@ -23,7 +29,9 @@ import numpy as np
 
 from kdjax.methods.alm import teachers as teachers_lib
 from kdjax.methods.alm.loss import make_student_loss
-from kdjax.methods.alm.meta import MetaConfig, find_head_path, init_lambdas, meta_update
+from kdjax.methods.alm import pooled
+from kdjax.methods.alm.meta import (MetaConfig, batch_lambda, find_head_path, init_lambda_state,
+                                    meta_update)
 from kdjax.methods.ce.method import ce_loss
 from kdjax.methods.kd.method import make_kd_loss
 from kdjax.train.method import Method
@@ -31,6 +39,7 @@ from kdjax.train.step import preprocess
 
 teachers = teachers_lib.teachers
 _META = ("alm", "alm_final")
+_CONST_KEY = {"validation": "val", "outer": "outer"}  # side split -> its constants' prefix
 
 
 def _forward(model, batch_stats, rng):
@@ -49,15 +58,22 @@ def make_pre_step(cfg: MetaConfig, mean, std):
     meta-gradient step; the look-ahead (Eq. 7) runs at the current parameters with
     η = the step's learning rate (or alm.lookahead_lr) and dropout key fold_in(dropout_rng, 1);
     the outer loss (Eq. 6, 16) is on the batch's `validation/*` side batch plus β·the training
-    batch. Validation teacher logits: `constants['val_logits'][val_row_of_id[id]]`."""
+    batch (outer_train='separate': the `outer/*` side batch). Side-batch teacher logits:
+    `constants['<name>_logits'][<name>_row_of_id[id]]`."""
+
+    def side_batch(consts, batch, name):
+        key = _CONST_KEY[name]
+        rows = consts[f"{key}_row_of_id"][batch[f"{name}/id"]]
+        return {"image": preprocess(batch[f"{name}/image"], mean, std),
+                "label": batch[f"{name}/label"], "id": batch[f"{name}/id"],
+                "mask": batch[f"{name}/mask"].astype(jnp.float32),
+                "teacher_logits": consts[f"{key}_logits"][rows]}
 
     def pre_step(state, batch, ctx):
         consts = state.frozen["method"]
-        vrows = consts["val_row_of_id"][batch["validation/id"]]
-        val_batch = {"image": preprocess(batch["validation/image"], mean, std),
-                     "label": batch["validation/label"],
-                     "mask": batch["validation/mask"].astype(jnp.float32),
-                     "teacher_logits": consts["val_logits"][vrows]}
+        val_batch = side_batch(consts, batch, "validation")
+        outer_batch = side_batch(consts, batch, "outer") if cfg.outer_train == "separate" \
+            else None
         tr_batch = {"image": ctx.x, "label": batch["label"], "id": batch["id"],
                     "mask": batch["mask"].astype(jnp.float32),
                     "teacher_logits": batch["teacher_logits"]}
@@ -70,13 +86,23 @@ def make_pre_step(cfg: MetaConfig, mean, std):
 
         def do_meta(lam):
             new, m = meta_update(fwd, state.params, lam, tr_batch, val_batch,
-                                 ctx.learning_rate, cfg, head_path)
-            return (new.astype(lam.dtype), m["meta_objective"].astype(jnp.float32),
+                                 ctx.learning_rate, cfg, head_path, outer_batch)
+            new = jax.tree.map(lambda a, b: a.astype(b.dtype), new, lam)
+            return (new, m["meta_objective"].astype(jnp.float32),
                     m["meta_grad_norm"].astype(jnp.float32))
 
+        lam = state.example_state["lambda"]
+        if cfg.lambda_model == "confidence":
+            lam = {"table": lam, "phi": state.extra["lambda_phi"]}
         lam, obj, gnorm = jax.lax.cond(state.step % cfg.update_every == 0, do_meta,
-                                       lambda lam: (lam, zero, zero),
-                                       state.example_state["lambda"])
+                                       lambda lam: (lam, zero, zero), lam)
+        if cfg.lambda_model == "confidence":  # the batch's rows: g_φ of the current φ
+            lam_b = batch_lambda(lam, tr_batch, cfg)
+            real = tr_batch["mask"].reshape(lam_b.shape[:1] + (1,) * (lam_b.ndim - 1)) > 0
+            table = lam["table"]
+            table = table.at[batch["id"]].set(jnp.where(real, lam_b, table[batch["id"]]))
+            state = state.replace(extra={**state.extra, "lambda_phi": lam["phi"]})
+            lam = table
         state = state.replace(example_state={**state.example_state, "lambda": lam})
         return state, batch, {"meta_objective": obj, "meta_grad_norm": gnorm,
                               "lambda_mean": jnp.mean(lam[batch["id"]])}
@@ -90,6 +116,14 @@ def make_method(config, run) -> Method:
         return Method(loss=ce_loss)
     if variant in ("kd", "takd"):
         return Method(loss=make_kd_loss(lc.temperature, lc.kd_weight))
+    if variant == "threshold":
+        train = run.splits["train"]
+        conf = pooled.teacher_confidence(
+            jnp.asarray(teachers_lib.split_logits(run.teachers, train, run)),
+            jnp.asarray(train.labels))
+        lam = pooled.threshold_lambda(conf, config.alm.conf_threshold, lc.kd_weight)
+        return Method(loss=make_student_loss(lc.temperature),
+                      per_example={"lambda": np.asarray(lam, np.float32)})
     k = len(run.teachers)
     if variant == "dgkd":
         return teachers_lib.dgkd_method(lc.temperature, lc.kd_weight, k,
@@ -99,14 +133,22 @@ def make_method(config, run) -> Method:
     cfg = MetaConfig.from_config(config)
     train, val = run.splits["train"], run.splits["validation"]
     num_ids = int(max(train.ids.max(), val.ids.max())) + 1
-    row_of_id = np.zeros(int(val.ids.max()) + 1, np.int32)
-    row_of_id[val.ids] = np.arange(len(val.ids))
-    constants = {"val_logits": jnp.asarray(teachers_lib.split_logits(run.teachers, val, run)),
-                 "val_row_of_id": jnp.asarray(row_of_id)}
-    return Method(loss=make_student_loss(cfg.temperature),
-                  example_state={"lambda": init_lambdas(num_ids, None if k == 1 else k,
-                                                        cfg.lambda_init)},
-                  constants=constants, side_splits={"validation": val},
+    constants, sides = {}, {"validation": val}
+    if cfg.outer_train == "separate":
+        sides["outer"] = train
+    for name, split in sides.items():
+        row_of_id = np.zeros(int(split.ids.max()) + 1, np.int32)
+        row_of_id[split.ids] = np.arange(len(split.ids))
+        key = _CONST_KEY[name]
+        constants[f"{key}_logits"] = jnp.asarray(teachers_lib.split_logits(run.teachers,
+                                                                           split, run))
+        constants[f"{key}_row_of_id"] = jnp.asarray(row_of_id)
+    lam = init_lambda_state(num_ids, None if k == 1 else k, cfg)
+    extra = None
+    if cfg.lambda_model == "confidence":
+        lam, extra = lam["table"], {"lambda_phi": lam["phi"]}
+    return Method(loss=make_student_loss(cfg.temperature), example_state={"lambda": lam},
+                  extra=extra, constants=constants, side_splits=sides,
                   pre_step=make_pre_step(cfg, run.info.mean, run.info.std))
 
 

@@ -240,7 +240,7 @@ def teachers(config, run) -> list[loop.Teacher]:
     if variant == "ce":
         return []
     main = main_teachers(config, run)
-    if variant in ("kd", "alm_final"):
+    if variant in ("kd", "alm_final", "threshold"):
         chosen = main[-1:]
     elif variant == "alm":
         chosen = assistant_chain(config, run, main[-1], "ce") if config.alm.assistants else main
