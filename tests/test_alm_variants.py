@@ -172,3 +172,21 @@ def test_lambda_auc_and_fig4_claim():
     assert set(worse) == {"status", "detail", "text", "kind", "on"} and "n=10" in worse["detail"]
     better = R.fig4_claim(ce + 0.02 + 1e-3 * rng.random(10), ce, ce + 0.001, "claim")
     assert better["status"] == "claim reproduced"
+
+
+@pytest.mark.slow
+def test_method_path_runs_each_switch(tmp_path):
+    """kdjax.run end to end (tiny digits, 1 epoch): the threshold variant and ALM-KD with the
+    confidence-pooled λ, the separate Eq. 16 batch and the clip."""
+    from kdjax import run as run_lib
+    from tests.test_alm_method import _config
+    common = {"alm.label_noise": 0.3, "alm.update_every": 2, "loss.kd_weight": 0.5}
+    thr = run_lib.run(_config(**common, **{"alm.variant": "threshold",
+                                           "alm.conf_threshold": 0.2}), str(tmp_path / "thr"))
+    assert 0.0 < thr["test_accuracy"] <= 1.0
+    res = run_lib.run(_config(**common, **{"alm.lambda_model": "confidence",
+                                           "alm.outer_train": "separate", "alm.pool_lr": 30.0,
+                                           "alm.clip": "unit"}), str(tmp_path / "conf"))
+    lam = np.load(tmp_path / "conf" / "lambda.npy")
+    assert 0.0 < res["test_accuracy"] <= 1.0
+    assert ((lam > 0) & (lam < 1)).all() and not np.allclose(lam, 0.5)
