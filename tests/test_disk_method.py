@@ -209,10 +209,10 @@ def test_bad_config_raises():
         load_config("experiments/disk/table3.py", "full_tiny")
 
 
-# every experiments/disk config but the toys' own (kdjax.toys.disk_toys, not a run config)
+# every experiments/disk config but the toys' own (kdjax.toys.disk_table1, not a run config)
 _CONFIGS = sorted(p for p in glob.glob(os.path.join(os.path.dirname(os.path.dirname(
     __file__)), "experiments", "disk", "*.py")) if os.path.basename(p) not in (
-        "__init__.py", "table1.py", "table1_sensitivity.py"))
+        "__init__.py", "table1.py", "table1_sensitivity.py", "table1_variants.py"))
 
 
 @pytest.mark.parametrize("path", _CONFIGS, ids=os.path.basename)

@@ -82,6 +82,7 @@ def _disk(c: ml_collections.ConfigDict, guide_hidden) -> None:
     d.guide_start = "official"   # [official]; 'budget' = [ours] g starts at guide_start_g, init
     d.guide_start_g = 0.05       # epochs and the first guide_start_rounds rounds at λ_max
     d.guide_start_rounds = 10    # (kdjax/methods/disk/config.py)
+    d.guide_logit_cap = 0.0      # [official] σ(z); c > 0 = [ours] σ(c·tanh(z/c))
     d.guide_hidden = guide_hidden  # [paper] "g has similar capacity as the student"
 
 

@@ -19,6 +19,10 @@ configuration of table1.py):
   disk_start            [ours] guide_start='budget': guide output bias at logit(0.05), its init
                         epochs and the first 10 rounds at λ = λ_max = 50
   disk_norm_start       both
+  (arg '<scale>:cap', registry id disk_table1_cap; same CE / KD / seeds, so paired the same)
+  disk_cap              [ours] guide_logit_cap=4: g = σ(4·tanh(z/4)) ∈ [0.018, 0.982], never the
+                        float32 g = 1 of the official guide
+  disk_norm_cap         penalty_scale='guided' and the cap
 Every run also evaluates its best-validation epoch (round); results.json has both selections,
 the table shows `select` ('last'), `global_best_validation` the other.
 """
@@ -31,10 +35,21 @@ DISK_VARIANTS = {
     "disk_start": {"guide_start": "budget"},
     "disk_norm_start": {"penalty_scale": "guided", "guide_start": "budget"},
 }
+CAP_VARIANTS = {
+    "disk_cap": {"guide_logit_cap": 4.0},
+    "disk_norm_cap": {"penalty_scale": "guided", "guide_logit_cap": 4.0},
+}
+SETS = {"main": DISK_VARIANTS, "cap": CAP_VARIANTS}
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    config = table1.get_config(arg)
+    """arg '<scale>' or '<scale>:<set>', scale as table1.py ('cpu' = 'full'), set in SETS."""
+    scale, _, which = (arg or "cpu").partition(":")
+    which = which or "main"
+    if which not in SETS:
+        raise ValueError(f"variant set must be one of {tuple(SETS)}, got {which!r}")
+    variants = SETS[which]
+    config = table1.get_config(scale)
     config.scale_note = ("full setting (100 runs per method and toy, paper's sizes and epochs) "
                          "with the issue-20 variants (ours) and the gap-heavy 1D construction")
     gap = config.intervals_1d_gap_heavy = ml_collections.ConfigDict(
@@ -42,6 +57,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     gap.problem = "intervals_1d"
     gap.data_kw = {"sampling": "gap_heavy"}
     config.toys = ("intervals_1d", "intervals_1d_gap_heavy", "gaussians_2d")
-    config.disk_variants = DISK_VARIANTS
-    config.methods = ("ce", "kd", "kd_grid", "disk") + tuple(DISK_VARIANTS)
+    config.disk_variants = variants
+    config.methods = ("ce", "kd", "kd_grid") + (("disk",) if which == "main" else ()) + tuple(
+        variants)
     return config

@@ -28,6 +28,13 @@ _add(id="disk_table1_variants", paper="disk", full_here=True,
      default_seeds={"cpu": 100, "full": 100},
      notes="Variants are ours, not the paper's (experiments/disk/table1_variants.py); the "
            "claim verdict is the official DiSK's, each variant's is in variant_claims.")
+_add(id="disk_table1_cap", paper="disk", full_here=True,
+     title="DiSK Table 1 with the guide's logit capped (ours): g = σ(4·tanh(z/4)), alone and "
+           "with the normalisation term weighted like the guided term",
+     config="experiments/disk/table1_variants.py", seeds="count:num_runs",
+     args={"cpu": "cpu:cap", "full": "full:cap"}, default_seeds={"cpu": 100, "full": 100},
+     notes="Same toys, teachers and seeds as disk_table1_variants (paired with the same CE / "
+           "KD runs); no official-DiSK row, so each variant's claim is in variant_claims.")
 _add(id="disk_table2_6", paper="disk", full_here=True,
      title="DiSK Tables 2/5/6: model statistics (parameters, MACs)",
      config="experiments/reproduce/disk_table2_6.py",

@@ -32,7 +32,7 @@ import optax
 
 from kdjax import losses
 from kdjax.methods.disk import loss as disk
-from kdjax.methods.disk.guide import GuideMLP, init_lambda, output_bias, phase_lambda
+from kdjax.methods.disk.guide import guide_module, init_lambda, phase_lambda
 from kdjax.toys.disk_toy_problems import (GLOBAL_MINIMUM, MINIMA_NAMES, IntervalModel, ToyMLP,
                                           classify_minima, ideal_accuracy, make_dataset)
 from kdjax.train.optim import make_optimizer
@@ -43,7 +43,7 @@ Array = jax.Array
 # ----------------------------------------------------------------------------- models
 def build_models(name: str, cfg) -> tuple[nn.Module, nn.Module, nn.Module]:
     """(teacher, student, guide) modules of toy `name` from its config block."""
-    guide = GuideMLP(hidden=tuple(cfg.disk.guide_hidden), out_bias=output_bias(cfg.disk))
+    guide = guide_module(cfg.disk)
     if name == "intervals_1d":
         return (IntervalModel(2, cfg.sharpness, cfg.prob_floor),
                 IntervalModel(1, cfg.sharpness, cfg.prob_floor), guide)

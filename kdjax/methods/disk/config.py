@@ -67,6 +67,9 @@ def section() -> ml_collections.ConfigDict:
     #                              instead of lam_min / the rising schedule
     d.guide_start_g = 0.05       # [ours] initial g of 'budget' (output bias = logit of it)
     d.guide_start_rounds = 10    # [ours] rounds at λ = lam_max under 'budget'
+    d.guide_logit_cap = 0.0      # [ours, not the paper's] c > 0: g = σ(c·tanh(z/c)), so g stays
+    #                              in [σ(−c), σ(c)] (c = 4: [0.018, 0.982]) and never reaches the
+    #                              float32 σ = 1 of the official guide; 0 = official σ(z)
     d.guide_zero = False         # force g ≡ 0 (then DiSK is KD with τ_S and the top-K target)
     return d
 
@@ -106,4 +109,5 @@ CHECKS = {
     "guide_start": (lambda v: v in GUIDE_STARTS, f"one of {GUIDE_STARTS}"),
     "guide_start_g": (lambda v: 0.0 < v < 1.0, "in (0, 1)"),
     "guide_start_rounds": (lambda v: v >= 0, ">= 0"),
+    "guide_logit_cap": (lambda v: v >= 0, ">= 0 (0 = no cap)"),
 }

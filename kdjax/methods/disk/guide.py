@@ -38,6 +38,7 @@ class GuideMLP(nn.Module):
     hidden: Sequence[int] = (64, 128)
     use_bn: bool = True
     out_bias: float = 0.0
+    logit_cap: float = 0.0      # [ours] c > 0: g = σ(c·tanh(z/c)) ∈ [σ(−c), σ(c)]; 0 = σ(z)
 
     @nn.compact
     def __call__(self, features: Array, logits: Array, train: bool = False) -> Array:
@@ -50,7 +51,15 @@ class GuideMLP(nn.Module):
                 x = nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5)(x)
             x = nn.relu(x)
         out = nn.Dense(1, bias_init=nn.initializers.constant(self.out_bias))(x)
+        if self.logit_cap > 0:
+            out = self.logit_cap * jnp.tanh(out / self.logit_cap)
         return nn.sigmoid(out)[:, 0]
+
+
+def guide_module(d: ml_collections.ConfigDict) -> GuideMLP:
+    """The guide of `config.disk`: widths, output bias (`output_bias`) and logit cap."""
+    return GuideMLP(hidden=tuple(d.guide_hidden), out_bias=output_bias(d),
+                    logit_cap=float(d.get("guide_logit_cap", 0.0)))
 
 
 def output_bias(d: ml_collections.ConfigDict) -> float:
@@ -102,7 +111,7 @@ class GuideTrainer:
         d = config.disk
         self.kind = objective
         self.batch_size = batch_size
-        self.model = GuideMLP(hidden=tuple(d.guide_hidden), out_bias=output_bias(d))
+        self.model = guide_module(d)
         self.tx = guide_optimizer(d)
         usage = dict(ce_target=d.ce_target, max_ce=d.max_ce, normalize=d.normalize)
         if objective == "simkd":
