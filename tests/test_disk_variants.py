@@ -135,6 +135,7 @@ def test_cap_keeps_initial_guide_below_one_on_hard_points():
                                             "disk": _disk_section(
             guide_hidden=(8,), guide_learning_rate=0.5, guide_logit_cap=cap, top_k=2)})
         tr = disk_guide.GuideTrainer(config, 32)
+        assert tr.kw["penalty_scale"] == "official" and tr.model.logit_cap == cap
         v, o = tr.init(jax.random.PRNGKey(0), feats, t_logits)
         v, o = tr.train(v, o, data, epochs=5, seed=0, salt=0, lam=0.1, delta=0.6, tau_s=4.0)
         out[cap] = tr.values(v, feats, t_logits)
