@@ -62,6 +62,8 @@ VARIANTS = {
     "reshape_pool": dict(flags="", step="kdjax", patch="reshape_pool"),
     # the CIFAR ResNets without layers.materialize on block outputs (the pre-issue-19 model).
     "no_materialize": dict(flags="", step="kdjax", model_kw={"materialize": False}),
+    # every BatchNorm as layers.FusedBatchNorm (hand-written backward).
+    "fused_bn": dict(flags="", step="kdjax", model_kw={"fused_bn": True}),
     "no_fusion": dict(flags="--xla_disable_hlo_passes=fusion", step="kdjax"),
     "no_ynn": dict(flags="--xla_cpu_experimental_ynn_fusion_type=", step="kdjax"),
     "onednn_cc": dict(flags="--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true",
