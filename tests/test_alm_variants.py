@@ -117,6 +117,7 @@ def test_threshold_rule_is_exact():
     conf = jnp.array([0.0, 0.05, 0.0999, 0.1, 0.5, 1.0])
     np.testing.assert_array_equal(P.threshold_lambda(conf, 0.1, 0.9),
                                   np.array([1, 1, 1, 0.9, 0.9, 0.9], np.float32))
+    assert P.rule_else(-1.0, 0.9) == 0.9 and P.rule_else(0.0, 0.9) == 0.0
 
 
 def test_default_is_the_paper_meta_update():

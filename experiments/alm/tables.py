@@ -39,6 +39,13 @@ _add(id="alm_sec5_variants", paper="alm", full_here=True,
            "t-intervals); hyper-parameters of alm_confidence and threshold chosen on a "
            "selection split of seeds 1000..1007 (see the config); the oracle arm reads the "
            "true flip mask (a reference, not a method).")
+_add(id="alm_sec5_variants_combined", paper="alm", full_here=True,
+     title="ALM-KD Sec. 5, issue 20: confidence-pooled λ with the Eq. 16 term against p_T / "
+           "on a separate batch (beyond the paper)",
+     config="experiments/alm/sec5_variants.py", args={"cpu": "cpu:combined",
+                                                     "full": "full:combined"},
+     seeds="count:num_seeds", default_seeds={"cpu": 50, "full": 50},
+     notes="As alm_sec5_variants (same seeds, selection split and baselines).")
 # The real-data ALM-KD entries: one run per (alm.variant, seed) point; every seed of a cell
 # distils the same teachers (teacher.seed). The paper's cells are in paper_numbers.ALM under
 # its row names: `paper_rows` maps each alm.variant to its row.

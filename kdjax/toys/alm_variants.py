@@ -5,9 +5,10 @@ Arms (config.arms, name -> {'kind', 'alm': overrides of config.alm, 'select': gr
   kind 'ce' / 'kd'   λ = 0 / loss.kd_weight;
   kind 'alm'         ALM-KD (kdjax.methods.alm.meta) with config.alm + the arm's overrides
                      (paper default, alm.clip='unit', alm.outer_train=..., lambda_model=...);
-  kind 'threshold'   λ_i = 1 where p_T(y_i|x_i) < alm.conf_threshold, else loss.kd_weight;
-  kind 'oracle'      λ_i = 1 on the flipped labels, else loss.kd_weight (uses the true flip
-                     mask: a reference, not a method).
+  kind 'threshold'   λ_i = 1 where p_T(y_i|x_i) < alm.conf_threshold, else
+                     alm.threshold_else (-1 = loss.kd_weight, 0 = CE);
+  kind 'oracle'      λ_i = 1 on the flipped labels, else alm.threshold_else (uses the true
+                     flip mask: a reference, not a method).
 Every arm of one seed shares the data, the teacher and the student's initialisation.
 
 Hyper-parameters in an arm's 'select' grid (e.g. conf_threshold, pool_lr) are chosen before
@@ -32,7 +33,7 @@ import ml_collections
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from kdjax.methods.alm.pooled import teacher_confidence, threshold_lambda
+from kdjax.methods.alm.pooled import rule_else, teacher_confidence, threshold_lambda
 from kdjax.reproduce import stats
 from kdjax.toys import alm_synthetic as S
 
@@ -67,9 +68,11 @@ def _train(config, env, arm, data_key: str = "x_test"):
         kw["alm_cfg"] = S.alm_config_from(c)
     elif kind == "threshold":
         conf = jax.vmap(teacher_confidence)(env["teacher_tr"], env["data_j"]["y_train"])
-        lam_fixed = threshold_lambda(conf, c.alm.conf_threshold, c.loss.kd_weight)
+        lam_fixed = threshold_lambda(conf, c.alm.conf_threshold, rule_else(
+            c.alm.get("threshold_else", -1.0), c.loss.kd_weight))
     elif kind == "oracle":
-        lam_fixed = jnp.where(jnp.asarray(env["data"]["flipped"]), 1.0, c.loss.kd_weight)
+        lam_fixed = jnp.where(jnp.asarray(env["data"]["flipped"]), 1.0, rule_else(
+            c.alm.get("threshold_else", -1.0), c.loss.kd_weight))
     t0 = time.time()
     params, lam, accs = S._run_vmapped(env["keys"], env["data_j"], env["teacher_tr"],
                                        env["teacher_val"], lam_fixed=lam_fixed, **kw)
@@ -132,7 +135,12 @@ def run_variants(config, workdir: str, log=print) -> dict:
         arm = config.arms[name].to_dict()
         if name in chosen:
             arm["alm"] = {**arm.get("alm", {}), **chosen[name]["chosen"]}
-        lam, accs, _, secs[name] = _train(config, env, ml_collections.ConfigDict(arm))
+        if arm["kind"] in ("ce", "kd") or (arm["kind"] == "alm" and not arm.get("alm")):
+            # the Fig. 4 students: shared with run_fig4 / run_fig3 in one process
+            cfg = S.alm_config_from(config) if arm["kind"] == "alm" else None
+            lam, accs, secs[name] = S._student(config, env, arm["kind"], cfg)
+        else:
+            lam, accs, _, secs[name] = _train(config, env, ml_collections.ConfigDict(arm))
         res[name] = {"lam": lam, "final": accs[:, -1], "curve": accs, "alm": arm.get("alm", {})}
         log(f"{name}: {accs[:, -1].mean():.4f} ({secs[name]:.0f}s)")
         S._write(workdir, "progress.json", {"selection": chosen, "final_test_acc": {

@@ -18,7 +18,7 @@ def section() -> ml_collections.ConfigDict:
     #                             models at once, λ = loss.kd_weight per teacher) |
     #                             threshold (OURS, non-meta: λ_i = 1 where the final teacher
     #                             gives the label p_T(y_i|x_i) < alm.conf_threshold, else
-    #                             loss.kd_weight; kdjax/methods/alm/pooled.py)
+    #                             alm.threshold_else; kdjax/methods/alm/pooled.py)
     a.alpha = 0.2               # perturbation of the outer target p'_T, Eq. 6 (paper: 0.2)
     a.beta = 0.1                # weight of the training-batch outer term, Eq. 16 (paper: 0.1)
     a.lambda_lr = 1000.0        # η_λ of Eq. 10 (open); multiplies the raw Eq. 8 gradient (∝ η/n)
@@ -38,6 +38,8 @@ def section() -> ml_collections.ConfigDict:
     #                             'teacher' (OURS: the λ-batch against the plain teacher p_T,
     #                             no label mixing, α = 0 in that term only)
     a.conf_threshold = 0.1      # alm.variant='threshold': λ = 1 where p_T(y|x) < this (OURS)
+    a.threshold_else = -1.0     # ... and λ = this elsewhere (0 = CE on the trusted labels);
+    #                             -1 = loss.kd_weight (OURS)
     a.meta_grad = "exact"       # 'exact' (autodiff through the whole network) | 'last_layer'
     #                             (the paper's Sec. 4.2 approximation: the head only)
     a.lookahead_lr = 0.0        # η of Eq. 7; 0 = the optimizer's learning rate at that step
@@ -76,6 +78,7 @@ CHECKS = {
     "pool_lr": (lambda v: v >= 0, ">= 0 (0 = alm.lambda_lr)"),
     "outer_train": (lambda v: v in OUTER_TRAIN, f"one of {', '.join(OUTER_TRAIN)}"),
     "conf_threshold": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]"),
+    "threshold_else": (lambda v: v == -1.0 or 0.0 <= v <= 1.0, "in [0, 1] or -1 (= loss.kd_weight)"),
     "meta_grad": (lambda v: v in ("exact", "last_layer"), "'exact' or 'last_layer'"),
     "lookahead_lr": (lambda v: v >= 0, ">= 0 (0 = the optimizer's learning rate)"),
     "outer_teacher": (_outer_teacher, "'mean' or a teacher index"),

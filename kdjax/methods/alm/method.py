@@ -10,7 +10,8 @@
   takd       Hinton KD from the last assistant of the KD chain;
   dgkd       Eq. 12 with λ = loss.kd_weight for every teacher of the DGKD chain;
   threshold  OURS (issue 20): Eq. 5 with the fixed per-example λ_i = 1 where the final teacher
-             gives the label p_T(y_i|x_i) < alm.conf_threshold, else loss.kd_weight.
+             gives the label p_T(y_i|x_i) < alm.conf_threshold, else alm.threshold_else
+             (-1 = loss.kd_weight).
 OURS switches of the meta variants (config.alm): lambda_model='confidence' keeps φ of
 λ = g_φ(p_T(y|x)) in `TrainState.extra['lambda_phi']` (the λ table then records g_φ at each
 example's last step); outer_train='separate' adds a second training side batch ('outer/*')
@@ -121,7 +122,8 @@ def make_method(config, run) -> Method:
         conf = pooled.teacher_confidence(
             jnp.asarray(teachers_lib.split_logits(run.teachers, train, run)),
             jnp.asarray(train.labels))
-        lam = pooled.threshold_lambda(conf, config.alm.conf_threshold, lc.kd_weight)
+        lam = pooled.threshold_lambda(conf, config.alm.conf_threshold,
+                                      pooled.rule_else(config.alm.threshold_else, lc.kd_weight))
         return Method(loss=make_student_loss(lc.temperature),
                       per_example={"lambda": np.asarray(lam, np.float32)})
     k = len(run.teachers)

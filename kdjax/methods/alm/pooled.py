@@ -13,7 +13,7 @@ confidence and is meta-learned by the same one-step look-ahead as the table (met
 
 `alm.variant='threshold'` (a non-meta baseline): λ_i = 1 where c_i < `alm.conf_threshold`
 (the teacher gives the label less than that probability: likely a flipped label, so learn it
-from the teacher only), else `loss.kd_weight`.
+from the teacher only), else `alm.threshold_else` (-1 = `loss.kd_weight`; 0 = plain CE).
 """
 from __future__ import annotations
 
@@ -59,6 +59,11 @@ def pooled_lambda(phi: dict, conf: Array) -> Array:
     return jax.nn.sigmoid(h @ phi["w2"] + phi["b2"])
 
 
-def threshold_lambda(conf: Array, threshold: float, kd_weight: float) -> Array:
-    """The confidence-threshold rule: 1 where c < threshold, else kd_weight."""
-    return jnp.where(conf < threshold, 1.0, kd_weight).astype(jnp.float32)
+def rule_else(threshold_else: float, kd_weight: float) -> float:
+    """λ of the threshold (and oracle) rule where it does not fire: -1 = kd_weight."""
+    return kd_weight if threshold_else == -1.0 else threshold_else
+
+
+def threshold_lambda(conf: Array, threshold: float, else_weight: float) -> Array:
+    """The confidence-threshold rule: 1 where c < threshold, else else_weight."""
+    return jnp.where(conf < threshold, 1.0, else_weight).astype(jnp.float32)
