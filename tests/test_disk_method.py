@@ -209,10 +209,11 @@ def test_bad_config_raises():
         load_config("experiments/disk/table3.py", "full_tiny")
 
 
-# every experiments/disk config but the toys' own (kdjax.toys.disk_table1, not a run config)
+# every experiments/disk config (a file with get_config) but the toys' own (their runner is
+# kdjax.toys.disk_table1, not a run config)
 _CONFIGS = sorted(p for p in glob.glob(os.path.join(os.path.dirname(os.path.dirname(
-    __file__)), "experiments", "disk", "*.py")) if os.path.basename(p) not in (
-        "__init__.py", "table1.py", "table1_sensitivity.py", "table1_variants.py"))
+    __file__)), "experiments", "disk", "*.py"))
+    if "def get_config" in open(p).read() and not os.path.basename(p).startswith("table1"))
 
 
 @pytest.mark.parametrize("path", _CONFIGS, ids=os.path.basename)
