@@ -44,7 +44,8 @@ EVAL = 8           # test examples evaluated
 MOCK_EXAMPLES = 40  # examples per split tfds.testing.mock_data makes
 STRATEGIES = 2     # selection strategies compared per active config: its first two
 
-# Registry entries whose full config reads no dataset: nothing to fabricate.
+# Registry entries whose full config reads no dataset: nothing to fabricate. (A data-less
+# entry marked full_here, a toy whose paper setting runs on the CPU, may be left out.)
 NO_DATA = {
     "rad_fig2": "exact computation of Cor. 1's sampling distribution (no training)",
     "disk_table1": "DiSK's 1D/2D toy problems: synthetic minima, paper setting runs on CPU",
@@ -80,8 +81,11 @@ class Case:
     arg: str | None
     table: str = ""
     point: sweep.Point | None = None
+    build: Callable[[], ml_collections.ConfigDict] | None = None
 
     def load(self) -> ml_collections.ConfigDict:
+        if self.build is not None:
+            return self.build()
         if self.point is not None:
             from experiments.tables import TABLES
             return sweep.point_config(TABLES[self.table], self.point)
@@ -109,11 +113,20 @@ def registry_cases() -> tuple[list[Case], list[str]]:
     return cases, no_data
 
 
+def _disk_table3_tiny() -> ml_collections.ConfigDict:
+    """What disk/table3.py:full_tiny should return (it raises): the file's own full setting
+    (`cifar_config`, shared with the CIFAR-100 half) on Tiny-ImageNet."""
+    from experiments.disk import table3
+    return table3.cifar_config("tiny_imagenet")
+
+
 def full_cases() -> list[Case]:
     cases, _ = registry_cases()
     for file, arg in STANDALONE_FULL + EXTRA_FULL:
         stem = os.path.splitext(os.path.relpath(file, "experiments"))[0].replace("/", ".")
         cases.append(Case(f"{stem}:{arg or 'default'}", file, arg))
+    cases.append(Case("disk.table3:cifar_config_tiny_imagenet", "experiments/disk/table3.py",
+                      None, build=_disk_table3_tiny))
     return cases
 
 
