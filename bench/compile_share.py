@@ -8,14 +8,17 @@ Takes launch.main's flags (an empty --compilation_cache turns the persistent cac
 that every compile counts). At exit prints to stderr, one `COMPILE-SHARE` line each: the wall
 time, the seconds and event counts of jaxpr tracing, MLIR lowering and XLA backend compiles
 (`/jax/core/compile/*_duration`, through a jax.monitoring listener), persistent-cache
-retrievals, their total and its share of the wall time; with --json=PATH also as JSON.
+retrievals, their total and its share of the wall time; with --json=PATH also as JSON, and
+with --names=PATH the functions XLA compiled with their compile counts and seconds (from jax_log_compiles).
 """
 from __future__ import annotations
 
 import atexit
 import collections
 import json
+import logging
 import os
+import re
 import sys
 import time
 
@@ -29,6 +32,25 @@ EVENTS = {"trace": "/jax/core/compile/jaxpr_trace_duration",
 _seconds: dict[str, float] = collections.defaultdict(float)
 _counts: collections.Counter = collections.Counter()
 _start = time.time()
+_names: collections.Counter = collections.Counter()
+_name_seconds: dict[str, float] = collections.defaultdict(float)
+
+
+class _CompileNames(logging.Handler):
+    """Counts jax_log_compiles' "Compiling <name> ..." records by function name."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        match = re.match(r"Compiling (\S+)", message)
+        if match:
+            _names[match.group(1)] += 1
+        match = (re.match(r"Finished (?:XLA compilation of|jaxpr to MLIR module conversion) "
+                          r"(\S+) in ([\d.e+-]+) sec", message)
+                 or re.match(r"Finished tracing (\S+) for jit in ([\d.e+-]+) sec", message))
+        if match:
+            name = match.group(1)
+            _name_seconds[name if name.startswith("jit(") else f"jit({name})"] += float(
+                match.group(2))
 
 
 def _listener(event: str, duration: float, **_) -> None:
@@ -49,8 +71,13 @@ def summary() -> dict:
     return out
 
 
-def _report(json_path: str | None) -> None:
+def _report(json_path: str | None, names_path: str | None) -> None:
     s = summary()
+    if names_path:
+        with open(names_path, "w") as f:
+            f.write("compiles  seconds (trace + lower + compile)  function\n")
+            f.writelines(f"{n:8d} {_name_seconds[name]:8.2f}  {name}\n"
+                         for name, n in _names.most_common())
     print(f"COMPILE-SHARE wall {s['wall_s']} s", file=sys.stderr)
     for name in EVENTS:
         print(f"COMPILE-SHARE {name}: {s[name + '_s']} s over {s[name + '_events']} events",
@@ -63,15 +90,23 @@ def _report(json_path: str | None) -> None:
 
 
 def main() -> None:
-    argv, json_path = [], None
+    argv, paths = [], {"json": None, "names": None}
     for arg in sys.argv[1:]:
-        if arg.startswith("--json="):
-            json_path = arg.split("=", 1)[1]
+        key = arg[2:].split("=", 1)[0]
+        if key in paths and "=" in arg:
+            paths[key] = arg.split("=", 1)[1]
         else:
             argv.append(arg)
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     monitoring.register_event_duration_secs_listener(_listener)
-    atexit.register(_report, json_path)
+    atexit.register(_report, paths["json"], paths["names"])
+    if paths["names"]:
+        import jax
+        jax.config.update("jax_log_compiles", True)
+        logger = logging.getLogger("jax")
+        logger.setLevel(logging.WARNING)
+        logger.addHandler(_CompileNames())
+        logger.propagate = False
     from absl import app
 
     import launch.main as launch_main
