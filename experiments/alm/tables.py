@@ -72,7 +72,7 @@ for _arg, _what in (("cpu", "20% flipped training labels"), ("clean", "clean lab
 _add(id="alm_fashion_mnist_variants", paper="alm",
      title="ALM-KD reduced Fashion-MNIST, 20% flipped labels, with issue 20's variants "
            "(beyond the paper)",
-     config="experiments/alm/fashion_mnist_reduced.py",
+     config="experiments/alm/fashion_mnist_reduced.py", args={"cpu": "cpu", "full": "cpu"},
      grid={"arm": alm_variants.FASHION_MNIST},
      paired=(Baseline("arm", "ce"), Baseline("arm", "alm")),
      seeds="grid:seed", default_seeds={"cpu": 5, "full": 5},
