@@ -98,7 +98,7 @@ _ST_NOTE = ("[ours] beyond the paper: the earlier reduced runs distil a teacher 
             "the CE student; here the teacher beats it (the 'teacher' rows), so KD > CE, "
             "KD+LR > KD and KD+LR+DS > KD+LR can be tested; KD weights per T chosen on the "
             "validation split (experiments/lrds/strong_teacher.py).")
-_lrds(id="lrds_strong_teacher", seeds={"cpu": 10, "full": 3}, full_here=True,
+_lrds(id="lrds_strong_teacher", seeds={"cpu": 10, "full": 3},
       title="LR+DS with a teacher that beats the CE student (CNN -> MLP, Fashion-MNIST): CE, KD, "
             "+LR, +DS, +LR+DS and the random-80% / wrong-only-LR controls, T in {2, 4}",
       config="experiments/lrds/strong_teacher.py",
@@ -108,7 +108,7 @@ _lrds(id="lrds_strong_teacher", seeds={"cpu": 10, "full": 3}, full_here=True,
               Baseline("variant", "KD+random 80%", values=("KD+DS",)),
               Baseline("variant", "KD+LR (wrong only)", values=("KD+LR",))),
       metrics=_lrds_metrics(), notes=_ST_NOTE)
-_lrds(id="lrds_strong_teacher_scorers", seeds={"cpu": 5, "full": 3}, full_here=True,
+_lrds(id="lrds_strong_teacher_scorers", seeds={"cpu": 5, "full": 3},
       title="LR+DS strong teacher: KD+DS with each DS scorer (per-example loss the baseline), "
             f"T = {_lrds_st.SCORER_TEMPERATURE.label}",
       config="experiments/lrds/strong_teacher.py",
