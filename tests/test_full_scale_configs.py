@@ -29,11 +29,7 @@ KNOWN_BROKEN = {
                              "launch.prepare now prepares Tiny-ImageNet",
 }
 # Full configs that build but do not train 2 steps today: case id -> the error.
-BROKEN_RUN = {
-    "rad_fig4_imagenet": "kdjax/active/loop.py training_set concatenates labeled.images and "
-                         "soft.images: AttributeError 'LazySplit' object has no attribute "
-                         "'images' in round 1 on ImageNet (an on-disk split)",
-}
+BROKEN_RUN: dict[str, str] = {}
 
 
 def _params(case, broken=KNOWN_BROKEN):

@@ -21,7 +21,7 @@ import numpy as np
 
 from kdjax import compose, experiment, losses
 from kdjax.active import strategies
-from kdjax.data import Split, split_active
+from kdjax.data import Split, concat, split_active
 from kdjax.methods import rad
 from kdjax.provenance import provenance
 from kdjax.train import loop
@@ -104,6 +104,9 @@ def _queried_split(pool: Split, queried: dict) -> Split:
     split = pool.subset(pos)
     if not any(queried["mix_lambda"]):
         return split
+    if not hasattr(split, "images"):
+        raise ValueError("config.active.strategy: UNIXKD mixups need an in-memory train split "
+                         "(config.data.name is read from disk)")
     lam = np.asarray(queried["mix_lambda"], np.float32).reshape(-1, *[1] * (split.images.ndim - 1))
     partner = pool.images[np.asarray(queried["mix_partner"], np.int64)]
     mixed = (1 - lam) * split.images.astype(np.float32) + lam * partner.astype(np.float32)
@@ -197,9 +200,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *,
     def training_set(queried: dict) -> tuple[Split, np.ndarray]:
         """P: hard-labeled points (one-hot targets) ∪ queried inputs (teacher softmax)."""
         soft = _queried_split(pool, queried)
-        train = Split(np.concatenate([labeled.images, soft.images]),
-                      np.concatenate([labeled.labels, soft.labels]),
-                      np.concatenate([labeled.ids, soft.ids]))
+        train = concat(labeled, soft)
         targets = np.eye(info.num_classes, dtype=np.float32)[labeled.labels]
         if len(soft) and act.get("label_oracle"):  # D.4: a query returns the true label
             targets = np.concatenate([targets, np.eye(info.num_classes,

@@ -11,7 +11,7 @@ _EXPORTS = {
     "epoch_order": "pipeline", "iterate_batches": "pipeline", "num_batches": "pipeline",
     "prefetch": "pipeline", "to_global": "pipeline",
     "TFDS_SPECS": "registry", "list_datasets": "registry", "load_dataset": "registry",
-    "split_active": "splits", "split_validation": "splits",
+    "split_active": "splits", "split_validation": "splits", "concat": "splits",
     "LazySplit": "lazy", "DatasetInfo": "types", "Split": "types", "make_split": "types",
     "validate_split": "types", "GrainLoader": "loader", "host_augments": "loader",
     "Recipe": "transforms", "load_records": "records",

@@ -1,4 +1,5 @@
-"""Derived splits: a held-out validation part of train, and active-learning labeled/unlabeled.
+"""Derived splits: a held-out validation part of train, active-learning labeled/unlabeled, and
+the union of two sub-splits of one split (`concat`).
 
 Both return sub-splits whose `ids` still index the ORIGINAL split, so per-example state
 (e.g. RAD's weights, cached teacher soft labels) can be gathered/scattered by id.
@@ -6,6 +7,8 @@ Positions inside each result are in ascending original order; which examples are
 a deterministic function of `seed`.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 
@@ -65,3 +68,19 @@ def split_active(split, num_labeled: int, seed: int):
     rng = np.random.default_rng([int(seed), 0xAC71])
     chosen = rng.choice(n, size=num_labeled, replace=False)
     return _partition(split, chosen)
+
+
+def concat(a, b):
+    """Rows of `a` then rows of `b`: in-memory Splits (images concatenated), or LazySplits of
+    one source and recipe (ids and labels concatenated; nothing is decoded)."""
+    from kdjax.data.lazy import LazySplit  # lazy: keeps this module free of msgpack/PIL
+    from kdjax.data.types import Split
+    if isinstance(a, LazySplit) and isinstance(b, LazySplit):
+        if a.source is not b.source or a.recipe != b.recipe or a.image_shape != b.image_shape:
+            raise ValueError("concat: the two on-disk splits read different sources")
+        return dataclasses.replace(a, ids=np.concatenate([a.ids, b.ids]),
+                                   labels=np.concatenate([a.labels, b.labels]))
+    if isinstance(a, LazySplit) or isinstance(b, LazySplit):
+        raise ValueError("concat: cannot join an on-disk split with an in-memory one")
+    return Split(np.concatenate([a.images, b.images]), np.concatenate([a.labels, b.labels]),
+                 np.concatenate([a.ids, b.ids]))
