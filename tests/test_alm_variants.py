@@ -191,3 +191,31 @@ def test_method_path_runs_each_switch(tmp_path):
     lam = np.load(tmp_path / "conf" / "lambda.npy")
     assert 0.0 < res["test_accuracy"] <= 1.0
     assert ((lam > 0) & (lam < 1)).all() and not np.allclose(lam, 0.5)
+
+
+def test_sec5_variants_configs_validate():
+    from kdjax import config as config_lib
+    from kdjax.reproduce.spec import load_config
+    for arg in ("cpu", "cpu:combined", "smoke"):
+        c = load_config("experiments/alm/sec5_variants.py", arg)
+        config_lib.validate(c)
+        assert set(c.arm_order) == set(c.arms) and {"ce", "kd", "alm"} <= set(c.arm_order)
+        for name in c.arm_order:
+            arm = c.arms[name]
+            assert arm.kind in V.KINDS, name
+            for field in list(arm.get("alm", {})) + list(arm.get("select", {})):
+                assert field in c.alm, (name, field)
+        assert c.selection.seed0 >= c.seed0 + c.num_seeds  # selection seeds are not reported
+    with pytest.raises(ValueError, match="combined"):
+        load_config("experiments/alm/sec5_variants.py", "cpu:other")
+
+
+@pytest.mark.slow
+def test_variants_runner_smoke(tmp_path):
+    from experiments.alm import sec5_variants
+    out = V.run_variants(sec5_variants.get_config("smoke"), str(tmp_path), log=lambda *a: None)
+    assert [r["arm"] for r in out["rows"]] == list(sec5_variants.ARMS)
+    assert set(out["selection"]) == {"alm_confidence", "threshold"}
+    assert out["claim"]["status"].startswith("claim ") and out["paired_rows"]
+    oracle = next(r for r in out["rows"] if r["arm"] == "oracle")
+    assert oracle["auc_lambda_flipped"].startswith("1.000") and oracle["lambda_flipped"] == 1.0
