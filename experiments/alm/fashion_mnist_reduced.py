@@ -5,6 +5,8 @@ variants over 3 seeds.
     python -m launch.main --config=experiments/alm/fashion_mnist_reduced.py \
         --config.alm.variant=alm --config.seed=0 --workdir=runs/alm_fmnist_reduced/alm_0
     python -m launch.reproduce --table=alm_fashion_mnist         # 'clean': alm_fashion_mnist_clean
+    python -m launch.reproduce --table=alm_fashion_mnist_variants --seeds=5   # issue 20's
+    #   variants (experiments/alm/variants.py) beside CE / KD / ALM-KD
 
 Reduced (minutes on 2 CPU cores): 10 000 training / 1 000 validation examples drawn from the
 60k training set, the first 5 000 test images, small CNNs (teacher cnn_small widths (32, 64),
