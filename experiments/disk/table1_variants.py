@@ -26,6 +26,17 @@ configuration of table1.py):
   disk_norm_cap         penalty_scale='guided' and the cap
 Every run also evaluates its best-validation epoch (round); results.json has both selections,
 the table shows `select` ('last'), `global_best_validation` the other.
+
+Measured 2026-12-01 (launch.reproduce --table=disk_table1_variants --workdir=runs/s4, 3962 s
+wall on the shared 2-core CPU at load 9-14; experiments/disk/table1_paired.py prints these):
+runs of 100 in the global minimum, 'last' epoch (best-validation epoch):
+                         CE       KD      KD grid   DiSK     norm     start    norm+start
+    1D balanced (C)      22 (22)  30 (30) 28 (28)   27 (27)  35 (35)  32 (32)  29 (29)
+    1D gap_heavy (C)     31 (31)  27 (28) 30 (30)   34 (34)  36 (36)  30 (30)  29 (29)
+    2D (D)               31 (33)  22 (23) 30 (33)   41 (58)  41 (59)  37 (56)  41 (57)
+KD grid picked on validation: 1D α=0, τ=2; gap α=0, τ=4; 2D α=1 (= CE). Paired DiSK − KD grid,
+'last': 1D −1 [−7.6, +5.6], 2D +11 [+0.5, +21.5] pts (n=100); claim (official DiSK): not
+reproduced. Best-validation 2D: DiSK − CE +25 [+14.3, +35.7], − KD grid +25 [+14.3, +35.7].
 """
 import ml_collections
 
