@@ -76,7 +76,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         "reduced scale [ours]: offline Fashion-MNIST 12k-image training subset (10k train / 2k "
         f"validation, full 10k test), small-CNN teacher ({c.teacher.epochs} epochs) -> MLP "
         f"student (64 units, {c.train.epochs} epochs, cosine, batch 128), KD weights 0.9/0.1 "
-        "at T=2 and 0.5/0.5 at T=4 (chosen on validation), eta 0.8, DS 80% after a 1-epoch CE warm-up; a teacher that beats the CE student"
+        "at T=2 and 0.5/0.5 at T=4 (chosen on validation), eta 0.8, DS 80% after a 1-epoch "
+        "CE warm-up; a teacher that beats the CE student"
         if arg == "cpu" else
         "full Fashion-MNIST (55k/5k/10k), small-CNN teacher 15 epochs -> MLP student 15 epochs")
     return c

@@ -122,7 +122,8 @@ def teacher_wrong(config, run) -> np.ndarray:
 
 def agreement(scores, reference, fraction: float) -> dict:
     """How a DS score ranks like a reference score (issue 20): Spearman's rho over all rows and
-    the overlap |top-k(scores) ∩ top-k(reference)| / k of the two D^t's, k = round(fraction·N)."""
+    the overlap |top-k(scores) ∩ top-k(reference)| / k of the two D^t's,
+    k = round(fraction·N)."""
     a, b = np.asarray(scores, np.float64), np.asarray(reference, np.float64)
     top_a = influence.select_subset(a, fraction)
     top_b = influence.select_subset(b, fraction)
