@@ -275,8 +275,8 @@ FORMATS = {
     "tiny_imagenet": Format("prepared", 200, (64, 64, 3)),
     "fgvc_aircraft": Format("prepared", 100, (224, 224, 3)),
 }
-PREPARED_CLASSES = 4   # classes of a fabricated JPEG folder
-PREPARED_PER_CLASS = 8
+PREPARED_CLASSES = 24  # classes of a fabricated JPEG folder (> DiSK's top_k = 20)
+PREPARED_PER_CLASS = 2
 
 
 def _jpeg(path: str, w: int, h: int, seed: int) -> None:
