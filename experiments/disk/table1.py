@@ -28,7 +28,11 @@ Measured with this config (seed 0, 100 initialisations per cell; 26.5 min wall o
     DiSK            5 (0)   35 (0)   22 (3)   38 (97)
 Sensitivity: experiments/disk/table1_sensitivity.py.
 (Re-measured 2026-12-01 at load ~8, 451 s wall: the same CE / KD counts; DiSK 1D 34 / 39 / 27,
-2D 4 / 39 / 16 / 41.)
+2D 4 / 39 / 16 / 41.) With the KD grid and the claim (launch.reproduce --table=disk_table1
+--workdir=runs/s4, 485 s): KD on validation 1D α=0, τ=2: 31 / 40 / 28; 2D α=1 (= CE): 13 / 52 /
+5 / 30. Global-minimum indicator, paired, n = 100: 1D DiSK − CE +5 [+0.7, +9.4], DiSK − KD grid
+−1 [−7.6, +5.6]; 2D DiSK − CE +10 [−0.7, +20.7], − KD grid +11 [+0.5, +21.5] pts of runs:
+claim not reproduced.
 """
 import ml_collections
 
