@@ -28,6 +28,8 @@ LR+DS's DS warm-up and scores) live in the round's workdir and are skipped when 
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from kdjax import experiment
@@ -73,7 +75,8 @@ def training_inputs(config, workdir: str, train: Split, targets: np.ndarray, eva
     """The `RunInputs` a method builds on in one round: P with labels = arg-max of the targets
     (true on A, the teacher's on queried points), the loop's teacher with `target_logits` and
     its penultimate features on P as caches, the validation and eval splits."""
-    split = Split(train.images, np.asarray(targets).argmax(-1).astype(np.int32), train.ids)
+    # in memory or on disk alike: only the labels change
+    split = dataclasses.replace(train, labels=np.asarray(targets).argmax(-1).astype(np.int32))
     _, features = loop.predict_split(teacher.model, teacher.variables, split, info,
                                      config.data.eval_batch_size, mesh)
     splits = {"train": split, **evals}
