@@ -37,6 +37,8 @@ runs of 100 in the global minimum, 'last' epoch (best-validation epoch):
 KD grid picked on validation: 1D α=0, τ=2; gap α=0, τ=4; 2D α=1 (= CE). Paired DiSK − KD grid,
 'last': 1D −1 [−7.6, +5.6], 2D +11 [+0.5, +21.5] pts (n=100); claim (official DiSK): not
 reproduced. Best-validation 2D: DiSK − CE +25 [+14.3, +35.7], − KD grid +25 [+14.3, +35.7].
+'cap' set (disk_table1_cap, 570 s): global-minimum counts disk_cap 1D 25 / gap 34 / 2D 29,
+disk_norm_cap 33 / 36 / 29 — the cap hurts in 2D; claims not reproduced.
 """
 import ml_collections
 
