@@ -8,9 +8,9 @@ array_record shards, then measures over the same images:
   JPEG (`Image.open(...).convert('RGB')`), draw a RandomResizedCrop(224, scale (0.08, 1),
   ratio (3/4, 4/3)) box (the same torchvision algorithm as the pipeline), `crop` +
   `resize((224, 224), BILINEAR)`, flip w.p. 1/2, `np.asarray`, stack batches of --batch.
-* plain loop + draft: the same, through `transforms.Recipe` (simplejpeg decode, at 1/2, 1/4
-  or 1/8 DCT scale whenever the crop still has >= 224 pixels there, as PIL's `draft`; resize
-  with `box=`; the same pixels as PIL): what the pipeline's per-image work is, in one process.
+* plain loop + draft: the same, decoding with `transforms.Recipe` (PIL `draft` whenever the
+  crop still has >= 224 pixels at 1/2, 1/4 or 1/8 scale, and resize with `box=`): what the
+  pipeline's per-image work is, in one process.
 * grain pipeline, W workers (W in 1, 2, N=cpu count): `GrainLoader` over the records with the
   'imagenet' training recipe (the same per-image work as 'plain loop + draft'), `worker_count=W`
   processes, --threads read threads each, batches of --batch. Also `worker_count=0` with N

@@ -11,12 +11,9 @@ into a uint8 (size, size, C) array; images stay uint8 (normalisation happens in 
   shorter side to size / 0.875 (256 for 224) and centre-crop size x size.
 * 'none': the image unchanged (MNIST-like sets).
 
-JPEGs are decoded at reduced size (libjpeg's DCT scaling by 1/2, 1/4, 1/8) whenever the
-reduced image still has at least the resolution the final resize needs; the crop box is chosen
-on the full-size image first, so the random draws do not depend on it. The 'imagenet' recipe
-decodes JPEGs with simplejpeg (libjpeg-turbo's TurboJPEG API: the same decoder, IDCT and DCT
-scales as PIL's, less CPU per image), so its output equals the PIL path's pixel for pixel
-(tests/test_transforms.py); other formats and JPEGs simplejpeg cannot read go through PIL.
+JPEGs are decoded at reduced size with PIL's `draft` (libjpeg's DCT scaling by 1/2, 1/4, 1/8)
+whenever the reduced image still has at least the resolution the final resize needs; the crop
+box is chosen on the full-size image first, so the random draws do not depend on it.
 """
 from __future__ import annotations
 
@@ -50,40 +47,6 @@ def _draft(image, box: tuple[float, float, float, float], out: tuple[int, int], 
             image.draft(mode, need)
     sx, sy = image.size[0] / w, image.size[1] / h
     return image, (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
-
-
-def _turbo_decode(data: bytes, mode: str):
-    """((width, height), decode) for a JPEG simplejpeg reads, else None; decode(box, out)
-    returns (PIL image, box in its coordinates) decoded at the DCT scale `_draft` picks (the
-    same pixels PIL decodes, in PIL's RGBX layout, so it wraps the buffer without a copy)."""
-    try:
-        import simplejpeg  # lazy: only decoding workers need it
-    except ImportError:  # optional: PIL decodes instead
-        return None
-    if mode != "RGB" or not simplejpeg.is_jpeg(data):  # grey outputs: PIL (its own rules
-        return None                                     # for colour JPEGs at full scale)
-    try:
-        h, w, _, _ = simplejpeg.decode_jpeg_header(data)
-    except ValueError:
-        return None
-
-    def decode(box, out):
-        bw, bh = box[2] - box[0], box[3] - box[1]
-        need = (math.ceil(w * out[0] / bw), math.ceil(h * out[1] / bh))
-        scale = 1  # PIL's draft: the largest of 8, 4, 2, 1 keeping the box at >= out pixels
-        if need[0] < w and need[1] < h:
-            scale = next(f for f in (8, 4, 2, 1) if min(w // need[0], h // need[1]) >= f)
-        size = ((w + scale - 1) // scale, (h + scale - 1) // scale)
-        arr = simplejpeg.decode_jpeg(data, colorspace="RGBX", min_factor=scale,
-                                     min_width=size[0], min_height=size[1])
-        if (arr.shape[1], arr.shape[0]) != size:  # not the scale PIL would decode at
-            raise ValueError(f"simplejpeg decoded {arr.shape[1]}x{arr.shape[0]}, not {size}")
-        sx, sy = size[0] / w, size[1] / h
-        # RGBX pixels are PIL's own layout: the image shares the decoded buffer (no copy).
-        pil = _pil().frombuffer("RGBX", size, arr, "raw", "RGBX", 0, 1)
-        return pil, (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
-
-    return (w, h), decode
 
 
 def random_resized_box(rng: np.random.Generator, width: int, height: int,
@@ -166,37 +129,25 @@ class Recipe:
     def _mode(self) -> str:
         return "L" if self.channels == 1 else "RGB"
 
-    def _box(self, rng, train: bool, width: int, height: int):
-        """(crop box in original pixels, flip) of one example."""
-        if train:
-            box = random_resized_box(rng, width, height)
-            return box, bool(rng.random() < 0.5)
-        return center_box(width, height, self.size, self.resize_ratio), False
-
     def _imagenet(self, image, rng, train: bool) -> np.ndarray:
         Image = _pil()
         mode = self._mode()
-        out = (self.size, self.size)
-        encoded = isinstance(image, (bytes, bytearray, memoryview))
-        fast = _turbo_decode(bytes(image), mode) if encoded else None
-        if encoded:
-            pil = None if fast else open_image(bytes(image))
+        if isinstance(image, (bytes, bytearray, memoryview)):
+            pil = open_image(bytes(image))
         else:
             arr = _hwc(np.asarray(image, np.uint8), self.channels)
             pil = Image.fromarray(arr[..., 0] if self.channels == 1 else arr)
-        box, flip = self._box(rng, train, *(fast[0] if fast else pil.size))
-        decoded = False
-        if fast:
-            try:
-                pil, box = fast[1](box, out)
-                decoded = True
-            except ValueError:  # simplejpeg cannot decode it (e.g. CMYK): PIL, same box
-                pil = open_image(bytes(image))
-        if not decoded:
-            pil, box = _draft(pil, box, out, mode)
-            if pil.mode != mode:
-                pil = pil.convert(mode)
-        pil = pil.resize(out, Image.BILINEAR, box=box)
+        w, h = pil.size
+        flip = False
+        if train:
+            box = random_resized_box(rng, w, h)
+            flip = bool(rng.random() < 0.5)
+        else:
+            box = center_box(w, h, self.size, self.resize_ratio)
+        pil, box = _draft(pil, box, (self.size, self.size), mode)
+        if pil.mode != mode:
+            pil = pil.convert(mode)
+        pil = pil.resize((self.size, self.size), Image.BILINEAR, box=box)
         if flip:
             pil = pil.transpose(Image.FLIP_LEFT_RIGHT)
         return _hwc(np.asarray(pil, np.uint8), self.channels)
