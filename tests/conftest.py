@@ -3,3 +3,9 @@ import os
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+# pytest formats an unraisable exception (e.g. a finalizer's ResourceWarning) with tracemalloc,
+# imported on first use. When that first use falls inside a TFDS call, TFDS's lazy-import block
+# (etils.epy.lazy_imports) turns tracemalloc's own imports into LazyModules and the report
+# itself fails the test. Imported here, up front, it is always the real module.
+import tracemalloc  # noqa: E402,F401
