@@ -113,20 +113,11 @@ def registry_cases() -> tuple[list[Case], list[str]]:
     return cases, no_data
 
 
-def _disk_table3_tiny() -> ml_collections.ConfigDict:
-    """What disk/table3.py:full_tiny should return (it raises): the file's own full setting
-    (`cifar_config`, shared with the CIFAR-100 half) on Tiny-ImageNet."""
-    from experiments.disk import table3
-    return table3.cifar_config("tiny_imagenet")
-
-
 def full_cases() -> list[Case]:
     cases, _ = registry_cases()
     for file, arg in STANDALONE_FULL + EXTRA_FULL:
         stem = os.path.splitext(os.path.relpath(file, "experiments"))[0].replace("/", ".")
         cases.append(Case(f"{stem}:{arg or 'default'}", file, arg))
-    cases.append(Case("disk.table3:cifar_config_tiny_imagenet", "experiments/disk/table3.py",
-                      None, build=_disk_table3_tiny))
     return cases
 
 

@@ -29,10 +29,7 @@ from tests import full_scale_fixtures as F
 
 CASES = F.full_cases()
 # Full configs that cannot be built today (the lead has the report): case id -> why.
-KNOWN_BROKEN = {
-    "disk.table3:full_tiny": "experiments/disk/table3.py raises for full_tiny although "
-                             "launch.prepare now prepares Tiny-ImageNet",
-}
+KNOWN_BROKEN: dict[str, str] = {}
 # Full configs that build but do not train 2 steps today: case id -> the error.
 BROKEN_RUN: dict[str, str] = {}
 

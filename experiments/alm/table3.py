@@ -7,8 +7,9 @@
 
 Rows: CE ('ce'), CE early-stopped at its best validation epoch (the 'ce' run's
 `early_stop.test_accuracy`), self-distillation = KD λ = 0.9 from a CE-trained WRN-16-8 ('kd'),
-self-distillation + ALM-KD ('alm'). FGVC-Aircraft, the paper's other column, is not in TFDS
-4.9.10 and kdjax has no loader for it. Sec. 6 recipe (recipe.paper_recipe) at 224x224 (the
+self-distillation + ALM-KD ('alm'). FGVC-Aircraft, the paper's other column, is not in TFDS:
+'full:fgvc_aircraft' reads it as prepared TF-free by `python -m launch.prepare
+--dataset=fgvc_aircraft` (README "Data"). Sec. 6 recipe (recipe.paper_recipe) at 224x224 (the
 TFDS fine-grained loaders' size). 'cpu' (default): smoke run on Fashion-MNIST, CNN (16,32)/64
 -> itself, 2 epochs.
 """
