@@ -145,3 +145,15 @@ def test_table_claim_judged_on_paired_seeds(records):
                for line in report.paired_lines(recs, both))
     with pytest.raises(ValueError, match="'d' is not a value of grid axis"):
         dataclasses.replace(T, claim=Claim("d beats a", "variant", "d", ("a",)))
+
+
+def test_claim_summary_of_a_variants_only_runner():
+    """A runner that judges the paper's claim per variant only ('variant_claims', DiSK's Table 1
+    variants): the table's status is the worst variant's."""
+    ok = {"status": "claim reproduced", "detail": "a", "text": "X beats Y", "kind": "greater"}
+    bad = {**ok, "status": "claim not reproduced", "detail": "b"}
+    recs = [{"params": {}, "result": {"variant_claims": {"v1/last": ok, "v2/last": bad}}}]
+    status, detail = aggregate.claim_summary(recs)
+    assert status == "claim not reproduced"
+    assert "[v1/last] claim reproduced: a" in detail and "[v2/last] claim not reproduced" in detail
+    assert aggregate.claim_summary([{"params": {}, "result": {}}]) is None

@@ -6,7 +6,7 @@ from experiments.lrds import ablation_eta as _lrds_eta, ablation_fraction as _lr
 from experiments.lrds import cifar100 as _lrds_c100, cifar100_cross_family as _lrds_cross
 from experiments.lrds import fashion_mnist_reduced as _lrds_fm, variants as _lrds_v
 from experiments.lrds import strong_teacher as _lrds_st
-from kdjax.reproduce.spec import Baseline, Metric, TableSpec
+from kdjax.reproduce.spec import Baseline, Claim, Metric, TableSpec
 
 ENTRIES: list[TableSpec] = []
 
@@ -47,6 +47,11 @@ def _lrds_pairs(full: tuple, cpu: tuple) -> dict:
                      "cpu": tuple(map(_lrds_c100.pair_setting, cpu))}}
 
 
+# The paper's claim (Sec. 4, Tables 1-3): KD+LR+DS beats KD+LR and KD (by 1-2 points).
+_CLAIM = Claim("KD+LR+DS outperforms KD+LR and KD (CIFAR-100 / ImageNet tables)", "variant",
+               "KD+LR+DS", ("KD+LR", "KD"))
+
+
 def _lrds(seeds: dict | None = None, paired: tuple = (), **kw) -> None:
     """Paired differences: every variant − KD, KD − CE (where the grid has CE), and `paired`."""
     has_ce = any(getattr(v, "label", v) == "CE" for v in kw["grid"]["variant"])
@@ -59,19 +64,19 @@ def _lrds(seeds: dict | None = None, paired: tuple = (), **kw) -> None:
 _WITH_CE = (_lrds_v.CE,) + _lrds_v.STANDARD
 
 
-_lrds(id="lrds_cifar100",
+_lrds(id="lrds_cifar100", claim=_CLAIM,
       title="LR+DS CIFAR-100, same-family pairs: KD, KD+LR, KD+DS, KD+LR+DS",
       config="experiments/lrds/cifar100.py",
       grid={**_lrds_pairs(_lrds_c100.PAIRS, _lrds_c100.CPU_PAIRS),
             "variant": _WITH_CE},
       metrics=_lrds_metrics("cifar100_same_family"), notes=_LRDS_NOTE)
-_lrds(id="lrds_cifar100_cross_family",
+_lrds(id="lrds_cifar100_cross_family", claim=_CLAIM,
       title="LR+DS CIFAR-100, cross-family pairs: KD, KD+LR, KD+DS, KD+LR+DS",
       config="experiments/lrds/cifar100_cross_family.py",
       grid={**_lrds_pairs(_lrds_cross.PAIRS, _lrds_cross.CPU_PAIRS),
             "variant": _WITH_CE},
       metrics=_lrds_metrics(), notes=_LRDS_NOTE)
-_lrds(id="lrds_imagenet", seeds={"cpu": 3, "full": 1},
+_lrds(id="lrds_imagenet", claim=_CLAIM, seeds={"cpu": 3, "full": 1},
       title="LR+DS ImageNet, ResNet-34 -> ResNet-18: KD, KD+LR, KD+DS, KD+LR+DS",
       config="experiments/lrds/imagenet.py", grid={"variant": _WITH_CE},
       metrics=_lrds_metrics(), notes=_LRDS_NOTE)
@@ -98,7 +103,7 @@ _ST_NOTE = ("[ours] beyond the paper: the earlier reduced runs distil a teacher 
             "the CE student; here the teacher beats it (the 'teacher' rows), so KD > CE, "
             "KD+LR > KD and KD+LR+DS > KD+LR can be tested; KD weights per T chosen on the "
             "validation split (experiments/lrds/strong_teacher.py).")
-_lrds(id="lrds_strong_teacher", seeds={"cpu": 10, "full": 3},
+_lrds(id="lrds_strong_teacher", claim=_CLAIM, seeds={"cpu": 10, "full": 3},
       title="LR+DS with a teacher that beats the CE student (CNN -> MLP, Fashion-MNIST): CE, KD, "
             "+LR, +DS, +LR+DS and the random-80% / wrong-only-LR controls, T in {2, 4}",
       config="experiments/lrds/strong_teacher.py",

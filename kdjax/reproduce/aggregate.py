@@ -263,14 +263,18 @@ def paired_rows(records: Sequence[dict]) -> list[dict]:
 
 def claim_summary(records: Sequence[dict]) -> tuple[str, str] | None:
     """(status, detail) of the paper's claim over a table's points, or None if no point's
-    runner judged one. The status is the worst point's (order in _CLAIM_ORDER): a claim holds
+    runner judged one (a runner of variants only, e.g. DiSK's Table 1 variants, judges it per
+    variant in 'variant_claims'). The status is the worst point's (order in _CLAIM_ORDER): a claim holds
     for the table only if it holds at every point."""
     judged = []
     for r in records:
         claim = r["result"].get("claim")
+        tag = ", ".join(f"{k.split('.')[-1]}={_show(v)}" for k, v in r["params"].items())
         if claim:
-            tag = ", ".join(f"{k.split('.')[-1]}={_show(v)}" for k, v in r["params"].items())
             judged.append((claim, tag))
+        elif r["result"].get("variant_claims"):  # a table of variants only: each one's verdict
+            judged += [(c, ", ".join(filter(None, (tag, name))))
+                       for name, c in r["result"]["variant_claims"].items()]
     if not judged:
         return None
     worst = min((c["status"] for c, _ in judged),
