@@ -240,6 +240,11 @@ def test_reproduction_md_regenerates_only_the_named_entries(fake_env):
     assert "reduced-scale run here" in text.split("Summary: ")[1].split("\n")[0]
     again = report.write_reproduction_md(FAKE, wd, path, only=("fake_table",))
     assert again == text                  # idempotent
+    # a kept section whose summary row is missing: the row is rebuilt from its status line
+    no_row = "\n".join(l for l in text.splitlines() if not l.startswith("| `fake_missing` |"))
+    open(path, "w").write(no_row + "\n")
+    rebuilt = report.write_reproduction_md(FAKE, wd, path, only=("fake_table",))
+    assert rebuilt == text.replace("| Not written yet (kept) |", "| Not written yet |", 1)
 
 def test_tpu_commands(fake_env):
     t = FAKE["fake_table"]

@@ -245,8 +245,9 @@ def write_reproduction_md(tables: Mapping[str, TableSpec], workdir: str,
     wd = os.path.relpath(workdir, REPO_ROOT) if os.path.isabs(workdir) else workdir
     rows, sections = {}, {}
     for tid, spec in tables.items():
-        if only and tid not in only and tid in kept_rows and tid in kept_sections:
-            rows[tid], sections[tid] = kept_rows[tid], kept_sections[tid]
+        if only and tid not in only and tid in kept_sections:
+            sections[tid] = kept_sections[tid]
+            rows[tid] = kept_rows.get(tid) or _row_of_section(tid, spec, kept_sections[tid])
             continue
         s, detail = table_status(spec, workdir)
         rows[tid] = (f"| `{tid}` | {spec.paper} | {_cell(spec.title)} | {s} | {_cell(detail)} | "
@@ -297,6 +298,14 @@ def _entries(text: str) -> tuple[dict, dict]:
         if m:
             sections[m.group(1)] = part.rstrip("\n")
     return rows, sections
+
+
+def _row_of_section(tid: str, spec: TableSpec, section: str) -> str:
+    """The summary row of a kept section that has none (its status line is the truth)."""
+    m = re.search(r"^Status: \*\*(.+?)\*\* — (.*)\.$", section, re.M)
+    status, detail = m.groups() if m else ("not run yet", "")
+    return (f"| `{tid}` | {spec.paper} | {_cell(spec.title)} | {status} | {_cell(detail)} | "
+            f"`{spec.command('cpu')}` |")
 
 
 def _section(tid: str, spec: TableSpec, status: str, detail: str, workdir: str, wd: str,
