@@ -11,7 +11,6 @@ call checkpoints on its own, so a killed loop resumes where it stopped.
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -19,7 +18,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from kdjax import compose, experiment, losses
+from kdjax import compose, experiment, losses, storage
 from kdjax.active import strategies
 from kdjax.data import Split, concat, split_active
 from kdjax.methods import rad
@@ -43,11 +42,7 @@ def _softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 def _save_state(path: str, state: dict) -> None:
     if jax.process_index() == 0:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(state, f)
-        os.replace(tmp, path)
+        storage.write_json(path, state, indent=None)  # atomic; local or gs://
 
 
 def _train_student(config, workdir, train: Split, targets: np.ndarray, evals, info, mesh, *,
@@ -117,12 +112,13 @@ def _queried_split(pool: Split, queried: dict) -> Split:
 
 def _cluster_ids(path: str, features: np.ndarray, act, seed: int) -> np.ndarray:
     """CLUSTER MARGIN's clusters of the round-0 student's pool embeddings, computed once."""
-    if os.path.exists(path):
-        return np.load(path)
+    cached = storage.load_npy(path)
+    if cached is not None:
+        return cached
     ids = strategies.cluster_embeddings(features, act.num_clusters,
                                         bucket_size=act.cluster_bucket_size or None, seed=seed)
     if jax.process_index() == 0:
-        np.save(path, ids)
+        storage.save_npy(path, ids)
     return ids
 
 
@@ -168,9 +164,9 @@ def run(config: ml_collections.ConfigDict, workdir: str, *,
     state_path = os.path.join(workdir, "active_state.json")
     state = {"round": 0, "soft_positions": [], "mix_partner": [], "mix_lambda": [],
              "queries": 0, "records": [], "error_rate": None}
-    if os.path.exists(state_path):
-        with open(state_path) as f:
-            state = json.load(f)
+    saved = storage.read_json(state_path)
+    if saved is not None:
+        state = saved
         print(f"Resuming active loop after round {state['round']}", flush=True)
 
     if "teacher" not in cache:

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from kdjax import storage
 from kdjax.methods.alm import teachers as teachers_lib
 from kdjax.methods.alm.loss import make_student_loss
 from kdjax.methods.alm import pooled
@@ -193,7 +194,7 @@ def summarize(config, run, result) -> dict:
         train = run.splits["train"]
         lam = np.asarray(jax.device_get(result.state.example_state["lambda"]))
         if jax.process_index() == 0:
-            np.save(os.path.join(run.workdir, "lambda.npy"), lam)
+            storage.save_npy(os.path.join(run.workdir, "lambda.npy"), lam)  # local or gs://
         flipped = (teachers_lib.flip_mask(len(train), config.alm.label_noise,
                                           config.alm.noise_seed)
                    if config.alm.label_noise > 0 else None)

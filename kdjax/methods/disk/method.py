@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kdjax import experiment
+from kdjax import experiment, storage
 from kdjax.methods.ce.method import ce_loss
 from kdjax.methods.disk import loss
 from kdjax.methods.disk.config import VARIANTS
@@ -78,16 +78,13 @@ def teacher_outputs(config, workdir: str, teacher: loop.Teacher, train, info,
     """Teacher (logits, penultimate features) on the un-augmented training split; cached in
     `<workdir>/teacher_outputs.npz`."""
     path = os.path.join(workdir, "teacher_outputs.npz")
-    if os.path.exists(path):
-        with np.load(path) as f:
-            return f["logits"], f["features"]
+    cached = storage.load_npz(path)  # local or gs://
+    if cached is not None:
+        return cached["logits"], cached["features"]
     logits, features = loop.predict_split(teacher.model, teacher.variables, train, info,
                                           config.data.eval_batch_size, mesh)
     if jax.process_index() == 0:
-        os.makedirs(workdir, exist_ok=True)
-        tmp = path + ".tmp.npz"
-        np.savez(tmp, logits=logits, features=features)
-        os.replace(tmp, path)
+        storage.save_npz(path, logits=logits, features=features)  # atomic
     return logits, features
 
 

@@ -15,7 +15,7 @@ import os
 import numpy as np
 import scipy.stats
 
-from kdjax import experiment
+from kdjax import experiment, storage
 from kdjax.methods.ce.method import ce_loss
 from kdjax.methods.lrds import influence
 from kdjax.train import checkpoint as ckpt_lib
@@ -37,9 +37,9 @@ def warmup_outputs(config, run) -> dict[str, np.ndarray]:
     """`{split}_logits` / `{split}_features` of the CE warm-up student on train (and
     validation), trained once into `<workdir>/ds/warmup`."""
     path = os.path.join(run.workdir, "ds", "outputs.npz")
-    if os.path.exists(path):
-        with np.load(path) as f:
-            return dict(f)
+    cached = storage.load_npz(path)  # local or gs://
+    if cached is not None:
+        return cached
     scfg = stage_config(config)
     with scfg.unlocked():
         scfg.method = "ce"
@@ -60,8 +60,7 @@ def warmup_outputs(config, run) -> dict[str, np.ndarray]:
             out[f"{name}_logits"], out[f"{name}_features"] = loop.predict_split(
                 model, variables, run.splits[name], run.info, config.data.eval_batch_size,
                 run.mesh)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    np.savez(path, **out)
+    storage.save_npz(path, **out)  # atomic
     return out
 
 
@@ -77,8 +76,9 @@ def scores(config, run) -> np.ndarray:
     if ds.scorer == "random":
         return np.random.default_rng(experiment.teacher_seed(config)).random(len(train))
     path = os.path.join(run.workdir, "ds", f"scores_{ds.scorer}.npy")
-    if os.path.exists(path):
-        return np.load(path)
+    cached = storage.load_npy(path)
+    if cached is not None:
+        return cached
     out = warmup_outputs(config, run)
     val = val_labels = None
     if ds.scorer == "val_influence" or (ds.scorer == "tracin" and ds.tracin_val):
@@ -91,7 +91,7 @@ def scores(config, run) -> np.ndarray:
         ds.scorer, influence.Outputs(out["train_features"], out["train_logits"]), train.labels,
         val=val, val_labels=val_labels, damping=ds.damping, hessian=ds.hessian,
         batch_size=ds.batch_size)
-    np.save(path, result)
+    storage.save_npy(path, result)
     return result
 
 
