@@ -297,9 +297,9 @@ def table_claim(spec: TableSpec, records: Sequence[dict]) -> tuple[str, str] | N
     if c is None:
         return None
     rows = baseline_rows(spec, records, spec.claim_baselines())
-    diffs = {" ".join(f"{k}={row[k]}" for k in row if k not in _NOT_CELL) + f" {row['a − b']}":
+    diffs = {" ".join([f"{k}={row[k]}" for k in row if k not in _NOT_CELL] + [row["a − b"]]):
              row["diff"] for row in rows}
-    status, detail = stats.claim_status({k.strip(): d for k, d in diffs.items()}, c.kind)
+    status, detail = stats.claim_status(diffs, c.kind)
     if rows:
         status += f" (n={min(row['n'] for row in rows)})"
     return status, f"claim: {c.text}, judged on paired seeds ({c.kind}); {detail}"
