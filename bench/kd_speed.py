@@ -62,8 +62,13 @@ VARIANTS = {
     "reshape_pool": dict(flags="", step="kdjax", patch="reshape_pool"),
     # the CIFAR ResNets without layers.materialize on block outputs (the pre-issue-19 model).
     "no_materialize": dict(flags="", step="kdjax", model_kw={"materialize": False}),
-    # every BatchNorm as layers.FusedBatchNorm (hand-written backward).
-    "fused_bn": dict(flags="", step="kdjax", model_kw={"fused_bn": True}),
+    # every BatchNorm as flax's nn.BatchNorm (the default is layers.FusedBatchNorm).
+    "flax_bn": dict(flags="", step="kdjax", model_kw={"fused_bn": False}),
+    # XLA's own CPU defaults (YNNPACK convolutions), not kdjax.xla_cpu's.
+    "xla_defaults": dict(flags="", step="kdjax", env={"KDJAX_XLA_CPU_DEFAULTS": "0"}),
+    # the step before the fused-BatchNorm / Eigen-convolution change: both of the above.
+    "before": dict(flags="", step="kdjax", model_kw={"fused_bn": False},
+                   env={"KDJAX_XLA_CPU_DEFAULTS": "0"}),
     "no_fusion": dict(flags="--xla_disable_hlo_passes=fusion", step="kdjax"),
     "no_ynn": dict(flags="--xla_cpu_experimental_ynn_fusion_type=", step="kdjax"),
     "onednn_cc": dict(flags="--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true",
@@ -362,11 +367,23 @@ def child_main(args) -> None:
         res = measure_pipeline(args.batch, args.repeats)
     else:
         raise ValueError(f"unknown child kind {kind!r}")
-    res.update(pair=pair, cached=cached, threads=len(os.sched_getaffinity(0)))
+    res.update(pair=pair, cached=cached, threads=len(os.sched_getaffinity(0)),
+               xla_flags=os.environ.get("XLA_FLAGS", ""))  # after `import kdjax` (kdjax.xla_cpu)
     print("RESULT " + json.dumps(res))
 
 
 # ----------------------------------------------------------------------------- parent
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "?")
+        with open("/proc/cpuinfo") as f:
+            flags = next((l.split() for l in f if l.startswith("flags")), [])
+        return f"{name} ({'avx512f' if 'avx512f' in flags else 'avx2' if 'avx2' in flags else 'no avx2'})"
+    except OSError:
+        return "?"
 
 
 def run_child(kind: str, pair: str, cached: bool, variant: str, devices: int, args) -> dict:
@@ -375,6 +392,8 @@ def run_child(kind: str, pair: str, cached: bool, variant: str, devices: int, ar
         flags.append(VARIANTS[variant]["flags"])
     env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=" ".join(flags),
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if kind == "kdjax":
+        env.update(VARIANTS[variant].get("env", {}))
     cmd = [sys.executable, os.path.abspath(__file__),
            f"--child={kind},{pair},{int(cached)},{variant}", f"--batch={args.batch}",
            f"--steps={args.steps}", f"--repeats={args.repeats}", f"--threads={args.threads}"]
@@ -384,7 +403,6 @@ def run_child(kind: str, pair: str, cached: bool, variant: str, devices: int, ar
         raise SystemExit(f"child {cmd[2:]} with XLA_FLAGS={env['XLA_FLAGS']!r} failed:\n"
                          f"{out.stderr[-3000:]}")
     res = json.loads(lines[-1][len("RESULT "):])
-    res["xla_flags"] = env["XLA_FLAGS"]
     eps = [round(args.batch / t, 1) for t in res["times"]]
     cpu = [round(1e3 * c, 1) for c in res.get("cpu", [])]
     print(f"# {kind} {pair} cached={cached} {variant} devices={devices}: {eps} ex/s, "
@@ -476,7 +494,8 @@ def main(argv=None) -> list[dict]:
     print(f"KD step examples/s: batch {args.batch}, float32, SGD momentum, {args.threads} "
           f"core(s) pinned, torch.set_num_threads({args.threads}), XLA intra-op pool = pinned "
           f"cores; median of {args.rounds} round(s) x {args.repeats} window(s) x {args.steps} "
-          f"step(s); total {time.time() - t_start:.0f} s")
+          f"step(s); total {time.time() - t_start:.0f} s; CPU: {_cpu_model()}; kdjax XLA_FLAGS: "
+          f"{next((r['xla_flags'] for r in results if r['framework'] == 'kdjax'), '')!r}")
     print("| pair (teacher/student params) | teacher | PyTorch ex/s | " +
           " | ".join(f"kdjax {v} ex/s | ratio | CPU-time ratio" for v in variants) +
           "".join(f" | kdjax {variants[0]} {n} dev ex/s | {n}/1 dev | {n} dev / PyTorch"
