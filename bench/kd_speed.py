@@ -378,9 +378,9 @@ def child_main(args) -> None:
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
-            name = next((l.split(":", 1)[1].strip() for l in f if l.startswith("model name")), "?")
-        with open("/proc/cpuinfo") as f:
-            flags = next((l.split() for l in f if l.startswith("flags")), [])
+            lines = f.read().splitlines()
+        name = next((l.split(":", 1)[1].strip() for l in lines if l.startswith("model name")), "?")
+        flags = next((l.split() for l in lines if l.startswith("flags")), [])
         return f"{name} ({'avx512f' if 'avx512f' in flags else 'avx2' if 'avx2' in flags else 'no avx2'})"
     except OSError:
         return "?"

@@ -2,9 +2,10 @@
 
     python bench/resnet_variants.py VARIANT DEPTH STEPS   # e.g. taskset -c 0 ... default 20 3
 
-VARIANT: old (CifarResNet(materialize=False)), default (the shipped model), stem, mat, matid,
+VARIANT: old (materialize=False, flax nn.BatchNorm: the pre-issue-19 model), default (the shipped
+model), flaxbn (the shipped model with flax's nn.BatchNorm), stem, mat, matid,
 matmat, relu, mat_relu (the block patched, over the shipped stem; see docs/performance.md),
-im2col, im2col_9dot (custom-VJP 3x3 convs), fusedbn (layers.FusedBatchNorm in every BN). Prints process CPU ms per jitted student step
+im2col, im2col_9dot (custom-VJP 3x3 convs), fusedbn (= default: layers.FusedBatchNorm in every BN). Prints process CPU ms per jitted student step
 (batch 128, CE + SGD momentum), 4-D elementwise op counts and
 transpose fusions in the compiled HLO, and loss / gradient sums (equal across variants)."""
 import os, sys, time, re
@@ -90,13 +91,11 @@ if "im2col" in variant:
                        use_bias=False, dtype=dtype, param_dtype=jnp.float32, kernel_init=conv_init,
                        name=name, conv_general_dilated=my_conv)
     resnet_cifar.conv = patched_conv
-if variant == "fusedbn":   # CifarResNet(fused_bn=True): layers.FusedBatchNorm everywhere
-    pass
-elif variant not in ("default", "stem", "old") and "im2col" not in variant:
+if variant not in ("default", "fusedbn", "flaxbn", "stem", "old") and "im2col" not in variant:
     resnet_cifar.BasicBlock = Block
 
 model = get_model(f"resnet{depth}", 100, materialize=variant != "old",
-                  fused_bn=variant == "fusedbn")
+                  fused_bn=variant not in ("old", "flaxbn"))
 if variant == "stem":
     from kdjax.models.layers import materialize, stem, classifier, global_avg_pool
     class Net(resnet_cifar.CifarResNet):

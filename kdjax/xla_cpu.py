@@ -3,7 +3,8 @@
 YNNPACK convolutions off, YNNPACK dots kept (`--xla_cpu_experimental_ynn_fusion_type=
 individual_dot`): on the 2-core AMD EPYC (AVX2) CI machine XLA's default sends the ResNets'
 convolutions to YNNPACK, whose weight-gradient convolutions at 32x32x16 took ~90 ms each against
-~12 ms on Eigen; the ResNet-20 train step fell from ~1300 to ~900 CPU ms with them on Eigen.
+~12 ms on Eigen; the ResNet-20 train step fell from ~1350 to ~1000 CPU ms with them on Eigen
+(`bench/resnet_variants.py flaxbn`, docs/performance.md).
 
 Applied on `import kdjax`, so it only takes effect when kdjax is imported before the first JAX
 computation; a user's own `--xla_cpu_experimental_ynn_fusion_type` in XLA_FLAGS wins, and
@@ -29,7 +30,10 @@ def _jaxlib_minor() -> str:
 
 def apply_defaults(environ=os.environ) -> bool:
     """Add the settings above to environ['XLA_FLAGS']; True when they were added."""
-    if environ.get("KDJAX_XLA_CPU_DEFAULTS", "1") == "0" or _jaxlib_minor() not in MEASURED_JAXLIB:
+    switch = environ.get("KDJAX_XLA_CPU_DEFAULTS", "1")
+    if switch not in ("0", "1"):
+        raise ValueError(f"KDJAX_XLA_CPU_DEFAULTS must be 0 or 1, got {switch!r}")
+    if switch == "0" or _jaxlib_minor() not in MEASURED_JAXLIB:
         return False
     flags = environ.get("XLA_FLAGS", "")
     if YNN_FLAG in flags:

@@ -173,5 +173,8 @@ def test_xla_cpu_defaults_respect_the_user(monkeypatch):
     assert not xla_cpu.apply_defaults(mine) and mine["XLA_FLAGS"].endswith("type=")
     off = {"KDJAX_XLA_CPU_DEFAULTS": "0"}
     assert not xla_cpu.apply_defaults(off) and "XLA_FLAGS" not in off
+    import pytest
+    with pytest.raises(ValueError, match="KDJAX_XLA_CPU_DEFAULTS must be 0 or 1, got 'off'"):
+        xla_cpu.apply_defaults({"KDJAX_XLA_CPU_DEFAULTS": "off"})
     monkeypatch.setattr(xla_cpu, "_jaxlib_minor", lambda: "0.1")   # an unmeasured jaxlib
     assert not xla_cpu.apply_defaults({})

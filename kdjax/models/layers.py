@@ -29,8 +29,8 @@ def batch_norm(train: bool, dtype: Dtype, name: str | None = None,
                scale_init: Callable = nn.initializers.ones, fused: bool = True) -> nn.Module:
     """BatchNorm with running averages in eval, batch statistics in training, momentum 0.9.
     fused: `FusedBatchNorm` for float32 (the variables and forward operations of nn.BatchNorm,
-    a hand-written backward, channel sums as matrix-vector products on CPU; ~1.7x less CPU time
-    per ResNet-20 step than nn.BatchNorm there, docs/performance.md); False, or another dtype:
+    a hand-written backward, channel sums as matrix-vector products on CPU; ~20% less CPU time
+    per ResNet-20 train step than nn.BatchNorm there, docs/performance.md); False, or another dtype:
     flax's nn.BatchNorm."""
     if fused and jnp.dtype(dtype) == jnp.float32:
         return FusedBatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
