@@ -2,6 +2,7 @@
 import itertools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
@@ -185,3 +186,30 @@ def test_enumeration_helper_matches_itself_on_all_binary_vectors():
     for bits in itertools.product([0.0, 1.0], repeat=5):
         q = np.array(bits, np.float32)
         np.testing.assert_array_equal(np.asarray(depround(jax.random.key(0), q)), q > 0.5)
+
+
+def test_one_draw_tree_keeps_the_per_level_random_stream():
+    """The vmapped draw gives level l exactly uniform(fold_in(key, l), (pairs,)): masks equal
+    those of a tree that draws each level separately (results of earlier runs stay valid)."""
+    def per_level_tree_up(key, f):
+        levels, lvl = [], 0
+        while f.shape[0] > 1:
+            (f,) = dr._pad_even(f)
+            pairs = f.reshape(-1, 2)
+            u = jax.random.uniform(jax.random.fold_in(key, lvl), (pairs.shape[0],), f.dtype)
+            f, carry, fin = dr._combine(pairs[:, 0], pairs[:, 1], u)
+            levels.append((carry, fin))
+            lvl += 1
+        return f[0], levels
+
+    @jax.jit
+    def reference(key, q):
+        root, levels = per_level_tree_up(key, q)
+        return dr._tree_down(dr._round_root(key, root), levels, q.shape[0])
+
+    for n in (2, 7, 1001):
+        q = jnp.asarray(np.random.default_rng(n).uniform(size=n), jnp.float32)
+        for seed in range(3):
+            key = jax.random.key(seed)
+            np.testing.assert_array_equal(np.asarray(dr.depround(key, q)),
+                                          np.asarray(reference(key, q)))
