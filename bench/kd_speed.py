@@ -11,8 +11,11 @@ windows; the ratio kdjax / PyTorch per pair. Also: the same with the teacher's s
 Every measurement runs in a fresh subprocess (so the frameworks never share thread pools),
 pinned to the same `--threads` cores (default: all cores the parent may use); PyTorch gets
 `torch.set_num_threads(threads)`, XLA's CPU client sizes its intra-op (Eigen) pool from the
-same affinity mask. The frameworks alternate per pair and per round (`--rounds`) so that load
-from other processes hits both alike; the table reports the median over all windows.
+same affinity mask. The measurements of a cell (PyTorch, each kdjax variant, the multi-device
+runs) start together, warm up together and then take turns window by window, one running while
+the others wait idle (`run_interleaved`; `--no-interleave` runs them one after the other), over
+`--rounds` rounds, so that drift in the host's speed hits all of them alike; the table reports
+the median over all windows and the paired per-window ratio with its 95% interval.
 
     python bench/kd_speed.py                         # all pairs, batch 128, full table
     python bench/kd_speed.py --quick --pairs=cnn     # a smoke run in well under a minute
@@ -95,6 +98,20 @@ def _fake_batch(spec: dict, batch: int, cached: bool, seed: int = 0):
     return out
 
 
+def _no_gate() -> None:
+    pass
+
+
+def _lockstep_gate() -> None:
+    """Interleaved runs: say READY on stdout, then wait for the parent's go on stdin."""
+    print("READY", flush=True)
+    if not sys.stdin.readline():
+        raise SystemExit("parent closed stdin")
+
+
+_WINDOW_GATE = _no_gate
+
+
 def _time(run_window, repeats: int, warmup: int = 2) -> tuple[list[float], list[float]]:
     """(wall seconds, process CPU seconds) per step for each timed window.
 
@@ -105,6 +122,7 @@ def _time(run_window, repeats: int, warmup: int = 2) -> tuple[list[float], list[
         run_window(1)
     times, cpu = [], []
     for _ in range(repeats):
+        _WINDOW_GATE()
         c = time.process_time()
         t, steps = run_window(None)
         times.append(t / steps)
@@ -354,7 +372,10 @@ def measure_pipeline(batch: int, repeats: int, devices_note: str = "") -> dict:
 
 
 def child_main(args) -> None:
+    global _WINDOW_GATE
     _pin(args.threads)
+    if args.lockstep:
+        _WINDOW_GATE = _lockstep_gate
     kind, pair, cached, variant = args.child.split(",")
     cached = cached == "1"
     if kind == "kdjax":
@@ -386,7 +407,8 @@ def _cpu_model() -> str:
         return "?"
 
 
-def run_child(kind: str, pair: str, cached: bool, variant: str, devices: int, args) -> dict:
+def _child_command(kind: str, pair: str, cached: bool, variant: str, devices: int, args,
+                   lockstep: bool = False) -> tuple[list[str], dict]:
     flags = [f"--xla_force_host_platform_device_count={devices}"]
     if kind == "kdjax" and VARIANTS[variant]["flags"]:
         flags.append(VARIANTS[variant]["flags"])
@@ -397,11 +419,15 @@ def run_child(kind: str, pair: str, cached: bool, variant: str, devices: int, ar
     cmd = [sys.executable, os.path.abspath(__file__),
            f"--child={kind},{pair},{int(cached)},{variant}", f"--batch={args.batch}",
            f"--steps={args.steps}", f"--repeats={args.repeats}", f"--threads={args.threads}"]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
-    lines = [l for l in out.stdout.splitlines() if l.startswith("RESULT ")]
-    if out.returncode or not lines:
+    return cmd + (["--lockstep"] if lockstep else []), env
+
+
+def _child_result(kind: str, pair: str, cached: bool, variant: str, devices: int, args,
+                  cmd: list[str], env: dict, returncode: int, stdout: str, stderr: str) -> dict:
+    lines = [l for l in stdout.splitlines() if l.startswith("RESULT ")]
+    if returncode or not lines:
         raise SystemExit(f"child {cmd[2:]} with XLA_FLAGS={env['XLA_FLAGS']!r} failed:\n"
-                         f"{out.stderr[-3000:]}")
+                         f"{stderr[-3000:]}")
     res = json.loads(lines[-1][len("RESULT "):])
     eps = [round(args.batch / t, 1) for t in res["times"]]
     cpu = [round(1e3 * c, 1) for c in res.get("cpu", [])]
@@ -409,6 +435,69 @@ def run_child(kind: str, pair: str, cached: bool, variant: str, devices: int, ar
           f"{cpu} CPU ms/step",
           file=sys.stderr, flush=True)
     return res
+
+
+def run_child(kind: str, pair: str, cached: bool, variant: str, devices: int, args) -> dict:
+    """One measurement in its own subprocess, alone on the pinned cores."""
+    cmd, env = _child_command(kind, pair, cached, variant, devices, args)
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
+    return _child_result(kind, pair, cached, variant, devices, args, cmd, env, out.returncode,
+                         out.stdout, out.stderr)
+
+
+def run_interleaved(specs: list[tuple], args) -> list[dict]:
+    """The measurements of one cell as concurrent subprocesses that take turns: every child
+    warms up (compiles) while the others do, then the parent lets one child at a time run its
+    next timed window (the others wait on stdin, idle), in the order of `specs`, window after
+    window. Window i of every child is thus taken within seconds of the others', so drift in
+    the host's speed (other tenants, frequency) hits all of them alike and the per-window
+    ratios pair up (`paired_ratio`). specs: (kind, pair, cached, variant, devices) tuples."""
+    import tempfile
+    procs = []
+    for spec in specs:
+        cmd, env = _child_command(*spec, args, lockstep=True)
+        err = tempfile.TemporaryFile(mode="w+")
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, text=True, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=err)
+        procs.append((spec, cmd, env, proc, err, []))
+
+    def wait_line(entry) -> str:
+        """The child's next READY or RESULT line ('' once it exited without one)."""
+        proc, seen = entry[3], entry[5]
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith(("READY", "RESULT ")):
+                return line
+        return ""
+
+    try:
+        for entry in procs:  # warm-up of all children: none is timed while another compiles
+            wait_line(entry)
+        for _ in range(args.repeats):
+            for entry in procs:
+                if entry[3].poll() is None:
+                    time.sleep(0.1)  # let the previous child's worker threads go idle
+                    entry[3].stdin.write("go\n")
+                    entry[3].stdin.flush()
+                    wait_line(entry)
+    finally:
+        results = []
+        for spec, cmd, env, proc, err, seen in procs:
+            rest, _ = proc.communicate()
+            err.seek(0)
+            results.append(_child_result(*spec, args, cmd, env, proc.returncode,
+                                         "".join(seen) + (rest or ""), err.read()))
+            err.close()
+    return results
+
+
+def paired_ratio(torch_times: list[float], kdjax_times: list[float]):
+    """kdjax / PyTorch examples/s over paired windows (window i of each taken back to back):
+    the geometric mean of t_torch,i / t_kdjax,i with its 95% t-interval (on the logs), n."""
+    import math
+    from kdjax.reproduce.stats import paired
+    d = paired([math.log(t) for t in torch_times], [math.log(t) for t in kdjax_times])
+    return math.exp(d.mean), math.exp(d.lo), math.exp(d.hi), d.n
 
 
 def parse_args(argv=None):
@@ -432,7 +521,11 @@ def parse_args(argv=None):
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 1 round, 1 window of 1 step, batch <= 32, no 8-device rows")
     ap.add_argument("--json", default="", help="also write all raw results to this file")
+    ap.add_argument("--no-interleave", dest="interleave", action="store_false",
+                    help="run each measurement alone, one after the other (default: the "
+                         "measurements of a cell take turns window by window; run_interleaved)")
     ap.add_argument("--child", default="", help=argparse.SUPPRESS)
+    ap.add_argument("--lockstep", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--dump-hlo", default="", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     for p in args.pairs.split(","):
@@ -463,6 +556,20 @@ def _eps(results: list[dict], batch: int, key: str = "times", **match) -> float:
     return batch / statistics.median(times)
 
 
+def _fmt_paired(results: list[dict], framework_variant: str, pair: str, cached: bool) -> str:
+    """Paired window ratio of a kdjax variant (1 device) against PyTorch over all rounds."""
+    torch_times, kdjax_times = [], []
+    for r in results:
+        if (r["framework"] == "kdjax" and r["variant"] == framework_variant
+                and r["devices"] == 1 and r["pair"] == pair and r["cached"] == cached):
+            ref = next(t for t in results if t["framework"] == "torch" and t["pair"] == pair
+                       and t["cached"] == cached and t.get("round") == r.get("round"))
+            torch_times += ref["times"]
+            kdjax_times += r["times"]
+    mean, lo, hi, n = paired_ratio(torch_times, kdjax_times)
+    return f"{mean:.2f}x, n={n}" if n < 2 else f"{mean:.2f}x [{lo:.2f}, {hi:.2f}], n={n}"
+
+
 def main(argv=None) -> list[dict]:
     args = parse_args(argv)
     if args.child:
@@ -475,13 +582,16 @@ def main(argv=None) -> list[dict]:
     torch_kinds = ["torch"] + (["torch_cl"] if args.torch_channels_last else [])
     for pair in pairs:
         for cached in (False,) if args.no_cached else (False, True):
-            for _ in range(args.rounds):
-                for kind in torch_kinds:
-                    results.append(run_child(kind, pair, cached, "", 1, args))
-                for v in variants:
-                    results.append(run_child("kdjax", pair, cached, v, 1, args))
-                for n in ([] if args.no_devices else args.device_counts):
-                    results.append(run_child("kdjax", pair, cached, variants[0], n, args))
+            for round_index in range(args.rounds):
+                specs = ([(kind, pair, cached, "", 1) for kind in torch_kinds]
+                         + [("kdjax", pair, cached, v, 1) for v in variants]
+                         + [("kdjax", pair, cached, variants[0], n)
+                            for n in ([] if args.no_devices else args.device_counts)])
+                cell = (run_interleaved(specs, args) if args.interleave
+                        else [run_child(*spec, args) for spec in specs])
+                for res in cell:
+                    res["round"] = round_index
+                results += cell
         jp, tp = results[-1]["params"], next(r for r in results
                                              if r["framework"] == "torch" and r["pair"] == pair
                                              )["params"]
@@ -497,10 +607,11 @@ def main(argv=None) -> list[dict]:
           f"step(s); total {time.time() - t_start:.0f} s; CPU: {_cpu_model()}; kdjax XLA_FLAGS: "
           f"{next((r['xla_flags'] for r in results if r['framework'] == 'kdjax'), '')!r}")
     print("| pair (teacher/student params) | teacher | PyTorch ex/s | " +
-          " | ".join(f"kdjax {v} ex/s | ratio | CPU-time ratio" for v in variants) +
+          " | ".join(f"kdjax {v} ex/s | ratio | CPU-time ratio | paired window ratio [95% CI], n"
+                     for v in variants) +
           "".join(f" | kdjax {variants[0]} {n} dev ex/s | {n}/1 dev | {n} dev / PyTorch"
                   for n in ([] if args.no_devices else args.device_counts)) + " |")
-    ncol = 3 + 3 * len(variants) + (0 if args.no_devices else 3 * len(args.device_counts))
+    ncol = 3 + 4 * len(variants) + (0 if args.no_devices else 3 * len(args.device_counts))
     print("|" + "---|" * ncol)
     for pair in pairs:
         params = next(r["params"] for r in results if r["pair"] == pair)
@@ -514,7 +625,8 @@ def main(argv=None) -> list[dict]:
                 j = _eps(results, args.batch, framework="kdjax", variant=v, devices=1, **sel)
                 j_cpu = _eps(results, args.batch, "cpu", framework="kdjax", variant=v,
                              devices=1, **sel)
-                row += [f"{j:.0f}", f"{j / pt:.2f}x", f"{j_cpu / pt_cpu:.2f}x"]
+                row += [f"{j:.0f}", f"{j / pt:.2f}x", f"{j_cpu / pt_cpu:.2f}x",
+                        _fmt_paired(results, framework_variant=v, **sel)]
             j1 = _eps(results, args.batch, framework="kdjax", variant=variants[0], devices=1,
                       **sel)
             for n in ([] if args.no_devices else args.device_counts):
@@ -526,7 +638,10 @@ def main(argv=None) -> list[dict]:
                 cl = _eps(results, args.batch, framework="torch_cl", **sel)
                 print(f"|   PyTorch channels_last: {cl:.0f} ex/s |")
     print("ratio = kdjax / PyTorch examples/s (wall clock); CPU-time ratio = PyTorch / kdjax "
-          "process CPU seconds per step (robust when other processes load the machine)")
+          "process CPU seconds per step (robust when other processes load the machine); "
+          "paired window ratio = geometric mean over windows i of t_PyTorch,i / t_kdjax,i with "
+          "its 95% t-interval, windows " + ("taken in turn (interleaved)" if args.interleave
+                                            else "of separate runs (--no-interleave)"))
     if not args.no_pipeline:
         for r in results:
             if r["framework"] == "pipeline":

@@ -96,6 +96,31 @@ if variant not in ("default", "fusedbn", "flaxbn", "stem", "old") and "im2col" n
 
 model = get_model(f"resnet{depth}", 100, materialize=variant != "old",
                   fused_bn=variant not in ("old", "flaxbn"))
+if variant == "scan":
+    from kdjax.models.layers import materialize, stem, classifier, global_avg_pool
+
+    class _Repeated(nn.Module):
+        features: int
+        train: bool
+
+        @nn.compact
+        def __call__(self, h, _):
+            return resnet_cifar.BasicBlock(self.features, 1, name="block")(h, self.train), None
+
+    class Net(resnet_cifar.CifarResNet):
+        @nn.compact
+        def __call__(self, x, train=False):
+            n = (self.depth - 2) // 6
+            h = stem(x, self.filters[0], self.dtype, norm_act=lambda y: materialize(
+                nn.relu(batch_norm(train, self.dtype, name="stem_bn")(y))))
+            for s, width in enumerate(self.filters[1:]):
+                h = resnet_cifar.BasicBlock(width, 2 if s > 0 else 1,
+                                            name=f"stage{s + 1}_block0")(h, train)
+                h, _ = nn.scan(_Repeated, variable_axes={"params": 0, "batch_stats": 0},
+                               split_rngs={"params": True}, length=n - 1)(
+                    width, train, name=f"stage{s + 1}_rest")(h, None)
+            return classifier(global_avg_pool(h), self.num_classes, self.dtype)
+    model = Net(100, depth=depth)
 if variant == "stem":
     from kdjax.models.layers import materialize, stem, classifier, global_avg_pool
     class Net(resnet_cifar.CifarResNet):
@@ -127,7 +152,9 @@ def step(params, bs, opt, x):
     u, opt = tx.update(g, opt, params)
     return optax.apply_updates(params, u), upd["batch_stats"], opt, l, g
 
+t_compile = time.time()
 c = jax.jit(step).lower(v["params"], v["batch_stats"], opt, x).compile()
+t_compile = time.time() - t_compile
 txt = c.as_text()
 if os.environ.get("DUMP"):
     open(os.environ["DUMP"], "w").write(txt)
@@ -143,4 +170,4 @@ for r in range(steps):
     ts.append((time.process_time() - t) * 1e3)
 gsum = float(sum(jnp.sum(jnp.abs(a)) for a in jax.tree.leaves(out[4])))
 print(f"{variant} resnet{depth}: cpu ms {[round(t) for t in ts]} counts {counts} tcf {fus} "
-      f"loss {float(out[3]):.6f} gsum {gsum:.6f}", flush=True)
+      f"loss {float(out[3]):.6f} gsum {gsum:.6f} compile s {t_compile:.1f}", flush=True)

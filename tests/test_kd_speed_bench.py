@@ -4,7 +4,9 @@ from __future__ import annotations
 import os
 import sys
 
+import numpy as np
 import pytest
+from scipy import stats
 
 torch = pytest.importorskip("torch")  # the optional `torch` extra
 
@@ -60,3 +62,44 @@ def test_quick_run_on_the_cnn_pair(tmp_path):
         assert len(r["times"]) == 1 and r["times"][0] > 0
         assert tuple(r["params"]) == kd_speed.jax_param_count("cnn")
     assert (tmp_path / "r.json").exists()
+
+
+def test_paired_ratio_is_the_geometric_mean_of_window_ratios():
+    mean, lo, hi, n = kd_speed.paired_ratio([2.0, 4.0, 8.0], [1.0, 2.0, 4.0])
+    assert (round(mean, 12), round(lo, 12), round(hi, 12), n) == (2.0, 2.0, 2.0, 3)
+    t_torch, t_kdjax = [1.0, 1.2, 0.9, 1.1], [1.1, 1.0, 1.0, 0.9]
+    logs = np.log(t_torch) - np.log(t_kdjax)
+    half = stats.t.ppf(0.975, 3) * logs.std(ddof=1) / 2
+    mean, lo, hi, n = kd_speed.paired_ratio(t_torch, t_kdjax)
+    np.testing.assert_allclose([mean, lo, hi], np.exp([logs.mean(), logs.mean() - half,
+                                                       logs.mean() + half]), rtol=1e-12)
+
+
+FAKE_CHILD = r'''
+import json, sys, time
+name, repeats = sys.argv[1], int(sys.argv[2])
+spans = []
+time.sleep(0.3 if name == "a" else 0.0)   # warm-up of different lengths
+for _ in range(repeats):
+    print("READY", flush=True)
+    sys.stdin.readline()
+    start = time.time(); time.sleep(0.05); spans.append((start, time.time()))
+print("RESULT " + json.dumps({"framework": name, "times": [e - s for s, e in spans],
+                              "spans": spans}))
+'''
+
+
+def test_interleaved_children_take_turns_window_by_window(tmp_path, monkeypatch):
+    script = tmp_path / "child.py"
+    script.write_text(FAKE_CHILD)
+    args = kd_speed.parse_args(["--repeats=3", "--batch=4"])
+
+    def command(kind, pair, cached, variant, devices, args, lockstep=False):
+        assert lockstep
+        return [sys.executable, str(script), kind, str(args.repeats)], {"XLA_FLAGS": ""}
+
+    monkeypatch.setattr(kd_speed, "_child_command", command)
+    a, b = kd_speed.run_interleaved([("a", "p", False, "", 1), ("b", "p", False, "", 1)], args)
+    spans = sorted([(s, e, "a") for s, e in a["spans"]] + [(s, e, "b") for s, e in b["spans"]])
+    assert [who for _, _, who in spans] == ["a", "b"] * 3       # a's window i, then b's
+    assert all(e <= s2 for (_, e, _), (s2, _, _) in zip(spans, spans[1:]))  # never overlapping
