@@ -5,7 +5,10 @@
 VARIANT: old (materialize=False, flax nn.BatchNorm: the pre-issue-19 model), default (the shipped
 model), flaxbn (the shipped model with flax's nn.BatchNorm), stem, mat, matid,
 matmat, relu, mat_relu (the block patched, over the shipped stem; see docs/performance.md),
-im2col, im2col_9dot (custom-VJP 3x3 convs), fusedbn (= default: layers.FusedBatchNorm in every BN). Prints process CPU ms per jitted student step
+im2col, im2col_9dot (custom-VJP 3x3 convs), fusedbn (= default: layers.FusedBatchNorm in every BN),
+scan (each stage's blocks after the first under nn.scan: another parameter tree, so other
+initial values, loss and gradients), bn_gram / bn_rows (BatchNorm's sum of squares as a
+Gram-matrix diagonal / a batch-axis reduction). Prints process CPU ms per jitted student step
 (batch 128, CE + SGD momentum), 4-D elementwise op counts and
 transpose fusions in the compiled HLO, and loss / gradient sums (equal across variants)."""
 import os, sys, time, re
@@ -91,11 +94,46 @@ if "im2col" in variant:
                        use_bias=False, dtype=dtype, param_dtype=jnp.float32, kernel_init=conv_init,
                        name=name, conv_general_dilated=my_conv)
     resnet_cifar.conv = patched_conv
-if variant not in ("default", "fusedbn", "flaxbn", "stem", "old") and "im2col" not in variant:
+if variant not in ("default", "fusedbn", "flaxbn", "stem", "old", "scan", "bn_gram",
+                   "bn_rows") and "im2col" not in variant:
     resnet_cifar.BasicBlock = Block
 
 model = get_model(f"resnet{depth}", 100, materialize=variant != "old",
                   fused_bn=variant not in ("old", "flaxbn"))
+if variant in ("bn_gram", "bn_rows"):
+    # BatchNorm's sum of squares without materialising x*x: the diagonal of the Gram matrix
+    # X^T X (one dot; the backward's sum(dy*x_hat) likewise from X^T dY), or a reduction
+    # over the batch axis only (rows of (N, H*W*C)) then a small sum.
+    from kdjax.models import layers
+    from jax import lax
+
+    def _gram_diag(a, b):
+        c = a.shape[-1]
+        return jnp.diagonal(lax.dot_general(a.reshape(-1, c), b.reshape(-1, c),
+                                            (((0,), (0,)), ((), ())),
+                                            precision=lax.Precision.HIGHEST))
+
+    def _stats(x):
+        n = x.size // x.shape[-1]
+        mean = layers.channel_sum(x) / n
+        if variant == "bn_gram":
+            sq = _gram_diag(x, x)
+        else:
+            sq = (x * x).reshape(x.shape[0], -1).sum(0).reshape(-1, x.shape[-1]).sum(0)
+        return mean, jnp.maximum(0.0, sq / n - mean * mean)
+
+    def _bwd(epsilon, res, cts):
+        x, mean, inv, scale = res
+        dy = cts[0]
+        n = x.size // x.shape[-1]
+        dbias = layers.channel_sum(dy)
+        dscale = inv * (_gram_diag(dy, x) - mean * dbias)
+        dx = (scale * inv) * (dy - dbias / n - (x - mean) * inv * (dscale / n))
+        return dx, dscale, dbias
+
+    layers._bn_stats = _stats
+    if variant == "bn_gram":
+        layers.batch_norm_train.defvjp(layers._bn_train_fwd, _bwd, symbolic_zeros=True)
 if variant == "scan":
     from kdjax.models.layers import materialize, stem, classifier, global_avg_pool
 
