@@ -100,6 +100,13 @@ if variant not in ("default", "fusedbn", "flaxbn", "stem", "old", "scan", "bn_gr
 
 model = get_model(f"resnet{depth}", 100, materialize=variant != "old",
                   fused_bn=variant not in ("old", "flaxbn"))
+def _materialized_stem(net, x, train):
+    """The stem conv, then BN-ReLU written once (layers.materialize), inside net's compact call."""
+    from kdjax.models.layers import materialize, stem
+    return stem(x, net.filters[0], net.dtype, norm_act=lambda y: materialize(
+        nn.relu(batch_norm(train, net.dtype, name="stem_bn")(y))))
+
+
 if variant in ("bn_gram", "bn_rows"):
     # BatchNorm's sum of squares without materialising x*x: the diagonal of the Gram matrix
     # X^T X (one dot; the backward's sum(dy*x_hat) likewise from X^T dY), or a reduction
@@ -134,8 +141,8 @@ if variant in ("bn_gram", "bn_rows"):
     layers._bn_stats = _stats
     if variant == "bn_gram":
         layers.batch_norm_train.defvjp(layers._bn_train_fwd, _bwd, symbolic_zeros=True)
-if variant == "scan":
-    from kdjax.models.layers import materialize, stem, classifier, global_avg_pool
+if variant in ("stem", "scan"):
+    from kdjax.models.layers import classifier, global_avg_pool
 
     class _Repeated(nn.Module):
         features: int
@@ -149,25 +156,15 @@ if variant == "scan":
         @nn.compact
         def __call__(self, x, train=False):
             n = (self.depth - 2) // 6
-            h = stem(x, self.filters[0], self.dtype, norm_act=lambda y: materialize(
-                nn.relu(batch_norm(train, self.dtype, name="stem_bn")(y))))
+            h = _materialized_stem(self, x, train)
             for s, width in enumerate(self.filters[1:]):
-                h = resnet_cifar.BasicBlock(width, 2 if s > 0 else 1,
-                                            name=f"stage{s + 1}_block0")(h, train)
-                h, _ = nn.scan(_Repeated, variable_axes={"params": 0, "batch_stats": 0},
-                               split_rngs={"params": True}, length=n - 1)(
-                    width, train, name=f"stage{s + 1}_rest")(h, None)
-            return classifier(global_avg_pool(h), self.num_classes, self.dtype)
-    model = Net(100, depth=depth)
-if variant == "stem":
-    from kdjax.models.layers import materialize, stem, classifier, global_avg_pool
-    class Net(resnet_cifar.CifarResNet):
-        @nn.compact
-        def __call__(self, x, train=False):
-            n = (self.depth - 2) // 6
-            h = stem(x, self.filters[0], self.dtype, norm_act=lambda y: materialize(
-                nn.relu(batch_norm(train, self.dtype, name="stem_bn")(y))))
-            for s, width in enumerate(self.filters[1:]):
+                if variant == "scan":  # block 0 (maybe strided), then blocks 1..n-1 scanned
+                    h = resnet_cifar.BasicBlock(width, 2 if s > 0 else 1,
+                                                name=f"stage{s + 1}_block0")(h, train)
+                    h, _ = nn.scan(_Repeated, variable_axes={"params": 0, "batch_stats": 0},
+                                   split_rngs={"params": True}, length=n - 1)(
+                        width, train, name=f"stage{s + 1}_rest")(h, None)
+                    continue
                 for b in range(n):
                     strides = 2 if (s > 0 and b == 0) else 1
                     h = resnet_cifar.BasicBlock(width, strides, self.dtype, True,
