@@ -481,14 +481,17 @@ def run_interleaved(specs: list[tuple], args) -> list[dict]:
                     entry[3].stdin.flush()
                     wait_line(entry)
     finally:
-        results = []
+        outputs = []
         for spec, cmd, env, proc, err, seen in procs:
-            rest, _ = proc.communicate()
+            rest, _ = proc.communicate()  # closes stdin: a child still waiting exits
             err.seek(0)
-            results.append(_child_result(*spec, args, cmd, env, proc.returncode,
-                                         "".join(seen) + (rest or ""), err.read()))
+            outputs.append((spec, cmd, env, proc.returncode, "".join(seen) + (rest or ""),
+                            err.read()))
             err.close()
-    return results
+    # A failed child first, before the others it left waiting ("parent closed stdin").
+    outputs.sort(key=lambda o: (o[3] == 0, "parent closed stdin" in o[5]))
+    results = {tuple(o[0]): _child_result(*o[0], args, *o[1:]) for o in outputs}
+    return [results[tuple(spec)] for spec in specs]
 
 
 def paired_ratio(torch_times: list[float], kdjax_times: list[float]):

@@ -103,3 +103,18 @@ def test_interleaved_children_take_turns_window_by_window(tmp_path, monkeypatch)
     spans = sorted([(s, e, "a") for s, e in a["spans"]] + [(s, e, "b") for s, e in b["spans"]])
     assert [who for _, _, who in spans] == ["a", "b"] * 3       # a's window i, then b's
     assert all(e <= s2 for (_, e, _), (s2, _, _) in zip(spans, spans[1:]))  # never overlapping
+
+
+def test_interleaved_run_reports_the_child_that_failed(tmp_path, monkeypatch):
+    ok, broken = tmp_path / "ok.py", tmp_path / "broken.py"
+    ok.write_text(FAKE_CHILD)
+    broken.write_text("import sys\nsys.exit('kdjax child: out of memory')\n")
+    args = kd_speed.parse_args(["--repeats=2", "--batch=4"])
+
+    def command(kind, pair, cached, variant, devices, args, lockstep=False):
+        script = broken if kind == "b" else ok
+        return [sys.executable, str(script), kind, str(args.repeats)], {"XLA_FLAGS": ""}
+
+    monkeypatch.setattr(kd_speed, "_child_command", command)
+    with pytest.raises(SystemExit, match="out of memory"):
+        kd_speed.run_interleaved([("a", "p", False, "", 1), ("b", "p", False, "", 1)], args)
