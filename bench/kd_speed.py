@@ -488,10 +488,10 @@ def run_interleaved(specs: list[tuple], args) -> list[dict]:
             outputs.append((spec, cmd, env, proc.returncode, "".join(seen) + (rest or ""),
                             err.read()))
             err.close()
-    # A failed child first, before the others it left waiting ("parent closed stdin").
-    outputs.sort(key=lambda o: (o[3] == 0, "parent closed stdin" in o[5]))
-    results = {tuple(o[0]): _child_result(*o[0], args, *o[1:]) for o in outputs}
-    return [results[tuple(spec)] for spec in specs]
+    for o in outputs:  # a child that failed on its own, before those it left waiting
+        if o[3] and "parent closed stdin" not in o[5]:
+            _child_result(*o[0], args, *o[1:])  # raises
+    return [_child_result(*o[0], args, *o[1:]) for o in outputs]
 
 
 def paired_ratio(torch_times: list[float], kdjax_times: list[float]):
@@ -559,11 +559,11 @@ def _eps(results: list[dict], batch: int, key: str = "times", **match) -> float:
     return batch / statistics.median(times)
 
 
-def _fmt_paired(results: list[dict], framework_variant: str, pair: str, cached: bool) -> str:
+def _fmt_paired(results: list[dict], variant: str, pair: str, cached: bool) -> str:
     """Paired window ratio of a kdjax variant (1 device) against PyTorch over all rounds."""
     torch_times, kdjax_times = [], []
     for r in results:
-        if (r["framework"] == "kdjax" and r["variant"] == framework_variant
+        if (r["framework"] == "kdjax" and r["variant"] == variant
                 and r["devices"] == 1 and r["pair"] == pair and r["cached"] == cached):
             ref = next(t for t in results if t["framework"] == "torch" and t["pair"] == pair
                        and t["cached"] == cached and t.get("round") == r.get("round"))
@@ -629,7 +629,7 @@ def main(argv=None) -> list[dict]:
                 j_cpu = _eps(results, args.batch, "cpu", framework="kdjax", variant=v,
                              devices=1, **sel)
                 row += [f"{j:.0f}", f"{j / pt:.2f}x", f"{j_cpu / pt_cpu:.2f}x",
-                        _fmt_paired(results, framework_variant=v, **sel)]
+                        _fmt_paired(results, variant=v, **sel)]
             j1 = _eps(results, args.batch, framework="kdjax", variant=variants[0], devices=1,
                       **sel)
             for n in ([] if args.no_devices else args.device_counts):

@@ -74,7 +74,8 @@ def _tree_up(key, f):
 
     Level l's uniforms are `uniform(fold_in(key, l), (pairs,))`, drawn for all levels by one
     vmapped call (a prefix of each level's widest draw: threefry is counter-based), so the
-    program holds one threefry instead of one per level (~3x faster to compile; same values)."""
+    program holds one threefry instead of one per level (~2.5x faster to compile; same values;
+    it draws levels x n/2 uniforms instead of n)."""
     sizes = _level_sizes(f.shape[0])
     if not sizes:
         return f[0], []
