@@ -7,8 +7,9 @@ the forward convolution and of forward + input gradient + weight gradient: XLA a
 (`import kdjax` applies `kdjax.xla_cpu`), PyTorch 2.x with `torch.set_num_threads` = the cores
 this process may use. Minimum and median over `--repeats` windows of 5 calls each; the ratio is
 PyTorch / kdjax medians (> 1: kdjax faster). kdjax also times the input and weight gradients
-as separate programs and together in one. docs/performance.md,
-issue 19 part 4.
+as separate programs and together in one, and the transpose XLA:CPU puts in front of each weight
+gradient against an elementwise pass over the same tensor. docs/performance.md, issue 19 parts
+4 and 5.
 """
 from __future__ import annotations
 
@@ -57,12 +58,19 @@ def kdjax_times(batch: int, hw: int, ch: int, repeats: int) -> dict:
     dx = jax.jit(lambda x, w, g: jax.vjp(lambda a: _conv(a, w), x)[1](g)[0])
     dw = jax.jit(lambda x, w, g: jax.vjp(lambda b: _conv(x, b), w)[1](g)[0])
     dx_dw = jax.jit(lambda x, w, g: jax.vjp(_conv, x, w)[1](g))
+    to_cHWN = jax.jit(lambda x: x.transpose(3, 1, 2, 0))
+    scale = jax.jit(lambda x: x * 1.0001)
     return {"forward": _cpu_ms(lambda: fwd(x, w).block_until_ready(), repeats),
             "forward + dx + dw": _cpu_ms(lambda: jax.block_until_ready(both(x, w, x)), repeats),
             "dx alone": _cpu_ms(lambda: dx(x, w, x).block_until_ready(), repeats),
             "dw alone": _cpu_ms(lambda: dw(x, w, x).block_until_ready(), repeats),
             "dx + dw in one program": _cpu_ms(lambda: jax.block_until_ready(dx_dw(x, w, x)),
-                                              repeats)}
+                                              repeats),
+            # what XLA:CPU adds in front of every weight-gradient convolution, against one
+            # elementwise pass over the same tensor
+            "x to (C, H, W, N), the weight-gradient layout": _cpu_ms(
+                lambda: to_cHWN(x).block_until_ready(), repeats),
+            "one elementwise pass over x": _cpu_ms(lambda: scale(x).block_until_ready(), repeats)}
 
 
 def torch_times(batch: int, hw: int, ch: int, repeats: int) -> dict:

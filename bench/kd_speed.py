@@ -22,7 +22,9 @@ the median over all windows and the paired per-window ratio with its 95% interva
     python bench/kd_speed.py --pairs=resnet56_resnet20 --variants=default,lean
 
 `--variants` adds kdjax step variants (see VARIANTS) measured side by side with the default;
-see docs/performance.md for what they are and what they showed.
+see docs/performance.md for what they are and what they showed. `--torch-avx2` adds PyTorch with
+its kernels held to AVX2 (`ONEDNN_MAX_CPU_ISA=AVX2`, `ATEN_CPU_CAPABILITY=avx2`): on an AVX-512
+host it separates what the vector ISA of the convolution kernels is worth from the rest.
 """
 from __future__ import annotations
 
@@ -46,6 +48,14 @@ PAIRS = {
                                  classes=100, teacher_kw={}, student_kw={}),
 }
 TEMPERATURE, ALPHA, LR, MOMENTUM = 4.0, 0.9, 0.01, 0.9
+
+# PyTorch measurements: child kind -> extra environment (oneDNN's and ATen's ISA caps are read
+# when torch loads its kernels, so they must be set before the child starts).
+TORCH_KINDS = {
+    "torch": {},
+    "torch_cl": {},  # channels_last tensors
+    "torch_avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2", "ATEN_CPU_CAPABILITY": "avx2"},
+}
 
 # kdjax variants: extra XLA flags and/or a different step (see docs/performance.md).
 VARIANTS = {
@@ -342,6 +352,7 @@ def measure_torch(pair: str, cached: bool, batch: int, steps: int, repeats: int,
     times, cpu = _time(window, repeats)
     return {"framework": "torch" + ("_cl" if channels_last else ""), "variant": "",
             "devices": 1, "times": times, "cpu": cpu, "torch_threads": torch.get_num_threads(),
+            "torch_isa": torch.backends.cpu.get_cpu_capability(),
             "params": torch_param_count(pair)}
 
 
@@ -381,9 +392,10 @@ def child_main(args) -> None:
     if kind == "kdjax":
         res = measure_jax(pair, cached, args.batch, args.steps, args.repeats, variant,
                           args.dump_hlo)
-    elif kind in ("torch", "torch_cl"):
+    elif kind in TORCH_KINDS:
         res = measure_torch(pair, cached, args.batch, args.steps, args.repeats, args.threads,
                             channels_last=kind == "torch_cl")
+        res["framework"] = kind
     elif kind == "pipeline":
         res = measure_pipeline(args.batch, args.repeats)
     else:
@@ -416,6 +428,7 @@ def _child_command(kind: str, pair: str, cached: bool, variant: str, devices: in
                PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     if kind == "kdjax":
         env.update(VARIANTS[variant].get("env", {}))
+    env.update(TORCH_KINDS.get(kind, {}))
     cmd = [sys.executable, os.path.abspath(__file__),
            f"--child={kind},{pair},{int(cached)},{variant}", f"--batch={args.batch}",
            f"--steps={args.steps}", f"--repeats={args.repeats}", f"--threads={args.threads}"]
@@ -521,6 +534,8 @@ def parse_args(argv=None):
     ap.add_argument("--no-pipeline", action="store_true", help="skip the input-pipeline row")
     ap.add_argument("--torch-channels-last", action="store_true",
                     help="also time PyTorch with channels_last tensors")
+    ap.add_argument("--torch-avx2", action="store_true",
+                    help="also time PyTorch with oneDNN and ATen held to AVX2 kernels")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 1 round, 1 window of 1 step, batch <= 32, no 8-device rows")
     ap.add_argument("--json", default="", help="also write all raw results to this file")
@@ -559,13 +574,15 @@ def _eps(results: list[dict], batch: int, key: str = "times", **match) -> float:
     return batch / statistics.median(times)
 
 
-def _fmt_paired(results: list[dict], variant: str, pair: str, cached: bool) -> str:
-    """Paired window ratio of a kdjax variant (1 device) against PyTorch over all rounds."""
+def _fmt_paired(results: list[dict], variant: str, pair: str, cached: bool,
+                reference: str = "torch") -> str:
+    """Paired window ratio of a kdjax variant (1 device) against a PyTorch kind (`reference`,
+    a TORCH_KINDS key) over all rounds."""
     torch_times, kdjax_times = [], []
     for r in results:
         if (r["framework"] == "kdjax" and r["variant"] == variant
                 and r["devices"] == 1 and r["pair"] == pair and r["cached"] == cached):
-            ref = next(t for t in results if t["framework"] == "torch" and t["pair"] == pair
+            ref = next(t for t in results if t["framework"] == reference and t["pair"] == pair
                        and t["cached"] == cached and t.get("round") == r.get("round"))
             torch_times += ref["times"]
             kdjax_times += r["times"]
@@ -582,7 +599,8 @@ def main(argv=None) -> list[dict]:
     variants = args.variants.split(",")
     results: list[dict] = []
     t_start = time.time()
-    torch_kinds = ["torch"] + (["torch_cl"] if args.torch_channels_last else [])
+    torch_kinds = (["torch"] + (["torch_cl"] if args.torch_channels_last else [])
+                   + (["torch_avx2"] if args.torch_avx2 else []))
     for pair in pairs:
         for cached in (False,) if args.no_cached else (False, True):
             for round_index in range(args.rounds):
@@ -607,7 +625,9 @@ def main(argv=None) -> list[dict]:
     print(f"KD step examples/s: batch {args.batch}, float32, SGD momentum, {args.threads} "
           f"core(s) pinned, torch.set_num_threads({args.threads}), XLA intra-op pool = pinned "
           f"cores; median of {args.rounds} round(s) x {args.repeats} window(s) x {args.steps} "
-          f"step(s); total {time.time() - t_start:.0f} s; CPU: {_cpu_model()}; kdjax XLA_FLAGS: "
+          f"step(s); total {time.time() - t_start:.0f} s; CPU: {_cpu_model()}; PyTorch kernels: "
+          f"{next((r.get('torch_isa', '?') for r in results if r['framework'] == 'torch'), '?')}"
+          f"; kdjax XLA_FLAGS: "
           f"{next((r['xla_flags'] for r in results if r['framework'] == 'kdjax'), '')!r}")
     print("| pair (teacher/student params) | teacher | PyTorch ex/s | " +
           " | ".join(f"kdjax {v} ex/s | ratio | CPU-time ratio | paired window ratio [95% CI], n"
@@ -640,6 +660,14 @@ def main(argv=None) -> list[dict]:
             if args.torch_channels_last:
                 cl = _eps(results, args.batch, framework="torch_cl", **sel)
                 print(f"|   PyTorch channels_last: {cl:.0f} ex/s |")
+            if args.torch_avx2:
+                a2 = _eps(results, args.batch, framework="torch_avx2", **sel)
+                isa = next(r.get("torch_isa", "?") for r in results
+                           if r["framework"] == "torch_avx2")
+                print(f"|   PyTorch, kernels held to AVX2 (reports {isa}): {a2:.0f} ex/s; "
+                      f"kdjax {variants[0]} / it: {j1 / a2:.2f}x, paired window ratio "
+                      f"{_fmt_paired(results, variant=variants[0], reference='torch_avx2', **sel)}"
+                      " |")
     print("ratio = kdjax / PyTorch examples/s (wall clock); CPU-time ratio = PyTorch / kdjax "
           "process CPU seconds per step (robust when other processes load the machine); "
           "paired window ratio = geometric mean over windows i of t_PyTorch,i / t_kdjax,i with "

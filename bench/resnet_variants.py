@@ -10,9 +10,14 @@ scan (each stage's blocks after the first under nn.scan: another parameter tree,
 initial values, loss and gradients), bn_gram / bn_rows (BatchNorm's sum of squares as a
 Gram-matrix diagonal / a batch-axis reduction). Prints process CPU ms per jitted student step
 (batch 128, CE + SGD momentum), 4-D elementwise op counts and
-transpose fusions in the compiled HLO, and loss / gradient sums (equal across variants)."""
+transpose fusions in the compiled HLO, and loss / gradient sums (equal across variants).
+With PROFILE=1 in the environment it then prints where a step's time goes, by op category
+(bench/op_profile.py)."""
 import os, sys, time, re
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench import op_profile
+if os.environ.get("PROFILE"):  # PROFILE=1: also print the per-op time table (bench/op_profile.py)
+    op_profile.enable()
 import jax, jax.numpy as jnp, numpy as np, optax
 import flax.linen as nn
 from kdjax.models import get_model, resnet_cifar
@@ -206,3 +211,5 @@ for r in range(steps):
 gsum = float(sum(jnp.sum(jnp.abs(a)) for a in jax.tree.leaves(out[4])))
 print(f"{variant} resnet{depth}: cpu ms {[round(t) for t in ts]} counts {counts} tcf {fus} "
       f"loss {float(out[3]):.6f} gsum {gsum:.6f} compile s {t_compile:.1f}", flush=True)
+if os.environ.get("PROFILE"):
+    print(op_profile.table(c, lambda: c(v["params"], v["batch_stats"], opt, x)), flush=True)

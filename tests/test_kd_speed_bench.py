@@ -118,3 +118,31 @@ def test_interleaved_run_reports_the_child_that_failed(tmp_path, monkeypatch):
     monkeypatch.setattr(kd_speed, "_child_command", command)
     with pytest.raises(SystemExit, match="out of memory"):
         kd_speed.run_interleaved([("a", "p", False, "", 1), ("b", "p", False, "", 1)], args)
+
+
+def test_torch_avx2_child_runs_with_avx2_kernels(monkeypatch):
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    args = kd_speed.parse_args(["--torch-avx2"])
+    _, env = kd_speed._child_command("torch", "cnn", False, "", 1, args)
+    assert "ONEDNN_MAX_CPU_ISA" not in env and "ATEN_CPU_CAPABILITY" not in env
+    cmd, env = kd_speed._child_command("torch_avx2", "cnn", False, "", 1, args)
+    assert env["ONEDNN_MAX_CPU_ISA"] == "AVX2" and env["ATEN_CPU_CAPABILITY"] == "avx2"
+    assert "--child=torch_avx2,cnn,0," in cmd
+    if "avx2" in open("/proc/cpuinfo").read():  # the cap holds in a child started with env
+        import subprocess
+        out = subprocess.run([sys.executable, "-c", "import torch; "
+                              "print(torch.backends.cpu.get_cpu_capability())"],
+                             env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "AVX2"
+
+
+def test_paired_ratio_against_each_pytorch_kind():
+    common = dict(pair="p", cached=False, devices=1, round=0)
+    results = [dict(framework="torch", variant="", times=[2.0, 2.2], **common),
+               dict(framework="torch_avx2", variant="", times=[3.0, 3.3], **common),
+               dict(framework="kdjax", variant="default", times=[2.5, 2.4], **common)]
+    for reference, t_ref in (("torch", [2.0, 2.2]), ("torch_avx2", [3.0, 3.3])):
+        mean, lo, hi, n = kd_speed.paired_ratio(t_ref, [2.5, 2.4])
+        assert kd_speed._fmt_paired(results, "default", "p", False, reference=reference) == \
+            f"{mean:.2f}x [{lo:.2f}, {hi:.2f}], n={n}"
