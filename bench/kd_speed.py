@@ -82,6 +82,8 @@ VARIANTS = {
     # the step before the fused-BatchNorm / Eigen-convolution change: both of the above.
     "before": dict(flags="", step="kdjax", model_kw={"fused_bn": False},
                    env={"KDJAX_XLA_CPU_DEFAULTS": "0"}),
+    # BatchNorm channel sums without the fused W-axis partial sums (before part 5).
+    "batch_sums": dict(flags="", step="kdjax", patch="batch_sums"),
     "no_fusion": dict(flags="--xla_disable_hlo_passes=fusion", step="kdjax"),
     "no_ynn": dict(flags="--xla_cpu_experimental_ynn_fusion_type=", step="kdjax"),
     "onednn_cc": dict(flags="--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true",
@@ -238,7 +240,24 @@ def _patch_reshape_pool() -> None:
     cnn.nn.max_pool = staticmethod(reshape_max_pool)
 
 
-PATCHES = {"block_barrier": _patch_block_barrier, "reshape_pool": _patch_reshape_pool}
+def _patch_batch_sums() -> None:
+    """BatchNorm channel sums as in part 3 of docs/performance.md: ones @ x.reshape(N, -1) on
+    the whole tensor, without the W-axis partial sums fused into x's producer."""
+    import jax
+    import jax.numpy as jnp
+    from kdjax.models import layers
+
+    def batch_rows_sum(x):
+        c = x.shape[-1]
+        s = jnp.dot(jnp.ones((x.shape[0],), x.dtype), x.reshape(x.shape[0], -1),
+                    precision=jax.lax.Precision.HIGHEST)
+        return s.reshape(-1, c).sum(0) if s.size > c else s
+
+    layers._channel_sum_dot = batch_rows_sum
+
+
+PATCHES = {"block_barrier": _patch_block_barrier, "reshape_pool": _patch_reshape_pool,
+           "batch_sums": _patch_batch_sums}
 
 
 def measure_jax(pair: str, cached: bool, batch: int, steps: int, repeats: int,

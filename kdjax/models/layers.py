@@ -121,16 +121,23 @@ def materialize(x: jnp.ndarray) -> jnp.ndarray:
 
 def _channel_sum_dot(x: jnp.ndarray) -> jnp.ndarray:
     c = x.shape[-1]
+    if x.ndim > 2:
+        # First sum each row of the second-minor (W) axis, viewed as (N·H, W, C): XLA:CPU fuses
+        # that reduction into the fusion computing x (x², dy·x̂, ...), so x is never written out,
+        # and the matrix-vector product below reads W times less. docs/performance.md, part 5.
+        x = x.reshape(-1, x.shape[-2], c).sum(1)
     rows = x.reshape(x.shape[0], -1)
     s = jnp.dot(jnp.ones((x.shape[0],), x.dtype), rows, precision=jax.lax.Precision.HIGHEST)
     return s.reshape(-1, c).sum(0) if s.size > c else s
 
 
 def channel_sum(x: jnp.ndarray) -> jnp.ndarray:
-    """Sum over all but the last axis. On CPU as ones @ x.reshape(batch, -1) (a matrix-vector
-    product, then a small sum over the spatial positions): XLA:CPU rewrites a reduction over
+    """Sum over all but the last axis. On CPU as sums over W (fused into whatever computes x)
+    and then a matrix-vector product over the remaining rows: XLA:CPU rewrites a reduction over
     (N, H, W) into a reduce-window tree that ran at ~1/3 of memory bandwidth, 166 of the 900 ms
-    of a ResNet-20 train step (docs/performance.md). Other backends reduce natively."""
+    of a ResNet-20 train step, and a matrix-vector product alone needs x (x², dy·x̂) written out
+    first (docs/performance.md, parts 3 and 5). As accurate as XLA's own float32 reduction
+    (tests/test_speed_equivalence.py). Other backends reduce natively."""
     return jax.lax.platform_dependent(x, cpu=_channel_sum_dot,
                                       default=lambda v: v.sum(tuple(range(v.ndim - 1))))
 
