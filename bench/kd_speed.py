@@ -84,6 +84,12 @@ VARIANTS = {
                    env={"KDJAX_XLA_CPU_DEFAULTS": "0"}),
     # BatchNorm channel sums without the fused W-axis partial sums (before part 5).
     "batch_sums": dict(flags="", step="kdjax", patch="batch_sums"),
+    # glibc malloc as the C library ships it: kdjax.host_heap off (before issue 19 part 6; the
+    # resnet20 step's 229 MB temp buffer is mmap'ed and page-faulted in every step).
+    "glibc_malloc": dict(flags="", step="kdjax", env={"KDJAX_HOST_HEAP": "0"}),
+    # the same, with glibc's mmap'ed chunks as transparent huge pages (512x fewer faults).
+    "glibc_thp": dict(flags="", step="kdjax", env={"KDJAX_HOST_HEAP": "0",
+                                                   "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}),
     "no_fusion": dict(flags="--xla_disable_hlo_passes=fusion", step="kdjax"),
     "no_ynn": dict(flags="--xla_cpu_experimental_ynn_fusion_type=", step="kdjax"),
     "onednn_cc": dict(flags="--xla_cpu_use_onednn=true --xla_cpu_experimental_onednn_custom_call=true",
@@ -596,13 +602,17 @@ def _eps(results: list[dict], batch: int, key: str = "times", **match) -> float:
 def _fmt_paired(results: list[dict], variant: str, pair: str, cached: bool,
                 reference: str = "torch") -> str:
     """Paired window ratio of a kdjax variant (1 device) against a PyTorch kind (`reference`,
-    a TORCH_KINDS key) over all rounds."""
+    a TORCH_KINDS key) or another kdjax variant (`reference` = "kdjax:VARIANT") over all rounds."""
     torch_times, kdjax_times = [], []
+    ref_variant = reference[len("kdjax:"):] if reference.startswith("kdjax:") else None
     for r in results:
         if (r["framework"] == "kdjax" and r["variant"] == variant
                 and r["devices"] == 1 and r["pair"] == pair and r["cached"] == cached):
-            ref = next(t for t in results if t["framework"] == reference and t["pair"] == pair
-                       and t["cached"] == cached and t.get("round") == r.get("round"))
+            ref = next(t for t in results if t["pair"] == pair and t["cached"] == cached
+                       and t.get("round") == r.get("round") and (
+                           t["framework"] == reference if ref_variant is None else
+                           (t["framework"] == "kdjax" and t["variant"] == ref_variant
+                            and t["devices"] == 1)))
             torch_times += ref["times"]
             kdjax_times += r["times"]
     mean, lo, hi, n = paired_ratio(torch_times, kdjax_times)
@@ -676,6 +686,9 @@ def main(argv=None) -> list[dict]:
                           devices=n, **sel)
                 row += [f"{jn:.0f}", f"{jn / j1:.2f}x", f"{jn / pt:.2f}x"]
             print("| " + " | ".join(row) + " |")
+            for v in variants[1:]:
+                print(f"|   kdjax {v} / kdjax {variants[0]}, paired window ratio: "
+                      f"{_fmt_paired(results, variant=v, reference='kdjax:' + variants[0], **sel)} |")
             if args.torch_channels_last:
                 cl = _eps(results, args.batch, framework="torch_cl", **sel)
                 print(f"|   PyTorch channels_last: {cl:.0f} ex/s |")
