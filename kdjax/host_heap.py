@@ -1,7 +1,7 @@
 """glibc malloc kept from unmapping XLA:CPU's per-execution buffers (docs/performance.md, issue 19
 part 6).
 
-Each execution of a compiled XLA:CPU program allocates its temporary buffer afresh (229 MB for the
+Each execution of a compiled XLA:CPU program allocates its temporary buffer afresh (230 MiB for the
 ResNet-20 train step at batch 128) and frees it at the end. glibc serves any allocation above its
 mmap threshold (at most 32 MB) with a fresh `mmap` and returns it with `munmap`, so every step
 page-faults the whole buffer back in, page by page, and the kernel zeroes each page: 13% of the
