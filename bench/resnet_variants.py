@@ -203,15 +203,16 @@ counts = {k: len(re.findall(rf"= f32\[128,\d+,\d+,\d+\]\{{[^}}]*\}} {k}\(", txt)
 fus = len(re.findall(r"transpose_copy_fusion", txt))
 out = c(v["params"], v["batch_stats"], opt, x)
 jax.block_until_ready(out)
-ts = []
+ts, walls = [], []
 window = time.clock_gettime(time.CLOCK_MONOTONIC)  # bench/perf_attribution.py keeps samples in it
 for r in range(steps):
     t = time.process_time(); w = time.perf_counter()
     out = c(v["params"], v["batch_stats"], opt, x); jax.block_until_ready(out)
     ts.append((time.process_time() - t) * 1e3)
+    walls.append((time.perf_counter() - w) * 1e3)
 window_end = time.clock_gettime(time.CLOCK_MONOTONIC)
 gsum = float(sum(jnp.sum(jnp.abs(a)) for a in jax.tree.leaves(out[4])))
-print(f"{variant} resnet{depth}: cpu ms {[round(t) for t in ts]} counts {counts} tcf {fus} "
+print(f"{variant} resnet{depth}: cpu ms {[round(t) for t in ts]} wall ms {[round(t) for t in walls]} counts {counts} tcf {fus} "
       f"loss {float(out[3]):.6f} gsum {gsum:.6f} compile s {t_compile:.1f}", flush=True)
 print(f"timed steps, CLOCK_MONOTONIC s: {window:.6f} {window_end:.6f}", flush=True)
 if os.environ.get("PROFILE"):

@@ -34,6 +34,9 @@ SCRIPT = """\
 100.005500: 
 \t         20d08 PyEval_EvalFrameDefault (/usr/bin/python3.11)
 
+100.006500: 
+\t    7f00deadbef1 jit_brgemm_kernel_t (/tmp/perf-1.map)
+
 200.000000: 
 \t    7f00deadbeef jit_avx512_common_gemm_f32_xbyak_gemm (/tmp/perf-1.map)
 """
@@ -41,7 +44,7 @@ SCRIPT = """\
 
 def test_parse_keeps_time_and_frames_innermost_first():
     samples = perf_attribution.parse(SCRIPT)
-    assert len(samples) == 7
+    assert len(samples) == 8
     time, frames = samples[0]
     assert time == 100.0005
     assert frames == ["[k] exc_page_fault", "[k] asm_exc_page_fault",
@@ -51,7 +54,7 @@ def test_parse_keeps_time_and_frames_innermost_first():
 
 def test_each_sample_in_the_window_lands_in_one_category():
     counts = perf_attribution.categorize(perf_attribution.parse(SCRIPT), 100.0, 101.0)
-    assert sum(counts.values()) == 6  # the sample at t = 200 s is outside the timed window
+    assert sum(counts.values()) == 7  # the sample at t = 200 s is outside the timed window
     assert counts == {
         "kernel: page faults, zeroing, memory accounting": 1,
         "oneDNN JIT sgemm, AVX-512 (xbyak_gemm)": 1,
@@ -59,4 +62,5 @@ def test_each_sample_in_the_window_lands_in_one_category():
         "Eigen im2col packing (TensorImagePatchOp)": 1,
         "libc malloc / free / memset / memcpy": 1,
         "everything else": 1,
+        "oneDNN JIT direct convolution (brgemm; kdjax.models.onednn_conv)": 1,
     }

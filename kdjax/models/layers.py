@@ -15,6 +15,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from kdjax.models import onednn_conv
+
 Dtype = Any
 
 SMALL_INPUT_MAX = 64
@@ -58,7 +60,8 @@ def stem(x: jnp.ndarray, features: int, dtype: Dtype, *, use_bias: bool = False,
     large = is_large_input(x)
     conv = nn.Conv(features, (7, 7) if large else (3, 3), strides=2 if large else 1,
                    padding=[(3, 3), (3, 3)] if large else [(1, 1), (1, 1)], use_bias=use_bias,
-                   dtype=dtype, param_dtype=jnp.float32, kernel_init=kernel_init, name=name)
+                   dtype=dtype, param_dtype=jnp.float32, kernel_init=kernel_init,
+                   conv_general_dilated=onednn_conv.conv_general_dilated, name=name)
     y = conv(x.astype(dtype))
     if norm_act is not None:
         y = norm_act(y)
@@ -69,11 +72,13 @@ def stem(x: jnp.ndarray, features: int, dtype: Dtype, *, use_bias: bool = False,
 
 def conv(features: int, kernel: int, strides: int = 1, *, dtype: Dtype, use_bias: bool = False,
          kernel_init: Callable = conv_init, name: str | None = None, groups: int = 1) -> nn.Conv:
-    """A square conv with 'same'-style symmetric padding (PyTorch's padding=k//2)."""
+    """A square conv with 'same'-style symmetric padding (PyTorch's padding=k//2); on XLA:CPU a
+    oneDNN direct convolution where `onednn_conv.enabled()`."""
     p = kernel // 2
     return nn.Conv(features, (kernel, kernel), strides=strides, padding=[(p, p), (p, p)],
                    use_bias=use_bias, feature_group_count=groups, dtype=dtype,
-                   param_dtype=jnp.float32, kernel_init=kernel_init, name=name)
+                   param_dtype=jnp.float32, kernel_init=kernel_init,
+                   conv_general_dilated=onednn_conv.conv_general_dilated, name=name)
 
 
 def global_avg_pool(x: jnp.ndarray) -> jnp.ndarray:
