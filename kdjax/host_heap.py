@@ -12,8 +12,9 @@ own arena cannot grow past 64 MB and would mmap the buffer anyway), no mmap'ed c
 INT_MAX, the most mallopt takes), so the buffer
 freed by one step is the one the next step gets back, already mapped.
 
-The cost: the process keeps its peak heap (freed memory is reused, not returned to the system),
-and all threads share one arena's lock. So it is applied only where JAX runs on the CPU: no TPU
+The cost: the process keeps its peak heap (freed memory is reused, not returned to the system;
+under CPU contention the heap can grow by a few step buffers before it plateaus), and all threads
+share one arena's lock. So it is applied only where JAX runs on the CPU: no TPU
 or GPU plugin installed, or `JAX_PLATFORMS=cpu`. `KDJAX_HOST_HEAP=0` leaves malloc alone (1 forces
 it). Called on `import kdjax`; threads that allocated before that keep their arenas, so import
 kdjax before the first JAX computation. A no-op where the C library is not glibc.
