@@ -12,6 +12,7 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from kdjax import losses
 from kdjax.train.method import Method
@@ -35,6 +36,7 @@ def summarize(config, run, result):
     return {"mean_kd_weight": float(np.mean(np.max(jax.nn.softmax(t), -1)))}
 
 
+@pytest.mark.slow  # ~27 s on 2 cores (2026-12-03): `make test-slow`
 def test_fifth_method_runs_through_launch_main(tmp_path):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run(

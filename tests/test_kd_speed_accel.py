@@ -26,6 +26,7 @@ def test_bad_arguments_raise():
             kd_speed_accel.parse_args([flag])
 
 
+@pytest.mark.slow  # ~25 s on 2 cores (2026-12-03): `make test-slow`
 def test_kdjax_cell_counts_the_step_flops():
     # Independent reference: the cnn pair's multiply-adds counted by hand (28x28x1 input,
     # 3x3 convs each followed by a 2x2 max pool, hidden dense, head), a KD step = teacher

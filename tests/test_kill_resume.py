@@ -39,7 +39,9 @@ def _check(name, config, overrides, tmp_path, kills):
     assert kr.logged_steps(cut) == kr.logged_steps(full)
 
 
-@pytest.mark.parametrize("name", sorted(RUNNERS))
+# kd: ~113 s on 2 cores (2026-12-03), so `make test-slow`; the other methods run by default.
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "kd" else n
+                                  for n in sorted(RUNNERS)])
 def test_killed_run_resumes_to_the_uninterrupted_result(name, tmp_path):
     _check(name, *RUNNERS[name], tmp_path, kills=3)
 

@@ -39,6 +39,7 @@ def test_unknown_method_is_a_clear_error(tmp_path):
     assert "config.method='kdd' is unknown" in out.stderr
 
 
+@pytest.mark.slow  # ~54 s on 2 cores (2026-12-03): `make test-slow`
 def test_sigkill_mid_training_then_resume_matches_uninterrupted(tmp_path):
     full, cut = tmp_path / "full", tmp_path / "cut"
     subprocess.run(_cmd(full), cwd=ROOT, env=_env(), check=True, capture_output=True,
@@ -75,6 +76,7 @@ def test_cpu_devices_flag_splits_the_host(tmp_path):
     assert results["provenance"]["platform"] == "cpu"
 
 
+@pytest.mark.slow  # ~63 s on 2 cores (2026-12-03): `make test-slow`
 def test_compilation_cache_reuses_executables_with_the_same_result(tmp_path):
     cache = tmp_path / "xla_cache"
     runs = {}

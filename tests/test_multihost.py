@@ -27,6 +27,7 @@ def _two(tmp_path, workdir, out, *extra):
     return [p.returncode for p in procs], logs
 
 
+@pytest.mark.slow  # ~71 s on 2 cores (2026-12-03): `make test-slow`
 def test_two_processes_killed_then_resumed_match_one(tmp_path):
     """Both processes die mid-epoch 2 (25 batches served of 38; checkpoints every 4 steps);
     the re-run agrees on the checkpoint to resume from and ends where one process does."""

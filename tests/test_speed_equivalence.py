@@ -4,6 +4,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from kdjax.models import get_model
 from kdjax.models.layers import materialize
@@ -21,6 +22,7 @@ def _outputs_and_grads(model, variables, x, labels):
     return aux, grads
 
 
+@pytest.mark.slow  # ~69 s on 2 cores (2026-12-03): `make test-slow`
 def test_materialize_keeps_parameters_outputs_and_gradients():
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=(8, 32, 32, 3)), jnp.float32)
@@ -120,6 +122,7 @@ def test_channel_sum_matches_a_float64_sum():
                                        err_msg=f"{shape} sum of {name}")
 
 
+@pytest.mark.slow  # ~71 s on 2 cores (2026-12-03): `make test-slow`
 def test_train_step_numbers_match_float64_as_closely_as_flax_batch_norm():
     """resnet20 at the bench's batch of 128: the loss, BatchNorm statistics and gradients of the
     shipped model (materialize, fused BatchNorm with CPU matrix-vector channel sums) and of

@@ -278,6 +278,7 @@ def test_unreadable_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, d
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow  # ~35 s on 2 cores (2026-12-03): `make test-slow`
 def test_kd_run_on_tfds_imagenet_mock_data(tmp_path, monkeypatch):
     """ImageNet (a lazy, on-disk split: JPEG decode + RandomResizedCrop 224 + flip in the grain
     loader, resize + centre crop for evaluation, the teacher inside the step) trains and
