@@ -7,11 +7,11 @@ import sys
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 from jax import lax
 
 from kdjax.models import get_model, onednn_conv
+from tests.train_step_reference import rel_err, train_step
 
 pytestmark = pytest.mark.skipif(not onednn_conv._probe(),
                                 reason="this jaxlib has no oneDNN convolution thunk")
@@ -125,14 +125,7 @@ def test_resnet_train_step_matches_float64_as_closely_as_xla(monkeypatch):
     variables = model.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)), train=False)
 
     def step(model, variables, x):
-        def objective(params):
-            (logits, _), upd = model.apply({"params": params,
-                                            "batch_stats": variables["batch_stats"]}, x,
-                                           train=True, mutable=["batch_stats"])
-            loss = optax.softmax_cross_entropy_with_integer_labels(logits.astype(x.dtype),
-                                                                   labels).mean()
-            return loss, upd["batch_stats"]
-        return jax.value_and_grad(objective, has_aux=True)(variables["params"])
+        return train_step(model, variables, x, labels)
 
     x32 = jnp.asarray(x, jnp.float32)
     monkeypatch.setenv("KDJAX_ONEDNN_CONV", "1")
@@ -147,11 +140,6 @@ def test_resnet_train_step_matches_float64_as_closely_as_xla(monkeypatch):
             exact, jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), variables),
             jnp.asarray(x, jnp.float64))
         ref = jax.tree.map(lambda a: np.asarray(a, np.float64), ref)
-
-    def rel_err(tree, reference):
-        diff = sum(np.sum((np.asarray(a, np.float64) - b) ** 2)
-                   for a, b in zip(jax.tree.leaves(tree), jax.tree.leaves(reference)))
-        return np.sqrt(diff / sum(np.sum(b ** 2) for b in jax.tree.leaves(reference)))
 
     ours_err, xla_err = rel_err(ours, ref), rel_err(xla, ref)
     assert xla_err < 1e-2, xla_err

@@ -8,6 +8,7 @@ import pytest
 
 from kdjax.models import get_model
 from kdjax.models.layers import materialize
+from tests.train_step_reference import rel_err, train_step
 
 
 def _outputs_and_grads(model, variables, x, labels):
@@ -137,17 +138,7 @@ def test_train_step_numbers_match_float64_as_closely_as_flax_batch_norm():
     old = get_model("resnet20", 100, materialize=False, fused_bn=False)
     variables = new.init(jax.random.key(0), jnp.zeros((1, 32, 32, 3)), train=False)
 
-    def step(model, variables, x, labels):
-        def objective(params):
-            (logits, _), upd = model.apply({"params": params,
-                                            "batch_stats": variables["batch_stats"]}, x,
-                                           train=True, mutable=["batch_stats"])
-            loss = optax.softmax_cross_entropy_with_integer_labels(logits.astype(x.dtype),
-                                                                   labels).mean()
-            return loss, upd["batch_stats"]
-        return jax.value_and_grad(objective, has_aux=True)(variables["params"])
-
-    run = jax.jit(step, static_argnums=0)
+    run = jax.jit(train_step, static_argnums=0)
     got = run(new, variables, jnp.asarray(x, jnp.float32), labels)
     plain = run(old, variables, jnp.asarray(x, jnp.float32), labels)
     with jax.enable_x64(True):
@@ -155,11 +146,6 @@ def test_train_step_numbers_match_float64_as_closely_as_flax_batch_norm():
         ref = run(exact, jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), variables),
                   jnp.asarray(x, jnp.float64), labels)
         ref = jax.tree.map(lambda a: np.asarray(a, np.float64), ref)
-
-    def rel_err(tree, reference):
-        diff = sum(np.sum((np.asarray(a, np.float64) - b) ** 2)
-                   for a, b in zip(jax.tree.leaves(tree), jax.tree.leaves(reference)))
-        return np.sqrt(diff / sum(np.sum(b ** 2) for b in jax.tree.leaves(reference)))
 
     (loss, stats), grads = got
     (p_loss, p_stats), p_grads = plain
