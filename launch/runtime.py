@@ -12,7 +12,8 @@ COMPILATION_CACHE = flags.DEFINE_string(
     "sweep point reuses the executables an earlier process compiled. '' disables it.")
 CPU_DEVICES = flags.DEFINE_integer(
     "cpu_devices", 0, "Split the host CPU into this many XLA devices (0: as is); the step then "
-    "runs data-parallel over them. Applies to the CPU backend only.", lower_bound=0)
+    "runs data-parallel over them. Applies to the CPU backend only. One device keeps kdjax's "
+    "oneDNN convolutions, several use XLA's (docs/performance.md part 7).", lower_bound=0)
 
 
 def apply() -> None:
