@@ -21,7 +21,7 @@ YNN_VALUE = "individual_dot"
 MEASURED_JAXLIB = ("0.10",)
 
 
-def _jaxlib_minor() -> str:
+def jaxlib_minor() -> str:
     try:
         return ".".join(importlib.metadata.version("jaxlib").split(".")[:2])
     except importlib.metadata.PackageNotFoundError:
@@ -33,7 +33,7 @@ def apply_defaults(environ=os.environ) -> bool:
     switch = environ.get("KDJAX_XLA_CPU_DEFAULTS", "1")
     if switch not in ("0", "1"):
         raise ValueError(f"KDJAX_XLA_CPU_DEFAULTS must be 0 or 1, got {switch!r}")
-    if switch == "0" or _jaxlib_minor() not in MEASURED_JAXLIB:
+    if switch == "0" or jaxlib_minor() not in MEASURED_JAXLIB:
         return False
     flags = environ.get("XLA_FLAGS", "")
     if YNN_FLAG in flags:

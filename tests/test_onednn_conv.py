@@ -100,6 +100,11 @@ def test_flax_conv_layers_take_it_only_when_enabled(monkeypatch):
     # The test session has 8 CPU devices: left to itself, the layer keeps XLA's convolution.
     monkeypatch.delenv("KDJAX_ONEDNN_CONV")
     assert not onednn_conv.enabled() and onednn_conv.TARGET not in hlo()
+    monkeypatch.setattr(onednn_conv, "jax", type("J", (), {
+        "default_backend": staticmethod(lambda: "cpu"), "device_count": staticmethod(lambda: 1)}))
+    assert onednn_conv.enabled()  # one CPU device, this jaxlib
+    monkeypatch.setattr(onednn_conv.xla_cpu, "jaxlib_minor", lambda: "0.1")
+    assert not onednn_conv.enabled()  # a jaxlib whose XLA it was not measured with
     monkeypatch.setenv("KDJAX_ONEDNN_CONV", "on")
     with pytest.raises(ValueError, match="KDJAX_ONEDNN_CONV must be 0 or 1, got 'on'"):
         onednn_conv.enabled()

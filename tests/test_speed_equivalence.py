@@ -160,7 +160,7 @@ def test_train_step_numbers_match_float64_as_closely_as_flax_batch_norm():
 
 def test_xla_cpu_defaults_respect_the_user(monkeypatch):
     from kdjax import xla_cpu
-    monkeypatch.setattr(xla_cpu, "_jaxlib_minor", lambda: xla_cpu.MEASURED_JAXLIB[0])
+    monkeypatch.setattr(xla_cpu, "jaxlib_minor", lambda: xla_cpu.MEASURED_JAXLIB[0])
     env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
     assert xla_cpu.apply_defaults(env)
     assert env["XLA_FLAGS"] == ("--xla_force_host_platform_device_count=8 "
@@ -173,5 +173,5 @@ def test_xla_cpu_defaults_respect_the_user(monkeypatch):
     import pytest
     with pytest.raises(ValueError, match="KDJAX_XLA_CPU_DEFAULTS must be 0 or 1, got 'off'"):
         xla_cpu.apply_defaults({"KDJAX_XLA_CPU_DEFAULTS": "off"})
-    monkeypatch.setattr(xla_cpu, "_jaxlib_minor", lambda: "0.1")   # an unmeasured jaxlib
+    monkeypatch.setattr(xla_cpu, "jaxlib_minor", lambda: "0.1")   # an unmeasured jaxlib
     assert not xla_cpu.apply_defaults({})

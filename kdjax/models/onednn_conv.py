@@ -18,7 +18,8 @@ weight-gradient convolution). Under `vmap` the primitive falls back to lax's bat
 
 `enabled()`: a CPU backend with one device in total (XLA's SPMD partitioner knows nothing of the
 custom call and would gather a sharded batch around it, so meshes of several devices keep XLA's
-convolutions), and a probe convolution that compiles and matches lax's. `KDJAX_ONEDNN_CONV=0`
+convolutions), a jaxlib it was measured on (`xla_cpu.MEASURED_JAXLIB`: the call's config is
+XLA's internal JSON), and a probe convolution that compiles and matches lax's. `KDJAX_ONEDNN_CONV=0`
 turns it off, 1 forces it (still subject to the probe).
 """
 from __future__ import annotations
@@ -35,6 +36,8 @@ from jax._src import dispatch
 from jax._src.interpreters import ad, batching
 from jax._src.interpreters import mlir
 from jax.extend.core import Primitive
+
+from kdjax import xla_cpu
 
 TARGET = "__onednn$convolution"
 NHWC = ("NHWC", "HWIO", "NHWC")
@@ -139,7 +142,8 @@ def enabled() -> bool:
         raise ValueError(f"KDJAX_ONEDNN_CONV must be 0 or 1, got {switch!r}")
     if switch == "0" or jax.default_backend() != "cpu":
         return False
-    if switch != "1" and jax.device_count() != 1:
+    if switch != "1" and (jax.device_count() != 1
+                          or xla_cpu.jaxlib_minor() not in xla_cpu.MEASURED_JAXLIB):
         return False
     return _probe()
 
