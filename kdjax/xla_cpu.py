@@ -13,6 +13,7 @@ measured on: XLA aborts on a flag it does not know, and this one is experimental
 """
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import os
 
@@ -21,6 +22,7 @@ YNN_VALUE = "individual_dot"
 MEASURED_JAXLIB = ("0.10",)
 
 
+@functools.lru_cache(maxsize=None)  # asked once per convolution traced (onednn_conv.enabled)
 def jaxlib_minor() -> str:
     try:
         return ".".join(importlib.metadata.version("jaxlib").split(".")[:2])
