@@ -72,20 +72,48 @@ def test_comparisons_default_and_unknown():
         paired.comparisons(c)
 
 
-def test_report_claim_summary_is_the_worst_point_with_n():
+def test_report_claim_summary_is_one_holm_family_over_points():
+    """Points whose claims carry their differences are judged together: every point's
+    comparisons form one Holm family (m = 2 here); n = 2 trials leave the claim untested."""
+    from kdjax.reproduce import aggregate, stats
+    c = ml_collections.ConfigDict({"active": {"strategies": ("rad", "margin")}})
+    c.claim = ml_collections.ConfigDict({"text": "RAD beats MARGIN", "kind": "greater",
+                                         "pairs": (("rad", "margin"),), "on": "all"})
+    gains = {200: (0.10, 0.11, 0.12), 500: (0.05, 0.06, 0.07)}   # all-rounds rad − margin
+    recs = []
+    for a, g in gains.items():
+        per_trial = [_trial({"rad": [0.7, 0.7 + x], "margin": [0.7, 0.7]}) for x in g]
+        recs.append({"params": {"active.num_labeled": a},
+                     "result": {"claim": paired.judge_claim(c, per_trial)}})
+    status, detail = aggregate.claim_summary(recs)
+    assert status == "claim reproduced (n=3)"
+    assert "over all 2 points; Holm, m = 2" in detail and "[active.num_labeled=500]" not in detail
+    assert "[num_labeled=500] rad − margin: +6.00 pts" in detail
+    # by hand: both t = 0.11·√3/0.01 and 0.06·√3/0.01 -> p < 0.025: each level 1 − 0.05/c
+    ps = [stats.t_pvalue(stats.Paired(**r["result"]["claim"]["diffs"]["rad − margin"]))
+          for r in recs]
+    assert max(ps) < 0.025
+
+
+def test_report_claim_summary_of_old_records_is_the_worst_point_with_n():
+    """Records judged before claims carried their differences: the worst point's status, and
+    the detail says the correction stayed within each point."""
     from kdjax.reproduce import aggregate
     per_trial = [_trial({"rad": [0.7, 0.8, 0.8], "margin": [0.7, 0.7, 0.7]}),
                  _trial({"rad": [0.7, 0.81, 0.8], "margin": [0.7, 0.7, 0.72]})]
     c = ml_collections.ConfigDict({"active": {"strategies": ("rad", "margin")}})
     c.claim = ml_collections.ConfigDict({"text": "RAD beats MARGIN", "kind": "greater",
                                          "pairs": (("rad", "margin"),), "on": "all"})
+    claim = {k: v for k, v in paired.judge_claim(c, per_trial).items() if k != "diffs"}
     good = {"paired_rows": paired.paired_rows(per_trial, paired.comparisons(c), 2),
-            "claim": paired.judge_claim(c, per_trial)}
-    bad = {**good, "claim": {**good["claim"], "status": "claim not reproduced"}}
+            "claim": claim}
+    bad = {**good, "claim": {**claim, "status": "claim not reproduced"}}
     recs = [{"params": {"active.num_labeled": a}, "result": res}
             for a, res in ((200, good), (500, bad))]
     status, detail = aggregate.claim_summary(recs)
     assert status == "claim not reproduced (n=2)"
-    assert "[num_labeled=200]" in detail and "[num_labeled=500] claim not reproduced" in detail
+    assert "[num_labeled=200] claim untested" in detail
+    assert "[num_labeled=500] claim not reproduced" in detail
+    assert "not across the 2 points" in detail
     rows = aggregate.paired_rows(recs)
     assert rows[0]["a − b"] == "rad − margin" and "(n=2, paired)" in rows[0]["all rounds"]

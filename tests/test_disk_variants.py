@@ -215,9 +215,15 @@ def test_claim_verdicts():
     claim = R.judge(good, "disk", "last")
     assert set(claim) == {"status", "detail", "text", "kind", "on"}
     assert claim["status"] == "claim reproduced" and "n=20" in claim["detail"]
-    bad = {"intervals_1d": _fake("intervals_1d", {"ce": 8, "kd_grid": 6, "disk": 7}),
+    # DiSK 7 vs CE 8 of 20: a mean below 0 whose interval spans 0 is inconclusive ...
+    unclear = {"intervals_1d": _fake("intervals_1d", {"ce": 8, "kd_grid": 6, "disk": 7}),
+               "gaussians_2d": _fake("gaussians_2d", {"ce": 1, "kd_grid": 5, "disk": 19})}
+    assert R.judge(unclear, "disk", "last")["status"] == "claim inconclusive"
+    # ... DiSK 0 vs CE 18 of 20 excludes the claimed effect (Holm over the 4 comparisons)
+    bad = {"intervals_1d": _fake("intervals_1d", {"ce": 18, "kd_grid": 6, "disk": 0}),
            "gaussians_2d": _fake("gaussians_2d", {"ce": 1, "kd_grid": 5, "disk": 19})}
-    assert R.judge(bad, "disk", "last")["status"] == "claim not reproduced"
+    claim = R.judge(bad, "disk", "last")
+    assert claim["status"] == "claim not reproduced" and "Holm, m = 4" in claim["detail"]
     # our construction (problem != toy name) is not part of the paper's claim
     ours = {"gap": _fake("intervals_1d", {"ce": 20, "kd_grid": 20, "disk": 0}), **good}
     assert R.judge(ours, "disk", "last")["status"] == "claim reproduced"

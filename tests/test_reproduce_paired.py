@@ -132,9 +132,11 @@ def test_table_claim_judged_on_paired_seeds(records):
     held = dataclasses.replace(T, claim=Claim("c beats a", "variant", "c", ("a",)))
     status, detail = aggregate.table_claim(held, recs)
     assert status == "claim reproduced (n=3)"
-    assert "claim: c beats a" in detail and "+13.33 [+2.99, +23.68]" in detail
+    assert "claim: c beats a" in detail and "95% interval [+2.99, +23.68]" in detail
+    assert "Holm, m = 1" in detail
     both = dataclasses.replace(T, claim=Claim("c beats a and b", "variant", "c", ("a", "b")))
-    assert aggregate.table_claim(both, recs)[0] == "claim not reproduced (n=3)"
+    status, detail = aggregate.table_claim(both, recs)   # c − b: p = 0.0198 -> 0.0396 (Holm)
+    assert status == "claim not reproduced (n=3)" and "Holm, m = 2" in detail
     worse = dataclasses.replace(T, claim=Claim("c matches b", "variant", "c", ("b",),
                                                kind="not_worse"))
     assert aggregate.table_claim(worse, recs)[0] == "claim not reproduced (n=3)"

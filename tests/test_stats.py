@@ -1,4 +1,6 @@
-"""kdjax.reproduce.stats: paired differences and the claim rule, against hand / scipy values."""
+"""kdjax.reproduce.stats: paired differences, Holm and the verdict rule, against hand-computed
+values (Student t with 2 degrees of freedom has a closed form: F(t) = 1/2 + t / (2·sqrt(2 + t²)),
+so a two-sided p = 1 − |t| / sqrt(2 + t²)) and scipy as an independent reference."""
 import math
 
 import numpy as np
@@ -35,27 +37,112 @@ def test_format_and_single_seed():
         stats.paired([1, 2], [1])
 
 
-def test_claim_rule():
-    up = stats.paired([0.9, 0.91, 0.92], [0.8, 0.8, 0.81])
-    noisy = stats.paired([0.9, 0.7, 0.95], [0.8, 0.8, 0.8])
-    down = stats.paired([0.7, 0.7, 0.71], [0.8, 0.8, 0.8])
-    assert stats.claim_word(up) == stats.HELD
-    assert stats.claim_word(noisy) == stats.SIGN_ONLY
-    assert stats.claim_word(down) == stats.NOT_HELD
-    assert stats.claim_status({"a": up, "b": up})[0] == "claim reproduced"
-    assert stats.claim_status({"a": up, "b": noisy})[0] == "claim inconclusive"
-    status, detail = stats.claim_status({"a": up, "b": down})
-    assert status == "claim not reproduced" and "b: -" in detail
-    assert stats.claim_status({"a": stats.paired([1.0], [0.0])})[0] == "claim untested"
+def _p_df2(t):
+    """Two-sided p of Student t with df = 2, in closed form."""
+    return 1 - abs(t) / math.sqrt(2 + t * t)
 
 
-def test_claim_kinds():
-    flat = stats.paired([0.80, 0.81, 0.79], [0.80, 0.80, 0.80])
-    worse = stats.paired([0.70, 0.70, 0.71], [0.80, 0.80, 0.80])
-    better = stats.paired([0.90, 0.91, 0.92], [0.80, 0.80, 0.81])
-    assert stats.claim_status({"a": flat}, "not_worse")[0] == "claim not contradicted"
-    assert stats.claim_status({"a": worse}, "not_worse")[0] == "claim not reproduced"
-    assert stats.claim_status({"a": flat}, "equal")[0] == "claim not contradicted"
-    assert stats.claim_status({"a": better}, "equal")[0] == "claim not reproduced"
+def _q_df2(u):
+    """The u-quantile of Student t with df = 2, in closed form (inverse of F above)."""
+    v = 2 * u - 1
+    return math.copysign(math.sqrt(2 * v * v / (1 - v * v)), v)
+
+
+def _three(mean, t):
+    """Three paired differences with this mean and t statistic (sd = 1 before scaling):
+    mean − s, mean, mean + s with s = mean·√3 / t."""
+    s = abs(mean) * math.sqrt(3) / abs(t)
+    return stats.paired([mean - s, mean, mean + s], [0.0, 0.0, 0.0])
+
+
+def test_t_pvalue_by_hand_and_against_scipy():
+    d = stats.paired([0.1, 0.2, 0.3], [0.0, 0.0, 0.0])      # mean 0.2, sd 0.1, t = 2·√3
+    assert stats.t_pvalue(d) == pytest.approx(_p_df2(2 * math.sqrt(3)))
+    assert stats.t_pvalue(d) == pytest.approx(1 - 2 * math.sqrt(3) / math.sqrt(14))
+    assert stats.t_pvalue(d, 0.1) == pytest.approx(1 - math.sqrt(3) / math.sqrt(5))  # t = √3
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0.5, 0.1, 7), rng.normal(0.45, 0.1, 7)
+    d = stats.paired(a, b)
+    assert stats.t_pvalue(d) == pytest.approx(sps.ttest_rel(a, b).pvalue)
+    assert stats.t_pvalue(d, -0.02) == pytest.approx(sps.ttest_1samp(a - b, -0.02).pvalue)
+    flat = stats.paired([0.75, 0.75, 0.75], [0.5, 0.5, 0.5])    # no spread
+    assert stats.t_pvalue(flat) == 0.0 and stats.t_pvalue(flat, 0.25) == 1.0
+
+
+def test_holm_by_hand():
+    # sorted 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 = 0.04 -> running max 0.06
+    assert stats.holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert stats.holm([0.5, 0.5]) == [1.0, 1.0]              # capped at 1
+    assert stats.holm([0.02]) == [0.02]                      # m = 1: unchanged
+    # the level of the smallest p is Bonferroni's 1 − α/m; an uncorrected one stays at 1 − α
+    levels = stats.holm_levels([0.01, 0.04, 0.03, 0.005])
+    assert levels[3] == pytest.approx(1 - 0.05 / 4)
+    assert levels[0] == pytest.approx(1 - 0.05 / 3)
+    assert levels[2] == pytest.approx(1 - 0.05 / 2)
+    assert levels[1] == pytest.approx(1 - 0.05 * 0.04 / 0.06)   # c = p̃ / p = 1.5
+
+
+def test_holm_intervals_match_holm_decisions():
+    """The interval at each comparison's Holm level excludes the boundary exactly when its
+    Holm-adjusted p is below α; its half-width is t_{1 − α/(2c)} · sd / √n (closed form)."""
+    diffs = {"x": _three(0.03, 5.643), "y": _three(0.02, 4.849), "z": _three(0.05, 20.0)}
+    for j in stats.judge(diffs):
+        c = (1 - j.level) and 0.05 / (1 - j.level)
+        half = _q_df2(1 - 0.05 / (2 * c)) * j.diff.std / math.sqrt(3)
+        assert (j.lo, j.hi) == pytest.approx((j.diff.mean - half, j.diff.mean + half))
+        assert (j.lo > 0) == (j.p_holm < 0.05)
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        fam = {str(i): stats.paired(rng.normal(0.01, 0.02, 5), np.zeros(5)) for i in range(4)}
+        for j in stats.judge(fam):
+            assert (j.lo > 0 or j.hi < 0) == (j.p_holm < 0.05)
+
+
+def test_verdict_rule_hand_cases():
+    # the issue's example: −0.05 [−0.24, +0.15] is inconclusive, not "not reproduced"
+    d = stats.paired([0.1, -0.2, -0.05], [0.0, 0.0, 0.0])   # mean −0.05, sd 0.15
+    assert stats.claim_status({"a": d})[0] == stats.INCONCLUSIVE
+    # n = 2 decides nothing, however large the effect
+    two = stats.paired([0.9, 0.95], [0.1, 0.1])
+    status, detail = stats.claim_status({"a": two, "b": d})
+    assert status == stats.UNTESTED and "fewer than 3" in detail
+    assert stats.claim_status({})[0] == stats.UNTESTED
+    # a tight negative difference excludes the claimed effect
+    down = stats.paired([-0.21, -0.2, -0.19], [0.0, 0.0, 0.0])
+    assert stats.claim_status({"a": down})[0] == stats.NOT_REPRODUCED
+    up = stats.paired([0.19, 0.2, 0.21], [0.0, 0.0, 0.0])
+    assert stats.claim_status({"a": up})[0] == stats.REPRODUCED
+
+
+def test_holm_turns_two_marginal_wins_inconclusive():
+    """p = 0.03 and 0.04 (t = 5.643 and 4.849 with df = 2): each 95% interval lies above 0,
+    but Holm (m = 2) adjusts both to 0.06 > 0.05; with p = 0.01 beside the 0.04 both hold."""
+    x, y = _three(0.03, 5.643), _three(0.02, 4.849)
+    assert stats.t_pvalue(x) == pytest.approx(0.03, abs=2e-4)
+    assert stats.t_pvalue(y) == pytest.approx(0.04, abs=2e-4)
+    assert x.lo > 0 and y.lo > 0                             # uncorrected: both "held"
+    status, detail = stats.claim_status({"x": x, "y": y})
+    assert status == stats.INCONCLUSIVE and detail.startswith("Holm, m = 2, α = 0.05;")
+    assert "Holm p = 0.06" in detail
+    z = _three(0.03, _q_df2(1 - 0.01 / 2))                  # p = 0.01 -> 0.02; 0.04 stays
+    assert stats.claim_status({"z": z, "y": y})[0] == stats.REPRODUCED
+
+
+def test_not_worse_and_equal_boundaries():
+    slightly_worse = stats.paired([-0.011, -0.01, -0.009], [0.0, 0.0, 0.0])
+    flat = stats.paired([-0.01, 0.0, 0.01], [0.0, 0.0, 0.0])
+    # not_worse, margin δ: above −δ supports, below −δ contradicts, spanning −δ inconclusive
+    assert stats.claim_status({"a": slightly_worse}, "not_worse", 0.02)[0] == stats.REPRODUCED
+    assert stats.claim_status({"a": slightly_worse}, "not_worse")[0] == stats.NOT_REPRODUCED
+    assert stats.claim_status({"a": flat}, "not_worse")[0] == stats.INCONCLUSIVE
+    # equal: δ = 0 can only be contradicted; inside (−δ, δ) supports; outside contradicts
+    changed = stats.paired([0.1, 0.1, 0.11], [0.0, 0.0, 0.0])
+    assert stats.claim_status({"a": changed}, "equal")[0] == stats.NOT_REPRODUCED
+    assert stats.claim_status({"a": flat}, "equal")[0] == stats.INCONCLUSIVE
+    assert stats.claim_status({"a": slightly_worse}, "equal", 0.05)[0] == stats.REPRODUCED
+    assert stats.claim_status({"a": changed}, "equal", 0.05)[0] == stats.NOT_REPRODUCED
+    assert stats.claim_status({"a": flat}, "equal", 0.005)[0] == stats.INCONCLUSIVE
     with pytest.raises(ValueError, match="claim kind"):
         stats.claim_status({"a": flat}, "bigger")
+    with pytest.raises(ValueError, match="margin"):
+        stats.claim_status({"a": flat}, "not_worse", -0.1)

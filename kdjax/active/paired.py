@@ -9,6 +9,7 @@ per trial). `config.claim` states what the paper claims about such differences:
     claim.kind   'greater' | 'not_worse' | 'equal' (the rule of stats.claim_status)
     claim.pairs  ((a, b), ...): the claimed differences a − b
     claim.on     'all' (the all-rounds mean; default) or 'last' (the last round)
+    claim.margin δ of kinds 'not_worse' / 'equal' (accuracy fraction; default 0)
 """
 from __future__ import annotations
 
@@ -71,9 +72,11 @@ def judge_claim(config, per_trial: list[dict]) -> dict | None:
     diffs = {f"{a} − {b}": stats.paired(accuracies(per_trial, a, on_key),
                                         accuracies(per_trial, b, on_key))
              for a, b in claim.pairs}
-    status, detail = stats.claim_status(diffs, claim.kind)
+    margin = float(claim.get("margin", 0.0))
+    status, detail = stats.claim_status(diffs, claim.kind, margin)
     return {"text": claim.text, "kind": claim.kind, "on": on, "status": status,
-            "detail": detail}
+            "detail": detail, "margin": margin,
+            "diffs": {k: d.as_dict() for k, d in diffs.items()}}
 
 
 def m_summary(per_trial: list[dict]) -> dict:

@@ -162,6 +162,19 @@ def baseline_rows(spec: TableSpec, records: Sequence[dict], baselines=None) -> l
                                 "mean": d.mean * m.scale, "lo": d.lo * m.scale,
                                 "hi": d.hi * m.scale, "n": d.n, "seeds": seeds, "diff": d})
                     rows.append(row)
+    return _with_holm(rows)
+
+
+def _with_holm(rows: list[dict]) -> list[dict]:
+    """Each row's paired-t p-value (H0: no difference) Holm-adjusted over all the table's
+    rows with an interval (the family: m = their number), in a column naming m."""
+    tested = [r for r in rows if r["diff"].n >= 2]
+    if not tested:
+        return rows
+    adjusted = stats.holm([stats.t_pvalue(r["diff"]) for r in tested])
+    column = f"p (Holm, m = {len(tested)})"
+    for r, q in zip(tested, adjusted):
+        r[column] = f"{q:.3g}"
     return rows
 
 
@@ -241,9 +254,10 @@ def _cell(v):
 # --- paired comparisons and claims (issue 18): runners that compare arms over shared seeds
 # (kdjax.active.compare) put `paired_rows` and `claim` in their result.
 
-# Worst first: a table's claim status is the worst status among its points.
-_CLAIM_ORDER = ("claim not reproduced", "claim untested", "claim inconclusive",
-                "claim not contradicted", "claim reproduced")
+# Worst first: a table's claim status is the worst status among its points ('claim not
+# contradicted' is the old rule's word, kept for records judged before it changed).
+_CLAIM_ORDER = (stats.NOT_REPRODUCED, stats.UNTESTED, stats.INCONCLUSIVE,
+                "claim not contradicted", stats.REPRODUCED)
 
 
 def paired_rows(records: Sequence[dict]) -> list[dict]:
@@ -277,32 +291,48 @@ def claim_summary(records: Sequence[dict]) -> tuple[str, str] | None:
                        for name, c in r["result"]["variant_claims"].items()]
     if not judged:
         return None
+    text = judged[0][0]["text"]
+    on = "all rounds" if judged[0][0].get("on", "all") == "all" else "the last round"
+    kinds = {c["kind"] for c, _ in judged}
+    if len(judged) > 1 and all(c.get("diffs") for c, _ in judged) and len(kinds) == 1:
+        # one family: every point's comparisons Holm-corrected together
+        diffs = {(f"[{tag}] " if tag else "") + name: stats.Paired(**d)
+                 for c, tag in judged for name, d in c["diffs"].items()}
+        status, detail = stats.claim_status(diffs, kinds.pop(),
+                                            max(c.get("margin", 0.0) for c, _ in judged))
+        return (f"{status} (n={min(d.n for d in diffs.values())})",
+                f"claim: {text}, judged on {on} ({judged[0][0]['kind']}) over all "
+                f"{len(judged)} points; {detail}")
     worst = min((c["status"] for c, _ in judged),
                 key=lambda s: _CLAIM_ORDER.index(s) if s in _CLAIM_ORDER else 0)
     ns = [p["diff"]["n"] for r in records for p in r["result"].get("paired_rows") or []]
     if ns:  # how many paired seeds stand behind the verdict (n=2 intervals are very wide)
         worst += f" (n={min(ns)})"
-    text = judged[0][0]["text"]
-    on = "all rounds" if judged[0][0].get("on", "all") == "all" else "the last round"
-    detail = f"claim: {text}, judged on {on} ({judged[0][0]['kind']}); " + "; ".join(
+    scope = (" (each point's comparisons corrected on their own, not across the "
+             f"{len(judged)} points)" if len(judged) > 1 else "")
+    detail = f"claim: {text}, judged on {on} ({judged[0][0]['kind']}){scope}; " + "; ".join(
         (f"[{tag}] " if tag else "") + f"{c['status']}: {c['detail']}" for c, tag in judged)
     return worst, detail
 
 
 def table_claim(spec: TableSpec, records: Sequence[dict]) -> tuple[str, str] | None:
     """(status, detail) of `spec.claim` judged on the paired differences of the finished points
-    (stats.claim_status over every cell's arm − baseline), or None without a claim; in the
-    format of `claim_summary`."""
+    (stats.claim_status over every cell's arm − baseline: one Holm family), or None without a
+    claim; in the format of `claim_summary`."""
     c = spec.claim
     if c is None:
         return None
     rows = baseline_rows(spec, records, spec.claim_baselines())
-    diffs = {" ".join([f"{k}={row[k]}" for k in row if k not in _NOT_CELL] + [row["a − b"]]):
+    diffs = {" ".join([f"{k}={row[k]}" for k in row if not _not_cell(k)] + [row["a − b"]]):
              row["diff"] for row in rows}
-    status, detail = stats.claim_status(diffs, c.kind)
+    status, detail = stats.claim_status(diffs, c.kind, c.margin)
     if rows:
         status += f" (n={min(row['n'] for row in rows)})"
     return status, f"claim: {c.text}, judged on paired seeds ({c.kind}); {detail}"
 
 
 _NOT_CELL = ("a − b", "metric", "paired difference", "mean", "lo", "hi", "n", "seeds", "diff")
+
+
+def _not_cell(key: str) -> bool:
+    return key in _NOT_CELL or key.startswith("p (Holm")

@@ -152,7 +152,8 @@ def paired_lines(records: Sequence[dict], spec: TableSpec | None = None) -> list
     base = aggregate.baseline_rows(spec, records) if spec is not None and spec.paired else []
     if base:
         out += ["Paired differences over the seeds both arms ran (a − b per grid cell, mean "
-                "[95% t-interval], n; kdjax/reproduce/stats.py):", "",
+                "[95% t-interval], n; the paired-t p-value Holm-adjusted over the table's m "
+                "comparisons; kdjax/reproduce/stats.py):", "",
                 markdown_table(base, PAIRED_HIDDEN), ""]
     if rows:
         out += ["Paired differences of test accuracy over the same seeds (a − b, mean [95% "
@@ -270,11 +271,13 @@ def write_reproduction_md(tables: Mapping[str, TableSpec], workdir: str,
              "*needs an accelerator* = even the reduced version needs data or compute this "
              "machine lacks; *not yet implemented* = the config or its runner does not exist. "
              "Where a runner or the table (`TableSpec.claim`) compares arms over shared seeds, "
-             "the status adds the paper's claim judged by paired 95% t-intervals "
-             "(kdjax/reproduce/stats.py claim_status): *claim reproduced* / *claim "
-             "inconclusive* / *claim not reproduced* / *claim not contradicted* / *claim "
-             "untested*, and *ran in full here* replaces *reproduced in full here* when the "
-             "claim did not hold.",
+             "the status adds the paper's claim judged by paired t-tests, Holm-corrected "
+             "across the claim's comparisons (kdjax/reproduce/stats.py claim_status; the "
+             "detail names m): *claim untested* = fewer than 3 paired seeds; *claim "
+             "reproduced* = every comparison's Holm interval supports the claim; *claim not "
+             "reproduced* = some interval excludes the claimed effect; *claim inconclusive* "
+             "= otherwise (an interval spans the boundary). *ran in full here* replaces "
+             "*reproduced in full here* when the claim did not hold.",
              "Our numbers are never filled in by hand: every cell below comes from a "
              "results.json written by a run, with its provenance.", "",
              "Summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), "",

@@ -50,8 +50,10 @@ class Claim:
 
     `arm` − each value of `over` along grid axis `axis`, per cell of the other axes, over the
     seeds both ran (as a Baseline), on `metric` (a Metric name; '' = the table's first); the
-    verdict is kdjax/reproduce/stats.py `claim_status(diffs, kind)` over every such difference
-    (kind 'greater': "arm outperforms each of over"). text: the claim in the paper's words.
+    verdict is kdjax/reproduce/stats.py `claim_status(diffs, kind, margin)` over every such
+    difference, Holm-corrected across all of them (kind 'greater': "arm outperforms each of
+    over"). margin: δ of kinds 'not_worse' / 'equal', in the metric's raw units (fractions for
+    accuracies). text: the claim in the paper's words.
     """
     text: str
     axis: str
@@ -59,6 +61,7 @@ class Claim:
     over: tuple
     kind: str = "greater"
     metric: str = ""
+    margin: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)

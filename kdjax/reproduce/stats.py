@@ -4,7 +4,8 @@ Strategies (or methods) of one trial share its split, teacher, round-0 student a
 right comparison is the per-seed difference d_s = a_s − b_s, not two separate mean ± std
 columns. `paired(a, b)` returns the mean of d, its 95% Student-t interval
 mean ± t_{0.975, n−1} · sd(d, ddof=1) / √n (the interval of scipy.stats.ttest_rel), and n.
-`claim_status` turns such differences into the status word of a reproduction entry.
+`claim_status` turns a claim's differences into the status word of a reproduction entry, with a
+Holm correction across them (`holm`, `holm_intervals`).
 """
 from __future__ import annotations
 
@@ -71,56 +72,169 @@ def fmt_mean_std(values: Sequence[float], scale: float = 100.0, digits: int = 2)
     return f"{v.mean():.{digits}f} ± {v.std(ddof=1):.{digits}f} (n={v.size})"
 
 
-# The status of a claim "arm X beats arm Y" from the paired difference X − Y:
-HELD = "held"                  # the 95% interval lies above 0
-SIGN_ONLY = "sign only"        # mean > 0 but the interval includes 0 (n too small to tell)
-NOT_HELD = "not held"          # mean <= 0
-UNTESTED = "untested"          # fewer than 2 paired seeds: no interval
-
-
-def claim_word(d: Paired) -> str:
-    """One claimed difference 'X − Y > 0' judged by its paired 95% interval."""
-    if d.n < 2:
-        return UNTESTED
-    if d.lo > 0:
-        return HELD
-    return SIGN_ONLY if d.mean > 0 else NOT_HELD
-
-
+# --- verdicts -------------------------------------------------------------------------------
+ALPHA = 0.05          # family-wise error rate of a claim's comparisons (Holm)
+MIN_N = 3             # fewer paired seeds than this: the claim is untested
 CLAIM_KINDS = ("greater", "not_worse", "equal")
+REPRODUCED, INCONCLUSIVE, NOT_REPRODUCED, UNTESTED = (
+    "claim reproduced", "claim inconclusive", "claim not reproduced", "claim untested")
+# One comparison's reading of its Holm interval:
+SUPPORTS, CONTRADICTS, SPANS = "supports", "contradicts", "spans the boundary"
 
 
-def claim_status(diffs: Mapping[str, Paired], kind: str = "greater") -> tuple[str, str]:
-    """(status, detail) of a paper claim about several paired differences X − Y.
+def t_pvalue(d: Paired, boundary: float = 0.0) -> float:
+    """Two-sided one-sample t-test of H0: E[a − b] = boundary from the differences' mean, sd
+    and n: t = (mean − boundary) / (sd / √n), df = n − 1 (scipy.stats.ttest_1samp on the
+    differences; ttest_rel for boundary 0). Zero spread: 0 if the mean differs from the
+    boundary, else 1."""
+    if d.n < 2:
+        return math.nan
+    if d.std == 0:
+        return 0.0 if d.mean != boundary else 1.0
+    t = (d.mean - boundary) / (d.std / math.sqrt(d.n))
+    return float(2 * sps.t.sf(abs(t), d.n - 1))
 
-    kind 'greater' (the paper says X outperforms Y, e.g. RAD − margin and RAD − uniform):
-      'claim reproduced' when every 95% paired t-interval lies above 0; 'claim not reproduced'
-      when any mean difference is <= 0; 'claim inconclusive' otherwise (every mean > 0, some
-      interval includes 0).
-    kind 'not_worse' (X "matches or improves on" Y): 'claim not reproduced' when any interval
-      lies below 0, else 'claim not contradicted' (no significant shortfall; a small n cannot
-      show a match).
-    kind 'equal' (the change "does not lead to a significant change"): 'claim not reproduced'
-      when any interval excludes 0, else 'claim not contradicted'.
-    Every kind: 'claim untested' with fewer than 2 paired seeds.
+
+def interval(d: Paired, confidence: float) -> tuple[float, float]:
+    """The Student-t interval mean ± t_{(1+confidence)/2, n−1} · sd / √n."""
+    if d.n < 2:
+        return math.nan, math.nan
+    half = float(sps.t.ppf(0.5 + confidence / 2, d.n - 1)) * d.std / math.sqrt(d.n)
+    return d.mean - half, d.mean + half
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (Holm 1979): with p_(1) <= ... <= p_(m),
+    p̃_(i) = min(1, max_{j<=i} (m − j + 1) · p_(j)); rejecting every p̃ <= α keeps the
+    family-wise error rate <= α for any dependence between the tests."""
+    p = np.asarray(pvalues, np.float64)
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted.tolist()
+
+
+def holm_levels(pvalues: Sequence[float], alpha: float = ALPHA) -> list[float]:
+    """Each comparison's confidence level matched to Holm: 1 − α / c with c = p̃ / p (c >= 1 is
+    the multiplier Holm applied to that p-value; c = m for the smallest p). The t-interval at
+    that level excludes the tested boundary exactly when p < α / c, i.e. when p̃ < α: the
+    intervals show what Holm decided (they are not simultaneous intervals; Bonferroni's
+    1 − α/m ones would be, and are wider)."""
+    adjusted = holm(pvalues)
+    levels = []
+    for p, q in zip(pvalues, adjusted):
+        c = len(adjusted) if p == 0 else max(1.0, q / p)
+        levels.append(1 - alpha / c)
+    return levels
+
+
+def _boundary(d: Paired, kind: str, margin: float) -> float:
+    """The boundary H0 puts the mean difference on (see claim_status)."""
+    if kind == "greater":
+        return 0.0
+    if kind == "not_worse":
+        return -margin
+    if margin == 0 or abs(d.mean) > margin:   # 'equal': the nearer edge of [−δ, δ] ...
+        return math.copysign(margin, d.mean)
+    # ... or, inside it, the edge whose test is the weaker (equivalence needs both excluded)
+    return margin if t_pvalue(d, margin) >= t_pvalue(d, -margin) else -margin
+
+
+def _reading(lo: float, hi: float, kind: str, margin: float) -> str:
+    if kind == "greater":
+        return SUPPORTS if lo > 0 else CONTRADICTS if hi < 0 else SPANS
+    if kind == "not_worse":
+        return SUPPORTS if lo > -margin else CONTRADICTS if hi < -margin else SPANS
+    if lo > margin or hi < -margin:
+        return CONTRADICTS
+    return SUPPORTS if margin > 0 and -margin < lo and hi < margin else SPANS
+
+
+@dataclasses.dataclass(frozen=True)
+class Judged:
+    """One comparison of a claim: its Holm p-value at the kind's boundary, the interval at the
+    matching level and how that interval reads."""
+    name: str
+    diff: Paired
+    boundary: float
+    p: float
+    p_holm: float
+    level: float
+    lo: float
+    hi: float
+    reading: str
+
+
+def judge(diffs: Mapping[str, Paired], kind: str = "greater", margin: float = 0.0,
+          alpha: float = ALPHA) -> list[Judged]:
+    """Every comparison of a claim, Holm-corrected over all of them (m = len(diffs))."""
+    if kind not in CLAIM_KINDS:
+        raise ValueError(f"claim kind must be one of {CLAIM_KINDS}, got {kind!r}")
+    if margin < 0:
+        raise ValueError(f"claim margin must be >= 0, got {margin}")
+    names = list(diffs)
+    bounds = [_boundary(diffs[k], kind, margin) for k in names]
+    ps = [t_pvalue(diffs[k], b) for k, b in zip(names, bounds)]
+    adjusted, levels = holm(ps), holm_levels(ps, alpha)
+    out = []
+    for k, b, p, q, level in zip(names, bounds, ps, adjusted, levels):
+        lo, hi = interval(diffs[k], level)
+        out.append(Judged(k, diffs[k], b, p, q, level, lo, hi, _reading(lo, hi, kind, margin)))
+    return out
+
+
+def fmt_judged(j: Judged, scale: float = 100.0, unit: str = "pts") -> str:
+    """'+0.42 pts, 98.3% interval [+0.20, +0.64] (Holm p = 0.003 vs 0, n=8): supports'."""
+    return (f"{j.diff.mean * scale:+.2f} {unit}, {100 * j.level:.4g}% interval "
+            f"[{j.lo * scale:+.2f}, {j.hi * scale:+.2f}] (Holm p = {j.p_holm:.3g} vs "
+            f"{j.boundary * scale:+.3g}, n={j.diff.n}): {j.reading}")
+
+
+def claim_status(diffs: Mapping[str, Paired], kind: str = "greater", margin: float = 0.0,
+                 alpha: float = ALPHA) -> tuple[str, str]:
+    """(status, detail) of a paper claim about several paired differences d = X − Y.
+
+    Each comparison k is a two-sided paired t-test of H0: E[d_k] = b_k at a boundary b_k set by
+    the claim's kind; the m p-values are Holm-adjusted (family-wise α = 0.05 over the claim's m
+    comparisons) and each difference gets the t-interval at the level matched to its Holm
+    decision (`holm_levels`: it excludes b_k iff Holm rejects H0_k). `margin` δ >= 0 is in the
+    differences' units (fractions for accuracies).
+
+    kind 'greater' ("X outperforms Y"; b = 0): an interval above 0 supports the claim, one
+      below 0 contradicts it (it excludes every positive effect), one spanning 0 is
+      inconclusive.
+    kind 'not_worse' ("X matches or improves on Y", non-inferiority with margin δ; b = −δ): an
+      interval above −δ supports, one below −δ contradicts, one spanning −δ is inconclusive.
+      With δ = 0 only a significant improvement supports it: a match cannot be shown
+      without a declared margin.
+    kind 'equal' ("no significant change", |E[d]| <= δ; b = the edge of [−δ, δ] nearer the
+      mean, or inside it the one with the larger p): an interval inside (−δ, δ) supports,
+      one wholly outside [−δ, δ] contradicts, anything else is inconclusive. With δ = 0 an
+      interval excluding 0 contradicts and nothing can support it.
+
+    Status: 'claim untested' if any comparison has n < 3 paired seeds (or none is given);
+    'claim not reproduced' if any Holm interval contradicts the claim; 'claim reproduced' if
+    every one supports it; 'claim inconclusive' otherwise. The detail names the correction
+    ('Holm, m = 4, α = 0.05') and each comparison (`fmt_judged`).
     """
     if kind not in CLAIM_KINDS:
         raise ValueError(f"claim kind must be one of {CLAIM_KINDS}, got {kind!r}")
     if not diffs:
-        return "claim untested", "no paired comparison"
-    words = {k: claim_word(d) for k, d in diffs.items()}
-    detail = "; ".join(f"{k}: {fmt_paired(d)}" + (f" ({words[k]})" if kind == "greater" else "")
-                       for k, d in diffs.items())
-    if any(w == UNTESTED for w in words.values()):
-        return "claim untested", detail
-    if kind == "not_worse":
-        bad = any(d.hi < 0 for d in diffs.values())
-        return ("claim not reproduced" if bad else "claim not contradicted"), detail
-    if kind == "equal":
-        bad = any(d.excludes_zero for d in diffs.values())
-        return ("claim not reproduced" if bad else "claim not contradicted"), detail
-    if any(w == NOT_HELD for w in words.values()):
-        return "claim not reproduced", detail
-    if all(w == HELD for w in words.values()):
-        return "claim reproduced", detail
-    return "claim inconclusive", detail
+        return UNTESTED, "no paired comparison"
+    few = {k: d for k, d in diffs.items() if d.n < MIN_N}
+    if few:
+        return UNTESTED, (f"fewer than {MIN_N} paired seeds (" + "; ".join(
+            f"{k}: {fmt_paired(d)}" for k, d in diffs.items()) + ")")
+    judged = judge(diffs, kind, margin, alpha)
+    name = f"Holm, m = {len(judged)}, α = {alpha:g}" + (f", margin {margin:g}" if margin else "")
+    detail = f"{name}; " + "; ".join(f"{j.name}: {fmt_judged(j)}" for j in judged)
+    readings = {j.reading for j in judged}
+    if CONTRADICTS in readings:
+        return NOT_REPRODUCED, detail
+    if readings == {SUPPORTS}:
+        return REPRODUCED, detail
+    return INCONCLUSIVE, detail
