@@ -90,7 +90,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.train.checkpoint_every_steps = 200
     c.train.keep_checkpoints = 2
 
-    # Active distillation (RAD Alg. 1; method='rad' / runner kdjax.active.compare:run).
+    # Active distillation (RAD Alg. 1; method='rad' / runner kdjax.methods.rad.compare:run).
     c.active = ml_collections.ConfigDict()
     c.active.strategy = "rad"   # uniform | margin | entropy | coreset | cluster_margin | unixkd
     #                             | rad | rad_entropy
@@ -107,14 +107,14 @@ def base_config() -> ml_collections.ConfigDict:
     c.active.cluster_bucket_size = 0  # > 0: D.2's bucketed clustering for big pools
     c.active.label_oracle = False   # D.4 (active learning): queries return the true label
     c.active.m_fraction = 0.0       # m_estimate='fixed': m = m_fraction·n (D.4: 0.05)
-    c.active.round0_workdir = ""    # shared home of round 0 (set by kdjax.active.compare)
+    c.active.round0_workdir = ""    # shared home of round 0 (set by kdjax.methods.rad.compare)
     c.active.pool_size = 0          # > 0: a fixed random subset of the unlabeled pool
     c.active.pairs = ()             # compare: (a, b) strategy pairs printed as paired a − b
-    c.active.retrain = "kl"         # loss of rounds >= 1 (kdjax/compose.py): 'kl' = Alg. 1's KL
+    c.active.retrain = "kl"         # loss of rounds >= 1 (kdjax/methods/rad/retrain.py): 'kl' = Alg. 1's KL
     #                                 to the targets, or a method ('kd', 'lrds', 'alm', 'disk');
     #                                 queried points carry the teacher's arg-max as their label
-    c.active.retrains = ("kd", "lrds", "alm")  # kdjax.compose_active: losses compared side by side
-    # What the paper claims about arms of a comparison (kdjax/active/paired.py judges it):
+    c.active.retrains = ("kd", "lrds", "alm")  # papers.rad.compose_active: losses compared side by side
+    # What the paper claims about arms of a comparison (kdjax/methods/rad/paired.py judges it):
     c.claim = ml_collections.ConfigDict()
     c.claim.text = ""               # the claim in words ('' = none)
     c.claim.kind = "greater"        # greater | not_worse | equal (reproduce/stats.py)

@@ -46,8 +46,8 @@ class RunInputs:
 
 
 # Methods whose runner has not moved onto the method interface yet.
-_LEGACY = {"rad": "kdjax.active.loop:run",
-           "rad_compare": "kdjax.active.compare:run"}
+_LEGACY = {"rad": "kdjax.methods.rad.loop:run",
+           "rad_compare": "kdjax.methods.rad.compare:run"}
 
 
 def resolve(name: str) -> ModuleType | Callable:

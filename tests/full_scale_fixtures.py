@@ -196,7 +196,7 @@ def shrink(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     d.eval_batch_size = BATCH
     if d.num_validation:
         d.num_validation = VALIDATION
-    active = "kdjax.active" in c.method or "compose_active" in c.method or c.method in (
+    active = "kdjax.methods.rad" in c.method or "compose_active" in c.method or c.method in (
         "rad", "rad_compare")
     train_n = 2 * BATCH
     if active:

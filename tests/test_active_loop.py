@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from kdjax.active import compare
-from kdjax.active import loop as active_loop
+from kdjax.methods.rad import compare
+from kdjax.methods.rad import loop as active_loop
 from tests.configs import tiny
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from kdjax.active import compare, paired, strategies
+from kdjax.methods.rad import compare, paired, strategies
 
 
 def _probs(margins):

@@ -3,7 +3,7 @@ import jax
 import numpy as np
 import pytest
 
-from kdjax.active import strategies as st
+from kdjax.methods.rad import strategies as st
 from kdjax.methods import rad
 
 
@@ -114,7 +114,7 @@ def test_unknown_strategy():
 
 def test_fig2_runner(tmp_path):
     from experiments.rad import fig2
-    from kdjax.active.fig2 import run_fig2
+    from papers.rad.fig2 import run_fig2
 
     cfg = fig2.get_config("cpu")
     cfg.n, cfg.seeds, cfg.plot = 2000, (0,), False

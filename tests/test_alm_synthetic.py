@@ -1,4 +1,4 @@
-"""ALM-KD Sec. 5 synthetic experiment (kdjax.toys.alm_synthetic)."""
+"""ALM-KD Sec. 5 synthetic experiment (papers.alm.synthetic)."""
 import json
 import os
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kdjax.methods.alm.meta import MetaConfig
-from kdjax.toys import alm_synthetic as S
+from papers.alm import synthetic as S
 
 
 def _small_data_cfg():
@@ -97,7 +97,7 @@ def test_base_config_rejects_unknown_arg():
 @pytest.mark.slow
 def test_runners_smoke(tmp_path):
     cfg = S.base_config("smoke")
-    cfg.method = "kdjax.toys.alm_synthetic:run_fig4"
+    cfg.method = "papers.alm.synthetic:run_fig4"
     out4 = S.run_fig4(cfg, str(tmp_path / "f4"))
     out3 = S.run_fig3(cfg, str(tmp_path / "f3"))
     for out, d, png in ((out4, "f4", "fig4.png"), (out3, "f3", "fig3.png")):

@@ -11,8 +11,8 @@ from kdjax.methods.alm import config as alm_config
 from kdjax.methods.alm import meta as M
 from kdjax.methods.alm import pooled as P
 from kdjax.methods.alm.loss import kl, perturbed_target
-from kdjax.toys import alm_synthetic_report as R
-from kdjax.toys import alm_variants as V
+from papers.alm import synthetic_report as R
+from papers.alm import variants as V
 from tests.test_alm import _batches, _central_fd, _mlp_forward, _mlp_params
 
 

@@ -2,7 +2,7 @@
 import json
 import os
 
-from kdjax.active import compare
+from kdjax.methods.rad import compare
 from kdjax.reproduce import execute
 from tests.configs import tiny
 

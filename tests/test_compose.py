@@ -2,20 +2,22 @@
 to end on the tiny digits config.
 
 LR+DS around DiSK and ALM-KD (`lrds.base`), and RAD's active loop retrained with a method's loss
-(`active.retrain`, kdjax/compose.py)."""
+(`active.retrain`, kdjax/methods/rad/retrain.py)."""
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from kdjax import compose, compose_active, losses
+from kdjax import losses
 from kdjax import run as run_lib
-from kdjax.active import loop as active_loop
 from kdjax.methods.alm.loss import make_student_loss
 from kdjax.methods.disk.method import make_disk_loss
 from kdjax.methods.kd.method import make_kd_loss
 from kdjax.methods.lrds import loss as lrds_loss
+from kdjax.methods.rad import loop as active_loop
+from kdjax.methods.rad import retrain as compose
 from kdjax.train import checkpoint as ckpt_lib
+from papers.rad import compose_active
 from tests.configs import tiny
 
 C = 10
@@ -222,7 +224,7 @@ def test_rad_retrains_with_any_method(tmp_path, retrain):
     assert res["records"][1]["test_accuracy"] != kl["records"][1]["test_accuracy"]
 
 
-# --- selection × retraining, paired (kdjax.compose_active) ----------------------------------
+# --- selection × retraining, paired (papers.rad.compose_active) ----------------------------------
 
 def test_grid_arms_and_pairs():
     c = _active_config("kl")
@@ -235,7 +237,7 @@ def test_grid_arms_and_pairs():
 @pytest.mark.slow
 def test_grid_runs_paired_trials(tmp_path):
     c = _active_config("kl")
-    c.method = "kdjax.compose_active:run"
+    c.method = "papers.rad.compose_active:run"
     c.active.strategies, c.active.retrains = ("uniform", "margin"), ("kd", "lrds")
     c.active.num_trials = 2
     c.lrds.ds.enabled = False

@@ -210,7 +210,7 @@ def test_bad_config_raises():
 
 
 # every experiments/disk config (a file with get_config) but the toys' own (their runner is
-# kdjax.toys.disk_table1, not a run config)
+# papers.disk.table1, not a run config)
 _CONFIGS = sorted(p for p in glob.glob(os.path.join(os.path.dirname(os.path.dirname(
     __file__)), "experiments", "disk", "*.py"))
     if "def get_config" in open(p).read() and not os.path.basename(p).startswith("table1"))

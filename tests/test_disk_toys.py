@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from experiments.disk import table1
-from kdjax.toys import disk_toy_problems as P
-from kdjax.toys import disk_table1 as T
+from papers.disk import toy_problems as P
+from papers.disk import table1 as T
 
 
 def test_intervals_data_matches_a1():

@@ -16,9 +16,9 @@ import pytest
 from kdjax.methods.disk import config as disk_config
 from kdjax.methods.disk import guide as disk_guide
 from kdjax.methods.disk import loss as disk
-from kdjax.toys import disk_table1 as R
-from kdjax.toys import disk_toy_problems as P
-from kdjax.toys import disk_toys as T
+from papers.disk import table1 as R
+from papers.disk import toy_problems as P
+from papers.disk import toys as T
 
 
 def _case(seed=0, b=8, c=4):

@@ -9,7 +9,8 @@ import pytest
 
 from experiments.rad import d3_gains, d4_active_learning, d5_w_sweep, d6_entropy_gain, \
     d7_svhn_grid, fig3, fig4_imagenet
-from kdjax.active import STRATEGIES, compare
+from kdjax.methods.rad import compare
+from kdjax.methods.rad.strategies import STRATEGIES
 from kdjax.config import validate
 from kdjax.data import list_datasets
 from kdjax.models import list_models
@@ -37,7 +38,7 @@ def _all_args():
 
 
 def _check(config, scale):
-    assert config.method == "kdjax.active.compare:run"
+    assert config.method == "kdjax.methods.rad.compare:run"
     mod, fn = config.method.split(":")
     assert callable(getattr(importlib.import_module(mod), fn))
     validate(config)   # every field declared in kdjax/config.py
@@ -142,7 +143,7 @@ def test_parse_strategy():
 def test_label_oracle_queries_true_labels_without_error_rate_queries(tmp_path):
     """D.4: a query returns the ground-truth label; RAD uses m = m_fraction·n, spending nothing
     on estimating it; the queried points enter training with one-hot targets."""
-    from kdjax.active import loop as active_loop
+    from kdjax.methods.rad import loop as active_loop
     c = tiny.get_config("rad")
     c.data.num_validation = 0
     c.data.eval_batch_size = 120

@@ -1,5 +1,5 @@
 """kdjax.data.concat: the union of two sub-splits, in memory or on disk (RAD's P = labeled ∪
-queried on an on-disk ImageNet split, kdjax/active/loop.py)."""
+queried on an on-disk ImageNet split, kdjax/methods/rad/loop.py)."""
 import numpy as np
 import pytest
 

@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from kdjax.toys import alm_synthetic
+from papers.alm import synthetic as alm_synthetic
 
 
 def _load(name):

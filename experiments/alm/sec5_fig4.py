@@ -6,11 +6,11 @@ over 50 seeds (a table at selected epochs, plus fig4.png with the whole curves).
 'cpu' and 'full' are the same: the paper's full setting runs on this CPU. See sec5_fig3.py for
 the open choices.
 """
-from kdjax.toys import alm_synthetic
+from papers.alm import synthetic as alm_synthetic
 
 
 def get_config(arg=None):
     c = alm_synthetic.base_config(arg)
-    c.method = "kdjax.toys.alm_synthetic:run_fig4"
+    c.method = "papers.alm.synthetic:run_fig4"
     c.scale_note = "full setting" if c.num_seeds == 50 else "smoke: 2 seeds, 2 epochs, 1/10 data"
     return c

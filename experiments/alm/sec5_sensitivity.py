@@ -7,7 +7,7 @@ open (λ clipping, τ, η_λ, λ init, meta-gradient, L). Shares data, teachers,
 """
 import ml_collections
 
-from kdjax.toys import alm_synthetic
+from papers.alm import synthetic as alm_synthetic
 
 # name -> nested overrides for the ALM-KD student only (base: clip none, τ 4, η_λ 1e4, λ init
 # 0.5, L 10); the CE and KD students keep the base config.
@@ -31,7 +31,7 @@ def get_config(arg=None):
     c = alm_synthetic.base_config("full" if arg == "cpu" else arg)
     if arg == "cpu":
         c.num_seeds = 10
-    c.method = "kdjax.toys.alm_synthetic:run_sensitivity"
+    c.method = "papers.alm.synthetic:run_sensitivity"
     c.variants = ml_collections.ConfigDict(
         {k: ml_collections.ConfigDict(v) for k, v in VARIANTS.items()})
     c.variant_order = list(VARIANTS)  # ConfigDict sorts its keys; run in this order

@@ -8,7 +8,7 @@ temperature shared by KD and ALM-KD. Reports the Fig. 3 and Fig. 4 patterns per 
 """
 import ml_collections
 
-from kdjax.toys import alm_synthetic
+from papers.alm import synthetic as alm_synthetic
 
 SETTINGS = {  # name -> nested overrides of the base config (see alm_synthetic.base_config)
     "base": {},
@@ -25,7 +25,7 @@ def get_config(arg=None):
     c = alm_synthetic.base_config("full" if arg == "cpu" else arg)
     if arg == "cpu":
         c.num_seeds = 5   # fits the reproduce harness's time budget on 2 shared cores
-    c.method = "kdjax.toys.alm_synthetic:run_setting_sensitivity"
+    c.method = "papers.alm.synthetic:run_setting_sensitivity"
     c.settings = ml_collections.ConfigDict(
         {k.replace(".", "_"): ml_collections.ConfigDict(v) for k, v in SETTINGS.items()})
     c.setting_order = [k.replace(".", "_") for k in SETTINGS]

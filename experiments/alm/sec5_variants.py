@@ -4,7 +4,7 @@ paper's ALM-KD, all on the same 50 seeds (data, teacher, initialisation), paired
     python -m launch.main --config=experiments/alm/sec5_variants.py --workdir=runs/alm_sec5_variants
     python -m launch.reproduce --table=alm_sec5_variants --workdir=runs/s4
 
-Arms (kdjax/toys/alm_variants.py): ce, kd, alm (the paper's default, as in sec5_fig4.py),
+Arms (papers/alm/variants.py): ce, kd, alm (the paper's default, as in sec5_fig4.py),
 alm_clip (alm.clip='unit': λ in [0, 1]), alm_outer_separate / alm_outer_teacher (the Eq. 16 term
 on another training batch / against the plain teacher target), alm_confidence (λ = g_φ(p_T(y|x)),
 φ meta-learned), threshold (λ = 1 where p_T(y|x) < alm.conf_threshold, else 0.9) and oracle
@@ -24,7 +24,7 @@ sec5_fig4.py runs. The other variants keep the paper arm's settings (η_λ = 1e4
 """
 import ml_collections
 
-from kdjax.toys import alm_synthetic
+from papers.alm import synthetic as alm_synthetic
 
 ARMS = {
     "ce": {"kind": "ce"},
@@ -61,7 +61,7 @@ def get_config(arg=None):
         raise ValueError(f"sec5_variants takes '<cpu|full|smoke>[:combined]', got {which!r}")
     arms = COMBINED if which else ARMS
     c = alm_synthetic.base_config(arg)
-    c.method = "kdjax.toys.alm_variants:run_variants"
+    c.method = "papers.alm.variants:run_variants"
     c.alm.conf_threshold = 0.1   # the threshold arm's rule (its grid overrides it)
     c.alm.threshold_else = -1.0  # λ where the rule does not fire: -1 = loss.kd_weight (0.9)
     c.arms = ml_collections.ConfigDict(arms)

@@ -7,7 +7,7 @@ RAD's active loop (Alg. 1) with a teacher that is wrong on about a quarter of th
 trained on |A| = 200 hard labels of offline Fashion-MNIST (test accuracy ≈ 75% in
 experiments/rad/claim_cpu.py's pilot), a one-hidden-layer MLP student (64 units) retrained
 from scratch each round. Arms: selection uniform / margin / RAD (m̂ from the labeled
-validation split, no queries spent on it) × retraining loss (kdjax/compose.py):
+validation split, no queries spent on it) × retraining loss (kdjax/methods/rad/retrain.py):
   kd    Hinton KD, τ = 4, kd_weight 0.9, CE weight 0.1 (CE on the teacher's arg-max on the
         queried points, on the true label on A);
   lrds  KD + Label Revision (η = 0.8; DS off): revises only toward the labels the loop has,
@@ -15,7 +15,7 @@ validation split, no queries spent on it) × retraining loss (kdjax/compose.py):
   alm   ALM-KD (one λ per example, meta-learned every 10 steps on the labeled validation
         split, λ from 0.5).
 Round 0 (Alg. 1's CE-only student) is shared by all arms of a trial; every arm of a trial
-shares its split, teacher and seed, so differences are paired (kdjax.compose_active).
+shares its split, teacher and seed, so differences are paired (papers.rad.compose_active).
 No setting was chosen from test numbers. Arg: 'cpu' (this setting); 'full' builds the same
 reduced config (no paper counterpart), which its scale note says.
 """
@@ -36,7 +36,7 @@ def get_config(arg: str | None = None):
     c = _base.cpu_base("selection × retraining (issue 21)", num_labeled=NUM_LABELED,
                        budget=BUDGET, rounds=ROUNDS, epochs=15, trials=8,
                        max_train=1000 + NUM_LABELED + POOL, strategies=STRATEGIES)
-    c.method = "kdjax.compose_active:run"
+    c.method = "papers.rad.compose_active:run"
     c.data.batch_size = 64
     c.model.name = "mlp"
     c.model.kwargs = {"hidden": (64,)}

@@ -1,9 +1,9 @@
 """DiSK Table 1: CE / KD / DiSK students on the 1D-intervals and 2D-Gaussians toys, 100 runs each.
 
 Run (the whole table, both toys, all methods, ~minutes on 2 CPU cores):
-    python -m kdjax.toys.disk_table1 --config=experiments/disk/table1.py --workdir=/tmp/disk_table1
+    python -m papers.disk.table1 --config=experiments/disk/table1.py --workdir=/tmp/disk_table1
 (override any field, e.g. --config.intervals_1d.sharpness=5 for the sensitivity runs)
-or, from Python, `kdjax.toys.disk_table1.run_table1(get_config(), workdir)`. The result carries
+or, from Python, `papers.disk.table1.run_table1(get_config(), workdir)`. The result carries
 the claim's verdict (result['claim']: DiSK − CE and DiSK − KD on the global-minimum indicator,
 paired over the 100 shared initialisations); KD is reported at the fixed α = 0.1, τ = 4 and
 over the paper's A.1 grid with (α, τ) chosen on the validation split. The issue-20 variants
@@ -95,7 +95,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     if arg not in ("cpu", "full"):
         raise ValueError(f"arg must be 'cpu' or 'full', got {arg!r}")
     config = ml_collections.ConfigDict()
-    config.method = "kdjax.toys.disk_table1:run_table1"
+    config.method = "papers.disk.table1:run_table1"
     config.scale_note = "full setting (100 runs per method and toy, paper's sizes and epochs)"
     config.seed = 0
     config.num_runs = 100

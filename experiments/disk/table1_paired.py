@@ -16,8 +16,8 @@ import sys
 import numpy as np
 
 from kdjax.reproduce import stats
-from kdjax.toys import disk_table1 as R
-from kdjax.toys.disk_toy_problems import GLOBAL_MINIMUM, MINIMA_NAMES
+from papers.disk import table1 as R
+from papers.disk.toy_problems import GLOBAL_MINIMUM, MINIMA_NAMES
 
 
 def merge(paths):

@@ -17,8 +17,8 @@ import numpy as np
 from absl import app, flags
 
 from experiments.disk import table1
-from kdjax.toys import disk_toy_problems as P
-from kdjax.toys import disk_table1 as T
+from papers.disk import toy_problems as P
+from papers.disk import table1 as T
 
 flags.DEFINE_string("workdir", "/tmp/disk_sens", "Output folder.")
 flags.DEFINE_string("variants", "", "Comma-separated subset of VARIANTS (default: all).")

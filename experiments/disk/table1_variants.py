@@ -1,6 +1,6 @@
 """DiSK Table 1 with the issue-20 variants (ours, not the paper's), beside the official DiSK.
 
-    python -m kdjax.toys.disk_table1 --config=experiments/disk/table1_variants.py \
+    python -m papers.disk.table1 --config=experiments/disk/table1_variants.py \
         --workdir=/tmp/disk_table1_variants
     python -m launch.reproduce --table=disk_table1_variants --workdir=runs/s4
 

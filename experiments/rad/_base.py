@@ -31,7 +31,7 @@ CPU_NOTE = ("reduced scale for a 2-core CPU: offline Fashion-MNIST ({n_train:,}-
 
 def set_claim(c: ml_collections.ConfigDict, text: str, kind: str, baselines, arm: str = "rad",
               on: str = "all") -> ml_collections.ConfigDict:
-    """The paper's claim about `arm` − each baseline, judged by kdjax.active.paired on the
+    """The paper's claim about `arm` − each baseline, judged by kdjax.methods.rad.paired on the
     paired differences ('greater': outperforms; 'not_worse': matches or improves; 'equal': no
     significant change); printed by the compare runner and the reproduce report."""
     c.claim = ml_collections.ConfigDict({"text": text, "kind": kind, "on": on,
@@ -73,7 +73,7 @@ def full_base(dataset: str, pair: str, *, epochs: int, num_labeled: int, budget:
     if pair not in PAIRS:
         raise ValueError(f"pair {pair!r} unknown; choose from {sorted(PAIRS)}")
     c = default.get_config()
-    c.method = "kdjax.active.compare:run"
+    c.method = "kdjax.methods.rad.compare:run"
     c.scale_note = "full setting"
     c.progress_bar = False
     c.data.name = DATASETS[dataset]
@@ -112,7 +112,7 @@ def cpu_base(what: str, *, num_labeled: int = 1000, budget: int = 500, rounds: i
     of 4,000 of which 2 rounds of b = 500 query a quarter, as Fig. 3's 10 rounds of b = 1,000
     query ~23% of CIFAR's 44,000-image pool)."""
     c = default.get_config()
-    c.method = "kdjax.active.compare:run"
+    c.method = "kdjax.methods.rad.compare:run"
     c.progress_bar = False
     c.tensorboard = False
     c.data.name = "fashion_mnist"

@@ -20,7 +20,7 @@ the pool) and oracle_margin, a BOUND that reads the teacher's correctness (the g
 the lowest-margin points among those the teacher labels correctly. It shows what avoiding
 teacher mistakes while keeping MARGIN's informativeness could gain; it is not a method.
 The claim is judged on the all-rounds paired differences RAD − MARGIN and RAD − UNIFORM
-(kdjax.active.paired, kdjax.reproduce.stats.claim_status, kind 'greater').
+(kdjax.methods.rad.paired, kdjax.reproduce.stats.claim_status, kind 'greater').
 
 Arg: 'cpu' (|A| = 500) or 'cpu:A<|A|>'; there is no full-scale version (Fig. 3 is the paper's;
 'full' builds this same reduced config, which its scale note says).

@@ -18,7 +18,7 @@ import ml_collections
 import numpy as np
 from absl import app, flags
 
-from kdjax.active import compare, paired
+from kdjax.methods.rad import compare, paired
 
 _WORKDIR = flags.DEFINE_string("workdir", "runs/repro", "The reproduce harness's workdir.")
 _OUT = flags.DEFINE_string("out", "experiments/rad/results/claim_cpu", "Output folder.")
@@ -39,7 +39,7 @@ def load(workdir: str) -> list[dict]:
 
 
 def tables_md(recs: list[dict]) -> str:
-    out = ["# rad_claim_cpu: per-|A| tables (as kdjax.active.compare prints them)", ""]
+    out = ["# rad_claim_cpu: per-|A| tables (as kdjax.methods.rad.compare prints them)", ""]
     for r in recs:
         res, cfg = r["result"], ml_collections.ConfigDict(r["config"])
         out += [f"## |A| = {r['params']['active.num_labeled']}", "", "```",

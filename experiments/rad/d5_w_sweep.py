@@ -5,7 +5,7 @@ with fixed w ∈ {0.0, 0.1, 0.2, 0.3, 0.5, 0.6, 0.7, 0.8, 1.0}, 5 trials.
     python -m launch.main --config=experiments/rad/d5_w_sweep.py:full:cifar10:resnet \
         --workdir=runs/rad_d5_cifar10_resnet
 
-Each w is a strategy variant 'rad@w=<w>' of the compare runner (kdjax/active/compare.py), so
+Each w is a strategy variant 'rad@w=<w>' of the compare runner (kdjax/methods/rad/compare.py), so
 all of them share each trial's teacher. Arg: as experiments/rad/fig3.py. The cpu scale sweeps
 w ∈ {0, 0.5, 1} only.
 """

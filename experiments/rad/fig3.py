@@ -8,7 +8,7 @@ or 3 trials as 3 parallel processes (seeds 0, 1, 2), merged into the same table:
 
     for s in 0 1 2; do python -m launch.main --config=experiments/rad/fig3.py:cpu \
         --config.active.num_trials=1 --config.seed=$s --workdir=runs/rad_fig3_cpu_s$s & done; wait
-    python -c "from experiments.rad import fig3; from kdjax.active import compare; \
+    python -c "from experiments.rad import fig3; from kdjax.methods.rad import compare; \
 print(compare.merge([f'runs/rad_fig3_cpu_s{s}' for s in range(3)], fig3.get_config('cpu'), \
 'runs/rad_fig3_cpu_merged')['text'])"
 

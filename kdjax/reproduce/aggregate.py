@@ -252,7 +252,7 @@ def _cell(v):
 
 
 # --- paired comparisons and claims (issue 18): runners that compare arms over shared seeds
-# (kdjax.active.compare) put `paired_rows` and `claim` in their result.
+# (kdjax.methods.rad.compare) put `paired_rows` and `claim` in their result.
 
 # Worst first: a table's claim status is the worst status among its points ('claim not
 # contradicted' is the old rule's word, kept for records judged before it changed).

@@ -98,7 +98,7 @@ def _teacher(config, run) -> tuple[loop.Teacher, np.ndarray, np.ndarray]:
         run.teachers = [teacher]
     teacher = run.teachers[0]
     if teacher.logits_cache is not None and teacher.features_cache is not None:
-        return teacher, teacher.logits_cache, teacher.features_cache   # handed in (kdjax.compose)
+        return teacher, teacher.logits_cache, teacher.features_cache   # handed in (kdjax.methods.rad.retrain)
     t_logits, t_features = teacher_outputs(config, run.workdir, teacher, run.splits["train"],
                                            run.info, run.mesh)
     return teacher, t_logits, t_features

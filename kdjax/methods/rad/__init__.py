@@ -3,8 +3,10 @@
 Files: `distribution.py` (gains, Theorem 1 / Corollary 1's optimal sampling distribution, game
 value, realized gain, sampling b queries, estimating m), `solver.py` (the exact sort-free solver
 of Theorem 1), `doublefloat.py` (its error-free arithmetic), `dependent_rounding.py` (DepRound,
-App. B). Alg. 1's loop, the selection strategies and the side-by-side comparison are the outer
-driver in `kdjax/active/` (`config.method = 'rad'` / `'rad_compare'`).
+App. B); RAD's active distillation: `loop.py` (Alg. 1, `config.method = 'rad'`), `strategies.py`
+(the selection rules), `retrain.py` (any method's loss in the retraining rounds), `trials.py`
+(paired trials sharing split, teacher and round 0), `compare.py` (strategies side by side,
+`'rad_compare'`) and `paired.py` (their paired differences). Paper figures: `papers/rad/`.
 """
 from kdjax.methods.rad.dependent_rounding import depround, depround_sharded
 from kdjax.methods.rad.distribution import (RadSolution, default_w, entropy_gain,

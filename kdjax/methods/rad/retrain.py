@@ -1,6 +1,6 @@
 """Composing the methods: RAD's active loop (Alg. 1) retrained with any method's loss.
 
-`config.active.retrain` names the loss of each retraining round t >= 1 of kdjax.active.loop,
+`config.active.retrain` names the loss of each retraining round t >= 1 of kdjax.methods.rad.loop,
 independently of the selection rule `config.active.strategy`:
   'kl'    Alg. 1's own loss (the loop's `kl_to_targets`): KL to the targets, one-hot on the
           hard-labeled set A, the teacher's softmax on the queried points;

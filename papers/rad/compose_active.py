@@ -1,12 +1,12 @@
 """Selection × retraining: RAD's active loop with every pair of a selection rule
-(`active.strategies`) and a retraining loss (`active.retrains`, kdjax/compose.py), paired.
+(`active.strategies`) and a retraining loss (`active.retrains`, kdjax/methods/rad/retrain.py), paired.
 
-    config.method = "kdjax.compose_active:run"
+    config.method = "papers.rad.compose_active:run"
 
 One trial per seed config.seed + k: the trial's split, teacher (trained on its |A| hard labels
 with the trial's seed) and round-0 student (Alg. 1's CE-only student, the same for every arm)
 are shared by all arms, so any two arms are compared by their per-trial differences
-(kdjax.active.paired: per round and over all rounds 1..T, 95% t-intervals and n). An arm is
+(kdjax.methods.rad.paired: per round and over all rounds 1..T, 95% t-intervals and n). An arm is
 named '<strategy>/<retrain>' (e.g. 'rad/lrds'); its loop lives in
 `<workdir>/trial_<k>/<strategy>_<retrain>`. The pairs printed are every strategy difference
 within each loss and every loss against the first one (`active.retrains[0]`) within each
@@ -24,9 +24,9 @@ import ml_collections
 import numpy as np
 
 from kdjax import experiment
-from kdjax.active import loop as active_loop
-from kdjax.active.compare import parse_strategy, query_totals
-from kdjax.active.paired import accuracies, paired_rows
+from kdjax.methods.rad import loop as active_loop
+from kdjax.methods.rad.compare import parse_strategy, query_totals
+from kdjax.methods.rad.paired import accuracies, paired_rows
 from kdjax.data import split_active
 from kdjax.provenance import provenance
 from kdjax.reproduce import stats

@@ -35,7 +35,7 @@ from sklearn.metrics import roc_auc_score
 
 from kdjax.methods.alm.pooled import rule_else, teacher_confidence, threshold_lambda
 from kdjax.reproduce import stats
-from kdjax.toys import alm_synthetic as S
+from papers.alm import synthetic as S
 
 KINDS = ("ce", "kd", "alm", "threshold", "oracle")
 

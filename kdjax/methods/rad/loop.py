@@ -18,10 +18,11 @@ import jax
 import ml_collections
 import numpy as np
 
-from kdjax import compose, experiment, losses, storage
-from kdjax.active import strategies
+from kdjax import experiment, losses, storage
 from kdjax.data import Split, concat, split_active
 from kdjax.methods import rad
+from kdjax.methods.rad import retrain as retrain_lib
+from kdjax.methods.rad import strategies
 from kdjax.provenance import provenance
 from kdjax.train import loop
 from kdjax.train.method import Method
@@ -48,9 +49,9 @@ def _save_state(path: str, state: dict) -> None:
 def _train_student(config, workdir, train: Split, targets: np.ndarray, evals, info, mesh, *,
                    retrain: str = "kl", teacher=None, validation: Split | None = None):
     """TRAIN(P): Alg. 1's KL to the targets ('kl'), or the loss of the method `retrain` names
-    on the same P with the loop's `teacher` = (loop.Teacher, summary) (kdjax.compose)."""
+    on the same P with the loop's `teacher` = (loop.Teacher, summary) (kdjax.methods.rad.retrain)."""
     if retrain != "kl":
-        return compose.retrain(config, workdir, train, targets, evals, info, mesh,
+        return retrain_lib.retrain(config, workdir, train, targets, evals, info, mesh,
                                teacher=teacher[0], teacher_summary=teacher[1],
                                validation=validation)
     model = experiment.build_model(config.model, info.num_classes)
@@ -215,7 +216,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *,
         path = os.path.join(root, f"round_{t}")
         if t == 0 and f"round0:{path}" in cache:
             return cache[f"round0:{path}"]
-        # Round 0 trains with Alg. 1's loss whatever `active.retrain` names (kdjax.compose).
+        # Round 0 trains with Alg. 1's loss whatever `active.retrain` names (kdjax.methods.rad.retrain).
         out = _train_student(config, path, train, targets, evals, info, mesh,
                              retrain=act.retrain if t else "kl", teacher=cache["teacher"],
                              validation=splits.get("validation"))

@@ -28,8 +28,8 @@ from kdjax.methods.alm import config as alm_config
 from kdjax.methods.alm import meta
 from kdjax.methods.alm.loss import student_loss
 from kdjax.methods.alm.pooled import pooled_lambda, teacher_confidence
-from kdjax.toys.alm_synthetic_data import default_data_config, make_data, make_data_stack
-from kdjax.toys.alm_synthetic_report import (fig3_table, fig4_claim, fig4_paired_rows,
+from papers.alm.synthetic_data import default_data_config, make_data, make_data_stack
+from papers.alm.synthetic_report import (fig3_table, fig4_claim, fig4_paired_rows,
                                             lambda_summary, mean_sem, plot_fig3, plot_fig4)
 
 # ---------------------------------------------------------------- models and training

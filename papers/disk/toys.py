@@ -4,8 +4,8 @@ vectorised over seeds.
 One training run written as a pure function of a PRNG key (so `jax.vmap` runs all 100
 initialisations at once; a toy loop of its own, with kdjax.train's optimizer) and the teacher;
 the runner `run_table1(config, workdir)` (methods, KD grid, paired comparisons, claim) is in
-kdjax/toys/disk_table1.py, the data, function classes and the classification into Table 1's
-minima in kdjax/toys/disk_toy_problems.py. Every run also evaluates its best-validation epoch
+papers/disk/table1.py, the data, function classes and the classification into Table 1's
+minima in papers/disk/toy_problems.py. Every run also evaluates its best-validation epoch
 (metrics['best']); the config's `select` decides which one the table reports.
 
 Choices the paper leaves open (each is a config field, see experiments/disk/table1.py):
@@ -33,7 +33,7 @@ import optax
 from kdjax import losses
 from kdjax.methods.disk import loss as disk
 from kdjax.methods.disk.guide import guide_module, init_lambda, phase_lambda
-from kdjax.toys.disk_toy_problems import (GLOBAL_MINIMUM, MINIMA_NAMES, IntervalModel, ToyMLP,
+from papers.disk.toy_problems import (GLOBAL_MINIMUM, MINIMA_NAMES, IntervalModel, ToyMLP,
                                           classify_minima, ideal_accuracy, make_dataset)
 from kdjax.train.optim import make_optimizer
 

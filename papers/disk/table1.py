@@ -1,7 +1,7 @@
 """DiSK Table 1 runner: every method of a toy on the same initialisation keys, the KD grid chosen
 on validation, DiSK variants, paired comparisons of landing in the global minimum, the claim.
 
-    python -m kdjax.toys.disk_table1 --config=experiments/disk/table1.py --workdir=DIR
+    python -m papers.disk.table1 --config=experiments/disk/table1.py --workdir=DIR
 
 Methods (config `methods`): 'ce', 'kd' (fixed α = loss.ce_weight, τ = loss.temperature),
 'kd_grid' (KD over the paper's A.1 scan, α ∈ toy.kd_grid.alpha × τ ∈ toy.kd_grid.tau, α the CE
@@ -32,8 +32,8 @@ import numpy as np
 
 from kdjax import losses
 from kdjax.reproduce import stats
-from kdjax.toys import disk_toys as T
-from kdjax.toys.disk_toy_problems import (GLOBAL_MINIMUM, MINIMA_NAMES, classify_minima,
+from papers.disk import toys as T
+from papers.disk.toy_problems import (GLOBAL_MINIMUM, MINIMA_NAMES, classify_minima,
                                           ideal_accuracy, make_dataset)
 
 SELECTIONS = ("last", "best_validation")
@@ -259,7 +259,7 @@ def run_table1(config: ml_collections.ConfigDict, workdir: str) -> dict:
 
 
 def main(argv) -> None:
-    """CLI: python -m kdjax.toys.disk_table1 --config=experiments/disk/table1.py --workdir=DIR."""
+    """CLI: python -m papers.disk.table1 --config=experiments/disk/table1.py --workdir=DIR."""
     del argv
     from absl import flags
     config = flags.FLAGS.config

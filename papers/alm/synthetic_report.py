@@ -76,7 +76,7 @@ def fig4_claim(alm, ce, kd, text: str) -> dict:
     """The paper's Fig. 4 claim ("ALM-KD converges to higher test accuracy than CE and KD")
     judged on the final epoch's test accuracy (arrays over the shared seeds): ALM-KD − CE and
     ALM-KD − KD paired, 95% t-intervals, status from stats.claim_status('greater'); the
-    format of kdjax.active.paired.judge_claim."""
+    format of kdjax.methods.rad.paired.judge_claim."""
     diffs = {"ALM-KD − CE": stats.paired(alm, ce), "ALM-KD − KD": stats.paired(alm, kd)}
     status, detail = stats.claim_status(diffs, "greater")
     return {"status": status, "detail": detail, "text": text, "kind": "greater",

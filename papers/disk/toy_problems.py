@@ -2,7 +2,7 @@
 classes, and the minima of Table 1 a trained student is classified into.
 
 Choices the paper leaves open (config fields of experiments/disk/table1.py, documented in
-kdjax/toys/disk_toys.py): the interval sigmoid sharpness and probability floor, r = 0.05 as a
+papers/disk/toys.py): the interval sigmoid sharpness and probability floor, r = 0.05 as a
 variance, class-balanced sampling; a run's minimum is decided per test cluster (majority vote).
 """
 from __future__ import annotations

@@ -9,7 +9,7 @@ how to judge them. This is the README demo at CPU scale.
 
 A strategy name may carry a variant, 'rad@w=0.3' (RAD with a fixed w, App. D.5) or
 'rad@m=oracle' (RAD given the teacher's true number of mistakes on the pool): the base name
-picks the strategy of kdjax.active.STRATEGIES and the suffix sets config.active.w or
+picks the strategy of kdjax.methods.rad.strategies.STRATEGIES and the suffix sets config.active.w or
 config.active.m_estimate. Writes
 accuracy.png (test accuracy vs queries, shaded ± 1 std, as the panels of Fig. 3) and gain.png
 (realized gain per round, Fig. 4 right / Fig. 5 third column) into the workdir.
@@ -25,9 +25,9 @@ import ml_collections
 import numpy as np
 
 from kdjax import experiment, storage
-from kdjax.active import loop as active_loop
-from kdjax.active.paired import comparisons, format_paired, judge_claim, m_summary, paired_rows
-from kdjax.active.strategies import STRATEGIES
+from kdjax.methods.rad import loop as active_loop
+from kdjax.methods.rad.paired import comparisons, format_paired, judge_claim, m_summary, paired_rows
+from kdjax.methods.rad.strategies import STRATEGIES
 from kdjax.data import split_active
 from kdjax.provenance import provenance
 from kdjax.train import loop

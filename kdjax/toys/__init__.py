@@ -1,1 +1,0 @@
-"""Synthetic toy problems used by the papers' illustrative examples (DiSK Table 1)."""
