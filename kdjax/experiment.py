@@ -4,12 +4,8 @@ Every method's runner starts here, so all of them read the same config fields th
 """
 from __future__ import annotations
 
-import contextlib
 import copy
-import fcntl
-import hashlib
 import importlib
-import json
 import os
 
 import jax
@@ -17,7 +13,7 @@ import ml_collections
 import numpy as np
 
 from kdjax import config as config_lib
-from kdjax import storage
+from kdjax import stages
 from kdjax.data import DatasetInfo, Split, load_dataset, split_validation, validate_split
 from kdjax.models import get_model, load_teacher_variables
 from kdjax.train import checkpoint as ckpt_lib
@@ -88,12 +84,12 @@ def teacher_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
 _TEACHER_PLACE = ("checkpoint", "workdir", "cache_logits")
 
 
-def teacher_key(config: ml_collections.ConfigDict) -> str:
-    """16 hex digits of sha256 over everything that determines the teacher `get_teacher`
-    trains: the data section, the teacher's model / epochs / learning rate / seed, the train
-    recipe and the mesh (as `teacher_config` sets them), and the fields of the method's section
-    listed in its config module's `TEACHER_FIELDS` (e.g. ALM's label noise and early-stop
-    epochs). Two runs with the same key can share one teacher folder."""
+def teacher_view(config: ml_collections.ConfigDict) -> dict:
+    """Everything that determines the teacher `get_teacher` trains: the data section, the
+    teacher's model / epochs / learning rate / seed, the train recipe and the mesh (as
+    `teacher_config` sets them), and the fields of the method's section listed in its config
+    module's `TEACHER_FIELDS` (e.g. ALM's label noise and early-stop epochs). Recorded in the
+    teacher's folder (`kdjax.stages`)."""
     t = teacher_config(config).to_dict()
     view = {"seed": t["seed"], "data": t["data"], "model": t["model"], "train": t["train"],
             "mesh": t["mesh"],
@@ -102,33 +98,27 @@ def teacher_key(config: ml_collections.ConfigDict) -> str:
         module = importlib.import_module(f"kdjax.methods.{config.method}.config")
         for f in getattr(module, "TEACHER_FIELDS", ()):
             view[f"{config.method}.{f}"] = t[config.method][f]
-    text = json.dumps(view, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return view
 
 
-@contextlib.contextmanager
-def stage_lock(path: str):
-    """Hold an exclusive lock on `<path>.lock` (fcntl.flock) for a local `path`, so that
-    processes sharing a stage folder (parallel grid points, one teacher) train it once: the
-    first trains, the others wait and then read it back. A gs:// path takes no lock (a bucket
-    has no flock): one writer per shared folder, i.e. run the points that share it one after
-    another, or train the stage once before a parallel sweep."""
-    if storage.is_remote(path):
-        yield
-        return
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path.rstrip(os.sep) + ".lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+def teacher_key(config: ml_collections.ConfigDict) -> str:
+    """16 hex digits of sha256 over `teacher_view`. Two runs with the same key can share one
+    teacher folder."""
+    return stages.key_of(teacher_view(config))
+
+
+def stage_view(config: ml_collections.ConfigDict) -> dict:
+    """What determines a CE stage trained with `config` (DiSK's warm start, LR+DS's warm-up):
+    its seed, data, model, train recipe and mesh."""
+    t = config.to_dict()
+    return {k: t[k] for k in ("seed", "data", "model", "train", "mesh")}
 
 
 def get_teacher(config: ml_collections.ConfigDict, workdir: str, splits: dict[str, Split],
                 info: DatasetInfo, mesh) -> tuple[loop.Teacher, dict]:
     """Load the teacher from `config.teacher.checkpoint`, or train it (seed `teacher_seed`)
-    into `teacher_dir(config, workdir)` under `stage_lock`, or read it back from there.
+    into `teacher_dir(config, workdir)` (once per folder: `kdjax.stages.claim`), or read it
+    back from there.
 
     Returns the frozen teacher (with its soft-label cache on the train split when
     `config.teacher.cache_logits` and inputs are not augmented) and its summary.
@@ -144,9 +134,8 @@ def get_teacher(config: ml_collections.ConfigDict, workdir: str, splits: dict[st
         summary["test_accuracy"] = _test_accuracy(model, variables, splits, info, config, mesh)
     else:
         tdir = teacher_dir(config, workdir)
-        with stage_lock(tdir):
-            done = loop.read_results(tdir)
-            if done is None:
+        with stages.claim(tdir, "teacher", teacher_view(config)) as train:
+            if train:
                 result = loop.fit(tcfg, tdir, model=model, method=Method(loss=ce_loss),
                                   train=splits["train"],
                                   info=info, evals={"validation": splits["validation"]}
@@ -159,7 +148,7 @@ def get_teacher(config: ml_collections.ConfigDict, workdir: str, splits: dict[st
             variables = mesh_lib.replicate(variables, mesh)
             summary["test_accuracy"] = _test_accuracy(model, variables, splits, info, config,
                                                       mesh)
-            if done is None:
+            if train:
                 loop.write_results(tdir, summary)
     cache = None
     if config.teacher.cache_logits and not config.data.augment:

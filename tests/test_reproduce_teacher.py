@@ -1,8 +1,7 @@
 """The shared teacher stage: `teacher.seed`, `teacher.workdir`, the harness's shared teacher
-folders keyed by `experiment.teacher_key`, and the lock that trains a shared teacher once."""
+folders keyed by `experiment.teacher_key`, and the claim that trains a shared teacher once
+(`kdjax.stages`, tests/test_stages.py)."""
 import os
-import threading
-import time
 
 import pytest
 
@@ -69,25 +68,6 @@ def test_share_teacher_only_for_points_that_train_their_teacher(tmp_path):
     assert rad.teacher.workdir == ""
 
 
-def test_stage_lock_lets_one_process_in_at_a_time(tmp_path):
-    path, order = str(tmp_path / "stage"), []
-
-    def worker(name):
-        with experiment.stage_lock(path):
-            order.append(f"{name}+")
-            time.sleep(0.2)
-            order.append(f"{name}-")
-
-    threads = [threading.Thread(target=worker, args=(n,)) for n in "ab"]
-    for t in threads:
-        t.start()
-        time.sleep(0.05)
-    for t in threads:
-        t.join()
-    assert order == ["a+", "a-", "b+", "b-"]
-    assert os.path.exists(path + ".lock")
-
-
 def _spec() -> TableSpec:
     """Two KD variants x two seeds on digits: one teacher for all four points."""
     return TableSpec(id="tiny_shared", paper="none", title="tiny shared teacher",
@@ -103,7 +83,7 @@ def _check_one_teacher(wd: str, t: TableSpec, n: int) -> None:
     recs = report.finished_records(wd, t.id, "cpu")
     assert len(recs) == n
     shared = os.path.join(wd, t.id, "cpu", "_teachers")
-    (tdir,) = [d for d in os.listdir(shared) if not d.endswith(".lock")]
+    (tdir,) = os.listdir(shared)
     sources = {r["result"]["teacher"]["source"] for r in recs}
     assert sources == {os.path.join(shared, tdir)}
     assert len({r["result"]["teacher"]["test_accuracy"] for r in recs}) == 1

@@ -9,8 +9,8 @@ The teacher stage is shared: every point of a method-interface run (kdjax.run) t
 teacher gets `teacher.workdir = <workdir>/<table>/<scale>/_teachers/<key>`, key =
 `kdjax.experiment.teacher_key` (data, teacher model / epochs / lr / seed, train recipe, mesh),
 so the points with the same teacher (every variant and, with `teacher.seed` >= 0, every seed
-of a cell) train it once; parallel points wait on its lock (`experiment.stage_lock`; local
-paths only, see there for gs://).
+of a cell) train it once; parallel points wait on its claim (`kdjax.stages`, local or
+gs://).
 """
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kdjax import experiment, storage
+from kdjax import experiment, stages, storage
 from kdjax.methods.ce.method import ce_loss
 from kdjax.methods.disk import loss
 from kdjax.methods.disk.config import VARIANTS
@@ -128,17 +128,18 @@ def warm_start(config, run) -> dict | None:
         wcfg.method = "ce"
         wcfg.train.epochs = epochs
     wdir = os.path.join(run.workdir, "warm_start")
-    if loop.read_results(wdir) is not None:
-        return ckpt_lib.load_variables(wdir)
-    model = experiment.build_model(config.model, run.info.num_classes)
-    result = loop.fit(wcfg, wdir, model=model, method=Method(loss=ce_loss),
-                      train=run.splits["train"], info=run.info, mesh=run.mesh)
-    variables = jax.device_get(loop.variables_of(result.state))
-    acc = loop.evaluate_split(model, mesh_lib.replicate(variables, run.mesh),
-                              run.splits["test"], run.info, config.data.eval_batch_size,
-                              run.mesh)["eval/accuracy"]
-    loop.write_results(wdir, {"epochs": epochs, "test_accuracy": acc,
-                              "wall_time": result.wall_time})
+    with stages.claim(wdir, "warm_start", experiment.stage_view(wcfg)) as train:
+        if not train:
+            return ckpt_lib.load_variables(wdir)
+        model = experiment.build_model(config.model, run.info.num_classes)
+        result = loop.fit(wcfg, wdir, model=model, method=Method(loss=ce_loss),
+                          train=run.splits["train"], info=run.info, mesh=run.mesh)
+        variables = jax.device_get(loop.variables_of(result.state))
+        acc = loop.evaluate_split(model, mesh_lib.replicate(variables, run.mesh),
+                                  run.splits["test"], run.info, config.data.eval_batch_size,
+                                  run.mesh)["eval/accuracy"]
+        loop.write_results(wdir, {"epochs": epochs, "test_accuracy": acc,
+                                  "wall_time": result.wall_time})
     return variables
 
 

@@ -15,7 +15,7 @@ import os
 import numpy as np
 import scipy.stats
 
-from kdjax import experiment, storage
+from kdjax import experiment, stages, storage
 from kdjax.methods.ce.method import ce_loss
 from kdjax.methods.lrds import influence
 from kdjax.train import checkpoint as ckpt_lib
@@ -46,14 +46,15 @@ def warmup_outputs(config, run) -> dict[str, np.ndarray]:
         scfg.train.epochs = config.lrds.ds.warmup_epochs
     model = experiment.build_model(config.model, run.info.num_classes)
     sdir = os.path.join(run.workdir, "ds", "warmup")
-    if loop.read_results(sdir) is None:
-        result = loop.fit(scfg, sdir, model=model, method=Method(loss=ce_loss),
-                          train=run.splits["train"], info=run.info, mesh=run.mesh)
-        variables = loop.variables_of(result.state)
-        loop.write_results(sdir, {"warmup_epochs": scfg.train.epochs,
-                                  "wall_time": result.wall_time})
-    else:
-        variables = mesh_lib.replicate(ckpt_lib.load_variables(sdir), run.mesh)
+    with stages.claim(sdir, "ds_warmup", experiment.stage_view(scfg)) as train:
+        if train:
+            result = loop.fit(scfg, sdir, model=model, method=Method(loss=ce_loss),
+                              train=run.splits["train"], info=run.info, mesh=run.mesh)
+            variables = loop.variables_of(result.state)
+            loop.write_results(sdir, {"warmup_epochs": scfg.train.epochs,
+                                      "wall_time": result.wall_time})
+        else:
+            variables = mesh_lib.replicate(ckpt_lib.load_variables(sdir), run.mesh)
     out = {}
     for name in ("train", "validation"):
         if name in run.splits:
