@@ -13,12 +13,14 @@ import ml_collections
 import numpy as np
 
 from kdjax import config as config_lib
+from kdjax import errors
 from kdjax import stages
 from kdjax.data import DatasetInfo, Split, load_dataset, split_validation, validate_split
 from kdjax.models import get_model, load_teacher_variables
 from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import loop
 from kdjax.train import mesh as mesh_lib
+from kdjax.train import state as state_lib
 from kdjax.train.method import Method
 from kdjax.methods.ce.method import ce_loss
 
@@ -129,6 +131,8 @@ def get_teacher(config: ml_collections.ConfigDict, workdir: str, splits: dict[st
     if config.teacher.checkpoint:
         variables = load_teacher_variables(config.teacher.checkpoint, tcfg.model.name,
                                            info.num_classes, tcfg.model.get("kwargs"))
+        check_variables(model, variables, info.image_shape,
+                        f"teacher checkpoint {config.teacher.checkpoint}")
         summary["source"] = config.teacher.checkpoint
         variables = mesh_lib.replicate(variables, mesh)
         summary["test_accuracy"] = _test_accuracy(model, variables, splits, info, config, mesh)
@@ -160,3 +164,26 @@ def get_teacher(config: ml_collections.ConfigDict, workdir: str, splits: dict[st
 def _test_accuracy(model, variables, splits, info, config, mesh) -> float:
     return loop.evaluate_split(model, variables, splits["test"], info,
                                config.data.eval_batch_size, mesh)["eval/accuracy"]
+
+
+def check_variables(model, variables: dict, input_shape: tuple[int, ...], what: str) -> None:
+    """Raise `errors.ConfigError` naming `what`, the first layer that differs and both shapes
+    when `variables` do not fit `model` (e.g. a teacher checkpoint of another architecture)."""
+    from flax import traverse_util
+    want = jax.eval_shape(lambda: state_lib.init_variables(model, jax.random.PRNGKey(0),
+                                                           input_shape))
+    flat = {}
+    for name, tree in (("want", want), ("got", variables)):
+        flat[name] = {"/".join(k): tuple(v.shape) for k, v in traverse_util.flatten_dict(
+            {c: tree.get(c) or {} for c in ("params", "batch_stats")}).items()}
+    for key in sorted(set(flat["want"]) | set(flat["got"])):
+        got, shape = flat["got"].get(key), flat["want"].get(key)
+        if got == shape:
+            continue
+        layer = f"layer {key} has shape {got} there, {shape} in the model"
+        if got is None:
+            layer = f"layer {key} (shape {shape} in the model) is missing there"
+        elif shape is None:
+            layer = f"layer {key} (shape {got} there) is not in the model"
+        raise errors.ConfigError(f"{what} does not fit the model ({type(model).__name__}): "
+                                 f"{layer}; fix the model's config or the checkpoint")

@@ -23,6 +23,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from launch import failures
 from launch import runtime
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to an experiments/ config file.",
@@ -46,10 +47,16 @@ def main(argv):
         logging.set_verbosity(logging.ERROR)  # orbax/absl INFO and WARNING lines drown the bar
     try:
         run(_CONFIG.value, _WORKDIR.value)
-    except runtime.EXPECTED_ERRORS as err:
+    except KeyboardInterrupt:
         if _TRACEBACK.value or verbose:
             raise
-        print(f"error: {runtime.one_line(err)}", file=sys.stderr, flush=True)
+        print(f"error: {failures.interrupted(_WORKDIR.value)}", file=sys.stderr, flush=True)
+        sys.exit(130)
+    except Exception as err:  # noqa: BLE001 - a bug re-raises below, with its traceback
+        err = failures.disk_full(err, _WORKDIR.value) or err
+        if _TRACEBACK.value or verbose or not failures.expected(err):
+            raise
+        print(f"error: {failures.one_line(err)}", file=sys.stderr, flush=True)
         sys.exit(1)
 
 
@@ -59,16 +66,20 @@ def run(config, workdir: str) -> dict:
     from kdjax import config as config_lib
     from kdjax import run as run_lib
     from kdjax import workdir as workdir_lib
+    if not workdir.strip():
+        raise workdir_lib.WorkdirError("--workdir is empty; name a folder for the run's "
+                                       "checkpoints and results")
     runtime.apply()
     if _MULTIHOST.value:
         jax.distributed.initialize()
     logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(),
                  jax.devices())
     config_lib.validate(config)
-    workdir_lib.check_config(workdir, config, _ALLOW_CHANGES.value)
-    if config.scale_note and jax.process_index() == 0:
-        print(f"NOTE: {config.scale_note}", flush=True)
-    return run_lib.run(config, workdir)
+    with workdir_lib.claim(workdir):   # one writer per workdir
+        workdir_lib.check_config(workdir, config, _ALLOW_CHANGES.value)
+        if config.scale_note and jax.process_index() == 0:
+            print(f"NOTE: {config.scale_note}", flush=True)
+        return run_lib.run(config, workdir)
 
 
 def parse_flags(argv: list[str]) -> list[str]:
@@ -85,7 +96,7 @@ def parse_flags(argv: list[str]) -> list[str]:
     except (flags.Error, AttributeError, KeyError, TypeError, ValueError, OSError) as err:
         if show:
             raise
-        message = runtime.one_line(err)
+        message = failures.one_line(err)
         typo = re.search(r'Did you mean "(\w+)" instead of "(\w+)"', str(err))
         if typo:
             flag = next((a.split("=")[0] for a in argv if a.startswith("--config.")

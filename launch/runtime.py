@@ -28,15 +28,3 @@ def apply() -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
-
-# Failures a user can act on (a config field, a data file, a checkpoint, a workdir): the entry
-# points print them as one line; anything else keeps its traceback.
-EXPECTED_ERRORS = (ValueError, OSError, EOFError, FloatingPointError, KeyError, RuntimeError)
-
-
-def one_line(err: BaseException) -> str:
-    """The error's message on one line (the first line, with its type if it has no message)."""
-    text = str(err).strip()
-    if isinstance(err, KeyError) and err.args:
-        text = f"missing key {err.args[0]!r}"
-    return text.splitlines()[0] if text else type(err).__name__

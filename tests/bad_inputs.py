@@ -6,6 +6,8 @@ import dataclasses
 import gzip
 import os
 
+import jax
+
 from kdjax import config as config_lib
 from kdjax import experiment
 from kdjax import run as run_lib
@@ -14,8 +16,10 @@ from kdjax.data import idx
 from kdjax.methods.ce.method import ce_loss
 from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import loop
+from kdjax.train import mesh as mesh_lib
+from kdjax.train import state as state_lib
 from kdjax.train.method import Method
-from launch import runtime
+from launch import failures
 from tests.configs import tiny
 
 
@@ -39,15 +43,35 @@ def _typo_in_file(tmp):
     config_lib.validate(config)
 
 
-def _other_model(tmp):
+def _trained(tmp, finished=False):
+    """A workdir as a run leaves it: its config, a checkpoint, and results once finished."""
     workdir_lib.check_config(str(tmp), tiny.get_config())
+    os.makedirs(tmp / "checkpoints" / "4", exist_ok=True)
+    if finished:
+        (tmp / "results.json").write_text("{}")
+
+
+def _other_model(tmp):
+    _trained(tmp)
     workdir_lib.check_config(str(tmp), tiny.override(tiny.get_config(),
                                                      **{"model.name": "cnn_small"}))
 
 
 def _more_epochs(tmp):
-    workdir_lib.check_config(str(tmp), tiny.get_config())
+    _trained(tmp)
     workdir_lib.check_config(str(tmp), tiny.override(tiny.get_config(), **{"train.epochs": 5}))
+
+
+def _fewer_epochs(tmp):
+    _trained(tmp, finished=True)
+    workdir_lib.check_config(str(tmp), tiny.override(tiny.get_config(), **{"train.epochs": 1}),
+                             allow=["train.epochs"])
+
+
+def _workdir_in_use(tmp):
+    with workdir_lib.claim(str(tmp)):
+        with workdir_lib.claim(str(tmp)):
+            pass
 
 
 def _no_readable_checkpoint(tmp):
@@ -64,6 +88,15 @@ def _no_readable_checkpoint(tmp):
     loop.fit(config, str(tmp), **kw)
 
 
+def _fewer_epochs_than_trained(tmp):
+    config = tiny.override(tiny.get_config("ce"), **{"train.epochs": 2})
+    splits, info = experiment.load_splits(config.data)
+    model = experiment.build_model(config.model, info.num_classes)
+    kw = dict(model=model, method=Method(loss=ce_loss), train=splits["train"], info=info)
+    loop.fit(config, str(tmp), **kw)   # as a run of 3 epochs killed after 2 leaves it
+    loop.fit(tiny.override(config, **{"train.epochs": 1}), str(tmp), **kw)
+
+
 def _truncated_idx(tmp):
     src = tmp / "train-images-idx3-ubyte.gz"
     with gzip.open(src, "wb") as f:
@@ -75,6 +108,19 @@ def _truncated_idx(tmp):
 
 def _missing_teacher(tmp):
     ckpt_lib.load_variables(str(tmp / "nowhere"))
+
+
+def _teacher_of_another_architecture(tmp):
+    config = tiny.override(tiny.get_config(), **{"teacher.checkpoint": str(tmp / "teacher")})
+    splits, info = experiment.load_splits(config.data)
+    other = experiment.build_model(tiny.override(tiny.get_config(), **{
+        "model.kwargs": {"hidden": (64,)}}).model, info.num_classes)
+    variables = state_lib.init_variables(other, jax.random.PRNGKey(0), info.image_shape)
+    saver = ckpt_lib.Checkpointer(str(tmp / "teacher" / "checkpoints"))
+    saver.save(1, {"params": variables["params"], "batch_stats": {}})
+    saver.close()
+    experiment.get_teacher(config, str(tmp), splits, info, mesh_lib.make_mesh(
+        config.mesh.axes))
 
 
 def _unknown_method(tmp):
@@ -123,9 +169,27 @@ CASES = [
     Case("more epochs in a used workdir", "same `--workdir`, `--config.train.epochs=5`",
          "workdir {tmp} holds a run with a different config: train.epochs: 3 -> 5; pass "
          "--allow_changes=train.epochs to continue with them", _more_epochs),
+    Case("fewer epochs than a finished run", "`--config.train.epochs=1 "
+         "--allow_changes=train.epochs` after 3",
+         "train.epochs: epochs done 3 > requested 1 (workdir {tmp} holds a finished run); a run "
+         "can be extended, not shrunk: use a new --workdir", _fewer_epochs),
+    Case("fewer epochs than an unfinished run trained", "`--config.train.epochs=1 "
+         "--allow_changes=train.epochs` after 2 of 3 epochs",
+         "{tmp}/checkpoints: epochs done 2 > requested 1; a run can be extended, not shrunk: "
+         "use a new --workdir", _fewer_epochs_than_trained),
+    Case("a workdir another run writes to", "the same `--workdir` while a run is at work",
+         "workdir {tmp} is in use by PID … on … (since …); wait for it to finish or stop it, "
+         "or use another --workdir", _workdir_in_use),
+    Case("an empty workdir", "`--workdir=`",
+         "--workdir is empty; name a folder for the run's checkpoints and results", None),
     Case("no readable checkpoint in the workdir", "every checkpoint file damaged",
          "no readable checkpoint in {tmp}/checkpoints (tried steps [19]); move it away to "
          "start over", _no_readable_checkpoint),
+    Case("a teacher checkpoint of another architecture",
+         "`--config.teacher.checkpoint=DIR` holding another model",
+         "teacher checkpoint {tmp}/teacher does not fit the model (MLP): layer "
+         "params/dense_0/bias has shape (64,) there, (128,) in the model; fix the "
+         "model's config or the checkpoint", _teacher_of_another_architecture),
     Case("a truncated data file", "a cut `train-images-idx3-ubyte.gz`",
          "{tmp}/train-images-idx3-ubyte.gz: truncated or corrupt data file (Compressed file "
          "ended before the end-of-stream marker was reached); reinstall or re-download it",
@@ -140,8 +204,10 @@ def message_of(case: Case, tmp) -> str:
     """The one line the entry point prints for `case` (after 'error: ')."""
     try:
         case.attempt(tmp)
-    except runtime.EXPECTED_ERRORS as err:
-        return runtime.one_line(err).replace(str(tmp), "{tmp}")
+    except Exception as err:  # noqa: BLE001 - an unexpected one re-raises
+        if not failures.expected(err):
+            raise
+        return failures.one_line(err).replace(str(tmp), "{tmp}")
     raise AssertionError(f"{case.what}: no error")
 
 

@@ -153,6 +153,10 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, me
                                                     sync.agree_steps(checkpointer.all_steps()))
     if restored is not None:
         start_step, items, meta = restored
+        if start_step > total_steps:   # --allow_changes extends a run, never shrinks it
+            raise ValueError(f"{checkpointer.directory}: epochs done "
+                             f"{start_step / steps_per_epoch:g} > requested {cfg.epochs}; a run "
+                             "can be extended, not shrunk: use a new --workdir")
         state = state.replace(**items)
         # The schedule is this fit's, whatever the checkpoint's state carried.
         state = state.replace(opt_state=mesh_lib.put(

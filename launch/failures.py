@@ -1,0 +1,119 @@
+"""How an entry point ends a failed run: one line for a failure the user can act on, the
+traceback for a bug.
+
+Expected (one line `error: ...`, exit 1): a `kdjax.errors.Error`; a ValueError, OSError, ... that
+kdjax or launch raised itself (its innermost frame is a `raise` statement in those packages);
+an OSError about a named path; a full disk (`disk_full`). Anything else, e.g. a ValueError from
+inside numpy or flax, keeps its traceback. Ctrl-C ends with `interrupted(...)` (exit 130).
+"""
+from __future__ import annotations
+
+import errno
+import importlib.util
+import linecache
+import os
+import re
+
+_ROOTS = tuple(os.path.dirname(importlib.util.find_spec(name).origin) + os.sep
+               for name in ("kdjax", "launch"))
+# The types kdjax's own checks raise (a `raise` in kdjax/ or launch/ makes them expected).
+_OWN_TYPES = (ValueError, OSError, EOFError, FloatingPointError, KeyError, RuntimeError,
+              ImportError, TypeError)
+
+
+def _raised_by_kdjax(err: BaseException) -> bool:
+    tb = err.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    filename = tb.tb_frame.f_code.co_filename
+    return (filename.startswith(_ROOTS)
+            and linecache.getline(filename, tb.tb_lineno).lstrip().startswith("raise "))
+
+
+def expected(err: BaseException) -> bool:
+    """Whether `err` is a failure the user can act on (one line) rather than a bug."""
+    from kdjax import errors
+    if isinstance(err, errors.Error):
+        return True
+    if isinstance(err, OSError) and getattr(err, "filename", None):
+        return True
+    return isinstance(err, _OWN_TYPES) and _raised_by_kdjax(err)
+
+
+def one_line(err: BaseException) -> str:
+    """The error's message on one line (the first line, with its type if it has no message)."""
+    text = str(err).strip()
+    if isinstance(err, KeyError) and err.args:
+        text = f"missing key {err.args[0]!r}"
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _chain(err: BaseException):
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        yield err
+        err = err.__cause__ or err.__context__
+
+
+def _mount_of(path: str) -> str:
+    path = os.path.abspath(path)
+    while not os.path.ismount(path):
+        path = os.path.dirname(path)
+    return path
+
+
+def latest_checkpoint(workdir: str) -> tuple[str, int] | None:
+    """(checkpoints folder, step) of the newest whole checkpoint under a local `workdir` (the
+    run's own or a stage's), or None."""
+    best = None
+    if not workdir or "://" in workdir or not os.path.isdir(workdir):
+        return None
+    for root, dirs, _ in os.walk(workdir):
+        if os.path.basename(root) != "checkpoints":
+            continue
+        for d in dirs:
+            if d.isdigit():
+                when = os.path.getmtime(os.path.join(root, d))
+                if best is None or when > best[0]:
+                    best = (when, root, int(d))
+    return None if best is None else best[1:]
+
+
+def _intact(workdir: str) -> str:
+    found = latest_checkpoint(workdir)
+    if found is None:
+        return "no checkpoint was written yet"
+    return f"earlier checkpoints are intact (latest: step {found[1]} in {found[0]})"
+
+
+def disk_full(err: BaseException, workdir: str):
+    """A `kdjax.errors.DiskFull` naming the full file system when `err` (or its cause) is
+    ENOSPC — from Python, or from tensorstore under orbax — else None."""
+    from kdjax import errors
+    for e in _chain(err):
+        text = str(e)
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            path = e.filename or workdir
+        elif "No space left on device" in text or "os_error_code='28'" in text:
+            quoted = re.findall(r"\"(/[^\"]+)\"|'(/[^']+)'", text)
+            path = next((a or b for a, b in quoted), workdir)
+        else:
+            continue
+        where = path if "://" in path else os.path.abspath(path)
+        mount = "" if "://" in where else f"{_mount_of(where)} is full "
+        return errors.DiskFull(
+            f"no space left on device: {mount}(writing {where}); "
+            f"{_intact(workdir)}: free space, then run the same command to resume")
+    return None
+
+
+def interrupted(workdir: str) -> str:
+    """The line a run stopped by Ctrl-C ends with."""
+    found = latest_checkpoint(workdir)
+    if found is None:
+        return "interrupted before the first checkpoint; run the same command to start again"
+    return (f"interrupted; run the same command to resume from step {found[1]} (the last "
+            f"checkpoint, in {found[0]})")
