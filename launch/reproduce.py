@@ -11,10 +11,16 @@
         --multihost            # on every host of a pod slice (launch/tpu --command=...)
     python -m launch.reproduce --write_report                          # regenerate REPRODUCTION.md
     python -m launch.reproduce --table=disk_table1 --write_report      # ... only that entry
+    python -m launch.reproduce --verify                # re-run the cheap entries, compare with it
+    python -m launch.reproduce --verify=disk_table2_6,rad_fig2         # ... only these
 
 Points run in `<workdir>/<table>/<scale>/<point>/`; a point with a finished results.json is
 skipped, so re-running a killed sweep continues. The table's report (report.md, report.csv,
 curves.png) lands in `<workdir>/<table>/<scale>/`. The registry is experiments/tables.py.
+`--list` shows the status REPRODUCTION.md records (its committed summary,
+docs/reproduction/summary.json), and what the workdir's runs say where they differ. `--verify`
+exits 1 and prints every differing row when a re-run at HEAD (kdjax/reproduce/verify.py) does
+not give what the document and its summary state.
 """
 from __future__ import annotations
 
@@ -37,8 +43,17 @@ _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the points and commands; r
 _POINT = flags.DEFINE_string("point", None, "Run only this point of the table (in-process).")
 _WRITE_REPORT = flags.DEFINE_bool("write_report", False,
                                   "Regenerate REPRODUCTION.md from the workdir's results.")
-_REPORT_PATH = flags.DEFINE_string("report_path", None, "Where to write REPRODUCTION.md "
-                                   "(default: the repository root).")
+_REPORT_PATH = flags.DEFINE_string("report_path", None, "REPRODUCTION.md to write, list or "
+                                   "verify (default: kdjax/reproduce/summary.py "
+                                   "REPRODUCTION_MD); its summary is docs/reproduction/"
+                                   "summary.json beside it.")
+_VERIFY = flags.DEFINE_string("verify", None, "Re-run these entries (comma-separated; bare "
+                              "--verify: every entry declaring TableSpec.verify) at HEAD and "
+                              "compare with REPRODUCTION.md and its summary; exit 1 on any "
+                              "difference.")
+_VERIFY_WORKDIR = flags.DEFINE_string("verify_workdir", None, "Where --verify re-runs "
+                                      "(default: a fresh temporary folder); finished points "
+                                      "there are reused.")
 _REGISTRY = flags.DEFINE_string("registry", "experiments.tables:TABLES",
                                 "'module:attribute' holding the {id: TableSpec} registry.")
 _TPU_NAME = flags.DEFINE_string("tpu_name", None, "Print one launch/tpu/tpu_vm.py job per "
@@ -123,9 +138,11 @@ def main(argv):
         logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(),
                      jax.devices())
     tables = _registry()
-    from kdjax.reproduce import report
+    from kdjax.reproduce import report, summary
+    doc_path = _REPORT_PATH.value or summary.REPRODUCTION_MD
     if _LIST.value:
-        print(report.list_text(tables, _WORKDIR.value))
+        print(report.list_text(tables, _WORKDIR.value,
+                               summary.read(summary.summary_path(doc_path))))
     ok = True
     if _TABLE.value:
         ids = _TABLE.value.split(",")
@@ -141,13 +158,40 @@ def main(argv):
             ok = _run_table(tables[tid], tables) and ok
     if _WRITE_REPORT.value:  # with --table: only those entries; the others are kept
         only = _TABLE.value.split(",") if _TABLE.value and _TABLE.value != "all" else ()
-        report.write_reproduction_md(tables, _WORKDIR.value, _REPORT_PATH.value, only=only)
-        print(f"wrote {_REPORT_PATH.value or 'REPRODUCTION.md'}")
-    if not (_LIST.value or _TABLE.value or _WRITE_REPORT.value):
-        raise app.UsageError("give --table=<id>, --list or --write_report")
+        report.write_reproduction_md(tables, _WORKDIR.value, doc_path, only=only)
+        print(f"wrote {doc_path} and {summary.summary_path(doc_path)}")
+    if _VERIFY.value is not None:
+        ok = _verify(tables, doc_path) and ok
+    if not (_LIST.value or _TABLE.value or _WRITE_REPORT.value or _VERIFY.value is not None):
+        raise app.UsageError("give --table=<id>, --list, --write_report or --verify")
     if not ok:
         sys.exit(1)
 
 
+def _verify(tables, doc_path: str) -> bool:
+    from kdjax.reproduce import summary, verify
+    ids = ([t for t, sp in tables.items() if sp.verify is not None]
+           if _VERIFY.value in ("", "all") else _VERIFY.value.split(","))
+    try:
+        diffs = verify.verify(tables, ids, doc_path, summary.summary_path(doc_path),
+                              workdir=_VERIFY_WORKDIR.value, parallel=_PARALLEL.value,
+                              registry="" if _REGISTRY.value == _REGISTRY.default
+                              else _REGISTRY.value)
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None
+    for d in diffs:
+        print(d.line())
+    print(f"--verify {','.join(ids)}: " + (f"{len(diffs)} difference(s) from "
+                                           f"{doc_path} and its summary" if diffs else
+                                           "every number as recorded"), flush=True)
+    return not diffs
+
+
+def _parse_flags(argv):
+    """absl flags, with a bare `--verify` meaning every entry that declares a verify subset."""
+    return app.parse_flags_with_usage([("--verify=all" if a == "--verify" else a)
+                                       for a in argv])
+
+
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=_parse_flags)

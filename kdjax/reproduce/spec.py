@@ -65,6 +65,16 @@ class Claim:
 
 
 @dataclasses.dataclass(frozen=True)
+class Verify:
+    """What `launch.reproduce --verify` re-runs of an entry that fits a CPU in minutes: its
+    points at `scale`, with `seeds` seeds (None = the table's default; a smaller number is a
+    declared subset, only for seeds='grid:...' tables, whose points are then compared one by
+    one with the numbers the committed summary recorded for them)."""
+    seeds: Optional[int] = None
+    scale: str = "cpu"
+
+
+@dataclasses.dataclass(frozen=True)
 class Curve:
     """A per-epoch curve: `path` leads to a list of dicts; `y` is plotted against `x`."""
     name: str
@@ -94,6 +104,7 @@ class TableSpec:
     paper_rows: grid field -> {our value (a Setting's label) -> the paper's name for it}, used
       only to fill the `{param}` placeholders of Metric.paper (e.g. alm.variant 'takd' ->
       the paper's row 'TAKD').
+    verify: a Verify: the entry is cheap enough for `--verify` (None: it is not re-run there).
     full_here: the paper's full setting runs on this 2-core CPU (the toys).
     cpu_offline: the cpu-scale version reads only offline data (fashion_mnist / digits /
       synthetic); False = it needs a prepared TFDS dataset.
@@ -114,6 +125,7 @@ class TableSpec:
     paired: tuple = ()
     claim: Optional[Claim] = None
     paper_rows: Mapping[str, Mapping] = dataclasses.field(default_factory=dict)
+    verify: Optional[Verify] = None
     full_here: bool = False
     cpu_offline: bool = True
     notes: str = ""
@@ -163,6 +175,14 @@ class TableSpec:
             if not self.metrics or any(m not in names for m in b.metrics):
                 raise ValueError(f"table {self.id!r}: paired metrics {b.metrics!r} must name "
                                  f"metrics of the table ({sorted(names)})")
+        if self.verify is not None:
+            if self.verify.scale not in SCALES:
+                raise ValueError(f"table {self.id!r}: verify scale must be one of {SCALES}, "
+                                 f"got {self.verify.scale!r}")
+            if self.verify.seeds is not None and (
+                    not self.seeds.startswith("grid:") or self.verify.seeds < 1):
+                raise ValueError(f"table {self.id!r}: a verify subset of seeds needs "
+                                 "seeds='grid:...' and at least one seed")
         for key in self.paper_rows:
             if key not in self.grid:
                 raise ValueError(f"table {self.id!r}: paper_rows key {key!r} is not a grid axis")

@@ -10,7 +10,7 @@ import os
 
 import ml_collections
 
-from kdjax.reproduce.spec import Baseline, Curve, Metric, TableSpec
+from kdjax.reproduce.spec import Baseline, Curve, Metric, TableSpec, Verify
 
 ACC = {"a": 0.50, "b": 0.80, "c": 0.60}
 BUMP = {"c": 0.02}   # c − a = 0.10 + 0.02·seed²: a paired difference with a spread
@@ -55,7 +55,7 @@ TABLES = {
         config="tests/configs/repro_fake.py", grid={"variant": ("a", "b")}, seeds="grid:seed",
         default_seeds={"cpu": 2, "full": 3},
         metrics=(Metric("acc", "acc", paper=("t1", "{variant}")),),
-        curves=(Curve("acc curve", "history"),)),
+        curves=(Curve("acc curve", "history"),), verify=Verify()),
     "fake_paired": TableSpec(
         id="fake_paired", paper="fake", title="Fake table with paired differences",
         config="tests/configs/repro_fake.py", grid={"variant": ("a", "b", "c")},
@@ -64,10 +64,10 @@ TABLES = {
                  Metric("queries", "teacher_queries", scale=1.0)),
         paired=(Baseline("variant", "a"), Baseline("variant", "b", values=("c",),
                                                    metrics=("acc", "queries"))),
-        paper_rows={"variant": {"c": "C-row"}}),
+        paper_rows={"variant": {"c": "C-row"}}, verify=Verify(seeds=1)),
     "fake_rows": TableSpec(
         id="fake_rows", paper="fake", title="Fake runner rows",
-        config="tests/configs/repro_fake.py", seeds="count:num_runs"),
+        config="tests/configs/repro_fake.py", seeds="count:num_runs", verify=Verify(scale="full")),
     "fake_missing": TableSpec(
         id="fake_missing", paper="fake", title="Not written yet",
         config="tests/configs/does_not_exist.py"),
