@@ -10,15 +10,23 @@ Then train with --config.data.name=records:OUT, or --config.data.name=<dataset> 
 --config.data.data_dir=<parent of OUT> when OUT ends in /<dataset>. --source is the file, a
 folder holding it, or a URL; empty = the official URL (CIFAR, SVHN; checked against the
 published md5). Image-folder layouts are described in kdjax/data/prepare/readers.py.
+
+The new folder is written aside and swapped in whole: a prepare that fails or is killed
+leaves an existing --out as it was. Expected failures (a missing, corrupt or truncated source
+file, an md5 mismatch, a wrong layout, a full disk, Ctrl-C) print one line `error: ...` and
+exit 1 (130 for Ctrl-C); --traceback shows the traceback; anything else keeps it.
 """
 from __future__ import annotations
 
+import errno
 import json
+import sys
 import time
 
 from absl import app, flags
 
 from kdjax.data import prepare as prepare_lib
+from kdjax.data.prepare.readers import SourceError
 
 _DATASET = flags.DEFINE_string("dataset", None, "One of: " + ", ".join(prepare_lib.DATASETS)
                                + " (aliases svhn, imagenet).")
@@ -33,12 +41,39 @@ _IMAGE_SIZE = flags.DEFINE_integer("image_size", 224, "Model input size of encod
 _RECIPE = flags.DEFINE_enum("recipe", None, ["cifar", "imagenet", "none"],
                             "Override the dataset's default augmentation recipe.")
 _SVHN_EXTRA = flags.DEFINE_bool("svhn_extra", False, "Also write SVHN's 'extra' split.")
+_TRACEBACK = flags.DEFINE_bool("traceback", False, "Show the traceback of an expected error.")
 flags.mark_flags_as_required(["dataset", "out"])
+
+# OSErrors a user can act on (the path is in the message); others are bugs: traceback.
+_USER_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EROFS, errno.EPERM)
+
+
+def _expected(err: BaseException) -> str | None:
+    """The one line for an expected failure; None for one that keeps its traceback."""
+    if isinstance(err, SourceError):
+        return str(err).strip().splitlines()[0]
+    if isinstance(err, KeyboardInterrupt):
+        return f"interrupted; {_OUT.value} is as it was before (run the same command again)"
+    if isinstance(err, OSError) and err.errno in _USER_ERRNOS:
+        where = f" ({err.filename})" if err.filename else ""
+        return f"{err.strerror}{where} while writing {_OUT.value}; it is as it was before"
+    return None
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        _prepare()
+    except (SourceError, OSError, KeyboardInterrupt) as err:
+        message = _expected(err)
+        if message is None or _TRACEBACK.value:
+            raise
+        print(f"error: {message}", file=sys.stderr, flush=True)
+        sys.exit(130 if isinstance(err, KeyboardInterrupt) else 1)
+
+
+def _prepare() -> None:
     t0 = time.time()
     meta = prepare_lib.prepare(
         _DATASET.value, _SOURCE.value or None, _OUT.value, num_workers=_WORKERS.value,

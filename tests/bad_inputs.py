@@ -133,6 +133,70 @@ def _load(**overrides):
     return attempt
 
 
+
+# launch.prepare and prepared folders (kdjax/data/prepare, kdjax/data/records.py)
+def _prepare_md5(tmp):
+    from kdjax.data.prepare import download
+    (tmp / "cifar-10-python.tar.gz").write_bytes(b"a damaged download")
+    download.fetch("cifar10", str(tmp), str(tmp / "cache"))
+
+
+def _prepare_truncated_jpeg(tmp):
+    from kdjax.data import prepare
+    from tests.test_prepare import write_class_folders
+    write_class_folders(str(tmp), per_class=1, splits=("train", "test"))
+    victim = tmp / "train" / "bee" / "0.JPEG"
+    victim.write_bytes(victim.read_bytes()[:200])
+    prepare.prepare("folder", str(tmp), str(tmp / "out"), num_workers=1)
+
+
+def _prepare_missing_source(tmp):
+    from kdjax.data import prepare
+    prepare.prepare("folder", str(tmp / "nowhere"), str(tmp / "out"))
+
+
+def _prepare_wrong_layout(tmp):
+    import numpy as np
+    import scipy.io
+
+    from kdjax.data import prepare
+    for split in ("train", "test"):
+        scipy.io.savemat(str(tmp / f"{split}_32x32.mat"),
+                         {"X": np.zeros((4, 32, 32, 3), np.uint8), "y": np.ones((4, 1))})
+    prepare.prepare("svhn", str(tmp), str(tmp / "out"), check_md5=False)
+
+
+def _prepared_cifar(tmp) -> str:
+    from kdjax.data import prepare
+    from tests.test_prepare import write_cifar100_tarball
+    write_cifar100_tarball(str(tmp / "c.tar.gz"), n_train=120, n_test=4)
+    prepare.prepare("cifar100", str(tmp / "c.tar.gz"), str(tmp / "out"), num_workers=1,
+                    check_md5=False, examples_per_shard=60)
+    return str(tmp / "out")
+
+
+def _prepared_damaged_shard(tmp):
+    from kdjax.data.registry import load_dataset
+    out = _prepared_cifar(tmp)
+    shard = os.path.join(out, "train.array_record-00001-of-00002")
+    data = bytearray(open(shard, "rb").read())
+    data[len(data) // 2] ^= 0xFF
+    open(shard, "wb").write(bytes(data))
+    load_dataset(f"records:{out}")
+
+
+def _prepared_more_classes(tmp):
+    import json
+
+    from kdjax.data.registry import load_dataset
+    out = _prepared_cifar(tmp)
+    path = os.path.join(out, "kdjax_dataset.json")
+    meta = json.load(open(path))
+    meta.update(num_classes=120, class_names=meta["class_names"] + ["x"] * 20)
+    json.dump(meta, open(path, "w"))
+    load_dataset(f"records:{out}")
+
+
 CASES = [
     Case("misspelt field in a config file", "`c.train.epoch = 1` in the file",
          "config field train.epoch is not declared in kdjax/config.py; did you mean "
@@ -197,6 +261,26 @@ CASES = [
     Case("a missing teacher checkpoint", "`--config.teacher.checkpoint=DIR` without one",
          "missing checkpoint: {tmp}/nowhere/checkpoints does not exist (train the teacher "
          "first or fix config.teacher.checkpoint)", _missing_teacher),
+    # launch.prepare (one line, exit 1) and the prepared folders it writes
+    Case("a download whose md5 is not the published one",
+         "`launch.prepare --dataset=cifar10 --source=FILE`",
+         "{tmp}/cifar-10-python.tar.gz: md5 … is not the published "
+         "c58f30108f718f92721af3b95e74349a (truncated or corrupt download: delete it and fetch "
+         "it again; --nocheck_md5 skips the check)", _prepare_md5),
+    Case("a truncated JPEG", "`launch.prepare --dataset=folder` over a cut image",
+         "{tmp}/train/bee/0.JPEG: not a decodable image (…)", _prepare_truncated_jpeg),
+    Case("a missing source folder", "`launch.prepare --source=DIR` without DIR",
+         "folder: --source must be the extracted dataset folder (got '{tmp}/nowhere'); see "
+         "kdjax.data.prepare.readers for the layout", _prepare_missing_source),
+    Case("a source file of the wrong layout", "an SVHN `.mat` whose X is (N, 32, 32, 3)",
+         "{tmp}/train_32x32.mat: expected X (32, 32, 3, N) and y (N,), got (4, 32, 32, 3), "
+         "(4,)", _prepare_wrong_layout),
+    Case("a damaged shard in a prepared folder", "a byte changed in a shard",
+         "{tmp}/out/train.array_record-00001-of-00002: sha256 differs from kdjax_dataset.json "
+         "(damaged or replaced shard); prepare the folder again", _prepared_damaged_shard),
+    Case("num_classes edited in a prepared folder", "`num_classes` in kdjax_dataset.json",
+         "{tmp}/out/kdjax_dataset.json: num_classes=120 is larger than the 100 classes the "
+         "train labels were prepared with", _prepared_more_classes),
 ]
 
 

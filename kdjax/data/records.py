@@ -10,6 +10,12 @@ Metadata and sidecars are read through `kdjax.storage` (local or gs://). array_r
 local files only, so shards of a folder on a bucket are copied once into
 $KDJAX_RECORDS_CACHE (default ~/.cache/kdjax/records) on every host that loads them; for
 ImageNet-sized sets prefer a persistent disk or a gcsfuse mount (a local path).
+
+Every load checks that metadata, shards and labels agree (`kdjax.data.integrity`: the
+content fingerprint, num_classes, labels' sha256, shard sizes and edges, each shard's full
+sha256 once per file version); a disagreement is one `PreparedFolderError` line naming the
+folder or file. Folders of format 1 (before fingerprints) get the count and label-range
+checks only, with a warning to prepare them again.
 """
 from __future__ import annotations
 
@@ -20,6 +26,8 @@ from typing import Any, Optional
 import numpy as np
 
 from kdjax import storage
+from kdjax.data import integrity
+from kdjax.data.integrity import PreparedFolderError
 from kdjax.data.lazy import ArrayRecordSource, LazySplit
 from kdjax.data.transforms import Recipe
 from kdjax.data.types import DatasetInfo, make_split
@@ -53,34 +61,70 @@ def read_meta(folder: str) -> dict:
     try:
         for key in ("num_classes", "image_shape", "recipe", "mean", "std", "splits"):
             meta[key]  # pylint: disable=pointless-statement
-    except (ValueError, KeyError) as e:
-        raise ValueError(f"{path}: malformed dataset metadata ({type(e).__name__}: {e})") from e
+        if meta.get("format_version", 1) >= 2:
+            integrity.check_metadata(folder, meta)
+        else:
+            logging.warning("%s: prepared by an older kdjax (no content fingerprint, so mixed "
+                            "or replaced files are not detected); prepare it again", path)
+    except (ValueError, KeyError, TypeError) as e:
+        if isinstance(e, PreparedFolderError):
+            raise
+        raise PreparedFolderError(
+            f"{path}: malformed dataset metadata ({type(e).__name__}: {e})") from e
     return meta
 
 
-def local_shards(folder: str, shards: list[str]) -> tuple[str, ...]:
-    """Local paths of a split's shards (copied from a bucket into the cache once)."""
+def _root(folder: str, meta: dict) -> str:
+    """Where the metadata's files are: the folder, or its committed prefix on a bucket."""
+    return f"{folder.rstrip('/')}/{meta['root']}" if meta.get("root") else folder.rstrip("/")
+
+
+def _name(entry) -> str:
+    return entry["file"] if isinstance(entry, dict) else entry
+
+
+def local_shards(folder: str, shards: list) -> tuple[str, ...]:
+    """Local paths of a split's shards (copied from a bucket into the cache once; a copy is
+    checked against the shard's sha256 when the metadata has one)."""
+    names = [_name(s) for s in shards]
     if not storage.is_remote(folder):
-        return tuple(os.path.join(folder, s) for s in shards)
+        return tuple(os.path.join(folder, s) for s in names)
     cache = os.path.expanduser(os.environ.get("KDJAX_RECORDS_CACHE", "~/.cache/kdjax/records"))
     local_dir = os.path.join(cache, folder.split("://", 1)[1].strip("/"))
     out = []
-    for shard in shards:
-        local = os.path.join(local_dir, shard)
-        if not os.path.exists(local):  # storage.copy writes a local file atomically
-            logging.info("copying %s/%s to %s", folder, shard, local)
-            storage.copy(f"{folder.rstrip('/')}/{shard}", local)
+    for shard, name in zip(shards, names):
+        local = os.path.join(local_dir, name)
+        if not os.path.exists(local):  # written atomically
+            logging.info("copying %s/%s to %s", folder, name, local)
+            data = storage.read_bytes(f"{folder.rstrip('/')}/{name}")
+            if data is None:
+                raise PreparedFolderError(f"{folder.rstrip('/')}/{name}: shard missing")
+            sha = integrity.sha256_bytes(data)
+            if isinstance(shard, dict) and sha != shard["sha256"]:
+                raise PreparedFolderError(f"{folder.rstrip('/')}/{name}: sha256 differs from "
+                                          "kdjax_dataset.json; prepare the folder again")
+            storage.write_bytes(local, data)
+            integrity.remember(local, sha)
         out.append(local)
     return tuple(out)
 
 
-def _labels(folder: str, split: str, info: dict, source: ArrayRecordSource) -> np.ndarray:
-    path = f"{folder.rstrip('/')}/{info.get('labels', f'labels-{split}.npy')}"
+def _labels(folder: str, split: str, info: dict, source: ArrayRecordSource,
+            num_classes: int) -> np.ndarray:
+    entry = info.get("labels", f"labels-{split}.npy")
+    path = f"{folder.rstrip('/')}/{_name(entry)}"
+    if isinstance(entry, dict):
+        return integrity.check_labels(path, storage.read_bytes(path), entry,
+                                      info["num_examples"], num_classes)
     labels = storage.load_npy(path)
     if labels is None:  # the records' label field: reads every record, decodes no image
         labels = np.array([source.example(i)["label"] for i in range(len(source))])
     if labels.shape != (info["num_examples"],):
-        raise ValueError(f"{path}: {labels.shape} labels for {info['num_examples']} examples")
+        raise PreparedFolderError(f"{path}: {labels.shape} labels for {info['num_examples']} "
+                                  "examples")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise PreparedFolderError(f"{path}: labels in [{labels.min()}, {labels.max()}] but "
+                                  f"num_classes={num_classes}")
     return labels.astype(np.int32)
 
 
@@ -97,13 +141,18 @@ def load_records(folder: str, *, lazy: Optional[bool] = None,
         shape = (int(image_size), int(image_size), shape[-1])
     recipe = Recipe(meta["recipe"], size=shape[0], channels=shape[-1])
     splits: dict[str, Any] = {}
+    root = _root(folder, meta)
     for split, info in meta["splits"].items():
-        source = ArrayRecordSource(local_shards(folder, info["shards"]))
+        paths = local_shards(root, info["shards"])
+        if isinstance(info["labels"], dict):
+            integrity.check_shards(paths, info["shards"])
+        source = ArrayRecordSource(paths)
         n = len(source)
         if n != info["num_examples"]:
-            raise ValueError(f"{folder}: split {split!r} has {n} records, the metadata says "
-                             f"{info['num_examples']} (an incomplete or mixed-up folder)")
-        labels = _labels(folder, split, info, source)
+            raise PreparedFolderError(
+                f"{folder}: split {split!r} has {n} records, the metadata says "
+                f"{info['num_examples']} (an incomplete or mixed-up folder)")
+        labels = _labels(root, split, info, source, int(meta["num_classes"]))
         in_memory = (info.get("stored") == "raw") if lazy is None else not lazy
         if in_memory:
             images = np.empty((n,) + shape, np.uint8)

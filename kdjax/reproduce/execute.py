@@ -27,6 +27,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from kdjax import children
 from kdjax import config as config_lib
 from kdjax import experiment
 from kdjax import run as run_lib
@@ -223,7 +224,8 @@ def run_sweep(spec: TableSpec, points: Sequence[Point], workdir: str, *,
                     cmd.append(f"--registry={registry}")
                 log(f"[{spec.id}] started {p.name} (subprocess)")
                 running.append((p, subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=logf,
-                                                     stderr=subprocess.STDOUT), logf))
+                                                     stderr=subprocess.STDOUT,
+                                                     **children.popen_kwargs()), logf))
             time.sleep(0.2)
             for item in list(running):
                 p, proc, logf = item

@@ -13,6 +13,8 @@ import shutil
 import urllib.request
 from typing import Optional
 
+from kdjax.data.prepare.readers import MissingSource, SourceError
+
 
 @dataclasses.dataclass(frozen=True)
 class RemoteFile:
@@ -55,8 +57,9 @@ def verify(path: str, md5: Optional[str]) -> str:
     if md5 is not None:
         got = md5sum(path)
         if got != md5:
-            raise ValueError(f"{path}: md5 {got} is not the published {md5} (truncated or "
-                             "corrupt download; delete it and fetch it again)")
+            raise SourceError(f"{path}: md5 {got} is not the published {md5} (truncated or "
+                              "corrupt download: delete it and fetch it again; "
+                              "--nocheck_md5 skips the check)")
     return path
 
 
@@ -68,7 +71,7 @@ def download(url: str, dest: str, md5: Optional[str]) -> str:
         with urllib.request.urlopen(url, timeout=60) as r, open(part, "wb") as f:
             shutil.copyfileobj(r, f, 1 << 20)
     except OSError as e:
-        raise RuntimeError(f"could not download {url} ({e}); without network, download it "
+        raise SourceError(f"could not download {url} ({e}); without network, download it "
                            "elsewhere and pass the file or its folder as --source") from e
     verify(part, md5)
     os.replace(part, dest)
@@ -82,7 +85,7 @@ def fetch(key: str, source: Optional[str], cache_dir: str, check: bool = True) -
     if source and not source.startswith(("http://", "https://", "file://")):
         path = os.path.join(source, spec.filename) if os.path.isdir(source) else source
         if not os.path.exists(path):
-            raise FileNotFoundError(f"{path} not found (expected the official "
+            raise MissingSource(f"{path} not found (expected the official "
                                     f"{spec.filename} from {spec.url})")
         return verify(path, md5)
     dest = os.path.join(cache_dir, spec.filename)

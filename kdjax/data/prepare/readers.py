@@ -14,7 +14,8 @@
   Stanford Dogs (Images/<wnid>-<breed>/*.jpg, train_list.mat / test_list.mat with
   file_list and 1-based labels).
 
-A corrupt or truncated file raises ValueError naming it.
+A corrupt or truncated file raises `SourceError` (a ValueError) naming it, a missing file or
+folder `MissingSource` (also a FileNotFoundError): `launch.prepare` prints either as one line.
 """
 from __future__ import annotations
 
@@ -50,8 +51,24 @@ class DatasetFiles:
     image_shape: Optional[tuple[int, int, int]] = None  # fixed-size (raw) sets
 
 
-def _bad(path: str, what: str, err: Exception) -> ValueError:
-    return ValueError(f"{path}: {what} ({type(err).__name__}: {err}); the file may be "
+class SourceError(ValueError):
+    """A source file or folder a user can fix (corrupt, truncated, wrong layout)."""
+
+
+class MissingSource(SourceError, FileNotFoundError):
+    """A source file or folder that does not exist."""
+
+
+def _open_text(path: str):
+    """A text file the layout requires; missing -> MissingSource naming it."""
+    if not os.path.isfile(path):
+        raise MissingSource(f"{path} not found (see kdjax/data/prepare/readers.py for the "
+                            "expected layout)")
+    return open(path)
+
+
+def _bad(path: str, what: str, err: Exception) -> SourceError:
+    return SourceError(f"{path}: {what} ({type(err).__name__}: {err}); the file may be "
                       "truncated or corrupt, download it again")
 
 
@@ -59,7 +76,7 @@ def _bad(path: str, what: str, err: Exception) -> ValueError:
 def read_cifar(tarball: str, num_classes: int) -> DatasetFiles:
     """CIFAR-10 (num_classes=10) or CIFAR-100 (100) from the official python tarball."""
     if num_classes not in (10, 100):
-        raise ValueError(f"CIFAR has 10 or 100 classes, got {num_classes}")
+        raise SourceError(f"CIFAR has 10 or 100 classes, got {num_classes}")
     if num_classes == 10:
         parts = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
         meta, label_key, names_key = "batches.meta", b"labels", b"label_names"
@@ -99,10 +116,10 @@ def read_svhn_mat(path: str) -> Listing:
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise _bad(path, "not a readable SVHN .mat file", e) from e
     if x.ndim != 4 or x.shape[:3] != (32, 32, 3) or x.shape[3] != y.shape[0]:
-        raise ValueError(f"{path}: expected X (32, 32, 3, N) and y (N,), got {x.shape}, "
+        raise SourceError(f"{path}: expected X (32, 32, 3, N) and y (N,), got {x.shape}, "
                          f"{y.shape}")
     if y.min() < 1 or y.max() > 10:
-        raise ValueError(f"{path}: labels must lie in 1..10, got {y.min()}..{y.max()}")
+        raise SourceError(f"{path}: labels must lie in 1..10, got {y.min()}..{y.max()}")
     images = np.ascontiguousarray(x.transpose(3, 0, 1, 2).astype(np.uint8))
     return Listing((y % 10).astype(np.int64), images=images)
 
@@ -127,13 +144,13 @@ def class_folder_listing(root: str, classes: Optional[Sequence[str]] = None) -> 
     """root/<class>/**/<image>: labels = index of the class folder in sorted order (or in
     `classes` when given, e.g. the train split's)."""
     if not os.path.isdir(root):
-        raise FileNotFoundError(f"image folder not found: {root}")
+        raise MissingSource(f"image folder not found: {root}")
     found = sorted(d for d in os.listdir(root) if os.path.isdir(os.path.join(root, d)))
     classes = list(classes) if classes is not None else found
     index = {c: i for i, c in enumerate(classes)}
     unknown = sorted(set(found) - set(index))
     if unknown:
-        raise ValueError(f"{root}: class folder(s) {unknown[:3]} not among the {len(classes)} "
+        raise SourceError(f"{root}: class folder(s) {unknown[:3]} not among the {len(classes)} "
                          "training classes")
     files, labels = [], []
     for c in found:
@@ -141,7 +158,7 @@ def class_folder_listing(root: str, classes: Optional[Sequence[str]] = None) -> 
         files += imgs
         labels += [index[c]] * len(imgs)
     if not files:
-        raise ValueError(f"{root}: no images ({', '.join(IMAGE_EXTENSIONS)}) in class folders")
+        raise SourceError(f"{root}: no images ({', '.join(IMAGE_EXTENSIONS)}) in class folders")
     return Listing(np.asarray(labels, np.int64), files=files), classes
 
 
@@ -150,9 +167,9 @@ def _pairs_listing(pairs: list[tuple[str, str]], classes: list[str], where: str)
     files, labels = [], []
     for path, cls in pairs:
         if cls not in index:
-            raise ValueError(f"{where}: unknown class {cls!r} for {path}")
+            raise SourceError(f"{where}: unknown class {cls!r} for {path}")
         if not os.path.exists(path):
-            raise FileNotFoundError(f"{where} lists {path}, which does not exist")
+            raise MissingSource(f"{where} lists {path}, which does not exist")
         files.append(path)
         labels.append(index[cls])
     return Listing(np.asarray(labels, np.int64), files=files)
@@ -172,27 +189,27 @@ def read_imagenet(root: str) -> DatasetFiles:
         val, _ = class_folder_listing(val_dir, classes)
     elif os.path.exists(csv):
         pairs = []
-        with open(csv) as f:
+        with _open_text(csv) as f:
             header = f.readline().strip().split(",")
             if header[:2] != ["ImageId", "PredictionString"]:
-                raise ValueError(f"{csv}: expected header ImageId,PredictionString")
+                raise SourceError(f"{csv}: expected header ImageId,PredictionString")
             for line in f:
                 image_id, pred = line.strip().split(",", 1)
                 pairs.append((os.path.join(val_dir, image_id + ".JPEG"), pred.split()[0]))
         val = _pairs_listing(sorted(pairs), classes, csv)
     else:
-        raise FileNotFoundError(f"{val_dir}: needs class sub-folders or {csv}")
+        raise MissingSource(f"{val_dir}: needs class sub-folders or {csv}")
     return DatasetFiles({"train": train, "test": val}, classes, "imagenet")
 
 
 def read_tiny_imagenet(root: str) -> DatasetFiles:
     """tiny-imagenet-200/: wnids.txt, train/<wnid>/images/, val/val_annotations.txt;
     test = the labelled val split (the official test split has no labels)."""
-    with open(os.path.join(root, "wnids.txt")) as f:
+    with _open_text(os.path.join(root, "wnids.txt")) as f:
         classes = sorted(line.strip() for line in f if line.strip())
     train, _ = class_folder_listing(os.path.join(root, "train"), classes)
     ann = os.path.join(root, "val", "val_annotations.txt")
-    with open(ann) as f:
+    with _open_text(ann) as f:
         pairs = [(os.path.join(root, "val", "images", cols[0]), cols[1])
                  for cols in (line.rstrip("\n").split("\t") for line in f) if len(cols) > 1]
     val = _pairs_listing(sorted(pairs), classes, ann)
@@ -202,12 +219,12 @@ def read_tiny_imagenet(root: str) -> DatasetFiles:
 def read_fgvc_aircraft(root: str) -> DatasetFiles:
     """fgvc-aircraft-2013b/ (or its data/ folder): 100 variants; train = trainval."""
     data = os.path.join(root, "data") if os.path.isdir(os.path.join(root, "data")) else root
-    with open(os.path.join(data, "variants.txt")) as f:
+    with _open_text(os.path.join(data, "variants.txt")) as f:
         classes = [line.strip() for line in f if line.strip()]
     splits = {}
     for ours, theirs in (("train", "trainval"), ("test", "test")):
         path = os.path.join(data, f"images_variant_{theirs}.txt")
-        with open(path) as f:
+        with _open_text(path) as f:
             pairs = [(os.path.join(data, "images", image_id + ".jpg"), variant)
                      for image_id, variant in (line.strip().split(" ", 1) for line in f
                                                if line.strip())]
@@ -219,6 +236,8 @@ def read_stanford_dogs(root: str) -> DatasetFiles:
     """Images/<wnid>-<breed>/*.jpg with train_list.mat / test_list.mat (1-based labels)."""
     import scipy.io  # lazy
     images = os.path.join(root, "Images")
+    if not os.path.isdir(images):
+        raise MissingSource(f"image folder not found: {images}")
     classes = sorted(d for d in os.listdir(images) if os.path.isdir(os.path.join(images, d)))
     splits = {}
     for split in ("train", "test"):
@@ -233,7 +252,7 @@ def read_stanford_dogs(root: str) -> DatasetFiles:
         pairs = [(os.path.join(images, r), r.split("/")[0]) for r in rel]
         listing = _pairs_listing(pairs, classes, path)
         if not np.array_equal(listing.labels, labels):
-            raise ValueError(f"{path}: labels disagree with the sorted class folders")
+            raise SourceError(f"{path}: labels disagree with the sorted class folders")
         splits[split] = listing
     return DatasetFiles(splits, classes, "imagenet")
 
