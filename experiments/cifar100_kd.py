@@ -12,8 +12,7 @@ from experiments import default
 
 def get_config(arg: str | None = None):
     teacher, student = (arg or "resnet56:resnet20").split(":")
-    c = default.get_config()
-    c.method = "kd"
+    c = default.get_config("kd")
     c.data.name = "cifar100"
     c.data.num_validation = 0
     c.data.augment = True

@@ -8,8 +8,7 @@ from experiments import default
 
 
 def get_config(arg: str | None = None):
-    c = default.get_config()
-    c.method = "kd"
+    c = default.get_config("kd")
     c.data.name = "fashion_mnist"
     c.data.num_validation = 5000
     c.model.name = "cnn_small"

@@ -22,8 +22,7 @@ from experiments import default
 
 def get_config(arg: str | None = None):
     del arg
-    c = default.get_config()
-    c.method = "kdjax.methods.rad.compare:run"
+    c = default.get_config("kdjax.methods.rad.compare:run")
     c.scale_note = ("reduced scale for a 2-core CPU: Fashion-MNIST, CNN teacher (widths 32/64) "
                     "on |A|=500, MLP student (64 units, 30 epochs), pool 5,000, b=500, 2 rounds "
                     "(20% of the pool), 3 trials; the paper uses CIFAR/SVHN/ImageNet ResNets "

@@ -1,10 +1,14 @@
-"""The one config schema: every field a kdjax run reads, declared once with its default.
+"""The config schema: the base every run shares, plus the section of the method it runs.
 
-`base_config()` is the schema (`experiments/default.py` returns it); each method package that
-has settings of its own declares them in its `config.py` as `section() -> ConfigDict`, mounted
-here under the method's name. `validate(config)` rejects a field the schema does not declare
-(with the closest declared name) and a value outside its range, in one line naming the field —
-so a misspelt field in a config *file* fails like one on the command line.
+`base_config(method)` is the base (what every run reads: data, models, teacher, loss, train,
+mesh) with the section of `method` mounted under its name; a method declares its section beside
+its code (`kdjax.methods`: `section()` in its package's `config.py` or in its own file), so
+adding a method or a field to one touches nothing here. `selected(config)` keeps the base and
+the sections the run reads (its method's, and those of the methods it composes, `uses`): that
+is what a run records in `config.json`, so another method's section never enters it.
+`validate(config)` rejects a field the schema does not declare (with the closest declared name)
+and a value outside its range, in one line naming the field — so a misspelt field in a config
+*file* fails like one on the command line.
 
 Shared names across methods: `loss.temperature` (τ of the softened distributions),
 `loss.kd_weight` (weight of the distillation term), `loss.ce_weight` (weight of the
@@ -12,21 +16,32 @@ cross-entropy on the labels).
 """
 from __future__ import annotations
 
+import copy
 import difflib
-import importlib
-from typing import Any, Callable
+import functools
+import json
+from typing import Any, Callable, Sequence
 
 import ml_collections
 
-# Method packages with a config section of their own (kdjax/methods/<name>/config.py).
-METHOD_SECTIONS: tuple[str, ...] = ("alm", "lrds", "disk", "simkd")
+from kdjax import methods
 
 
 class ConfigError(ValueError):
     """A config field that is undeclared or out of range (the message names it)."""
 
 
-def base_config() -> ml_collections.ConfigDict:
+def base_config(method: str = "kd", sections: Sequence[str] = ()) -> ml_collections.ConfigDict:
+    """The base config running `method`, with its section and those of `sections` (other
+    methods whose fields the config file sets: LR+DS's base, a table's other rows)."""
+    c = _base()
+    c.method = method
+    for name in (method, *sections):
+        mount(c, name)
+    return c
+
+
+def _base() -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.method = "kd"            # a kdjax/methods/ package, a module path, or "module:function"
     c.scale_note = ""          # printed with every result when a setting is reduced
@@ -43,6 +58,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.max_test_examples = 0
     c.data.subset_seed = 0
     c.data.augment = False     # CIFAR-style random crop (pad 4) + horizontal flip
+    c.data.label_noise = 0.0   # fraction of training labels flipped to another class (ALM-KD
+    #                            Sec. 6.4); the teacher, every stage and the student see them
+    c.data.noise_seed = 0      # seed of the flipped-label draw
     c.data.batch_size = 128    # global batch, over all hosts and devices
     c.data.workers = -1        # grain workers for on-disk splits (-1: one per core; 0: none)
     c.data.eval_batch_size = 1000
@@ -125,9 +143,71 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.mesh = ml_collections.ConfigDict()
     c.mesh.axes = (("data", -1),)
-    for name in METHOD_SECTIONS:
-        c[name] = importlib.import_module(f"kdjax.methods.{name}.config").section()
     return c
+
+
+BASE_KEYS = frozenset(_base().keys())
+
+
+def mount(config: ml_collections.ConfigDict, method: str) -> None:
+    """Add method `method`'s section (its defaults) to `config` unless it is there."""
+    name = methods.section_name(method)
+    if name is None or name in config:
+        return
+    if name in BASE_KEYS:
+        raise ConfigError(f"method {method!r} declares a section named {name!r}, which is a base "
+                          "config section; set SECTION to another name")
+    with config.unlocked():
+        config[name] = methods.declaration(method).section()
+
+
+def uses(config: ml_collections.ConfigDict) -> list[str]:
+    """The methods whose sections a run of `config` reads: `config.method` and, recursively,
+    those its module's `uses(config)` names (LR+DS's base, DiSK's SimKD students). A section
+    the config lacks is mounted with its defaults first."""
+    out: list[str] = []
+    todo = [config.method]
+    while todo:
+        name = todo.pop(0)
+        if name in out:
+            continue
+        out.append(name)
+        mount(config, name)
+        hook = getattr(methods.module_of(name), "uses", None)
+        if hook is not None:
+            todo.extend(hook(config))
+    return out
+
+
+def selected(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """`config` with the base sections and the sections of the methods it `uses` only (another
+    method's section a config file mounted for other rows of its table is dropped): what a
+    run reads and records. A driver's config (`'module:function'`, e.g. RAD's loop, which
+    retrains with other methods) is returned as it is."""
+    if "train" not in config or not hasattr(methods.resolve(config.method), "make_method"):
+        return config
+    config = copy.deepcopy(config)
+    with config.unlocked():
+        keep = {methods.section_name(m) for m in uses(config)} | BASE_KEYS
+        for key in list(config.keys()):
+            if key not in keep and key in known_sections():
+                del config[key]
+    return config
+
+
+@functools.lru_cache(maxsize=None)
+def known_sections() -> dict[str, str]:
+    """{section name: method} of the methods under kdjax/methods/ (another key outside the base
+    is left to `validate`, so a misspelt section still fails)."""
+    return {methods.section_name(m): m for m in methods.known() if methods.section_name(m)}
+
+
+def _readers(config: ml_collections.ConfigDict) -> list[str]:
+    """The methods whose sections `config` may hold: those it `uses`, and for a driver (which
+    keeps its config whole) every known method whose section it mounts."""
+    out = uses(copy.deepcopy(config))
+    out += [m for key, m in known_sections().items() if key in config and m not in out]
+    return out
 
 
 def _positive(v) -> bool:
@@ -153,6 +233,7 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.batch_size": (lambda v: v >= 1, ">= 1"),
     "data.eval_batch_size": (lambda v: v >= 1, ">= 1"),
     "data.num_validation": (lambda v: v >= 0, ">= 0"),
+    "data.label_noise": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
     "loss.temperature": (_positive, "> 0"),
     "loss.kd_weight": (_unit, "in [0, 1]"),
     "loss.ce_weight": (_unit, "in [0, 1]"),
@@ -184,9 +265,28 @@ def _declared(path: str, declared: dict) -> bool:
     return path in declared or any(path.startswith(f + ".") for f in _FREE)
 
 
+def comparable(old: dict, new: dict) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The flat fields a resumed run compares, of a recorded config (`old`, config.json) and of
+    the run's (`new`, its JSON form): the fields of `new` only — another method's section
+    recorded beside them is not this run's — with a field the record predates (a field added to
+    the method since) taken at its default."""
+    b = flat_fields(new)
+    defaults = {}
+    if "train" in new:
+        spec = schema(ml_collections.ConfigDict(new))
+        defaults = flat_fields(json.loads(json.dumps(spec.to_dict(), default=str)))
+    a = flat_fields(old)
+    return {k: a[k] if k in a else defaults.get(k) for k in b}, b
+
+
+def schema(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The base config with the sections of the methods `config` uses (their defaults)."""
+    return base_config(config.method, _readers(config))
+
+
 def undeclared_fields(config: ml_collections.ConfigDict) -> list[tuple[str, str | None]]:
     """[(field, closest declared field or None)] for every field the schema lacks."""
-    declared = flat_fields(base_config())
+    declared = flat_fields(schema(config))
     missing = []
     for path in flat_fields(config):
         if not _declared(path, declared) and not any(
@@ -196,11 +296,14 @@ def undeclared_fields(config: ml_collections.ConfigDict) -> list[tuple[str, str 
     return missing
 
 
-def checks() -> dict[str, tuple[Callable[[Any], bool], str]]:
+def checks(config: ml_collections.ConfigDict) -> dict[str, tuple[Callable[[Any], bool], str]]:
+    """CHECKS and those of the sections of the methods `config` uses."""
     out = dict(CHECKS)
-    for name in METHOD_SECTIONS:
-        module = importlib.import_module(f"kdjax.methods.{name}.config")
-        out.update({f"{name}.{k}": v for k, v in getattr(module, "CHECKS", {}).items()})
+    for method in _readers(config):
+        module = methods.declaration(method)
+        if module is not None:
+            name = methods.section_name(method)
+            out.update({f"{name}.{k}": v for k, v in getattr(module, "CHECKS", {}).items()})
     return out
 
 
@@ -212,11 +315,14 @@ def validate(config: ml_collections.ConfigDict) -> None:
     """
     if "train" not in config:
         return
+    config = selected(config)
     for path, close in undeclared_fields(config):
         hint = f"; did you mean {close}?" if close else ""
-        raise ConfigError(f"config field {path} is not declared in kdjax/config.py{hint}")
+        where = ("kdjax/config.py" if path.split(".")[0] in BASE_KEYS else
+                 f"the config section of method {config.method!r}")
+        raise ConfigError(f"config field {path} is not declared in {where}{hint}")
     flat = flat_fields(config)
-    for path, (ok, what) in checks().items():
+    for path, (ok, what) in checks(config).items():
         if path in flat and flat[path] is not None:
             value = flat[path]
             try:

@@ -5,17 +5,16 @@ Every method's runner starts here, so all of them read the same config fields th
 from __future__ import annotations
 
 import copy
-import importlib
 import os
 
 import jax
 import ml_collections
 import numpy as np
 
-from kdjax import config as config_lib
-from kdjax import errors
+from kdjax import errors, methods
 from kdjax import stages
-from kdjax.data import DatasetInfo, Split, load_dataset, split_validation, validate_split
+from kdjax.data import (DatasetInfo, Split, flip_labels, load_dataset, split_validation,
+                        validate_split)
 from kdjax.models import get_model, load_teacher_variables
 from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import loop
@@ -26,7 +25,8 @@ from kdjax.methods.ce.method import ce_loss
 
 
 def load_splits(data: ml_collections.ConfigDict) -> tuple[dict[str, Split], DatasetInfo]:
-    """train / validation (held out of train, `num_validation`) / test, validated."""
+    """train / validation (held out of train, `num_validation`) / test, validated; with
+    `data.label_noise`, that fraction of the training labels flipped to another class."""
     splits, info = load_dataset(data.name, data_dir=data.data_dir or None)
     train = splits["train"]
     if data.max_train_examples:
@@ -47,6 +47,9 @@ def load_splits(data: ml_collections.ConfigDict) -> tuple[dict[str, Split], Data
                                                        len(out["test"]))))
     for name, split in out.items():
         validate_split(split, info.num_classes)
+    if data.get("label_noise", 0.0) > 0:
+        out["train"], _ = flip_labels(out["train"], data.label_noise, info.num_classes,
+                                      data.noise_seed)
     return out, info
 
 
@@ -93,13 +96,15 @@ def teacher_view(config: ml_collections.ConfigDict) -> dict:
     module's `TEACHER_FIELDS` (e.g. ALM's label noise and early-stop epochs). Recorded in the
     teacher's folder (`kdjax.stages`)."""
     t = teacher_config(config).to_dict()
-    view = {"seed": t["seed"], "data": t["data"], "model": t["model"], "train": t["train"],
+    data = {k: v for k, v in t["data"].items()   # no label noise: the key it had before
+            if t["data"].get("label_noise") or k not in ("label_noise", "noise_seed")}
+    view = {"seed": t["seed"], "data": data, "model": t["model"], "train": t["train"],
             "mesh": t["mesh"],
             "teacher": {k: v for k, v in t["teacher"].items() if k not in _TEACHER_PLACE}}
-    if config.method in config_lib.METHOD_SECTIONS:
-        module = importlib.import_module(f"kdjax.methods.{config.method}.config")
-        for f in getattr(module, "TEACHER_FIELDS", ()):
-            view[f"{config.method}.{f}"] = t[config.method][f]
+    module = methods.declaration(config.method)
+    name = methods.section_name(config.method)
+    for f in getattr(module, "TEACHER_FIELDS", ()):
+        view[f"{name}.{f}"] = t[name][f]
     return view
 
 

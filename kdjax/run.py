@@ -15,15 +15,13 @@ or a `run(config, workdir) -> dict` of its own. Grids, seeds and tables live in
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import os
 import time
-from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import ml_collections
 
-from kdjax import experiment
+from kdjax import config as config_lib
+from kdjax import experiment, methods
 from kdjax.provenance import provenance
 from kdjax.train import loop
 from kdjax.train import mesh as mesh_lib
@@ -45,41 +43,12 @@ class RunInputs:
     horizon_epochs: int | None = None
 
 
-# Methods whose runner has not moved onto the method interface yet.
-_LEGACY = {"rad": "kdjax.methods.rad.loop:run",
-           "rad_compare": "kdjax.methods.rad.compare:run"}
-
-
-def resolve(name: str) -> ModuleType | Callable:
-    """The method module (or the driver function) `config.method` names."""
-    if not name:
-        raise ValueError("config.method is empty; name a method, e.g. 'kd'")
-    name = _LEGACY.get(name, name)
-    module_name, _, function = name.partition(":")
-    candidates = ([module_name] if "." in module_name else
-                  [f"kdjax.methods.{module_name}.method", f"kdjax.methods.{module_name}"])
-    for candidate in candidates:
-        try:
-            module = importlib.import_module(candidate)
-        except ModuleNotFoundError as err:
-            if err.name and candidate.startswith(err.name):
-                continue
-            raise
-        if function:
-            if not hasattr(module, function):
-                raise ValueError(f"config.method={name!r}: {candidate} has no {function!r}")
-            return getattr(module, function)
-        if hasattr(module, "make_method") or hasattr(module, "run"):
-            return module
-    known = sorted(p for p in os.listdir(os.path.join(os.path.dirname(__file__), "methods"))
-                   if os.path.isfile(os.path.join(os.path.dirname(__file__), "methods", p,
-                                                  "method.py")))
-    raise ValueError(f"config.method={name!r} is unknown; known methods: {', '.join(known)} "
-                     "(or a module path / 'module:function')")
+resolve = methods.resolve
 
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Run `config.method` in `workdir` (resuming; read back when finished)."""
+    config = config_lib.selected(config)
     target = resolve(config.method)
     if callable(target):
         return target(config, workdir)

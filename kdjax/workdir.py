@@ -145,8 +145,9 @@ def _jsonable(config: ml_collections.ConfigDict) -> dict:
 
 
 def differences(old: dict, new: dict) -> dict[str, tuple]:
-    """{field: (old value, new value)} over the union of both configs' fields."""
-    a, b = config_lib.flat_fields(old), config_lib.flat_fields(new)
+    """{field: (old value, new value)} over the fields the run compares
+    (`config.comparable`: the new config's, a field the record predates at its default)."""
+    a, b = config_lib.comparable(old, new)
     return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)}
 
 

@@ -74,6 +74,7 @@ def run(config, workdir: str) -> dict:
         jax.distributed.initialize()
     logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(),
                  jax.devices())
+    config = config_lib.selected(config)   # the base + the sections of the method it runs
     config_lib.validate(config)
     with workdir_lib.claim(workdir):   # one writer per workdir
         workdir_lib.check_config(workdir, config, _ALLOW_CHANGES.value)

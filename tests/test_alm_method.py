@@ -14,6 +14,7 @@ import pytest
 from kdjax import config as config_lib
 from kdjax import experiment
 from kdjax import run as run_lib
+from kdjax.data import flip_labels, flip_mask
 from kdjax.methods.alm import meta
 from kdjax.methods.alm import method as alm_method
 from kdjax.methods.alm import teachers as teachers_lib
@@ -63,7 +64,7 @@ def _np(tree):
 
 
 def test_one_run_per_variant_with_early_stopped_teachers_and_noisy_labels(tmp_path, digits):
-    common = {"alm.teacher_epochs": (1, 2), "teacher.epochs": 2, "alm.label_noise": 0.3,
+    common = {"alm.teacher_epochs": (1, 2), "teacher.epochs": 2, "data.label_noise": 0.3,
               "alm.update_every": 2, "loss.kd_weight": 0.5}
     res = {v: run_lib.run(_config(**common, **{"alm.variant": v}), str(tmp_path / v))
            for v in ("ce", "kd", "alm")}
@@ -207,16 +208,16 @@ def test_bad_inputs_are_clear_errors(tmp_path, digits):
     with pytest.raises(ValueError, match="teacher_epochs"):
         run_lib.run(_config(**{"alm.teacher_epochs": (5,)}), str(tmp_path))
     with pytest.raises(ValueError, match="label_noise"):
-        teachers_lib.flip_labels(digits[0]["train"], 1.0, 10, 0)
+        flip_labels(digits[0]["train"], 1.0, 10, 0)
 
 
 def test_flip_labels_flips_exactly_the_fraction_to_other_classes(digits):
     train = digits[0]["train"]
-    noisy, flipped = teachers_lib.flip_labels(train, 0.25, 10, 3)
+    noisy, flipped = flip_labels(train, 0.25, 10, 3)
     assert flipped.sum() == round(0.25 * len(train))
     assert np.all(noisy.labels[flipped] != train.labels[flipped])
     np.testing.assert_array_equal(noisy.labels[~flipped], train.labels[~flipped])
-    np.testing.assert_array_equal(teachers_lib.flip_mask(len(train), 0.25, 3), flipped)
+    np.testing.assert_array_equal(flip_mask(len(train), 0.25, 3), flipped)
 
 
 _CONFIG_ARGS = {"fashion_mnist_reduced.py": ("cpu", "clean"),

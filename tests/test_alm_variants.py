@@ -181,7 +181,7 @@ def test_method_path_runs_each_switch(tmp_path):
     confidence-pooled λ, the separate Eq. 16 batch and the clip."""
     from kdjax import run as run_lib
     from tests.test_alm_method import _config
-    common = {"alm.label_noise": 0.3, "alm.update_every": 2, "loss.kd_weight": 0.5}
+    common = {"data.label_noise": 0.3, "alm.update_every": 2, "loss.kd_weight": 0.5}
     thr = run_lib.run(_config(**common, **{"alm.variant": "threshold",
                                            "alm.conf_threshold": 0.2}), str(tmp_path / "thr"))
     assert 0.0 < thr["test_accuracy"] <= 1.0

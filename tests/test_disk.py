@@ -225,7 +225,7 @@ def test_lagrangian_and_the_methods_student_loss():
     np.testing.assert_allclose(lag, want, rtol=1e-5)
     # the method's per-example loss reads g and τ_S (per example) from example_state and α,
     # τ_T from config.loss
-    c = config_lib.base_config()
+    c = config_lib.base_config("disk")
     c.loss.ce_weight, c.loss.temperature, c.disk.top_k = 0.3, 2.0, 2
     c.disk.include_label, c.disk.target = False, "full"
     fn = disk_method.make_disk_loss(c)

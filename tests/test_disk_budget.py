@@ -153,7 +153,7 @@ def _guide_data(n=512, c=5, seed=0):
 
 
 def _trainer(lr):
-    c = config_lib.base_config()
+    c = config_lib.base_config("disk")
     c.disk.top_k = 2
     c.disk.guide_learning_rate = lr
     return GuideTrainer(c, batch_size=64), c.disk
@@ -189,7 +189,7 @@ def test_guide_saturates_at_old_lr_and_follows_lambda_at_default():
     # default lr (1e-3): the λ_min phase also raises g (its argmin is g ≈ 1: the budget does not
     # bind at λ_min), but at λ = 10 > μ* the guide spends within the budget and censors the
     # points the student gets right more than those it gets wrong
-    new = _run_guide(config_lib.base_config().disk.guide_learning_rate, data, lam_min,
+    new = _run_guide(config_lib.base_config("disk").disk.guide_learning_rate, data, lam_min,
                      lam_max, delta)
     assert new[0][1] > 3 * delta
     g, usage = new[-1]

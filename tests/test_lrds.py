@@ -226,8 +226,7 @@ def test_wrappers_compose_around_a_multi_teacher_loss():
 
 def _digits_config(**lrds_fields):
     from experiments import default
-    c = default.get_config()
-    c.method = "lrds"
+    c = default.get_config("lrds")
     c.progress_bar = False
     c.tensorboard = False
     c.data.name = "digits"

@@ -62,8 +62,7 @@ class _Train:
 
 
 def _config(**lrds_fields):
-    c = default.get_config()
-    c.method = "lrds"
+    c = default.get_config("lrds")
     c.loss.temperature = T
     c.lrds.lr.eta = ETA
     for field, value in lrds_fields.items():

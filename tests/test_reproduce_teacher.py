@@ -12,8 +12,8 @@ from kdjax.reproduce.spec import Metric, TableSpec
 from tests.configs import tiny
 
 
-def _config(**dotted):
-    return tiny.override(tiny.get_config("kd"), **dotted)
+def _config(method="kd", **dotted):
+    return tiny.override(tiny.get_config(method), **dotted)
 
 
 def test_teacher_seed_default_shares_one_teacher_per_cell():
@@ -26,7 +26,7 @@ def test_teacher_seed_default_shares_one_teacher_per_cell():
     with pytest.raises(config_lib.ConfigError, match="teacher.seed"):
         config_lib.validate(_config(**{"teacher.seed": -2}))
     for gone in ("alm", "lrds"):   # the per-method stage seeds are gone
-        c = _config()
+        c = _config(gone)
         c[gone].stage_seed = 0
         with pytest.raises(config_lib.ConfigError, match=f"{gone}.stage_seed"):
             config_lib.validate(c)
@@ -47,7 +47,7 @@ def test_teacher_key_is_what_determines_the_teacher():
     alm = _config(method="alm")
     assert experiment.teacher_key(_config(method="alm", **{"alm.variant": "kd"})) == \
         experiment.teacher_key(alm)
-    assert experiment.teacher_key(_config(method="alm", **{"alm.label_noise": 0.2})) != \
+    assert experiment.teacher_key(_config(method="alm", **{"data.label_noise": 0.2})) != \
         experiment.teacher_key(alm)
 
 

@@ -133,7 +133,7 @@ def test_bad_input_raises(data):
     with pytest.raises(ValueError, match="expects"):
         simkd_model.reuse_teacher_head(data["p"], np.zeros((3, 4), np.float32), np.zeros(4))
     with pytest.raises(ValueError, match="guide objective"):
-        GuideTrainer(config_lib.base_config(), 8, "fitnet")
+        GuideTrainer(config_lib.base_config("disk"), 8, "fitnet")
 
 
 def _params(workdir):

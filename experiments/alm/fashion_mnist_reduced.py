@@ -24,8 +24,7 @@ def get_config(arg: str | None = None):
     arg = arg or "cpu"
     if arg not in ("cpu", "clean"):
         raise ValueError(f"fashion_mnist_reduced takes 'cpu' or 'clean', got {arg!r}")
-    c = default.get_config()
-    c.method = "alm"
+    c = default.get_config("alm")
     c.progress_bar = False
     c.tensorboard = False
     c.data.name = "fashion_mnist"
@@ -48,7 +47,7 @@ def get_config(arg: str | None = None):
     c.alm.clip = "unit"
     c.alm.update_every = 2
     c.alm.lambda_lr = 1000.0
-    c.alm.label_noise = 0.2 if arg == "cpu" else 0.0
+    c.data.label_noise = 0.2 if arg == "cpu" else 0.0
     if arg == "clean":  # ~6 min instead of ~12 on 2 shared cores
         c.data.max_train_examples = 6000
     n_train = (c.data.max_train_examples - c.data.num_validation) // 1000

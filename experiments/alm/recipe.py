@@ -21,8 +21,7 @@ def paper_recipe(scale: str, dataset: str = "cifar100") -> ml_collections.Config
     """
     if scale not in ("cpu", "full"):
         raise ValueError(f"scale must be 'cpu' or 'full', got {scale!r}")
-    c = default.get_config()
-    c.method = "alm"
+    c = default.get_config("alm")
     c.loss.kd_weight = 0.9   # λ of KD / TAKD / DGKD (Sec. 6.2: "we use λ = 0.9")
     if scale == "full":
         if dataset not in TRAIN_SIZES:

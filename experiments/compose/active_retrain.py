@@ -22,6 +22,7 @@ reduced config (no paper counterpart), which its scale note says.
 from __future__ import annotations
 
 from experiments.rad import _base
+from kdjax import config as config_lib
 
 NUM_LABELED, POOL = 200, 3000
 BUDGET, ROUNDS = 300, 2
@@ -37,6 +38,8 @@ def get_config(arg: str | None = None):
                        budget=BUDGET, rounds=ROUNDS, epochs=15, trials=8,
                        max_train=1000 + NUM_LABELED + POOL, strategies=STRATEGIES)
     c.method = "papers.rad.compose_active:run"
+    for name in RETRAINS:      # the retraining methods' sections (LR+DS, ALM-KD)
+        config_lib.mount(c, name)
     c.data.batch_size = 64
     c.model.name = "mlp"
     c.model.kwargs = {"hidden": (64,)}

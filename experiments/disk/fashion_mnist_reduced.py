@@ -36,8 +36,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     if arg not in ("cpu", "full"):
         raise ValueError(f"arg must be 'cpu' or 'full', got {arg!r}")
     cpu = arg == "cpu"
-    c = default.get_config()
-    c.method = "disk"
+    c = default.get_config("disk")
     c.progress_bar = False
     c.tensorboard = False
     c.data.name = "fashion_mnist"

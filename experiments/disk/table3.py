@@ -36,8 +36,7 @@ PAIRS = tuple(f"{t}:{s}" for t in TEACHERS for s in STUDENTS)
 
 def cifar_config(dataset: str = "cifar100") -> ml_collections.ConfigDict:
     """The paper's CIFAR-scale setting (Sec. 4, A.3-A.5), shared with table4.py."""
-    c = default.get_config()
-    c.method = "disk"
+    c = default.get_config("disk")
     c.data.name = dataset
     c.data.num_validation = 0          # [paper] trains on the full 50k / 100k training set
     c.data.augment = True              # [paper] A.3 crop + flip (AutoAugment/Cutout: not here)

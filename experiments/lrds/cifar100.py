@@ -73,8 +73,7 @@ def build(arg: str | None, pairs: tuple[str, ...],
     scale, _, pair = (arg or "cpu").partition(":")
     if scale not in ("cpu", "full"):
         raise ValueError(f"arg must start with 'cpu' or 'full', got {arg!r}")
-    c = default.get_config()
-    c.method = "lrds"
+    c = default.get_config("lrds")
     c.data.name = "cifar100"
     c.data.num_validation = 0
     c.data.augment = True

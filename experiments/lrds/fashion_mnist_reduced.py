@@ -24,8 +24,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     arg = arg or "cpu"
     if arg not in ("cpu", "full"):
         raise ValueError(f"arg must be 'cpu' or 'full', got {arg!r}")
-    c = default.get_config()
-    c.method = "lrds"
+    c = default.get_config("lrds")
     c.progress_bar = False
     c.tensorboard = False
     c.data.name = "fashion_mnist"

@@ -34,8 +34,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     scale = arg or "cpu"
     if scale not in ("cpu", "full"):
         raise ValueError(f"arg must be 'cpu' or 'full', got {arg!r}")
-    c = default.get_config()
-    c.method = "lrds"
+    c = default.get_config("lrds")
     c.data.name = "imagenet2012"
     c.data.num_validation = 0
     c.data.augment = True        # pad-4 crop + flip on the 224 center crops

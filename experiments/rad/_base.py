@@ -72,8 +72,7 @@ def full_base(dataset: str, pair: str, *, epochs: int, num_labeled: int, budget:
         raise ValueError(f"dataset {dataset!r} unknown; choose from {sorted(DATASETS)}")
     if pair not in PAIRS:
         raise ValueError(f"pair {pair!r} unknown; choose from {sorted(PAIRS)}")
-    c = default.get_config()
-    c.method = "kdjax.methods.rad.compare:run"
+    c = default.get_config("kdjax.methods.rad.compare:run")
     c.scale_note = "full setting"
     c.progress_bar = False
     c.data.name = DATASETS[dataset]
@@ -111,8 +110,7 @@ def cpu_base(what: str, *, num_labeled: int = 1000, budget: int = 500, rounds: i
     machine: 2 trials and a 6,000-image train subset (|A| = 1,000, 1,000 validation, a pool
     of 4,000 of which 2 rounds of b = 500 query a quarter, as Fig. 3's 10 rounds of b = 1,000
     query ~23% of CIFAR's 44,000-image pool)."""
-    c = default.get_config()
-    c.method = "kdjax.methods.rad.compare:run"
+    c = default.get_config("kdjax.methods.rad.compare:run")
     c.progress_bar = False
     c.tensorboard = False
     c.data.name = "fashion_mnist"

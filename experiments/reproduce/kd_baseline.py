@@ -13,8 +13,7 @@ def get_config(arg: str | None = None):
     arg = arg or "cpu"
     if arg not in ("cpu", "full"):
         raise ValueError(f"arg must be 'cpu' or 'full', got {arg!r}")
-    c = default.get_config()
-    c.method = "kd"
+    c = default.get_config("kd")
     c.progress_bar = False
     c.tensorboard = False
     c.data.name = "fashion_mnist"

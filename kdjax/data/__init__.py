@@ -12,6 +12,7 @@ _EXPORTS = {
     "prefetch": "pipeline", "to_global": "pipeline",
     "TFDS_SPECS": "registry", "list_datasets": "registry", "load_dataset": "registry",
     "split_active": "splits", "split_validation": "splits", "concat": "splits",
+    "flip_labels": "splits", "flip_mask": "splits",
     "LazySplit": "lazy", "DatasetInfo": "types", "Split": "types", "make_split": "types",
     "validate_split": "types", "GrainLoader": "loader", "host_augments": "loader",
     "Recipe": "transforms", "load_records": "records",

@@ -84,3 +84,27 @@ def concat(a, b):
         raise ValueError("concat: cannot join an on-disk split with an in-memory one")
     return Split(np.concatenate([a.images, b.images]), np.concatenate([a.labels, b.labels]),
                  np.concatenate([a.ids, b.ids]))
+
+
+def _flip_draw(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.random.Generator]:
+    if not 0.0 <= fraction < 1.0:
+        raise ValueError(f"data.label_noise must be in [0, 1), got {fraction}")
+    rng = np.random.default_rng(seed)
+    flipped = np.zeros(n, bool)
+    flipped[rng.permutation(n)[: int(round(fraction * n))]] = True
+    return flipped, rng
+
+
+def flip_mask(n: int, fraction: float, seed: int) -> np.ndarray:
+    """Which of n rows `flip_labels` flips (a function of n, fraction and seed)."""
+    return _flip_draw(n, fraction, seed)[0]
+
+
+def flip_labels(split, fraction: float, num_classes: int, seed: int):
+    """Flip `fraction` of the labels to a uniformly drawn *other* class -> (split, flipped):
+    the label noise of ALM-KD Sec. 6.4 (`data.label_noise`)."""
+    flipped, rng = _flip_draw(len(split), fraction, seed)
+    labels = split.labels.copy()
+    shift = rng.integers(1, num_classes, size=int(flipped.sum()))
+    labels[flipped] = (labels[flipped] + shift) % num_classes
+    return dataclasses.replace(split, labels=labels.astype(np.int32)), flipped

@@ -141,7 +141,7 @@ def run_point(spec: TableSpec, point: Point, workdir: str, *, seeds: int | None 
 
     pdir = point_dir(workdir, point)
     storage.makedirs(pdir)
-    config = point_config(spec, point, seeds)
+    config = config_lib.selected(point_config(spec, point, seeds))
     config_lib.validate(config)
     share_teacher(config, workdir, point)
     _write_json(os.path.join(pdir, "config.json"), config.to_dict())

@@ -6,8 +6,7 @@ from experiments import default
 
 
 def get_config(arg: str | None = None):
-    c = default.get_config()
-    c.method = arg or "kd"
+    c = default.get_config(arg or "kd")   # the base + the method's own section
     c.progress_bar = False
     c.tensorboard = False
     c.data.name = "digits"

@@ -50,16 +50,14 @@ def section() -> ml_collections.ConfigDict:
     a.assistant_kwargs = ()     # model kwargs per assistant ({} = the zoo defaults)
     a.assistant_epochs = 0      # epochs of each assistant; 0 = train.epochs
     a.dgkd_drop_prob = 0.0      # stochastic DGKD: drop each teacher with this probability
-    a.label_noise = 0.0         # fraction of training labels flipped (teacher and student see
-    #                             the same noisy labels; λ reported on flipped vs clean)
-    a.noise_seed = 0            # seed of the flipped-label draw
-    # The teacher and the assistants train with `teacher.seed` (kdjax/config.py).
+    # The teacher and the assistants train with `teacher.seed` (kdjax/config.py); label noise
+    # (Sec. 6.4) is `data.label_noise` (λ is then reported on flipped vs clean labels).
     return a
 
 
 # Fields that change the teacher `experiment.get_teacher` trains (its data, its checkpoints):
 # runs that differ in them do not share a teacher folder (experiment.teacher_key).
-TEACHER_FIELDS = ("label_noise", "noise_seed", "teacher_epochs")
+TEACHER_FIELDS = ("teacher_epochs",)
 
 
 def _outer_teacher(v) -> bool:
@@ -84,5 +82,4 @@ CHECKS = {
     "outer_teacher": (_outer_teacher, "'mean' or a teacher index"),
     "assistant_epochs": (lambda v: v >= 0, ">= 0"),
     "dgkd_drop_prob": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
-    "label_noise": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
 }

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from kdjax import storage
+from kdjax.data import flip_mask
 from kdjax.methods.alm import teachers as teachers_lib
 from kdjax.methods.alm.loss import make_student_loss
 from kdjax.methods.alm import pooled
@@ -176,7 +177,7 @@ def summarize(config, run, result) -> dict:
     student has only its assistant), the early-stop row, teacher queries (the student's,
     ALM-KD's validation logits, the assistants' training) and for ALM-KD the λ statistics
     (λ itself in `<workdir>/lambda.npy`)."""
-    out = {"variant": config.alm.variant, "label_noise": config.alm.label_noise}
+    out = {"variant": config.alm.variant, "label_noise": config.data.label_noise}
     history = [h for h in result.history if "validation/accuracy" in h]
     if history:
         best = max(history, key=lambda h: h["validation/accuracy"])
@@ -195,9 +196,8 @@ def summarize(config, run, result) -> dict:
         lam = np.asarray(jax.device_get(result.state.example_state["lambda"]))
         if jax.process_index() == 0:
             storage.save_npy(os.path.join(run.workdir, "lambda.npy"), lam)  # local or gs://
-        flipped = (teachers_lib.flip_mask(len(train), config.alm.label_noise,
-                                          config.alm.noise_seed)
-                   if config.alm.label_noise > 0 else None)
+        flipped = (flip_mask(len(train), config.data.label_noise, config.data.noise_seed)
+                   if config.data.label_noise > 0 else None)
         out["lambda"] = lambda_stats(lam[train.ids], names, flipped)
     out["teacher_queries"] = int(queries)
     return out

@@ -10,7 +10,7 @@
     (ALM-KD's teacher set), in KD hops (TAKD, Mirzadeh et al., 2019) or each from all larger
     models at once with one fixed λ per teacher (DGKD, Son et al., 2021; the shared-λ special
     case of Eq. 12, teachers dropped at random with `alm.dgkd_drop_prob`).
-With `alm.label_noise` the training labels are flipped first (teacher, assistants and student
+With `data.label_noise` the run's training labels are noisy (teacher, assistants and student
 see the same noisy labels).
 """
 from __future__ import annotations
@@ -35,32 +35,6 @@ from kdjax.train import mesh as mesh_lib
 from kdjax.train.method import Method
 
 Array = jax.Array
-
-
-# ---------------------------------------------------------------- noisy labels
-
-def _flip_draw(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.random.Generator]:
-    if not 0.0 <= fraction < 1.0:
-        raise ValueError(f"alm.label_noise must be in [0, 1), got {fraction}")
-    rng = np.random.default_rng(seed)
-    flipped = np.zeros(n, bool)
-    flipped[rng.permutation(n)[: int(round(fraction * n))]] = True
-    return flipped, rng
-
-
-def flip_mask(n: int, fraction: float, seed: int) -> np.ndarray:
-    """Which of n training rows `flip_labels` flips (a function of n, fraction and seed)."""
-    return _flip_draw(n, fraction, seed)[0]
-
-
-def flip_labels(split: Split, fraction: float, num_classes: int, seed: int
-                ) -> tuple[Split, np.ndarray]:
-    """Flip `fraction` of the labels to a uniformly drawn *other* class -> (split, flipped)."""
-    flipped, rng = _flip_draw(len(split), fraction, seed)
-    labels = split.labels.copy()
-    shift = rng.integers(1, num_classes, size=int(flipped.sum()))
-    labels[flipped] = (labels[flipped] + shift) % num_classes
-    return Split(split.images, labels.astype(np.int32), split.ids), flipped
 
 
 # ---------------------------------------------------------------- DGKD / TAKD
@@ -231,11 +205,7 @@ def assistant_chain(config, run, final: tuple, how: str) -> list[tuple[str, loop
 
 
 def teachers(config, run) -> list[loop.Teacher]:
-    """The frozen teachers of `alm.variant` (see the module docstring); flips the training
-    labels in `run.splits` first when `alm.label_noise` > 0."""
-    if config.alm.label_noise > 0:
-        run.splits["train"], _ = flip_labels(run.splits["train"], config.alm.label_noise,
-                                             run.info.num_classes, config.alm.noise_seed)
+    """The frozen teachers of `alm.variant` (see the module docstring)."""
     variant = config.alm.variant
     if variant == "ce":
         return []

@@ -52,6 +52,11 @@ GUIDED = ("disk", "simkd_disk")     # variants with Alg. 1's guide phase
 SIMKD = ("simkd", "simkd_disk")     # students = backbone + projector + teacher head
 
 
+def uses(config) -> list[str]:
+    """The SimKD students read `config.simkd` (kdjax.config.uses)."""
+    return ["simkd"] if config.disk.variant in SIMKD else []
+
+
 def check(config) -> int:
     """Cross-field checks of a DiSK run; returns the number of rounds R."""
     d = config.disk

@@ -35,6 +35,11 @@ def _base_module(config):
     return module
 
 
+def uses(config) -> list[str]:
+    """LR+DS reads its base method's section too (kdjax.config.uses)."""
+    return [config.lrds.base]
+
+
 def teachers(config, run) -> list:
     """The base method's teachers (its `teachers` hook: DiSK's cached outputs, ALM-KD's teacher
     sets), else the teacher trained (or loaded) with `teacher.seed` into

@@ -63,10 +63,9 @@ def check(config) -> None:
     a = config.alm
     uses_alm = "alm" in (config.active.retrain, config.lrds.base if
                          config.active.retrain == "lrds" else "")
-    if uses_alm and (a.assistants or a.teacher_epochs or a.label_noise):
+    if uses_alm and (a.assistants or a.teacher_epochs):
         raise ValueError("config.active.retrain: ALM-KD in the active loop distils the loop's "
-                         "one teacher; unset alm.assistants / alm.teacher_epochs / "
-                         "alm.label_noise")
+                         "one teacher; unset alm.assistants / alm.teacher_epochs")
 
 
 def training_inputs(config, workdir: str, train: Split, targets: np.ndarray, evals: dict,
