@@ -96,9 +96,8 @@ def teacher_view(config: ml_collections.ConfigDict) -> dict:
     module's `TEACHER_FIELDS` (e.g. ALM's label noise and early-stop epochs). Recorded in the
     teacher's folder (`kdjax.stages`)."""
     t = teacher_config(config).to_dict()
-    data = {k: v for k, v in t["data"].items()   # no label noise: the key it had before
-            if t["data"].get("label_noise") or k not in ("label_noise", "noise_seed")}
-    view = {"seed": t["seed"], "data": data, "model": t["model"], "train": t["train"],
+    view = {"seed": t["seed"], "data": _data_view(t["data"]), "model": t["model"],
+            "train": t["train"],
             "mesh": t["mesh"],
             "teacher": {k: v for k, v in t["teacher"].items() if k not in _TEACHER_PLACE}}
     module = methods.declaration(config.method)
@@ -118,7 +117,15 @@ def stage_view(config: ml_collections.ConfigDict) -> dict:
     """What determines a CE stage trained with `config` (DiSK's warm start, LR+DS's warm-up):
     its seed, data, model, train recipe and mesh."""
     t = config.to_dict()
-    return {k: t[k] for k in ("seed", "data", "model", "train", "mesh")}
+    return {k: _data_view(t[k]) if k == "data" else t[k]
+            for k in ("seed", "data", "model", "train", "mesh")}
+
+
+def _data_view(data: dict) -> dict:
+    """The data section as views record it; without label noise, as it was before
+    `data.label_noise` existed (so recorded views and keys still match)."""
+    return {k: v for k, v in data.items()
+            if data.get("label_noise") or k not in ("label_noise", "noise_seed")}
 
 
 def get_teacher(config: ml_collections.ConfigDict, workdir: str, splits: dict[str, Split],
