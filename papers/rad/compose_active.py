@@ -14,24 +14,19 @@ strategy.
 """
 from __future__ import annotations
 
-import copy
 import itertools
-import os
 import time
 
 import jax
 import ml_collections
 import numpy as np
 
-from kdjax import experiment
-from kdjax.methods.rad import loop as active_loop
-from kdjax.methods.rad.compare import parse_strategy, query_totals
+from kdjax.methods.rad.compare import query_totals, strategy_fields
 from kdjax.methods.rad.paired import accuracies, paired_rows
-from kdjax.data import split_active
+from kdjax.methods.rad.trials import Arm, run_trials
 from kdjax.provenance import provenance
 from kdjax.reproduce import stats
 from kdjax.train import loop
-from kdjax.train import mesh as mesh_lib
 
 
 def arms(config) -> list[str]:
@@ -52,37 +47,9 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     act = config.active
     if not act.retrains:
         raise ValueError("config.active.retrains is empty; name the losses to compare")
-    for name in act.strategies:
-        parse_strategy(name)
-    mesh = mesh_lib.make_mesh(config.mesh.axes)
-    splits, info = experiment.load_splits(config.data)
-    per_trial, teacher_acc = [], []
-    for trial in range(act.num_trials):
-        seed = config.seed + trial
-        trial_dir = os.path.join(workdir, f"trial_{trial}")
-        labeled, _ = split_active(splits["train"], act.num_labeled, seed=seed)
-        tcfg = copy.deepcopy(config)
-        with tcfg.unlocked():
-            tcfg.seed = seed
-            tcfg.teacher.seed = seed
-        teacher = experiment.get_teacher(tcfg, trial_dir, {**splits, "train": labeled}, info,
-                                         mesh)
-        teacher_acc.append(teacher[1]["test_accuracy"])
-        cache, runs = {"data": (splits, info), "teacher": teacher}, {}
-        for retrain, strategy in itertools.product(act.retrains, act.strategies):
-            base, overrides = parse_strategy(strategy)
-            cfg = copy.deepcopy(tcfg)
-            with cfg.unlocked():
-                cfg.method = "rad"
-                cfg.active.strategy = base
-                cfg.active.retrain = retrain
-                for key, value in overrides.items():
-                    cfg.active[key] = value
-                cfg.teacher.checkpoint = os.path.join(trial_dir, "teacher")
-                cfg.active.round0_workdir = trial_dir
-            runs[f"{strategy}/{retrain}"] = active_loop.run(
-                cfg, os.path.join(trial_dir, f"{strategy}_{retrain}"), trial_cache=cache)
-        per_trial.append(runs)
+    grid = [Arm(f"{s}/{r}", f"{s}_{r}", {**strategy_fields(s), "retrain": r})
+            for r, s in itertools.product(act.retrains, act.strategies)]
+    per_trial, teacher_acc = run_trials(config, workdir, grid)
     names = arms(config)
     seeds = [config.seed + k for k in range(act.num_trials)]
     results = {"arms": names, "seeds": seeds, "rows": report_rows(per_trial, config, seeds),

@@ -24,14 +24,13 @@ import jax
 import ml_collections
 import numpy as np
 
-from kdjax import experiment, storage
-from kdjax.methods.rad import loop as active_loop
-from kdjax.methods.rad.paired import comparisons, format_paired, judge_claim, m_summary, paired_rows
+from kdjax import storage
+from kdjax.methods.rad.paired import (comparisons, format_paired, judge_claim, m_summary,
+                                      paired_rows)
 from kdjax.methods.rad.strategies import STRATEGIES
-from kdjax.data import split_active
+from kdjax.methods.rad.trials import Arm, run_trials
 from kdjax.provenance import provenance
 from kdjax.train import loop
-from kdjax.train import mesh as mesh_lib
 
 
 _M_ESTIMATES = ("validation", "uniform", "fixed", "oracle")
@@ -64,38 +63,16 @@ def parse_strategy(name: str) -> tuple[str, dict]:
     return base, {"w": w}
 
 
+def strategy_fields(name: str) -> dict:
+    """The config.active fields a strategy name sets: 'rad@w=0.3' -> {strategy: 'rad', w: 0.3}."""
+    base, overrides = parse_strategy(name)
+    return {"strategy": base, **overrides}
+
+
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     t0 = time.time()
-    for name in config.active.strategies:
-        parse_strategy(name)
-    mesh = mesh_lib.make_mesh(config.mesh.axes)
-    splits, info = experiment.load_splits(config.data)
-    per_trial, teacher_acc = [], []
-    for trial in range(config.active.num_trials):
-        seed = config.seed + trial
-        trial_dir = os.path.join(workdir, f"trial_{trial}")
-        labeled, _ = split_active(splits["train"], config.active.num_labeled, seed=seed)
-        tcfg = copy.deepcopy(config)
-        with tcfg.unlocked():
-            tcfg.seed = seed
-            tcfg.teacher.seed = seed   # each trial trains its own teacher with the trial's seed
-        teacher = experiment.get_teacher(tcfg, trial_dir, {**splits, "train": labeled}, info,
-                                         mesh)
-        teacher_acc.append(teacher[1]["test_accuracy"])
-        runs, cache = {}, {"data": (splits, info), "teacher": teacher}
-        for strategy in config.active.strategies:
-            base, overrides = parse_strategy(strategy)
-            cfg = copy.deepcopy(tcfg)
-            with cfg.unlocked():
-                cfg.method = "rad"
-                cfg.active.strategy = base
-                for key, value in overrides.items():
-                    cfg.active[key] = value
-                cfg.teacher.checkpoint = os.path.join(trial_dir, "teacher")
-                cfg.active.round0_workdir = trial_dir  # the CE-only round 0 is trained once
-            runs[strategy] = active_loop.run(cfg, os.path.join(trial_dir, strategy),
-                                             trial_cache=cache)
-        per_trial.append(runs)
+    arms = [Arm(s, s, strategy_fields(s)) for s in config.active.strategies]
+    per_trial, teacher_acc = run_trials(config, workdir, arms)
     table = summarize(per_trial, list(config.active.strategies), config.active.rounds)
     seeds = [config.seed + t for t in range(config.active.num_trials)]
     paired = paired_rows(per_trial, comparisons(config), config.active.rounds)
