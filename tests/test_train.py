@@ -162,7 +162,7 @@ def test_batch_size_must_divide_the_mesh(tmp_path, digits):
     splits, info = digits
     config = _config(**{"data.batch_size": 60})
     model = experiment.build_model(config.model, info.num_classes)
-    with pytest.raises(ValueError, match="batch_size=60 must be a multiple of the 8"):
+    with pytest.raises(ValueError, match="batch_size=60 cannot be split over 8 devices"):
         loop.fit(config, str(tmp_path), model=model, method=Method(loss=ce_loss),
                  train=splits["train"], info=info)
 

@@ -1,4 +1,9 @@
-"""Batched, sharded inference over a whole split: evaluation, teacher caches, pool scoring."""
+"""Batched, sharded inference over a whole split: evaluation, teacher caches, pool scoring.
+
+Any batch size works on any mesh: the configured (global) size is rounded down to a multiple of
+the data shards and processes, and the last batch is padded with mask-0 rows, so the summed
+metrics of one set of parameters are the same on every device count.
+"""
 from __future__ import annotations
 
 from typing import Any, Callable
@@ -14,6 +19,9 @@ from kdjax.train import mesh as mesh_lib
 
 
 def _batches(split: Split, batch_size: int, mesh: Mesh):
+    """Global batches of `split` in split order, each example once; `batch_size` is rounded to
+    a size the mesh splits evenly (`mesh.eval_batch_size`), the last batch padded (mask 0)."""
+    batch_size = mesh_lib.eval_batch_size(batch_size, mesh)
     # On-disk splits decode (and resize / centre-crop) in grain worker processes.
     iterate = loader.iterate_batches if loader.host_augments(split) else iterate_batches
     for local in iterate(split, batch_size, seed=0, epoch=0, shuffle=False,

@@ -57,13 +57,6 @@ class FitResult:
     examples_per_sec: float
 
 
-def _check_batch_size(batch_size: int, mesh, what: str) -> None:
-    shards = mesh_lib.num_data_shards(mesh)
-    if batch_size % shards or batch_size % jax.process_count():
-        raise ValueError(f"{what}={batch_size} must be a multiple of the {shards} data shards "
-                         f"and {jax.process_count()} processes")
-
-
 def _state_shardings(state: TrainState, mesh) -> Any:
     """Everything replicated, except per-example state rows split over the data axis when
     they divide evenly."""
@@ -114,8 +107,7 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, me
     model = compiled.canonical_model(method.model if method.model is not None else model)
     mesh = mesh if mesh is not None else mesh_lib.make_mesh(config.mesh.axes)
     batch_size = config.data.batch_size
-    _check_batch_size(batch_size, mesh, "config.data.batch_size")
-    _check_batch_size(config.data.eval_batch_size, mesh, "config.data.eval_batch_size")
+    mesh_lib.check_batch_size(batch_size, mesh, "config.data.batch_size")
     steps_per_epoch = len(train) // batch_size
     if steps_per_epoch == 0:
         raise ValueError(f"training split has {len(train)} examples, fewer than "

@@ -5,6 +5,7 @@ Multi-host runs call `jax.distributed.initialize()` first (see launch/main.py); 
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import jax
@@ -48,6 +49,35 @@ def data_sharded(mesh: Mesh) -> NamedSharding:
 
 def num_data_shards(mesh: Mesh) -> int:
     return mesh.shape[DATA_AXIS]
+
+
+def batch_granule(mesh: Mesh) -> int:
+    """The smallest global batch that every data shard and every process gets an equal, whole
+    part of: lcm(data shards, processes). Global batch sizes are multiples of it."""
+    return math.lcm(num_data_shards(mesh), jax.process_count())
+
+
+def check_batch_size(batch_size: int, mesh: Mesh, what: str) -> None:
+    """Refuse a global TRAINING batch the mesh cannot split evenly, in one line naming the
+    field, the devices and the nearest valid sizes (a training batch is never padded: padded
+    rows would enter BatchNorm's batch statistics)."""
+    granule = batch_granule(mesh)
+    if batch_size % granule == 0:
+        return
+    shards, procs = num_data_shards(mesh), jax.process_count()
+    where = f"{shards} devices" if shards == mesh.size else f"{shards} data shards"
+    lower = batch_size // granule * granule
+    valid = ", ".join(str(v) for v in (lower, lower + granule) if v > 0)
+    raise ValueError(f"{what}={batch_size} cannot be split over {where} ({procs} process"
+                     f"{'es' if procs > 1 else ''}); nearest valid: {valid}")
+
+
+def eval_batch_size(batch_size: int, mesh: Mesh) -> int:
+    """The global batch evaluation and prediction run with for a configured `batch_size`: the
+    largest multiple of `batch_granule` not above it (at least one granule). Every example is
+    still seen exactly once: the last batch is padded with mask-0 rows."""
+    granule = batch_granule(mesh)
+    return max(batch_size // granule, 1) * granule
 
 
 def to_global(local_batch: dict[str, np.ndarray], mesh: Mesh) -> dict[str, jax.Array]:
