@@ -60,6 +60,9 @@ _TPU_NAME = flags.DEFINE_string("tpu_name", None, "Print one launch/tpu/tpu_vm.p
                                 "unfinished point (VMs <tpu_name>-<i>) instead of running.")
 _TPU_FLAGS = flags.DEFINE_string("tpu_flags", "", "Extra flags for each tpu_vm.py job, e.g. "
                                  "'--project=p --accelerator_type=v4-8 --repo_url=...'.")
+_STAGES_ROOT = flags.DEFINE_string(
+    "stages_root", None, "Root of the shared teacher folders (<root>/<table>/<scale>/_teachers/"
+    "<key>); default --workdir. --tpu_name points share a bucket's this way.")
 _MULTIHOST = flags.DEFINE_bool("multihost", False,
                                "Call jax.distributed.initialize() first: every host of a "
                                "multi-host TPU slice or SLURM job runs this same command "
@@ -88,7 +91,8 @@ def _run_table(spec, tables) -> bool:
         if not chosen:
             raise app.UsageError(f"table {spec.id} has no point {_POINT.value!r} at scale "
                                  f"{scale}; points: {', '.join(p.name for p in points)}")
-        execute.run_point(spec, chosen[0], workdir, seeds=seeds)
+        execute.run_point(spec, chosen[0], workdir, seeds=seeds,
+                          stages_root=_STAGES_ROOT.value)
         return True
     note = (sweep.point_config(spec, points[0], seeds).get("scale_note", "")
             or "(the runner states its scale note in its result)")
@@ -99,6 +103,9 @@ def _run_table(spec, tables) -> bool:
         bucket = workdir if workdir.startswith("gs://") else ""
         if not bucket:
             print("# --workdir is not a gs:// bucket: results stay on each TPU VM", flush=True)
+        if bucket:
+            print("# the jobs without --background train the shared teachers into the bucket; "
+                  "they run first, in order, before the others start", flush=True)
         for line in execute.tpu_commands(spec, todo, bucket, name_prefix=_TPU_NAME.value,
                                          seeds=seeds, extra_flags=_TPU_FLAGS.value):
             print(line)

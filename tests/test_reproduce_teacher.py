@@ -112,4 +112,19 @@ def test_parallel_sweep_trains_the_shared_teacher_once(tmp_path):
     _check_one_teacher(str(tmp_path), t, 4)
 
 
+
+
+
+def test_shared_teachers_train_before_the_fan_out():
+    """The first point of each shared teacher runs first (parallel sweeps: a first wave; TPU
+    jobs: in the foreground, teachers in the bucket), the other points after it."""
+    t = _spec()
+    points = sweep.expand(t, "cpu")
+    first, rest = execute.stage_waves(t, points, "/w")
+    assert [p.name for p in first] == [points[0].name] and rest == points[1:]
+    lines = execute.tpu_commands(t, points, "gs://b/r", name_prefix="rp")
+    assert "--background" not in lines[0] and all("--background" in line for line in lines[1:])
+    assert all("--stages_root=gs://b/r" in line for line in lines)
+    local = execute.tpu_commands(t, points, "", name_prefix="rp")   # no bucket: nothing shared
+    assert all("--background" in line and "stages_root" not in line for line in local)
 TABLES = {"tiny_shared": _spec()}

@@ -132,8 +132,10 @@ def _write_json(path: str, obj: dict) -> None:
 
 
 def run_point(spec: TableSpec, point: Point, workdir: str, *, seeds: int | None = None,
-              force: bool = False) -> dict:
-    """Run one point in this process (skipped if finished) and return its record."""
+              force: bool = False, stages_root: str | None = None) -> dict:
+    """Run one point in this process (skipped if finished) and return its record. Its shared
+    teacher lives under `stages_root` (default `workdir`; e.g. a bucket that the points of a
+    `--tpu_name` sweep share while each runs in a local workdir)."""
     done = None if force else read_record(workdir, point)
     if done is not None:
         return done
@@ -143,7 +145,7 @@ def run_point(spec: TableSpec, point: Point, workdir: str, *, seeds: int | None 
     storage.makedirs(pdir)
     config = config_lib.selected(point_config(spec, point, seeds))
     config_lib.validate(config)
-    share_teacher(config, workdir, point)
+    share_teacher(config, stages_root or workdir, point)
     _write_json(os.path.join(pdir, "config.json"), config.to_dict())
     t0 = time.time()
     result = run_lib.run(config, os.path.join(pdir, "run"))
@@ -158,7 +160,8 @@ def run_point(spec: TableSpec, point: Point, workdir: str, *, seeds: int | None 
         "seeds_used": seeds_used(spec, config, point),
         "wall_time": wall, "teacher_queries": teacher_queries(result),
         "provenance": provenance(), "config": config.to_dict(),
-        "command": point_command(spec, point, workdir, seeds), "result": result}
+        "command": point_command(spec, point, workdir, seeds, stages_root=stages_root),
+        "result": result}
     _write_json(os.path.join(pdir, RESULTS), record)
     return read_record(workdir, point)
 
@@ -171,12 +174,33 @@ class SweepOutcome:
 
 
 def point_command(spec: TableSpec, point: Point, workdir: str, seeds: int | None,
-                  python: str = "python") -> str:
+                  python: str = "python", stages_root: str | None = None) -> str:
     args = [python, "-m", "launch.reproduce", f"--table={spec.id}", f"--scale={point.scale}",
             f"--point={point.name}", f"--workdir={workdir}"]
     if seeds is not None:
         args.append(f"--seeds={seeds}")
+    if stages_root and stages_root != workdir:
+        args.append(f"--stages_root={stages_root}")
     return " ".join(shlex.quote(a) for a in args)
+
+
+def stage_waves(spec: TableSpec, points: Sequence[Point], workdir: str,
+                seeds: int | None = None) -> tuple[list[Point], list[Point]]:
+    """(first, rest): the first point of each shared teacher folder (`share_teacher`), which
+    trains it, and every other point, which reads a teacher back. A sweep runs the first wave
+    before it fans out the rest, so each shared stage is trained once, not waited on by every
+    parallel point (`kdjax.stages` keeps concurrent starts correct either way)."""
+    first, rest, seen = [], [], set()
+    for p in points:
+        config = point_config(spec, p, seeds)
+        share_teacher(config, workdir, p)
+        folder = config.teacher.workdir if "teacher" in config else ""
+        if folder and folder not in seen:
+            seen.add(folder)
+            first.append(p)
+        else:
+            rest.append(p)
+    return first, rest
 
 
 def run_sweep(spec: TableSpec, points: Sequence[Point], workdir: str, *,
@@ -209,8 +233,20 @@ def run_sweep(spec: TableSpec, points: Sequence[Point], workdir: str, *,
                                    traceback.format_exc())
                 log(f"[{spec.id}] point {p.name} FAILED: {type(e).__name__}: {e}")
         return out
+    first, rest = stage_waves(spec, todo, workdir, seeds)
+    if first and rest:
+        log(f"[{spec.id}] {len(first)} point(s) train the shared teacher(s) first: "
+            f"{', '.join(p.name for p in first)}")
+    for wave in (first, rest):
+        _run_parallel(spec, wave, workdir, out, seeds=seeds, parallel=parallel,
+                      registry=registry, log=log)
+    return out
+
+
+def _run_parallel(spec: TableSpec, queue: list[Point], workdir: str, out: SweepOutcome, *,
+                  seeds: int | None, parallel: int, registry: str, log) -> None:
     running: list[tuple[Point, subprocess.Popen, Any]] = []
-    queue = list(todo)
+    queue = list(queue)
     try:
         while queue or running:
             while queue and len(running) < parallel:
@@ -245,7 +281,6 @@ def run_sweep(spec: TableSpec, points: Sequence[Point], workdir: str, *,
             proc.terminate()
             proc.wait()
             _close_log(workdir, p, logf)
-    return out
 
 
 def _open_log(workdir: str, point: Point):
@@ -269,24 +304,30 @@ def _close_log(workdir: str, point: Point, logf) -> None:
 def tpu_commands(spec: TableSpec, points: Sequence[Point], bucket: str, *, name_prefix: str,
                  seeds: int | None = None, extra_flags: str = "",
                  vm_workdir: str = "runs/repro") -> list[str]:
-    """One `launch/tpu/tpu_vm.py` job per point (create + install + run in the background on its
-    own TPU VM `<prefix>-<i>`), printed, not run. The point runs in `vm_workdir` on the VM and
-    its directory is then copied to `<bucket>/<table>/<scale>/<point>` (gsutil rsync), so that
+    """One `launch/tpu/tpu_vm.py` job per point (create + install + run on its own TPU VM
+    `<prefix>-<i>`), printed, not run. The point runs in `vm_workdir` on the VM and its
+    directory is then copied to `<bucket>/<table>/<scale>/<point>` (gsutil rsync), so that
     `gsutil -m rsync -r <bucket> <local workdir>` followed by a local `--table=...` run (which
-    skips the finished points) aggregates them."""
+    skips the finished points) aggregates them. With a bucket the points share their teachers
+    there (`--stages_root`): the first point of each teacher (`stage_waves`) comes first and
+    runs in the foreground, so the shared teachers are trained before the other points start
+    (in the background)."""
     lines = []
-    for i, p in enumerate(points):
+    first, rest = stage_waves(spec, points, bucket or vm_workdir, seeds)
+    if not bucket:
+        first, rest = [], list(points)
+    for i, p in enumerate(first + rest):
         name = f"{name_prefix}-{i}"
         if not _TPU_NAME_RE.match(name):  # tpu_vm's own rule (importing it defines its flags)
             raise ValueError(f"TPU VM name {name!r} must be lowercase letters/digits/'-' "
                              "starting with a letter")
-        command = point_command(spec, p, vm_workdir, seeds)
+        command = point_command(spec, p, vm_workdir, seeds, stages_root=bucket or None)
         if bucket:
             rel = f"{p.table}/{p.scale}/{p.name}"
             command += (f" && gsutil -m rsync -r {shlex.quote(vm_workdir + '/' + rel)} "
                         f"{shlex.quote(bucket.rstrip('/') + '/' + rel)}")
         args = ["python", "-m", "launch.tpu.tpu_vm", "--action=launch", f"--name={name}",
-                "--background", f"--command={command}"]
+                *([] if p in first else ["--background"]), f"--command={command}"]
         lines.append(" ".join(shlex.quote(a) for a in args)
                      + (f" {extra_flags}" if extra_flags else ""))
     return lines
