@@ -21,7 +21,7 @@ from typing import Any
 import ml_collections
 
 from kdjax import config as config_lib
-from kdjax import experiment, methods
+from kdjax import experiment, methods, placement
 from kdjax.provenance import provenance
 from kdjax.train import loop
 from kdjax.train import mesh as mesh_lib
@@ -80,6 +80,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                "teacher_queries": result.teacher_queries,
                "history": result.history,
                "config": config.to_dict(), "provenance": provenance(),
+               "placement": placement.describe(config),
                "wall_time": time.time() - t0, "examples_per_sec": result.examples_per_sec}
     if inputs.teacher_summaries:
         results["teacher"] = inputs.teacher_summaries[0]

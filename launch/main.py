@@ -76,6 +76,8 @@ def run(config, workdir: str) -> dict:
                  jax.devices())
     config = config_lib.selected(config)   # the base + the sections of the method it runs
     config_lib.validate(config)
+    from kdjax import placement
+    print("\n".join(placement.lines(placement.describe(config))), flush=True)   # where it runs
     with workdir_lib.claim(workdir):   # one writer per workdir
         workdir_lib.check_config(workdir, config, _ALLOW_CHANGES.value)
         if config.scale_note and jax.process_index() == 0:

@@ -3,6 +3,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -65,9 +66,10 @@ def test_remote_command_survives_the_remote_shell():
     assert shlex.split(remote)[-len(shlex.split(job)):] == shlex.split(job)
     bg = tpu_vm.run_remote(job, background=True, multihost=False)
     words = shlex.split(bg)
-    assert words[:3] == ["nohup", "bash", "-c"]
-    assert words[3] == f"cd kdjax && source ~/kdjax-venv/bin/activate && {job}"
-    assert words[4:] == [">", "~/kdjax-run.log", "2>&1", "&"]
+    assert words[:4] == ["setsid", "nohup", "bash", "-c"]
+    assert words[4] == f"cd kdjax && source ~/kdjax-venv/bin/activate && {job}"
+    assert words[5:] == [">", "~/kdjax-run.log", "2>&1", "<", "/dev/null", "&", "echo", "$!",
+                         ">", "~/kdjax-run.pid"]
 
 
 def test_local_source_install_and_single_host():
@@ -108,7 +110,7 @@ def test_shell_script_dry_run():
     assert proc.returncode == 0, proc.stderr
     last = shlex.split(proc.stdout.strip().splitlines()[-1])
     assert "--worker=all" in last and last[5] == "kdjax-v4-32"
-    assert shlex.split(last[-1][len("--command="):])[:3] == ["nohup", "bash", "-c"]
+    assert shlex.split(last[-1][len("--command="):])[:4] == ["setsid", "nohup", "bash", "-c"]
     assert "--workdir=gs://b/r1" in last[-1]
 
 
@@ -211,3 +213,41 @@ def test_python_setup_variants_and_a_real_venv(tmp_path):
     out = subprocess.run([str(stale / "python"), "-c", "import sys; print(sys.version_info[:2])"],
                          capture_output=True, text=True)
     assert out.stdout.strip() == str((major, minor))
+
+
+def test_install_waits_for_the_apt_lock_first():
+    t = tpu_vm.Target("kd", "z")
+    install = tpu_vm.plan("install", t, repo_url="https://h/k.git")[0][-1][len("--command="):]
+    # after `set -e`, before any apt-get
+    assert install.startswith(" && ".join(["set -e", *tpu_vm.APT_WAIT, "sudo apt-get"]))
+    assert "DPkg::Lock::Timeout" in install and "/var/lib/apt/lists/lock" in install
+    assert subprocess.run(["bash", "-n", "-c", install]).returncode == 0
+
+
+def test_stop_sends_sigterm_to_the_background_run_and_waits(tmp_path):
+    """`--action=stop` on a worker (here: this machine, HOME=tmp_path): the background run's
+    process group gets SIGTERM, the line waits until it has exited."""
+    t = tpu_vm.Target("kd", "z")
+    (argv,) = tpu_vm.plan("stop", t)
+    assert argv[:6] == ["gcloud", "compute", "tpus", "tpu-vm", "ssh", "kd"]
+    assert "--worker=all" in argv and argv[-1] == f"--command={tpu_vm.stop_remote()}"
+    env = dict(os.environ, HOME=str(tmp_path))
+    job = ("python3 -c \"import signal, sys, time; signal.signal(signal.SIGTERM, lambda *a: "
+           "(print('checkpointed', flush=True), sys.exit(0))); print('up', flush=True); "
+           "time.sleep(60)\"")
+    (tmp_path / "kdjax").mkdir()                  # the checkout and venv run_remote enters
+    (tmp_path / "kdjax-venv" / "bin").mkdir(parents=True)
+    (tmp_path / "kdjax-venv" / "bin" / "activate").write_text("")
+    subprocess.run(["bash", "-c", tpu_vm.run_remote(job, background=True, multihost=False)],
+                   env=env, cwd=tmp_path, check=True)
+    log = tmp_path / "kdjax-run.log"
+    for _ in range(100):
+        if log.exists() and "up" in log.read_text():
+            break
+        time.sleep(0.1)
+    out = subprocess.run(["bash", "-c", tpu_vm.stop_remote()], env=env, capture_output=True,
+                         text=True, timeout=60).stdout
+    assert "SIGTERM sent" in out and log.read_text() == "up\ncheckpointed\n"
+    again = subprocess.run(["bash", "-c", tpu_vm.stop_remote()], env=env, capture_output=True,
+                           text=True, timeout=60).stdout
+    assert "no kdjax run" in again

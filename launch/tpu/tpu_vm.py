@@ -24,13 +24,15 @@ from absl import app, flags
 
 from launch.multihost import runs_kdjax, with_multihost
 
-ACTIONS = ("create", "install", "run", "up", "launch", "delete", "status")
+ACTIONS = ("create", "install", "run", "up", "launch", "stop", "delete", "status")
 PYTHON_INSTALLS = ("deadsnakes", "uv", "system")
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("action", "launch", ACTIONS,
                   "create: the TPU VM; install: kdjax on every worker; run: --command on every "
-                  "worker; up: create+install; launch: create+install+run; delete; status.")
+                  "worker; up: create+install; launch: create+install+run; stop: SIGTERM to "
+                  "the --background run on every worker (it checkpoints and exits; `run` "
+                  "resumes it); delete: the TPU VM; status.")
 flags.DEFINE_string("name", None, "TPU VM name (lowercase letters, digits, '-').")
 flags.DEFINE_string("zone", "us-central2-b", "GCP zone (v4 TPUs: us-central2-b).")
 flags.DEFINE_string("accelerator_type", "v4-8", "TPU type: v4-8 (1 host), v4-32 (4 hosts), ...")
@@ -69,6 +71,17 @@ flags.DEFINE_multi_string("env", [], "KEY=VALUE exported before --command on eve
 REMOTE_DIR = "kdjax"            # relative to the worker's home directory
 VENV = "~/kdjax-venv"
 LOG = "~/kdjax-run.log"
+PIDFILE = "~/kdjax-run.pid"     # process group of the --background run (for --action=stop)
+STOP_WAIT_S = 600
+# A fresh TPU VM runs unattended-upgrades at boot, holding apt's locks for minutes: wait for
+# them (apt's own lock timeout, and a bounded wait on the lists lock `apt-get update` takes).
+APT_WAIT = (
+    "echo 'DPkg::Lock::Timeout \"900\";' | sudo tee /etc/apt/apt.conf.d/90kdjax-lock-wait "
+    ">/dev/null",
+    "for i in $(seq 180); do sudo fuser /var/lib/dpkg/lock-frontend /var/lib/dpkg/lock "
+    "/var/lib/apt/lists/lock >/dev/null 2>&1 || break; "
+    "if [ $i = 1 ]; then echo 'waiting for the apt lock (unattended-upgrades)'; fi; sleep 5; "
+    "done")
 LOCAL_TARBALL = "/tmp/kdjax-src.tar.gz"
 DATA_MOUNT = "/mnt/disks/data"
 DATA_DEVICE = "/dev/sdb"       # the first attached data disk on a TPU VM worker
@@ -237,6 +250,7 @@ def install_cmds(t: Target, source: str = "git", repo_url: Optional[str] = None,
     pip_target = f"'.[{extras}]'" if extras else "."
     setup = " && ".join([
         "set -e",
+        *APT_WAIT,
         "sudo apt-get -qq update",
         "sudo DEBIAN_FRONTEND=noninteractive apt-get -qq install -y git curl",
         "(sudo DEBIAN_FRONTEND=noninteractive apt-get -qq install -y dataset-fashion-mnist "
@@ -268,9 +282,20 @@ def run_remote(command: str, background: bool = False, multihost: bool = True,
             raise ValueError(f"--env wants KEY=VALUE, got {kv!r}")
         exports += f"export {key}={shlex.quote(value)} && "
     line = f"cd {REMOTE_DIR} && source {VENV}/bin/activate && {exports}{command}"
-    if background:
-        return f"nohup bash -c {shlex.quote(line)} > {LOG} 2>&1 &"
+    if background:   # its own session: `stop` signals the whole process group
+        return (f"setsid nohup bash -c {shlex.quote(line)} > {LOG} 2>&1 < /dev/null & "
+                f"echo $! > {PIDFILE}")
     return line
+
+
+def stop_remote() -> str:
+    """The bash line that stops the --background run on a worker: SIGTERM to its process group
+    (kdjax writes a checkpoint and exits), then wait up to STOP_WAIT_S for it to end."""
+    return (f"if [ -f {PIDFILE} ] && kill -TERM -- -$(cat {PIDFILE}) 2>/dev/null; then "
+            f"echo \"$(hostname): SIGTERM sent to the kdjax run\"; "
+            f"for i in $(seq {STOP_WAIT_S}); do kill -0 -- -$(cat {PIDFILE}) 2>/dev/null || "
+            f"break; sleep 1; done; rm -f {PIDFILE}; "
+            f"else echo \"$(hostname): no kdjax run in the background\"; fi")
 
 
 def plan(action: str, t: Target, *, command: Optional[str] = None, source: str = "git",
@@ -291,6 +316,8 @@ def plan(action: str, t: Target, *, command: Optional[str] = None, source: str =
         steps += install_cmds(t, source, repo_url, branch, python, python_install, extras)
     if action in ("run", "launch"):
         steps.append(ssh_cmd(t, remote))
+    if action == "stop":
+        steps.append(ssh_cmd(t, stop_remote()))
     if action == "delete":
         steps.append(delete_cmd(t))
     if action == "status":
