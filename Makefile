@@ -3,15 +3,26 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 FMNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 
-.PHONY: setup data demo test test-slow bench reproduce report clean
+.PHONY: setup data demo test test-slow bench reproduce report clean lock
 
-$(VENV)/.installed: pyproject.toml
+# Every install is pinned by constraints.txt (`make lock` re-resolves it to the newest releases).
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -c constraints.txt --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[test]'
 	touch $@
 
 setup: $(VENV)/.installed
+
+# Re-resolve the dependencies in a scratch venv and rewrite constraints.txt (then commit it).
+lock:
+	rm -rf .venv-lock && python3 -m venv .venv-lock
+	.venv-lock/bin/python -m pip install -q --upgrade pip
+	.venv-lock/bin/python -m pip install -q -e '.[test]'
+	{ echo "# pip constraints for the README's two commands (make demo, make test): written by"; \
+	  echo "# \`make lock\` from a fresh resolve of pyproject.toml's [test] extra. Do not edit by hand."; \
+	  .venv-lock/bin/python -m pip freeze --all --exclude-editable | grep -v '^-e '; } > constraints.txt
+	rm -rf .venv-lock
 
 data:
 	@test -f $(FMNIST) || { echo "Installing Debian's dataset-fashion-mnist (offline Fashion-MNIST)"; \

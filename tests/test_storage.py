@@ -31,6 +31,38 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _serve_generation_headers() -> None:
+    """Make the emulator's media downloads carry `x-goog-generation` / `x-goog-metageneration`,
+    as GCS's do. Without them tensorstore cannot tell which generation of an object it read: an
+    OCDBT manifest read while orbax writes a checkpoint fails with `Malformed
+    StorageGeneration` whenever the manifest already exists, which depends on the timing of
+    orbax's concurrent array writes (the flaky `test_orbax_checkpoint_on_bucket` under -n 2).
+    Idempotent: the emulator's routing table is patched once per process."""
+    from gcp_storage_emulator import server
+    from gcp_storage_emulator.exceptions import NotFound
+    from gcp_storage_emulator.handlers import objects
+    if getattr(objects.download, "serves_generation", False):
+        return
+    plain = objects.download
+
+    def download(request, response, storage, *args, **kwargs):
+        plain(request, response, storage, *args, **kwargs)
+        try:
+            obj = storage.get_file_obj(request.params["bucket_name"],
+                                       request.params["object_id"])
+        except NotFound:
+            return
+        response["x-goog-generation"] = str(obj["generation"])
+        response["x-goog-metageneration"] = str(obj["metageneration"])
+
+    download.serves_generation = True
+    objects.download = download            # objects.get calls it for ?alt=media
+    for _, table in server.HANDLERS:       # the /download/... route holds the function itself
+        for method, handler in list(table.items()):
+            if handler is plain:
+                table[method] = download
+
+
 @pytest.fixture(scope="module")
 def gcs():
     """An in-memory GCS emulator with bucket `bucket`, and every client pointed at it."""
@@ -41,6 +73,7 @@ def gcs():
     from gcp_storage_emulator.server import create_server
 
     logging.getLogger("gcp_storage_emulator").setLevel(logging.ERROR)
+    _serve_generation_headers()
     port = _free_port()
     server = create_server("127.0.0.1", port, in_memory=True, default_bucket="bucket")
     server.start()
