@@ -7,6 +7,8 @@ signal survives `exec`, so it can be set between fork and exec (`popen_kwargs`) 
 child itself (`die_with_parent`, e.g. a multiprocessing pool's initializer). A parent that
 dies before the child's `prctl` call is caught by comparing `getppid()` with the parent's
 pid. Elsewhere than Linux both are no-ops: children there may outlive a killed parent.
+`watch_parent` polls the parent pid instead (any POSIX system), for children started by a
+library thread that may end first (grain's data workers).
 """
 from __future__ import annotations
 
@@ -35,6 +37,22 @@ def die_with_parent(parent_pid: Optional[int] = None) -> None:
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(1)
+
+
+def watch_parent(parent_pid: int, interval: float = 0.5) -> None:
+    """Called in a child whose creating thread may exit before the parent does (where the
+    death signal would fire too early): a daemon thread ends this process within `interval`
+    seconds of the parent's death (the child is then re-parented, its ppid changes)."""
+    import threading
+    import time
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        os._exit(1)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+    threading.Thread(target=watch, name="kdjax-watch-parent", daemon=True).start()
 
 
 def popen_kwargs() -> dict:

@@ -156,3 +156,37 @@ def test_parallel_sweep_points_die_with_a_killed_parent(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.slow  # grain's spawned workers import grain and numpy: about 15 s here
+def test_grain_data_workers_die_with_a_killed_training_process(tmp_path):
+    """GrainLoader's worker processes (started by grain) end when the process that iterates
+    them is SIGKILLed, as a killed `launch.main` is."""
+    (tmp_path / "iterate.py").write_text(textwrap.dedent("""
+        import os, sys, time
+        import numpy as np
+
+        if __name__ == "__main__":
+            from kdjax.data import make_split
+            from kdjax.data.loader import GrainLoader
+            split = make_split(np.zeros((64, 8, 8, 3), np.uint8), np.zeros(64, np.int32))
+            it = iter(GrainLoader(split, 8, worker_count=2, process_index=0, process_count=1))
+            next(it)
+            open(sys.argv[1], "w").close()
+            time.sleep(600)
+    """))
+    ready = tmp_path / "ready"
+    proc = subprocess.Popen([sys.executable, str(tmp_path / "iterate.py"), str(ready)],
+                            cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        _wait(lambda: ready.exists() or proc.poll() is not None, "no batch came")
+        assert proc.poll() is None
+        kids = _children(proc.pid)
+        assert len(kids) >= 2
+        proc.kill()
+        proc.wait(timeout=60)
+        _wait(lambda: not any(_alive(k) for k in kids),
+              f"grain workers of a killed process still running: {kids}", timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -263,3 +263,17 @@ def test_an_unexpected_error_keeps_its_traceback(tmp_path):
                           text=True, timeout=120)
     assert proc.returncode == 1 and "Traceback" in proc.stderr
     assert "ZeroDivisionError: a bug" in proc.stderr
+
+
+def test_a_symlinked_out_replaces_its_target(tmp_path):
+    target = tmp_path / "disk" / "cifar100"
+    target.parent.mkdir()
+    link = tmp_path / "cifar100"
+    os.symlink(target, link)
+    tar = str(tmp_path / "a.tar.gz")
+    content = write_cifar100_tarball(tar, n_train=10, n_test=3)
+    for _ in range(2):  # fresh, then over the first
+        prepare.prepare("cifar100", tar, str(link), num_workers=1, check_md5=False)
+        assert os.path.islink(link) and os.path.isfile(target / "kdjax_dataset.json")
+        assert sorted(os.listdir(target.parent)) == ["cifar100"]
+    _loads_as(str(link), content)

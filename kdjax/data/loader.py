@@ -21,6 +21,7 @@ would have read. `iterate_batches` has the contract of `pipeline.iterate_batches
 """
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any, Iterator, Optional
 
@@ -42,6 +43,13 @@ def default_worker_count() -> int:
         return int(env)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(64, cores or 1))
+
+
+def _watch_parent(parent: int, worker_index: int, worker_count: int) -> None:
+    """grain's worker_init_fn: a data worker ends when the training process dies."""
+    del worker_index, worker_count
+    from kdjax import children  # lazy
+    children.watch_parent(parent)
 
 
 def host_augments(split) -> bool:
@@ -162,7 +170,8 @@ class GrainLoader:
             if not flags.FLAGS.is_parsed():
                 flags.FLAGS.mark_as_parsed()
             it_ds = it_ds.mp_prefetch(grain.MultiprocessingOptions(
-                num_workers=self.worker_count, per_worker_buffer_size=self.worker_buffer_size))
+                num_workers=self.worker_count, per_worker_buffer_size=self.worker_buffer_size),
+                worker_init_fn=functools.partial(_watch_parent, os.getpid()))
         return it_ds
 
 

@@ -57,7 +57,7 @@ def prepare(dataset: str, source: Optional[str], out_dir: str, *, num_workers: i
         cache_dir = (os.path.expanduser("~/.cache/kdjax/downloads") if "://" in out_dir
                      else os.path.join(out_dir, "downloads"))
     if not storage.is_remote(out_dir):
-        swap.recover(out_dir)  # before a download lands in out_dir/downloads
+        swap.recover(os.path.realpath(out_dir))  # before a download lands in out_dir
     found = read(name, source, cache_dir, check_md5, svhn_extra)
     return write_dataset(out_dir, name, found, num_workers=num_workers,
                          examples_per_shard=examples_per_shard, recipe=recipe,

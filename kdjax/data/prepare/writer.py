@@ -17,7 +17,8 @@ Everything is written to a local folder first and then swapped in whole (`swap`)
 as it was. On a bucket (gs://...) the files go up under `<out>/<fingerprint prefix>/` and
 `kdjax_dataset.json`, uploaded last, is the commit: it names that prefix as its `root`;
 readers read only what a committed metadata file names, and the previous prefix is deleted
-after the commit. Shard workers die with the parent process (`kdjax.children`).
+after the commit. Either way a re-prepare needs room for the old and the new folder while it
+runs. Shard workers die with the parent process (`kdjax.children`).
 """
 from __future__ import annotations
 
@@ -121,6 +122,7 @@ def write_dataset(out_dir: str, name: str, found: DatasetFiles, *, num_workers: 
     if remote:
         stage = tempfile.mkdtemp(prefix="kdjax_prepare_")
     else:
+        out_dir = os.path.realpath(out_dir)  # a symlink's target is what gets replaced
         swap.recover(out_dir)
         swap.check_replaceable(out_dir)
         stage = swap.aside(out_dir)
