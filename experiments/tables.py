@@ -8,7 +8,7 @@ Each entry names an experiments/ config file and the argument its get_config rec
 ('cpu' = the declared reduced version on offline data, 'full' = the paper's setting), the grid
 of config overrides to sweep, how --seeds enters, and (for harness-aggregated tables) which
 numbers to average and where the paper's number for the same cell lives in
-kdjax/reproduce/paper_numbers.py. Entries whose config or runner does not exist yet are listed as
+papers/paper_numbers.py. Entries whose config or runner does not exist yet are listed as
 'not yet implemented' by --list; nothing is ever filled in for them. The entries of each paper
 live beside its configs: experiments/{rad,disk,alm,lrds}/tables.py.
 """
@@ -16,7 +16,7 @@ from experiments.alm.tables import ENTRIES as _ALM
 from experiments.disk.tables import ENTRIES as _DISK
 from experiments.lrds.tables import ENTRIES as _LRDS
 from experiments.rad.tables import ENTRIES as _RAD
-from kdjax.reproduce.spec import Baseline, Curve, Metric, TableSpec
+from kdjax.reproduce.spec import Baseline, Curve, Metric, TableSpec, Verify
 
 _ENTRIES: list[TableSpec] = []
 
@@ -33,6 +33,7 @@ _add(id="kd_fashion_mnist", paper="kd", kind="figure",
      metrics=(Metric("student", "test_accuracy"),
               Metric("teacher", "teacher.test_accuracy")),
      curves=(Curve("student", "history"),), paired=(Baseline("method", "ce"),),
+     verify=Verify(seeds=1),
      notes="Built on kdjax.methods.kd (CE and Hinton KD); shows sweep, resume, mean ± std and "
            "curves end to end. No paper cell to compare with.")
 

@@ -56,6 +56,9 @@ _VERIFY_WORKDIR = flags.DEFINE_string("verify_workdir", None, "Where --verify re
                                       "there are reused.")
 _REGISTRY = flags.DEFINE_string("registry", "experiments.tables:TABLES",
                                 "'module:attribute' holding the {id: TableSpec} registry.")
+_PAPER_NUMBERS = flags.DEFINE_string("paper_numbers", "papers.paper_numbers:PAPERS",
+                                     "'module:attribute' holding the papers' numbers the "
+                                     "reports print beside ours ({paper: {key: number}}).")
 _TPU_NAME = flags.DEFINE_string("tpu_name", None, "Print one launch/tpu/tpu_vm.py job per "
                                 "unfinished point (VMs <tpu_name>-<i>) instead of running.")
 _TPU_FLAGS = flags.DEFINE_string("tpu_flags", "", "Extra flags for each tpu_vm.py job, e.g. "
@@ -74,6 +77,11 @@ def _registry():
     tables = load_registry(_REGISTRY.value)
     check_registry(tables)
     return tables
+
+
+def _papers():
+    from kdjax.reproduce.spec import load_registry
+    return load_registry(_PAPER_NUMBERS.value, "--paper_numbers")
 
 
 def _run_table(spec, tables) -> bool:
@@ -121,7 +129,7 @@ def _run_table(spec, tables) -> bool:
     out = execute.run_sweep(spec, points, workdir, seeds=seeds, parallel=_PARALLEL.value,
                             registry="" if _REGISTRY.value == _REGISTRY.default
                             else _REGISTRY.value)
-    rep = report.write_table_report(spec, workdir, scale)
+    rep = report.write_table_report(spec, workdir, scale, _papers())
     if rep is not None:
         print("\n" + rep["markdown"] + f"\n\n(report: {workdir}/{spec.id}/{scale}/report.md, "
               "report.csv)", flush=True)
@@ -165,7 +173,7 @@ def main(argv):
             ok = _run_table(tables[tid], tables) and ok
     if _WRITE_REPORT.value:  # with --table: only those entries; the others are kept
         only = _TABLE.value.split(",") if _TABLE.value and _TABLE.value != "all" else ()
-        report.write_reproduction_md(tables, _WORKDIR.value, doc_path, only=only)
+        report.write_reproduction_md(tables, _WORKDIR.value, doc_path, _papers(), only=only)
         print(f"wrote {doc_path} and {summary.summary_path(doc_path)}")
     if _VERIFY.value is not None:
         ok = _verify(tables, doc_path) and ok
@@ -183,7 +191,7 @@ def _verify(tables, doc_path: str) -> bool:
         diffs = verify.verify(tables, ids, doc_path, summary.summary_path(doc_path),
                               workdir=_VERIFY_WORKDIR.value, parallel=_PARALLEL.value,
                               registry="" if _REGISTRY.value == _REGISTRY.default
-                              else _REGISTRY.value)
+                              else _REGISTRY.value, papers=_papers())
     except ValueError as e:
         raise app.UsageError(str(e)) from None
     for d in diffs:

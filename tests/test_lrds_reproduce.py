@@ -114,8 +114,9 @@ def test_pair_setting_resolves_aliases():
 def test_paper_numbers_reach_their_cells():
     spec = tables.TABLES["lrds_cifar100"]
     student = spec.metrics[0]
+    from papers.paper_numbers import PAPERS
     look = lambda pair, variant: aggregate.lookup_paper(
-        "lrds", student.paper, {"pair": pair, "variant": variant, "seed": 0})
+        "lrds", student.paper, {"pair": pair, "variant": variant, "seed": 0}, PAPERS)
     assert look("resnet56:resnet20", "KD") == 70.66
     assert look("resnet56:resnet20", "KD+LR") is None
     assert look("mlp_3x256:mlp_1x64", "KD") is None   # reduced rows carry no paper number

@@ -141,8 +141,12 @@ def test_paper_lookup():
     assert aggregate.lookup_paper("fake", ("t1", "zzz"), {}, papers) is None
     assert aggregate.lookup_paper("nopaper", ("t1",), {}, papers) is None
     # the real file: nested (DiSK) and flat tuple keys (ALM)
-    assert aggregate.lookup_paper("disk", ("table1", "counts", "gaussians_2d", "DiSK", "D")) == 97
-    assert aggregate.lookup_paper("alm", ("table1", "{m}", "cifar100"), {"m": "DGKD"}) == 68.61
+    from papers.paper_numbers import PAPERS
+    assert aggregate.lookup_paper("disk", ("table1", "counts", "gaussians_2d", "DiSK", "D"),
+                                  papers=PAPERS) == 97
+    assert aggregate.lookup_paper("alm", ("table1", "{m}", "cifar100"), {"m": "DGKD"},
+                                  PAPERS) == 68.61
+    assert aggregate.lookup_paper("alm", ("table1", "{m}", "cifar100"), {"m": "DGKD"}) is None
 
 
 def test_metric_rows_by_hand(fake_env):

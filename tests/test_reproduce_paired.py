@@ -110,7 +110,9 @@ def test_alm_tables_show_the_papers_rows_and_paired_differences():
     recs = [{"params": {"alm.variant": v, "seed": s}, "seed": s,
              "result": {"test_accuracy": a, "teacher": {"test_accuracy": 0.7}}}
             for (v, s), a in acc.items()]
-    rows = {r["variant"]: r for r in aggregate.metric_rows(t, recs) if r["metric"] == "student"}
+    from papers.paper_numbers import PAPERS
+    rows = {r["variant"]: r for r in aggregate.metric_rows(t, recs, PAPERS)
+            if r["metric"] == "student"}
     assert {v: rows[v]["paper"] for v in rows} == {"takd": 67.29, "dgkd": 68.61, "alm": 67.8}
     pairs = {r["a − b"]: r for r in aggregate.baseline_rows(t, recs)}
     assert set(pairs) == {"alm − takd", "alm − dgkd"}
@@ -119,7 +121,7 @@ def test_alm_tables_show_the_papers_rows_and_paired_differences():
     t2 = TABLES["alm_table2"]
     (row,) = aggregate.metric_rows(t2, [{"params": {"alm.variant": "kd",
                                                     "model.name": "wrn_16_1", "seed": 0},
-                                         "seed": 0, "result": {"test_accuracy": 0.5}}])
+                                         "seed": 0, "result": {"test_accuracy": 0.5}}], PAPERS)
     assert row["paper"] == 66.6                                     # 'vanilla_kd_0.9'
 
 

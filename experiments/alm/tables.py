@@ -3,7 +3,7 @@
 One `TableSpec` per table or figure; `python -m launch.reproduce --list` shows them all.
 """
 from experiments.alm import variants as alm_variants
-from kdjax.reproduce.spec import Baseline, Metric, TableSpec
+from kdjax.reproduce.spec import Baseline, Metric, TableSpec, Verify
 
 ENTRIES: list[TableSpec] = []
 
@@ -15,7 +15,7 @@ def _add(**kw) -> None:
 _add(id="alm_sec5_fig3", paper="alm", kind="figure", full_here=True,
      title="ALM-KD Fig. 3 (Sec. 5.1): mean λ per teacher-confidence bucket, noisy vs clean",
      config="experiments/alm/sec5_fig3.py", seeds="count:num_seeds",
-     default_seeds={"cpu": 50, "full": 50},
+     default_seeds={"cpu": 50, "full": 50}, verify=Verify(),
      notes="The paper gives no numbers, only the claim in paper_numbers.ALM; --seeds=N sets "
            "the number of vectorised seeds (paper: 50).")
 _add(id="alm_sec5_fig4", paper="alm", kind="figure", full_here=True,

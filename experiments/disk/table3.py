@@ -7,7 +7,7 @@
 
 Rows: teachers ResNet10-l / ResNet10 / ResNet18 / ResNet34 x students ResNet10-xxs / -s / -m
 (A.4 widths; kdjax.models resnet10_*), each with CE, KD and DiSK students (3 seeds) printed
-beside the paper's cells (kdjax/reproduce/paper_numbers.py DISK['table3']). This file is one run
+beside the paper's cells (papers/paper_numbers.py DISK['table3']). This file is one run
 (`disk.variant`, `seed`, the pair `teacher.name` / `model.name`; 'full' defaults to the first
 pair); experiments/tables.py's `disk_table3` sweeps variants x seeds x PAIRS.
 

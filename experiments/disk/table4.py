@@ -5,7 +5,7 @@
 
 Rows: teacher ResNet32x4 -> ResNet8x4 / ShuffleNetV2 / WRN-16-2 / MobileNetV2x2 and teacher
 WRN-40-2 -> ResNet8x4 / ShuffleNetV2 / WRN-40-1 / MobileNetV2x2 (kdjax.models zoo names), CE /
-KD / DiSK students, 3 seeds, beside DISK['table4'] in kdjax/reproduce/paper_numbers.py (the
+KD / DiSK students, 3 seeds, beside DISK['table4'] in papers/paper_numbers.py (the
 feature-matching columns are listed there, not run). 'full' = the Table 3 setting (Sec. 4 /
 A.5, see experiments/disk/table3.py: 200 epochs, SGD 0.1, cosine, batch 200, CE warm start,
 K = 20, λ in [0.1, 50], λ_T = 50). 'cpu' (default) = declared reduced stand-in: offline

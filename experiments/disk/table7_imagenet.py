@@ -7,7 +7,7 @@
 
 Rows: CE, KD, DiSK and SimKD students (kdjax.methods.disk, `disk.variant` 'ce', 'kd', 'disk',
 'simkd'; one run each, swept by experiments/tables.py) beside DISK['table7'] in
-kdjax/reproduce/paper_numbers.py (CE / KD / SemCKD / SimKD / DiSK; the paper borrows the
+papers/paper_numbers.py (CE / KD / SemCKD / SimKD / DiSK; the paper borrows the
 baselines from Chen et al. 2022; SemCKD is listed, not run).
 
 'full' = A.6: TFDS imagenet2012 (1.28M train / the 50k validation split as test), ResNet-50 ->

@@ -9,7 +9,7 @@ SimKD + DiSK students (`disk.variant` of kdjax.methods.disk; SimKD = kdjax.metho
 penultimate features -> projector -> the teacher's frozen classifier, loss ||Ψ(f_s) − f_t||²;
 SimKD + DiSK = A.7 Eq. 9: each point's feature loss weighed by 1 − g(x), the guide trained by
 Alg. 1 line 6 with that loss as L_dist and the Eq. 3 budget on the student's logits), beside
-DISK['table8'] in kdjax/reproduce/paper_numbers.py (FitNet / SemCKD listed, not run).
+DISK['table8'] in papers/paper_numbers.py (FitNet / SemCKD listed, not run).
 
 'full' = "similar setup as in Table 4" (experiments/disk/table3.py cifar_config: 200 epochs, SGD
 0.1 cosine, batch 200, CE warm start (the SimKD students' backbones start from it too, the

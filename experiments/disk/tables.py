@@ -3,7 +3,7 @@
 One `TableSpec` per table or figure; `python -m launch.reproduce --list` shows them all.
 """
 from experiments.disk import table3 as disk_table3
-from kdjax.reproduce.spec import Baseline, Metric, TableSpec
+from kdjax.reproduce.spec import Baseline, Metric, TableSpec, Verify
 
 ENTRIES: list[TableSpec] = []
 
@@ -38,7 +38,10 @@ _add(id="disk_table1_cap", paper="disk", full_here=True,
 _add(id="disk_table2_6", paper="disk", full_here=True,
      title="DiSK Tables 2/5/6: model statistics (parameters, MACs)",
      config="experiments/reproduce/disk_table2_6.py",
-     notes="Parameters from jax.eval_shape; MACs = XLA cost analysis flops / 2 at batch 1.")
+     verify=Verify(),
+     notes="Parameters from jax.eval_shape; MACs counted as the paper's counter counts them "
+           "(convolutions with every kernel tap, zero padding included, and dense layers; "
+           "kdjax/reproduce/model_stats.py).")
 # One point = one run of kdjax.methods.disk (config.method = 'disk'): a `disk.variant`, a seed,
 # a teacher/student pair; the pairs at full scale are the paper's (teacher.name x model.name).
 def _disk_grid(variants: tuple, teachers: tuple = (), students: tuple = (),
@@ -91,7 +94,7 @@ _add(id="disk_table4", paper="disk", **_DISK_SEEDS,
      grid=_disk_grid(("ce", "kd", "disk"), ("resnet32x4", "wrn_40_2"),
                      ("resnet8x4", "shufflenetv2", "wrn_16_2", "wrn_40_1", "mobilenetv2_x2"),
                      ("cnn_small", "cnn_small")),
-     metrics=_disk_metrics("table4"),
+     metrics=_disk_metrics("table4"), verify=Verify(seeds=1),
      notes="full: teachers x students, the paper's 8 pairs among them (the other 2 have no "
            "paper cell). " + _DISK_STANDIN)
 _add(id="disk_table7_imagenet", paper="disk", **_DISK_SEEDS,

@@ -2,7 +2,7 @@
 
 One `TableSpec` per table or figure; `python -m launch.reproduce --list` shows them all.
 """
-from kdjax.reproduce.spec import TableSpec
+from kdjax.reproduce.spec import TableSpec, Verify
 
 ENTRIES: list[TableSpec] = []
 
@@ -23,7 +23,7 @@ def _panel(panel: str) -> dict:
 _RAD_TRIALS = "count:active.num_trials"
 _add(id="rad_fig2", paper="rad", kind="figure", full_here=True,
      title="RAD Fig. 2: optimal sampling distribution (Cor. 1) for several teacher accuracies",
-     config="experiments/rad/fig2.py", args=_CPU_FULL,
+     config="experiments/rad/fig2.py", args=_CPU_FULL, verify=Verify(),
      notes="Exact computation; no training.")
 for _ds in ("cifar10", "cifar100", "svhn"):
     for _arch in ("resnet", "mobilenet"):

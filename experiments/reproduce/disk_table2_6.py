@@ -4,7 +4,8 @@
     python -m launch.main --config=experiments/reproduce/disk_table2_6.py --workdir=runs/disk_t26
 
 'cpu' and 'full' are the same (counts need no training). Tiny-ImageNet counts use 64x64 inputs
-and a 200-way head, CIFAR-100 32x32 and 100.
+and a 200-way head, CIFAR-100 32x32 and 100. MACs count every convolution tap (zero padding
+included) and dense layer, as the paper's counter does (kdjax/reproduce/model_stats.py).
 """
 import ml_collections
 
@@ -18,7 +19,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     if (arg or "cpu") not in ("cpu", "full"):
         raise ValueError(f"arg must be 'cpu' or 'full', got {arg!r}")
     c = ml_collections.ConfigDict()
-    c.method = "kdjax.reproduce.model_stats:run"
+    c.method = "papers.disk.table2_6:run"
     c.seed = 0
     both = ("cifar100", "tiny_imagenet")
     c.rows = ([("5", "teacher", m, both) for m in LARGE] +

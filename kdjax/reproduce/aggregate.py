@@ -37,7 +37,8 @@ def fmt_mean_std(mean: float, std: float, n: int, digits: int = 2) -> str:
 
 def lookup_paper(paper: str, key: Sequence[Any], params: Mapping[str, Any] | None = None,
                  papers: Mapping[str, Mapping] | None = None) -> Any:
-    """The paper's number at `key` in kdjax.reproduce.paper_numbers.PAPERS[paper], or None.
+    """The paper's number at `key` in papers[paper] (the harness is handed
+    papers/paper_numbers.py `PAPERS`; None = no paper numbers), or None.
 
     Keys may be a flat tuple key of the paper's dict (ALM style) or a path into nested dicts
     (DiSK style); string parts, also inside tuple parts, are formatted with the point's `params`
@@ -45,8 +46,7 @@ def lookup_paper(paper: str, key: Sequence[Any], params: Mapping[str, Any] | Non
     if not key:
         return None
     if papers is None:
-        from kdjax.reproduce import paper_numbers
-        papers = paper_numbers.PAPERS
+        return None
     short = {k.split(".")[-1]: v for k, v in (params or {}).items()}
     short.update({k.replace(".", "_"): v for k, v in (params or {}).items()})  # '{model_name}'
     fill = lambda p: (p.format(**short) if isinstance(p, str) else

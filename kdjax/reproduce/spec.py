@@ -20,8 +20,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 class Metric:
     """One number per point, read from the runner's result at a dotted `path`.
 
-    `paper` is a key path into `kdjax.reproduce.paper_numbers.PAPERS[spec.paper]`; its strings may
-    hold `{param}` placeholders filled from the point's grid values (e.g. '{method}').
+    `paper` is a key path into the paper numbers of `spec.paper` (papers/paper_numbers.py); its
+    strings may hold `{param}` placeholders filled from the point's grid values ('{method}').
     """
     name: str
     path: str
@@ -237,11 +237,12 @@ def implementation(spec: TableSpec) -> Implementation:
     return Implementation(True)
 
 
-def load_registry(target: str) -> Mapping[str, TableSpec]:
-    """'package.module:ATTRIBUTE' -> the {id: TableSpec} registry it holds."""
+def load_registry(target: str, flag: str = "--registry") -> Mapping[str, Any]:
+    """'package.module:ATTRIBUTE' -> what it holds (the {id: TableSpec} registry, or the papers'
+    numbers for `flag='--paper_numbers'`)."""
     module, _, name = target.partition(":")
     if not module or not name:
-        raise ValueError(f"--registry must look like 'package.module:ATTRIBUTE', got {target!r}")
+        raise ValueError(f"{flag} must look like 'package.module:ATTRIBUTE', got {target!r}")
     return getattr(importlib.import_module(module), name)
 
 

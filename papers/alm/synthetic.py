@@ -246,7 +246,7 @@ def _scale_note(config) -> str:
 
 def run_fig3(config, workdir: str) -> dict:
     """Fig. 3: mean learned λ per teacher-confidence bucket, noisy vs clean, ± SEM over seeds."""
-    from kdjax.reproduce.paper_numbers import ALM as PAPER
+    from papers.paper_numbers import ALM as PAPER
     env = _setup(config)
     cfg = alm_config_from(config)
     lam, accs, secs = _student(config, env, "alm", cfg)
@@ -268,7 +268,7 @@ def run_fig3(config, workdir: str) -> dict:
 
 def run_fig4(config, workdir: str) -> dict:
     """Fig. 4: test accuracy per epoch of CE, KD (λ = 0.9), ALM-KD, mean ± SEM over seeds."""
-    from kdjax.reproduce.paper_numbers import ALM as PAPER
+    from papers.paper_numbers import ALM as PAPER
     env = _setup(config)
     curves, secs = {}, {"setup_teacher": env["setup_s"]}
     for kind in ("ce", "kd", "alm"):

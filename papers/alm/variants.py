@@ -123,7 +123,7 @@ def _paired_entry(a, b, label, epoch) -> dict:
 
 def run_variants(config, workdir: str, log=print) -> dict:
     """The issue 20 comparison (see the module docstring); writes results.json."""
-    from kdjax.reproduce.paper_numbers import ALM as PAPER
+    from papers.paper_numbers import ALM as PAPER
     t0 = time.time()
     chosen = select(config, log) if "selection" in config else {}
     env = S._setup(config)

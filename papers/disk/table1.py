@@ -229,7 +229,7 @@ def format_table(rows: list[dict], paper_acc: dict | None = None) -> str:
 def run_table1(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Runner of experiments/disk/table1*.py: writes results.json, returns {'rows', 'claim',
     ...}; 'claim' judges the paper's DiSK ('disk'), 'variant_claims' every DiSK-like method."""
-    from kdjax.reproduce import paper_numbers
+    from papers import paper_numbers
 
     paper = paper_numbers.DISK.get("table1", {})
     os.makedirs(workdir, exist_ok=True)

@@ -1,7 +1,9 @@
 """Every number the reports print beside ours, typed in from the papers in ../shared/papers/.
 
 One dict per paper; each entry cites its table/figure and row. Reports look cells up by
-(table id, row, column) keys chosen by the method's runner.
+(table id, row, column) keys chosen by the method's runner or a Metric's `paper` key
+(kdjax/reproduce/aggregate.py lookup_paper); `launch.reproduce` hands `PAPERS` to the harness
+(--paper_numbers), which never imports this package.
 """
 
 # --- RAD (Baykal et al., ICLR 2023) -----------------------------------------------------------
