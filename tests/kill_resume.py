@@ -19,9 +19,11 @@ def env() -> dict:
     return dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
 
 
-def command(config: str, workdir, *overrides: str) -> list[str]:
+def command(config: str, workdir, *overrides: str, cache: str = "") -> list[str]:
+    """The entry point's command line; `cache`: a compilation cache folder ('' = none), so the
+    re-started processes of one test skip the compiles of the first."""
     return [sys.executable, "-m", "launch.main", f"--config={config}", f"--workdir={workdir}",
-            "--compilation_cache=", *overrides]
+            f"--compilation_cache={cache}", *overrides]
 
 
 def strip_timings(tree):

@@ -8,7 +8,9 @@ from tests import kill_resume as kr
 
 TINY = f"{kr.ROOT}/tests/configs/tiny.py"
 # (config, overrides): every runner; checkpoints every 2 steps so kills land mid-epoch.
+# ce runs in the default suite (no teacher stage: ~4 process starts, ~30 s of CPU on 2 cores).
 RUNNERS = {
+    "ce": (f"{TINY}:ce", ("--config.train.checkpoint_every_steps=2",)),
     "kd": (f"{TINY}:kd", ("--config.train.checkpoint_every_steps=2",)),
 }
 _EVERY2 = "--config.train.checkpoint_every_steps=2"
@@ -30,16 +32,17 @@ SLOW_RUNNERS = {
 
 
 def _check(name, config, overrides, tmp_path, kills):
-    full, cut = tmp_path / "full", tmp_path / "cut"
-    kr.run_with_kills(kr.command(config, full, *overrides), str(full), kills=0, seed=0)
-    landed = kr.run_with_kills(kr.command(config, cut, *overrides), str(cut), kills=kills,
-                               seed=zlib.crc32(name.encode()))
+    full, cut, cache = tmp_path / "full", tmp_path / "cut", str(tmp_path / "xla")
+    kr.run_with_kills(kr.command(config, full, *overrides, cache=cache), str(full), kills=0,
+                      seed=0)
+    landed = kr.run_with_kills(kr.command(config, cut, *overrides, cache=cache), str(cut),
+                               kills=kills, seed=zlib.crc32(name.encode()))
     assert landed >= 2, f"{name}: only {landed} kills landed before the run finished"
     assert kr.results(cut) == kr.results(full)
     assert kr.logged_steps(cut) == kr.logged_steps(full)
 
 
-# kd: ~113 s on 2 cores (2026-12-03), so `make test-slow`; the other methods run by default.
+# kd: ~113 s on 2 cores (2026-12-03), so `make test-slow`; ce runs by default.
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n == "kd" else n
                                   for n in sorted(RUNNERS)])
 def test_killed_run_resumes_to_the_uninterrupted_result(name, tmp_path):
