@@ -13,13 +13,15 @@ published md5). Image-folder layouts are described in kdjax/data/prepare/readers
 
 The new folder is written aside and swapped in whole: a prepare that fails or is killed
 leaves an existing --out as it was. Expected failures (a missing, corrupt or truncated source
-file, an md5 mismatch, a wrong layout, a full disk, Ctrl-C) print one line `error: ...` and
-exit 1 (130 for Ctrl-C); --traceback shows the traceback; anything else keeps it.
+file, an md5 mismatch, a wrong layout, a full disk, Ctrl-C or SIGTERM) print one line
+`error: ...` and exit 1 (128 + the signal's number for Ctrl-C and SIGTERM); --traceback shows
+the traceback; anything else keeps it. Worker processes die with this one, however it ends.
 """
 from __future__ import annotations
 
 import errno
 import json
+import signal
 import sys
 import time
 
@@ -60,9 +62,20 @@ def _expected(err: BaseException) -> str | None:
     return None
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (a preempted job), handled like Ctrl-C: workers stopped, the aside folder
+    removed, one line."""
+
+
+def _terminate(signum, frame):
+    del signum, frame
+    raise _Terminated()
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         _prepare()
     except (SourceError, OSError, KeyboardInterrupt) as err:
@@ -70,7 +83,9 @@ def main(argv):
         if message is None or _TRACEBACK.value:
             raise
         print(f"error: {message}", file=sys.stderr, flush=True)
-        sys.exit(130 if isinstance(err, KeyboardInterrupt) else 1)
+        if isinstance(err, KeyboardInterrupt):
+            sys.exit(128 + (signal.SIGTERM if isinstance(err, _Terminated) else signal.SIGINT))
+        sys.exit(1)
 
 
 def _prepare() -> None:

@@ -103,10 +103,13 @@ def test_prepare_workers_die_with_a_killed_parent(tmp_path, sig):
             os.close(fd)
         if proc.poll() is None:
             proc.kill()
-    if sig == signal.SIGINT:
-        assert proc.returncode == 130
+    if sig == signal.SIGKILL:
+        assert proc.returncode == -signal.SIGKILL
+    else:  # handled: workers stopped, the aside folder removed, one line
+        assert proc.returncode == 128 + sig
         assert proc.stderr.read().strip().splitlines() == [
             f"error: interrupted; {out} is as it was before (run the same command again)"]
+        assert os.listdir(tmp_path) == ["src"]
     assert not out.exists()
 
 

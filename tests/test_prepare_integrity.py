@@ -277,3 +277,20 @@ def test_a_symlinked_out_replaces_its_target(tmp_path):
         assert os.path.islink(link) and os.path.isfile(target / "kdjax_dataset.json")
         assert sorted(os.listdir(target.parent)) == ["cifar100"]
     _loads_as(str(link), content)
+
+
+def test_the_default_download_cache_in_out_survives_the_swap(tmp_path, monkeypatch):
+    """Without --source, CIFAR is downloaded into OUT/downloads; replacing OUT keeps it."""
+    import hashlib
+
+    from kdjax.data.prepare import download
+    tar = tmp_path / "served.tar.gz"
+    content = write_cifar100_tarball(str(tar), n_train=10, n_test=3)
+    monkeypatch.setitem(download.FILES, "cifar100", download.RemoteFile(
+        "cifar-100-python.tar.gz", tar.as_uri(), hashlib.md5(tar.read_bytes()).hexdigest()))
+    out = tmp_path / "cifar100"
+    for _ in range(2):  # fresh (the download creates OUT), then over the first
+        prepare.prepare("cifar100", None, str(out), num_workers=1)
+        assert (out / "downloads" / "cifar-100-python.tar.gz").read_bytes() == tar.read_bytes()
+        assert sorted(os.listdir(tmp_path)) == ["cifar100", "served.tar.gz"]
+    _loads_as(str(out), content)
