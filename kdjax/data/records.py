@@ -144,7 +144,7 @@ def load_records(folder: str, *, lazy: Optional[bool] = None,
     root = _root(folder, meta)
     for split, info in meta["splits"].items():
         paths = local_shards(root, info["shards"])
-        if isinstance(info["labels"], dict):
+        if isinstance(info.get("labels"), dict):  # format 2: sizes, edges, sha256
             integrity.check_shards(paths, info["shards"])
         source = ArrayRecordSource(paths)
         n = len(source)
