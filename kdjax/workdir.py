@@ -3,7 +3,9 @@
 `claim(workdir)` makes the run its only writer: an exclusive `fcntl.flock` on `<workdir>/.lock`,
 which holds the writer's host, PID and start time, so a second run on the same folder is refused
 in one line naming the first. The kernel drops the lock when its process dies (even by kill -9),
-so the next run takes it over. In a multi-process job process 0 takes it and broadcasts.
+so the next run takes it over. A gs:// workdir has no flock: there the lock is a claim object
+created exclusively (`ifGenerationMatch=0`) with a heartbeat, taken over once stale
+(`kdjax.stages`). In a multi-process job process 0 takes it and broadcasts.
 
 The run records `<workdir>/config.json`; a re-run with a different config fails in one line
 naming the fields that differ, so a resumed run never mixes two settings silently. The record
@@ -31,6 +33,7 @@ import ml_collections
 
 from kdjax import config as config_lib
 from kdjax import errors
+from kdjax import stages
 from kdjax import storage
 from kdjax.train import sync
 
@@ -106,15 +109,31 @@ def _take(workdir: str) -> _Lock | None:
     return _Lock(fd)
 
 
+def _take_remote(workdir: str):
+    """Claim a gs:// workdir: `<workdir>/.lock/claims/<n>.json` created exclusively and kept
+    fresh by a heartbeat (`kdjax.stages`); a claim whose holder stopped beating is stale and
+    taken over."""
+    folder = os.path.join(workdir, LOCK)
+    held = stages.try_claim(folder)
+    if held is None:
+        claims = storage.glob(os.path.join(folder, stages.CLAIMS), "*.json")
+        newest = max(claims, key=lambda p: int(os.path.basename(p)[:-5]), default=None)
+        holder = (storage.read_json(newest) if newest else None) or {}
+        raise WorkdirBusy(f"workdir {workdir} is in use by {_holder_text(holder)}; wait for "
+                          "it to finish or stop it, or use another --workdir")
+    return held
+
+
 @contextlib.contextmanager
 def claim(workdir: str) -> Iterator[None]:
     """Be the only writer of `workdir` for the block (process 0 holds the lock for the job; no
     process holds a lock of its own while collectives run). Raises WorkdirBusy naming the
-    holder. A gs:// workdir takes no lock here: one job per bucket folder."""
+    holder."""
     held, message = None, ""
-    if jax.process_index() == 0 and not storage.is_remote(workdir):
+    if jax.process_index() == 0:
         try:
-            held = _take(os.fspath(storage.path(workdir)))
+            held = (_take_remote(workdir) if storage.is_remote(workdir) else
+                    _take(os.fspath(storage.path(workdir))))
         except (errors.Error, OSError) as err:
             message = str(err) or repr(err)
     if not sync.agree_flag(not message):
@@ -127,17 +146,20 @@ def claim(workdir: str) -> Iterator[None]:
 
 
 def has_training_state(workdir: str) -> bool:
-    """Whether `workdir` holds what a run resumes from or reads back: `results.json` or a
-    checkpoint (`checkpoints/<step>` in the workdir or in any stage folder below it)."""
+    """Whether `workdir` holds what its run resumes from or reads back: `results.json` or a
+    checkpoint (`checkpoints/<step>` in the workdir or a folder below it). A shared stage's
+    folder (one recording `stage.json`, e.g. the teacher) does not count: it checks its own
+    config when reused (`kdjax.stages`)."""
     if storage.exists(os.path.join(workdir, "results.json")):
         return True
     if storage.is_remote(workdir):
-        return any(os.path.basename(p).isdigit()
-                   for p in storage.glob(workdir, "**/checkpoints/*"))
-    for root, dirs, _ in os.walk(storage.path(workdir)):
-        if os.path.basename(root) == "checkpoints" and any(d.isdigit() for d in dirs):
-            return True
-    return False
+        found = {os.path.dirname(os.path.dirname(p))
+                 for p in storage.glob(workdir, "**/checkpoints/*")
+                 if os.path.basename(p).isdigit()}
+    else:
+        found = {os.path.dirname(root) for root, dirs, _ in os.walk(storage.path(workdir))
+                 if os.path.basename(root) == "checkpoints" and any(d.isdigit() for d in dirs)}
+    return any(not storage.exists(os.path.join(f, stages.STAGE)) for f in found)
 
 
 def _jsonable(config: ml_collections.ConfigDict) -> dict:

@@ -11,8 +11,10 @@ from __future__ import annotations
 import errno
 import importlib.util
 import linecache
+import logging
 import os
 import re
+import sys
 
 _ROOTS = tuple(os.path.dirname(importlib.util.find_spec(name).origin) + os.sep
                for name in ("kdjax", "launch"))
@@ -96,16 +98,17 @@ def disk_full(err: BaseException, workdir: str):
     for e in _chain(err):
         text = str(e)
         if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-            path = e.filename or workdir
+            path = e.filename
         elif "No space left on device" in text or "os_error_code='28'" in text:
             quoted = re.findall(r"\"(/[^\"]+)\"|'(/[^']+)'", text)
-            path = next((a or b for a, b in quoted), workdir)
+            path = next((a or b for a, b in quoted), None)
         else:
             continue
-        where = path if "://" in path else os.path.abspath(path)
+        where = os.fspath(path or workdir)
+        where = where if "://" in where else os.path.abspath(where)
         mount = "" if "://" in where else f"{_mount_of(where)} is full "
         return errors.DiskFull(
-            f"no space left on device: {mount}(writing {where}); "
+            f"no space left on device: {mount}(writing {'' if path else 'under '}{where}); "
             f"{_intact(workdir)}: free space, then run the same command to resume")
     return None
 
@@ -117,3 +120,36 @@ def interrupted(workdir: str) -> str:
         return "interrupted before the first checkpoint; run the same command to start again"
     return (f"interrupted; run the same command to resume from step {found[1]} (the last "
             f"checkpoint, in {found[0]})")
+
+
+def end(message: str, code: int) -> None:
+    """Print `error: <message>` and leave at once: a checkpoint write cut short (Ctrl-C, a full
+    disk) is abandoned, not finished by orbax's threads at shutdown (they would print their own
+    tracebacks); its temporary folder is cleared by the next run."""
+    sys.stdout.flush()
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    os._exit(code)
+
+
+class _OrbaxThreadFailures(logging.Filter):
+    """Drops orbax's log of an exception in its background save threads: the same exception
+    is raised again in the main thread, which reports it once (one line or a traceback)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info or "raised an exception" in str(record.msg)) or (
+            f"{os.sep}orbax{os.sep}" not in record.pathname)
+
+
+def quiet_orbax_threads() -> None:
+    """Let a failed checkpoint write be reported once, by the main thread: orbax's threads log
+    their exception, and tensorstore's callbacks find orbax's event loop closed after it (an
+    "unraisable" RuntimeError each)."""
+    logging.getLogger("absl").addFilter(_OrbaxThreadFailures())
+    default = sys.unraisablehook
+
+    def hook(unraisable):
+        if not (unraisable.exc_type is RuntimeError
+                and str(unraisable.exc_value) == "Event loop is closed"):
+            default(unraisable)
+
+    sys.unraisablehook = hook

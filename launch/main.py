@@ -45,17 +45,19 @@ def main(argv):
     verbose = flags.FLAGS["verbosity"].present
     if not verbose:
         logging.set_verbosity(logging.ERROR)  # orbax/absl INFO and WARNING lines drown the bar
+        failures.quiet_orbax_threads()
     try:
         run(_CONFIG.value, _WORKDIR.value)
     except KeyboardInterrupt:
         if _TRACEBACK.value or verbose:
             raise
-        print(f"error: {failures.interrupted(_WORKDIR.value)}", file=sys.stderr, flush=True)
-        sys.exit(130)
+        failures.end(failures.interrupted(_WORKDIR.value), 130)
     except Exception as err:  # noqa: BLE001 - a bug re-raises below, with its traceback
-        err = failures.disk_full(err, _WORKDIR.value) or err
-        if _TRACEBACK.value or verbose or not failures.expected(err):
+        full = failures.disk_full(err, _WORKDIR.value)
+        if _TRACEBACK.value or verbose or not failures.expected(full or err):
             raise
+        if full:
+            failures.end(failures.one_line(full), 1)
         print(f"error: {failures.one_line(err)}", file=sys.stderr, flush=True)
         sys.exit(1)
 

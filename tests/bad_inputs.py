@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import os
+import sys
 
 import jax
 
@@ -97,6 +98,13 @@ def _fewer_epochs_than_trained(tmp):
     loop.fit(tiny.override(config, **{"train.epochs": 1}), str(tmp), **kw)
 
 
+def _diverging(tmp):
+    config = tiny.override(tiny.get_config("ce"), **{"train.learning_rate": 1e30})
+    splits, info = experiment.load_splits(config.data)
+    loop.fit(config, str(tmp), model=experiment.build_model(config.model, info.num_classes),
+             method=Method(loss=ce_loss), train=splits["train"], info=info)
+
+
 def _truncated_idx(tmp):
     src = tmp / "train-images-idx3-ubyte.gz"
     with gzip.open(src, "wb") as f:
@@ -104,6 +112,20 @@ def _truncated_idx(tmp):
     data = src.read_bytes()
     src.write_bytes(data[: len(data) // 2])
     idx.read_idx(src)
+
+
+def _damaged_teacher(tmp):
+    config = tiny.override(tiny.get_config("ce"), **{"train.epochs": 1})
+    splits, info = experiment.load_splits(config.data)
+    loop.fit(config, str(tmp / "teacher"), model=experiment.build_model(config.model,
+                                                                         info.num_classes),
+             method=Method(loss=ce_loss), train=splits["train"], info=info)
+    for root, _, files in os.walk(tmp / "teacher" / "checkpoints"):
+        for name in files:
+            if "state" in root.split(os.sep):
+                with open(os.path.join(root, name), "wb") as f:
+                    f.write(b"\xff garbage")
+    ckpt_lib.load_variables(str(tmp / "teacher"))
 
 
 def _missing_teacher(tmp):
@@ -125,6 +147,19 @@ def _teacher_of_another_architecture(tmp):
 
 def _unknown_method(tmp):
     run_lib.resolve("kdd")
+
+
+def _method_raising_at_import(tmp):
+    package = tmp / "boompkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "method.py").write_text("raise RuntimeError('boom at import')\n")
+    sys.path.insert(0, str(tmp))
+    try:
+        run_lib.resolve("boompkg.method")
+    finally:
+        sys.path.remove(str(tmp))
+        sys.modules.pop("boompkg", None)
 
 
 def _load(**overrides):
@@ -216,6 +251,9 @@ CASES = [
     Case("an unknown method", "`--config.method=kdd`",
          "config.method='kdd' is unknown; known methods: alm, ce, … (or a module "
          "path / 'module:function')", _unknown_method),
+    Case("a method module that raises at import", "`--config.method=boompkg.method`",
+         "config.method='boompkg.method': importing boompkg.method failed at "
+         "{tmp}/boompkg/method.py:1: RuntimeError: boom at import", _method_raising_at_import),
     Case("an unknown dataset", "`--config.data.name=nosuch`",
          "Unknown dataset 'nosuch'. Known: caltech_birds2011, cars196, cifar10, cifar100, digits, "
          "fashion_mnist, fgvc_aircraft, imagenet2012, mnist, oxford_iiit_pet, stanford_dogs, "
@@ -246,6 +284,12 @@ CASES = [
          "or use another --workdir", _workdir_in_use),
     Case("an empty workdir", "`--workdir=`",
          "--workdir is empty; name a folder for the run's checkpoints and results", None),
+    Case("a full disk", "the workdir's file system fills up",
+         "no space left on device: … is full (writing …); earlier checkpoints are intact "
+         "(latest: step … in …): free space, then run the same command to resume", None),
+    Case("Ctrl-C", "SIGINT while the run trains",
+         "interrupted; run the same command to resume from step … (the last checkpoint, in …)",
+         None),
     Case("no readable checkpoint in the workdir", "every checkpoint file damaged",
          "no readable checkpoint in {tmp}/checkpoints (tried steps [19]); move it away to "
          "start over", _no_readable_checkpoint),
@@ -254,10 +298,17 @@ CASES = [
          "teacher checkpoint {tmp}/teacher does not fit the model (MLP): layer "
          "params/dense_0/bias has shape (64,) there, (128,) in the model; fix the "
          "model's config or the checkpoint", _teacher_of_another_architecture),
+    Case("a diverging run", "`--config.train.learning_rate=1e30`",
+         "non-finite training loss (…) at step … (epoch 0); lower config.train.learning_rate or "
+         "check the inputs, in a new --workdir (this one holds the run's checkpoints, last good "
+         "in {tmp}/checkpoints)", _diverging),
     Case("a truncated data file", "a cut `train-images-idx3-ubyte.gz`",
          "{tmp}/train-images-idx3-ubyte.gz: truncated or corrupt data file (Compressed file "
          "ended before the end-of-stream marker was reached); reinstall or re-download it",
          _truncated_idx),
+    Case("a damaged teacher checkpoint", "`--config.teacher.checkpoint=DIR`, its files damaged",
+         "checkpoint {tmp}/teacher/checkpoints/19 is unreadable (…); train it again or point "
+         "to another checkpoint", _damaged_teacher),
     Case("a missing teacher checkpoint", "`--config.teacher.checkpoint=DIR` without one",
          "missing checkpoint: {tmp}/nowhere/checkpoints does not exist (train the teacher "
          "first or fix config.teacher.checkpoint)", _missing_teacher),
@@ -309,6 +360,16 @@ def render() -> str:
              "Python traceback). Each row is checked by `tests/test_bad_inputs.py`, which also "
              "keeps this page equal to `tests/bad_inputs.py` (`python -m tests.bad_inputs` "
              "rewrites it). `{tmp}` stands for the path in question, `…` for a list that grows.",
+             "",
+             "Which errors are one line (`launch/failures.py`): a `kdjax.errors.Error` (a method "
+             "plug-in raises one for a failure its user can fix), an error kdjax or launch "
+             "raises itself with a `raise` statement, an OSError naming a path, and a full disk. "
+             "An error from inside a library (numpy, jax, flax, orbax) is a bug and keeps its "
+             "traceback. Ctrl-C exits with status 130, the others with 1. The rows without a "
+             "function in `tests/bad_inputs.py` are checked end to end by "
+             "`tests/test_bad_inputs.py` and `tests/test_faults.py` (every runner in the slow "
+             "suite: a second writer, kill -9, Ctrl-C, a full disk, each resumed to the "
+             "uninterrupted result).",
              "",
              "An unreadable *latest* checkpoint is not an error: it is reported by name "
              "(`warning: checkpoint <dir>/<step> is unreadable (...); trying the previous one`), "

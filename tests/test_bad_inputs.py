@@ -73,9 +73,12 @@ def test_a_run_that_failed_before_its_first_checkpoint_leaves_no_claim(tmp_path)
     workdir_lib.check_config(str(tmp_path), first)
     corrected = tiny.override(tiny.get_config(), **{"model.name": "cnn_small"})
     workdir_lib.check_config(str(tmp_path), corrected)   # not "a different config"
-    os.makedirs(tmp_path / "teacher" / "checkpoints" / "3")   # now training state exists
+    os.makedirs(tmp_path / "teacher" / "checkpoints" / "3")   # a stage, checked by its record
+    (tmp_path / "teacher" / "stage.json").write_text("{}")
+    workdir_lib.check_config(str(tmp_path), first)
+    os.makedirs(tmp_path / "checkpoints" / "3")   # now the run's own training state exists
     with pytest.raises(workdir_lib.WorkdirError, match="different config: model.name"):
-        workdir_lib.check_config(str(tmp_path), first)
+        workdir_lib.check_config(str(tmp_path), corrected)
 
 
 @pytest.fixture(scope="module")
@@ -134,3 +137,26 @@ def test_fewer_epochs_than_done_are_refused_at_the_entry_point(finished):
 def test_the_doc_lists_every_case():
     with open(bad_inputs.DOC) as f:
         assert f.read() == bad_inputs.render(), "run `python -m tests.bad_inputs`"
+
+
+def test_a_bug_keeps_its_traceback():
+    """Only kdjax's own errors become one line; the same types raised inside a library do not."""
+    import numpy as np
+
+    from kdjax import config as config_lib
+    from launch import failures
+
+    def caught(fn):
+        try:
+            fn()
+        except Exception as err:  # noqa: BLE001
+            return err
+        raise AssertionError("no error")
+
+    bug = caught(lambda: np.broadcast_to(np.zeros(3), (2, 4)))   # ValueError inside numpy
+    assert isinstance(bug, ValueError) and not failures.expected(bug)
+    assert not failures.expected(caught(lambda: {}["key"]))          # KeyError, not raised by us
+    assert not failures.expected(caught(lambda: int("x")))          # ValueError, not a raise
+    own = caught(lambda: config_lib.validate(tiny.override(tiny.get_config(),
+                                                           **{"train.epochs": -2})))
+    assert failures.expected(own)

@@ -12,8 +12,11 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import traceback
 from types import ModuleType
 from typing import Callable
+
+from kdjax import errors
 
 # Names kept for drivers that moved onto the method interface later.
 _LEGACY = {"rad": "kdjax.methods.rad.loop:run",
@@ -38,10 +41,14 @@ def resolve(name: str) -> ModuleType | Callable:
     for candidate in candidates:
         try:
             module = importlib.import_module(candidate)
-        except ModuleNotFoundError as err:
-            if err.name and candidate.startswith(err.name):
+        except Exception as err:  # noqa: BLE001 - named below, the cause kept for --traceback
+            if (isinstance(err, ModuleNotFoundError) and err.name
+                    and candidate.startswith(err.name)):
                 continue
-            raise
+            where = traceback.extract_tb(err.__traceback__)[-1]
+            raise errors.ConfigError(
+                f"config.method={name!r}: importing {candidate} failed at {where.filename}:"
+                f"{where.lineno}: {type(err).__name__}: {err}") from err
         if function:
             if not hasattr(module, function):
                 raise ValueError(f"config.method={name!r}: {candidate} has no {function!r}")

@@ -193,9 +193,11 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, me
             if not np.isfinite(m["loss_sum"]):
                 raise FloatingPointError(
                     f"non-finite training loss ({m['loss_sum']}) at step {s} (epoch "
-                    f"{s // steps_per_epoch}); last good checkpoint is in "
-                    f"{checkpointer.directory}. Lower config.train.learning_rate or check the "
-                    "inputs.")
+                    f"{s // steps_per_epoch}); lower config.train.learning_rate or check the "
+                    "inputs, " + ("in a new --workdir (this one holds the run's checkpoints, "
+                                  f"last good in {checkpointer.directory})"
+                                  if checkpointer.all_steps() else
+                                  "in the same --workdir (no checkpoint was written)"))
         sums = {k: sum(float(m[k]) for m in fetched) for k in _SUM_KEYS}
         for k in _SUM_KEYS:
             epoch_sums[k] = epoch_sums.get(k, 0.0) + sums[k]
@@ -229,7 +231,6 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, me
                     row.update(summarize(inference.evaluate(
                         p_eval_step, variables, split, config.data.eval_batch_size, mesh),
                         name))
-            _check_finite(row, checkpointer.directory)
             writer.write(step, {k: v for k, v in row.items() if k not in ("step", "epoch")})
             history.append(row)
         epoch_row, epoch_sums = {}, {}
@@ -287,16 +288,6 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, me
     queries = k * (len(train) if teacher_vars is None else step * batch_size) if k else 0
     return FitResult(state=state, history=history, teacher_queries=queries, wall_time=elapsed,
                      examples_per_sec=seen / max(elapsed, 1e-9))
-
-
-def _check_finite(row: dict, directory: str) -> None:
-    """A history row whose loss or accuracy is NaN or infinite is an error, never a result (a
-    method's own row entries may be undefined, e.g. a rank correlation of one point)."""
-    for key, value in row.items():
-        if key.endswith(("/loss", "/accuracy")) and not np.isfinite(value):
-            raise FloatingPointError(
-                f"non-finite {key} ({value}) at epoch {row['epoch']} (step {row['step']}); "
-                f"no result is written. The last good checkpoint is in {directory}")
 
 
 def _device_batches(batches, mesh, per_example: dict[str, np.ndarray], row_of_id: np.ndarray,
