@@ -14,14 +14,18 @@ import argparse
 import statistics
 import time
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-import optax
+from kdjax import platform
 
-from kdjax.methods.alm import meta
-from kdjax.methods.alm.loss import student_loss
-from kdjax.models import get_model
+platform.apply(persistent_cache=False)  # launch/'s CPU settings, no compilation cache
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+from kdjax.methods.alm import meta  # noqa: E402
+from kdjax.methods.alm.loss import student_loss  # noqa: E402
+from kdjax.models import get_model  # noqa: E402
 
 MODELS = {
     "mlp": dict(name="mlp", shape=(784,), kw={"hidden": (256, 256)}),

@@ -4,7 +4,7 @@
 
 Per CIFAR ResNet stage shape (batch, H=W, C -> C, 3x3, stride 1, SAME), the process CPU ms of
 the forward convolution and of forward + input gradient + weight gradient: XLA as kdjax runs it
-(`import kdjax` applies `kdjax.xla_cpu`), PyTorch 2.x with `torch.set_num_threads` = the cores
+(`kdjax.platform.apply`: the XLA:CPU flags), PyTorch 2.x with `torch.set_num_threads` = the cores
 this process may use. Minimum and median over `--repeats` windows of 5 calls each; the ratio is
 PyTorch / kdjax medians (> 1: kdjax faster). kdjax also times the input and weight gradients
 as separate programs and together in one, and the transpose XLA:CPU puts in front of each weight
@@ -24,7 +24,9 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from jax import lax  # noqa: E402
 
-import kdjax  # noqa: E402,F401  (kdjax.xla_cpu defaults)
+from kdjax import platform  # noqa: E402
+
+platform.apply(persistent_cache=False)  # launch/'s CPU settings, no compilation cache
 
 SHAPES = ((32, 16), (16, 32), (8, 64))  # (H = W, channels) of the three stages
 

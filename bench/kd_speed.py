@@ -411,6 +411,8 @@ def measure_pipeline(batch: int, repeats: int, devices_note: str = "") -> dict:
 
 def child_main(args) -> None:
     global _WINDOW_GATE
+    from kdjax import platform
+    platform.apply(persistent_cache=False)  # launch/'s CPU settings, no compilation cache
     _pin(args.threads)
     if args.lockstep:
         _WINDOW_GATE = _lockstep_gate
@@ -428,7 +430,7 @@ def child_main(args) -> None:
     else:
         raise ValueError(f"unknown child kind {kind!r}")
     res.update(pair=pair, cached=cached, threads=len(os.sched_getaffinity(0)),
-               xla_flags=os.environ.get("XLA_FLAGS", ""))  # after `import kdjax` (kdjax.xla_cpu)
+               xla_flags=os.environ.get("XLA_FLAGS", ""))  # as kdjax.platform.apply left them
     print("RESULT " + json.dumps(res))
 
 

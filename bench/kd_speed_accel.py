@@ -222,6 +222,8 @@ def measure_matmul(precision: str) -> dict:
 
 
 def child_main(args) -> None:
+    from kdjax import platform
+    platform.apply(persistent_cache=False)  # launch/'s CPU settings, no compilation cache
     fw, pair, precision, batch, mode = args.child.split(",")
     if fw == "kdjax":
         res = measure_kdjax(pair, precision, int(batch), args.steps, args.repeats)

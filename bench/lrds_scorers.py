@@ -17,7 +17,11 @@ import time
 import numpy as np
 import scipy.stats
 
-from kdjax.methods.lrds import influence as inf
+from kdjax import platform
+
+platform.apply(persistent_cache=False)  # launch/'s CPU settings, no compilation cache
+
+from kdjax.methods.lrds import influence as inf  # noqa: E402
 
 
 def main() -> None:

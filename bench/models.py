@@ -23,6 +23,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from kdjax import platform  # noqa: E402
+
+platform.apply(persistent_cache=False)  # launch/'s CPU settings, no compilation cache
+
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402

@@ -29,7 +29,7 @@ CATEGORIES = (
     ("oneDNN JIT sgemm, AVX-512 (xbyak_gemm)",
      lambda leaf, up: leaf.startswith("jit_avx512") and "gemm_f32_xbyak_gemm" in leaf),
     ("oneDNN JIT sgemm, AVX2", lambda leaf, up: leaf.startswith("jit_avx2_kernel_sgemm")),
-    ("oneDNN JIT direct convolution (brgemm; kdjax.models.onednn_conv)",
+    ("oneDNN JIT direct convolution (brgemm; kdjax.platform.onednn_conv)",
      lambda leaf, up: leaf.startswith("jit_") and "brg" in leaf),
     ("oneDNN JIT copy (GEMM packing) and gemv", lambda leaf, up: leaf.startswith("jit_")),
     ("oneDNN sgemm drivers", lambda leaf, up: "dnnl" in leaf),

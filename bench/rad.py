@@ -17,6 +17,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from kdjax import platform  # noqa: E402
+
+platform.apply(persistent_cache=False)  # launch/'s CPU settings, no compilation cache
+
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402

@@ -18,6 +18,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench import op_profile
 if os.environ.get("PROFILE"):  # PROFILE=1: also print the per-op time table (bench/op_profile.py)
     op_profile.enable()
+from kdjax import platform
+platform.apply(persistent_cache=False)  # launch/'s CPU settings, no compilation cache
 import jax, jax.numpy as jnp, numpy as np, optax
 import flax.linen as nn
 from kdjax.models import get_model, resnet_cifar

@@ -30,6 +30,8 @@ PAIRS = {
 
 def measure(pair: str, devices: int, cached: bool, batch: int, steps: int, repeats: int) -> dict:
     """Runs inside a child process whose XLA_FLAGS fix the device count."""
+    from kdjax import platform
+    platform.apply(persistent_cache=False)  # launch/'s CPU settings, no compilation cache
     import jax
     import numpy as np
 

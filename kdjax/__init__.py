@@ -1,8 +1,7 @@
-"""kdjax: robust knowledge distillation in JAX/Flax."""
-from kdjax import host_heap as _host_heap
-from kdjax import xla_cpu as _xla_cpu
+"""kdjax: robust knowledge distillation in JAX/Flax.
 
-_xla_cpu.apply_defaults()
-_host_heap.keep()
+Importing kdjax changes nothing in the process: the CPU settings the entry points apply (XLA
+flags, malloc, oneDNN convolutions) live in `kdjax.platform`, which only they import.
+"""
 
 __version__ = "0.1.0"

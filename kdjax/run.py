@@ -22,7 +22,7 @@ import ml_collections
 
 from kdjax import config as config_lib
 from kdjax import experiment, methods, placement
-from kdjax.provenance import provenance
+from kdjax import provenance as provenance_lib
 from kdjax.train import loop
 from kdjax.train import mesh as mesh_lib
 
@@ -59,6 +59,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
         print(f"{workdir} holds a finished run: {format_summary(done, config)}", flush=True)
         return done
     t0 = time.time()
+    started = provenance_lib.record_start(workdir)
     mesh = mesh_lib.make_mesh(config.mesh.axes)
     splits, info = experiment.load_splits(config.data)
     inputs = RunInputs(config, workdir, splits, info, mesh)
@@ -79,7 +80,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                "validation_accuracy": last.get("validation/accuracy"),
                "teacher_queries": result.teacher_queries,
                "history": result.history,
-               "config": config.to_dict(), "provenance": provenance(),
+               "config": config.to_dict(), "provenance": started,
                "placement": placement.describe(config),
                "wall_time": time.time() - t0, "examples_per_sec": result.examples_per_sec}
     if inputs.teacher_summaries:
@@ -102,5 +103,7 @@ def format_summary(results: dict, config) -> str:
     lines.append(f"| student ({config.model.name}) | "
                  f"{'-' if acc is None else f'{100 * acc:.2f}%'} | "
                  f"{results.get('teacher_queries', 0)} |")
+    if config.get("scale_note"):
+        lines.append(f"NOTE: {config.scale_note}")
     lines.append(f"total wall time {results['wall_time']:.1f} s")
     return "\n".join(lines)

@@ -82,8 +82,6 @@ def run(config, workdir: str) -> dict:
     print("\n".join(placement.lines(placement.describe(config))), flush=True)   # where it runs
     with workdir_lib.claim(workdir):   # one writer per workdir
         workdir_lib.check_config(workdir, config, _ALLOW_CHANGES.value)
-        if config.scale_note and jax.process_index() == 0:
-            print(f"NOTE: {config.scale_note}", flush=True)
         return run_lib.run(config, workdir)
 
 

@@ -9,3 +9,11 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # (etils.epy.lazy_imports) turns tracemalloc's own imports into LazyModules and the report
 # itself fails the test. Imported here, up front, it is always the real module.
 import tracemalloc  # noqa: E402,F401
+
+# The test process runs with the settings the entry points apply (launch/runtime.py); the
+# subprocesses it starts through launch.* apply their own. No persistent compilation cache here,
+# so the oneDNN convolution is installed (used only where one CPU device is, i.e. not with the 8
+# above unless a test forces it with KDJAX_ONEDNN_CONV=1).
+from kdjax import platform  # noqa: E402
+
+platform.apply(persistent_cache=False)

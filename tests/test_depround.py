@@ -188,28 +188,103 @@ def test_enumeration_helper_matches_itself_on_all_binary_vectors():
         np.testing.assert_array_equal(np.asarray(depround(jax.random.key(0), q)), q > 0.5)
 
 
-def test_one_draw_tree_keeps_the_per_level_random_stream():
-    """The vmapped draw gives level l exactly uniform(fold_in(key, l), (pairs,)): masks equal
-    those of a tree that draws each level separately (results of earlier runs stay valid)."""
-    def per_level_tree_up(key, f):
-        levels, lvl = [], 0
-        while f.shape[0] > 1:
-            (f,) = dr._pad_even(f)
-            pairs = f.reshape(-1, 2)
-            u = jax.random.uniform(jax.random.fold_in(key, lvl), (pairs.shape[0],), f.dtype)
-            f, carry, fin = dr._combine(pairs[:, 0], pairs[:, 1], u)
-            levels.append((carry, fin))
-            lvl += 1
-        return f[0], levels
+# ---------------------------------- the Python-unrolled tree the scan replaced (as at 3e41f19)
 
-    @jax.jit
-    def reference(key, q):
-        root, levels = per_level_tree_up(key, q)
-        return dr._tree_down(dr._round_root(key, root), levels, q.shape[0])
 
-    for n in (2, 7, 1001):
-        q = jnp.asarray(np.random.default_rng(n).uniform(size=n), jnp.float32)
-        for seed in range(3):
+def _unrolled_combine(fl, fr, u):
+    act_l, act_r = (fl > 0) & (fl < 1), (fr > 0) & (fr < 1)
+    both = act_l & act_r
+    s = fl + fr
+    le1 = s <= 1
+    safe_s = jnp.where(both & le1, s, 1)
+    safe_2s = jnp.where(both & ~le1, 2 - s, 1)
+    p1 = jnp.where(le1, fl / safe_s, (1 - fr) / safe_2s)
+    first = u < p1
+    carry_single = act_l & ~act_r
+    carry = jnp.where(both, jnp.where(le1, first, ~first), carry_single)
+    f_up = jnp.where(both, jnp.where(le1, s, s - 1), jnp.where(carry_single, fl, fr))
+    fin = jnp.where(both, ~le1, jnp.where(carry_single, fr, fl) >= 0.5)
+    return f_up, carry, fin
+
+
+def _unrolled_tree_up(key, f):
+    """Level by level in Python, each level padded to even length, level l drawing its own
+    uniform(fold_in(key, l), (pairs,))."""
+    levels, lvl = [], 0
+    while f.shape[0] > 1:
+        if f.shape[0] % 2:
+            f = jnp.concatenate([f, jnp.zeros((1,), f.dtype)])
+        pairs = f.reshape(-1, 2)
+        u = jax.random.uniform(jax.random.fold_in(key, lvl), (pairs.shape[0],), f.dtype)
+        f, carry, fin = _unrolled_combine(pairs[:, 0], pairs[:, 1], u)
+        levels.append((carry, fin))
+        lvl += 1
+    return f[0], levels
+
+
+def _unrolled_tree_down(root_val, levels, n):
+    val = jnp.reshape(root_val, (1,))
+    sizes = [n]
+    while sizes[-1] > 1:
+        sizes.append((sizes[-1] + 1) // 2)
+    for (carry, fin), size in zip(reversed(levels), reversed(sizes[:len(levels)])):
+        left = jnp.where(carry, val, fin)
+        right = jnp.where(carry, fin, val)
+        val = jnp.stack([left, right], axis=1).reshape(-1)[:size]
+    return val
+
+
+def _unrolled_round_root(key, f):
+    tol = 1e-4 if f.dtype == jnp.float32 else 1e-9
+    u = jax.random.uniform(jax.random.fold_in(key, 1 << 20), (), f.dtype)
+    return jnp.where(f <= tol, False, jnp.where(f >= 1 - tol, True, u < f))
+
+
+@jax.jit
+def _unrolled_depround(key, q):
+    q = jnp.clip(jnp.nan_to_num(q, nan=0.0), 0, 1)
+    if q.shape[0] == 1:
+        return _unrolled_round_root(key, q[0]).reshape(1)
+    root, levels = _unrolled_tree_up(key, q)
+    return _unrolled_tree_down(_unrolled_round_root(key, root), levels, q.shape[0])
+
+
+def test_the_scan_draws_exactly_what_the_unrolled_tree_drew():
+    """The scan over levels gives the masks of the Python-unrolled tree it replaced, level by
+    level with its own draws (so results of earlier runs stay valid): sizes around powers of
+    two, integral and fractional totals, several seeds."""
+    for n in (1, 2, 7, 8, 1001):
+        rng = np.random.default_rng(n)
+        for q in (rng.uniform(size=n), rng.dirichlet(np.ones(n)) * max(1, n // 3)):
+            q = jnp.asarray(np.clip(q, 0, 1), jnp.float32)
+            for seed in range(3):
+                key = jax.random.key(seed)
+                np.testing.assert_array_equal(np.asarray(dr.depround(key, q)),
+                                              np.asarray(_unrolled_depround(key, q)))
+
+
+def test_sharded_scan_draws_what_the_unrolled_sharded_tree_drew():
+    from jax.sharding import Mesh, PartitionSpec as P
+    devices = np.array(jax.devices()[:4])
+    mesh = Mesh(devices, ("data",))
+
+    def local(key, ql):
+        ql = jnp.clip(jnp.nan_to_num(ql, nan=0.0), 0, 1)
+        idx = jax.lax.axis_index("data")
+        root, levels = _unrolled_tree_up(jax.random.fold_in(key, idx + 1), ql)
+        roots = jax.lax.all_gather(root, "data")
+        top_key = jax.random.fold_in(key, 0)
+        top_root, top_levels = _unrolled_tree_up(top_key, roots)
+        finals = _unrolled_tree_down(_unrolled_round_root(top_key, top_root), top_levels,
+                                     len(devices))
+        return _unrolled_tree_down(finals[idx], levels, ql.shape[0])
+
+    reference = jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P(), P("data")),
+                                      out_specs=P("data"), check_vma=False))
+    for n in (12, 100):
+        q = np.random.default_rng(n).uniform(size=n).astype(np.float32)
+        for seed in range(2):
             key = jax.random.key(seed)
-            np.testing.assert_array_equal(np.asarray(dr.depround(key, q)),
-                                          np.asarray(reference(key, q)))
+            np.testing.assert_array_equal(
+                np.asarray(dr.depround_sharded(key, q, mesh=mesh, axis_name="data")),
+                np.asarray(reference(key, jnp.asarray(q))))

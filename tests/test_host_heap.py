@@ -1,4 +1,4 @@
-"""kdjax.host_heap: when it changes malloc, and that XLA:CPU's temp buffers then stop
+"""kdjax.platform.host_heap: when it changes malloc, and that XLA:CPU's temp buffers then stop
 page-faulting in every execution (issue 19 part 6)."""
 import json
 import os
@@ -7,14 +7,16 @@ import sys
 
 import pytest
 
-from kdjax import host_heap
+from kdjax.platform import host_heap
 
 # A jitted program whose 50 MB temp buffer (the dot's output; the result is a scalar) is above
 # glibc's largest mmap threshold (32 MB): minor page faults per call over 100 calls, after two
 # warm-up calls.
 _FAULTS = r"""
 import json, resource, sys
-import kdjax, jax, jax.numpy as jnp
+from kdjax.platform import host_heap
+host_heap.keep()
+import jax, jax.numpy as jnp
 f = jax.jit(lambda a, b: jnp.sum(jnp.dot(a, b)))
 a, b = jnp.ones((3072, 64)), jnp.ones((64, 4096))
 for _ in range(2):
@@ -23,7 +25,7 @@ before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for _ in range(100):
     f(a, b).block_until_ready()
 faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 100
-print(json.dumps({"kept": kdjax._host_heap.wanted(), "faults": faults}))
+print(json.dumps({"kept": host_heap.kept(), "faults": faults}))
 """
 
 

@@ -1,4 +1,4 @@
-"""kdjax.models.onednn_conv: oneDNN convolutions inside XLA:CPU programs give lax's numbers, for
+"""kdjax.platform.onednn_conv: oneDNN convolutions inside XLA:CPU programs give lax's numbers, for
 values, both gradients, forward mode, second order and vmap (issue 19 part 7)."""
 import os
 import subprocess
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from jax import lax
 
-from kdjax.models import get_model, onednn_conv
+from kdjax.models import get_model, layers
+from kdjax.platform import onednn_conv
 from tests.train_step_reference import rel_err, train_step
 
 pytestmark = pytest.mark.skipif(not onednn_conv._probe(),
@@ -86,7 +87,15 @@ def test_values_and_derivatives_match(shape, k, stride, padding):
     close(batched[:, 0], _lax(x, w, stride, padding))
 
 
-def test_flax_conv_layers_take_it_only_when_enabled(monkeypatch):
+@pytest.fixture
+def installed():
+    """The oneDNN convolution installed in the models, as kdjax.platform.apply does."""
+    previous = layers.set_conv(onednn_conv.conv_general_dilated)
+    yield
+    layers.set_conv(previous)
+
+
+def test_flax_conv_layers_take_it_only_when_enabled(monkeypatch, installed):
     model = get_model("resnet8", 10)
     x = jnp.zeros((2, 32, 32, 3))
     variables = model.init(jax.random.key(0), x, train=False)
@@ -110,17 +119,27 @@ def test_flax_conv_layers_take_it_only_when_enabled(monkeypatch):
         onednn_conv.enabled()
 
 
-def test_enabled_by_default_on_a_single_cpu_device():
-    code = ("import kdjax, jax; from kdjax.models import onednn_conv as o; "
-            "print(jax.device_count(), o.enabled())")
+def test_the_platform_installs_it_on_a_single_cpu_device_without_the_persistent_cache():
+    """`import kdjax` leaves lax's convolution; `kdjax.platform.apply` installs oneDNN's where
+    no persistent compilation cache is used (it cannot store it), and it is then enabled on one
+    CPU device; with the cache, or with KDJAX_ONEDNN_CONV=0, the models keep lax's."""
+    code = ("import sys, jax; from kdjax import platform; from kdjax.models import layers; "
+            "before = layers.get_conv() is jax.lax.conv_general_dilated; "
+            "platform.apply(persistent_cache=sys.argv[1] == '1'); "
+            "print(jax.device_count(), before, platform.settings()['convolution'])")
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
     env.pop("KDJAX_ONEDNN_CONV", None)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.split()
-    assert out == ["1", "True"]
+
+    def run(cache, **switch):
+        return subprocess.run([sys.executable, "-c", code, cache], env=dict(env, **switch),
+                              capture_output=True, text=True, check=True).stdout.split()
+    assert run("0") == ["1", "True", "onednn"]
+    assert run("1") == ["1", "True", "xla"]
+    assert run("0", KDJAX_ONEDNN_CONV="0") == ["1", "True", "xla"]
+    assert run("1", KDJAX_ONEDNN_CONV="1") == ["1", "True", "onednn"]
 
 
-def test_resnet_train_step_matches_float64_as_closely_as_xla(monkeypatch):
+def test_resnet_train_step_matches_float64_as_closely_as_xla(monkeypatch, installed):
     """resnet20 train step (loss, BatchNorm statistics, gradients) with oneDNN convolutions and
     with XLA's, both in float32, against the network in float64."""
     rng = np.random.default_rng(5)

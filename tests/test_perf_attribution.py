@@ -62,5 +62,5 @@ def test_each_sample_in_the_window_lands_in_one_category():
         "Eigen im2col packing (TensorImagePatchOp)": 1,
         "libc malloc / free / memset / memcpy": 1,
         "everything else": 1,
-        "oneDNN JIT direct convolution (brgemm; kdjax.models.onednn_conv)": 1,
+        "oneDNN JIT direct convolution (brgemm; kdjax.platform.onednn_conv)": 1,
     }

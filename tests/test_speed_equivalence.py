@@ -159,7 +159,7 @@ def test_train_step_numbers_match_float64_as_closely_as_flax_batch_norm():
 
 
 def test_xla_cpu_defaults_respect_the_user(monkeypatch):
-    from kdjax import xla_cpu
+    from kdjax.platform import xla_cpu
     monkeypatch.setattr(xla_cpu, "jaxlib_minor", lambda: xla_cpu.MEASURED_JAXLIB[0])
     env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
     assert xla_cpu.apply_defaults(env)

@@ -15,8 +15,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from kdjax.models import onednn_conv
-
 Dtype = Any
 
 SMALL_INPUT_MAX = 64
@@ -25,6 +23,29 @@ SMALL_INPUT_MAX = 64
 conv_init = nn.initializers.variance_scaling(2.0, "fan_out", "normal")
 # Keras' `he_normal` (truncated normal, fan-in), used by the Keras CIFAR ResNet v2.
 he_normal = nn.initializers.he_normal()
+
+
+_CONV = {"fn": jax.lax.conv_general_dilated}
+
+
+def set_conv(fn: Callable | None = None) -> Callable:
+    """Run every zoo convolution (`conv`, `stem`) through `fn`, a drop-in for
+    `lax.conv_general_dilated` (None: lax's, the default); returns the previous one. Platform
+    code registers here (`kdjax.platform` gives the oneDNN convolution on a CPU); the library
+    never does. Takes effect for steps traced afterwards."""
+    previous = _CONV["fn"]
+    _CONV["fn"] = fn or jax.lax.conv_general_dilated
+    return previous
+
+
+def get_conv() -> Callable:
+    """The convolution `set_conv` installed (lax's by default)."""
+    return _CONV["fn"]
+
+
+def conv_general_dilated(*args, **kwargs):
+    """flax `nn.Conv`'s `conv_general_dilated`: the one `set_conv` installed."""
+    return _CONV["fn"](*args, **kwargs)
 
 
 def batch_norm(train: bool, dtype: Dtype, name: str | None = None,
@@ -61,7 +82,7 @@ def stem(x: jnp.ndarray, features: int, dtype: Dtype, *, use_bias: bool = False,
     conv = nn.Conv(features, (7, 7) if large else (3, 3), strides=2 if large else 1,
                    padding=[(3, 3), (3, 3)] if large else [(1, 1), (1, 1)], use_bias=use_bias,
                    dtype=dtype, param_dtype=jnp.float32, kernel_init=kernel_init,
-                   conv_general_dilated=onednn_conv.conv_general_dilated, name=name)
+                   conv_general_dilated=conv_general_dilated, name=name)
     y = conv(x.astype(dtype))
     if norm_act is not None:
         y = norm_act(y)
@@ -72,13 +93,13 @@ def stem(x: jnp.ndarray, features: int, dtype: Dtype, *, use_bias: bool = False,
 
 def conv(features: int, kernel: int, strides: int = 1, *, dtype: Dtype, use_bias: bool = False,
          kernel_init: Callable = conv_init, name: str | None = None, groups: int = 1) -> nn.Conv:
-    """A square conv with 'same'-style symmetric padding (PyTorch's padding=k//2); on XLA:CPU a
-    oneDNN direct convolution where `onednn_conv.enabled()`."""
+    """A square conv with 'same'-style symmetric padding (PyTorch's padding=k//2), through the
+    convolution `set_conv` installed."""
     p = kernel // 2
     return nn.Conv(features, (kernel, kernel), strides=strides, padding=[(p, p), (p, p)],
                    use_bias=use_bias, feature_group_count=groups, dtype=dtype,
                    param_dtype=jnp.float32, kernel_init=kernel_init,
-                   conv_general_dilated=onednn_conv.conv_general_dilated, name=name)
+                   conv_general_dilated=conv_general_dilated, name=name)
 
 
 def global_avg_pool(x: jnp.ndarray) -> jnp.ndarray:

@@ -148,6 +148,7 @@ def run_point(spec: TableSpec, point: Point, workdir: str, *, seeds: int | None 
     share_teacher(config, stages_root or workdir, point)
     _write_json(os.path.join(pdir, "config.json"), config.to_dict())
     t0 = time.time()
+    started = provenance()  # at the start: the code and settings this point runs with
     result = run_lib.run(config, os.path.join(pdir, "run"))
     wall = time.time() - t0
     result = result if isinstance(result, dict) else {"value": result}
@@ -159,7 +160,7 @@ def run_point(spec: TableSpec, point: Point, workdir: str, *, seeds: int | None 
         ("full setting" if point.scale == "full" else "reduced scale (see config)"),
         "seeds_used": seeds_used(spec, config, point),
         "wall_time": wall, "teacher_queries": teacher_queries(result),
-        "provenance": provenance(), "config": config.to_dict(),
+        "provenance": result.get("provenance") or started, "config": config.to_dict(),
         "command": point_command(spec, point, workdir, seeds, stages_root=stages_root),
         "result": result}
     _write_json(os.path.join(pdir, RESULTS), record)

@@ -4,8 +4,9 @@ Alg. 2 repeatedly takes two fractional entries p_i, p_j, sets α = min(1 − p_i
 β = min(p_i, 1 − p_j) and moves to (p_i + α, p_j − α) with probability β/(α+β), else to
 (p_i − β, p_j + β): sums and expectations are preserved and one of the two becomes 0 or 1. Any pairing
 order gives a valid DepRound, so we pair along a binary tree: each subtree leaves at most one
-fractional "carrier", and the level above pairs the two carriers of its children — O(n) work,
-O(log n) depth, no Python loop over points. A second top-down pass hands every leaf its final 0/1.
+fractional "carrier", and the level above pairs the two carriers of its children — O(log n)
+depth, one `lax.scan` step per level (O(n log n) work on a fixed-width array, a program whose
+size does not grow with n). A second top-down pass hands every leaf its final 0/1.
 
 Result: a boolean mask with P(mask_i) = q_i and |mask| ∈ {⌊Σq⌋, ⌈Σq⌉}; when Σq is an integer (up to
 float tolerance) |mask| = Σq exactly. The sharded variant rounds within each shard, then across the
@@ -22,12 +23,6 @@ import numpy as np
 from jax import lax
 
 Array = Any
-
-
-def _pad_even(*xs):
-    if xs[0].shape[0] % 2 == 0:
-        return xs
-    return tuple(jnp.concatenate([x, jnp.zeros((1,), x.dtype)]) for x in xs)
 
 
 def _combine(fl, fr, u):
@@ -60,63 +55,75 @@ def _combine(fl, fr, u):
     return f_up, carry, fin
 
 
-def _level_sizes(n: int) -> list[int]:
-    """Number of sibling pairs at each level of the tree over n leaves, bottom up."""
-    sizes = []
-    while n > 1:
-        n = (n + 1) // 2
-        sizes.append(n)
-    return sizes
+def _depth(n: int) -> int:
+    """Levels of the tree over n leaves: ceil(log2 n)."""
+    return max(0, (n - 1).bit_length())
+
+
+ROOT_STREAM = 1 << 20  # fold_in index of the root's uniform; level l's is l
 
 
 def _tree_up(key, f):
-    """Bottom-up pass: returns the root carrier value and the per-level decisions.
+    """Bottom-up pass: returns the root carrier value, the per-level decisions (carry, fin),
+    each (levels, 2^levels / 2), level 0 (the leaves' pairs) first, and the root's uniform.
 
-    Level l's uniforms are `uniform(fold_in(key, l), (pairs,))`, drawn for all levels by one
-    vmapped call (a prefix of each level's widest draw: threefry is counter-based), so the
-    program holds one threefry instead of one per level (~2.5x faster to compile; same values;
-    it draws levels x n/2 uniforms instead of n)."""
-    sizes = _level_sizes(f.shape[0])
-    if not sizes:
-        return f[0], []
-    keys = jax.vmap(lambda lvl: jax.random.fold_in(key, lvl))(jnp.arange(len(sizes)))
-    uniforms = jax.vmap(lambda k: jax.random.uniform(k, (sizes[0],), f.dtype))(keys)
-    levels = []
-    for lvl, pairs_at_level in enumerate(sizes):
-        (f,) = _pad_even(f)
-        pairs = f.reshape(-1, 2)
-        f, carry, fin = _combine(pairs[:, 0], pairs[:, 1], uniforms[lvl, :pairs_at_level])
-        levels.append((carry, fin))
-    return f[0], levels
+    One `lax.scan` step per level over a fixed-width array: the n leaves padded with zeros to a
+    power of two; pairs of zeros pass a zero up, so level l's first ceil(n / 2^(l+1)) pairs are
+    those of a tree that pads each level to an even length, and the rest are zeros. Level l's
+    uniforms are `uniform(fold_in(key, l), (ceil(n/2),))` (pair i takes element i), the root's
+    `uniform(fold_in(key, ROOT_STREAM), ())`, all drawn by one vmapped call (each a prefix of the
+    widest draw: threefry is counter-based), so the program holds one threefry."""
+    n = f.shape[0]
+    depth = _depth(n)
+    streams = jnp.append(jnp.arange(depth), ROOT_STREAM)
+    keys = jax.vmap(lambda s: jax.random.fold_in(key, s))(streams)
+    uniforms = jax.vmap(lambda k: jax.random.uniform(k, ((n + 1) // 2,), f.dtype))(keys)
+    if depth == 0:
+        return f[0], None, uniforms[0, 0]
+    half = 1 << (depth - 1)
+    levels_u = jnp.pad(uniforms[:depth], ((0, 0), (0, half - uniforms.shape[1])))
+
+    def level(f, u):
+        pairs = f.reshape(half, 2)
+        f_up, carry, fin = _combine(pairs[:, 0], pairs[:, 1], u)
+        return jnp.concatenate([f_up, jnp.zeros_like(f_up)]), (carry, fin)
+
+    f, levels = lax.scan(level, jnp.pad(f, (0, 2 * half - n)), levels_u)
+    return f[0], levels, uniforms[depth, 0]
 
 
 def _tree_down(root_val, levels, n):
-    """Top-down pass: the final value of every leaf given its root carrier's value."""
-    val = jnp.reshape(root_val, (1,))
-    sizes = [n] + _level_sizes(n)[:-1]
-    for (carry, fin), size in zip(reversed(levels), reversed(sizes)):
-        left = jnp.where(carry, val, fin)
-        right = jnp.where(carry, fin, val)
-        val = jnp.stack([left, right], axis=1).reshape(-1)[:size]
-    return val
+    """Top-down pass: the final value of every leaf given its root carrier's value (a scan over
+    the levels, root first; leaf i of a level is the left or right child of its pair i // 2)."""
+    if levels is None:
+        return jnp.reshape(root_val, (1,))
+    half = levels[0].shape[1]
+    val = jnp.zeros((2 * half,), jnp.bool_).at[0].set(root_val)
+
+    def level(val, decisions):
+        carry, fin = decisions
+        left = jnp.where(carry, val[:half], fin)
+        right = jnp.where(carry, fin, val[:half])
+        return jnp.stack([left, right], axis=1).reshape(-1), None
+
+    val, _ = lax.scan(level, val, levels, reverse=True)
+    return val[:n]
 
 
 def _tolerance(dtype):
     return 1e-4 if jnp.dtype(dtype) == jnp.float32 else 1e-9
 
 
-def _round_root(key, f):
+def _round_root(u, f):
+    """The root carrier's own 0/1: 1 with probability f (u uniform), exact near 0 and 1."""
     tol = _tolerance(f.dtype)
-    u = jax.random.uniform(jax.random.fold_in(key, 1 << 20), (), f.dtype)
     return jnp.where(f <= tol, False, jnp.where(f >= 1 - tol, True, u < f))
 
 
 def _depround_core(key, q):
     q = jnp.clip(jnp.nan_to_num(q, nan=0.0), 0, 1)
-    if q.shape[0] == 1:
-        return _round_root(key, q[0]).reshape(1)
-    root, levels = _tree_up(key, q)
-    return _tree_down(_round_root(key, root), levels, q.shape[0])
+    root, levels, u = _tree_up(key, q)
+    return _tree_down(_round_root(u, root), levels, q.shape[0])
 
 
 _depround_jit = jax.jit(_depround_core)
@@ -161,11 +168,10 @@ def _sharded_fn(mesh, axis_name):
     def local(key, ql):
         ql = jnp.clip(jnp.nan_to_num(ql, nan=0.0), 0, 1)
         idx = lax.axis_index(axis_name)
-        root, levels = _tree_up(jax.random.fold_in(key, idx + 1), ql)
+        root, levels, _ = _tree_up(jax.random.fold_in(key, idx + 1), ql)
         roots = lax.all_gather(root, axis_name)
-        top_key = jax.random.fold_in(key, 0)
-        top_root, top_levels = _tree_up(top_key, roots)
-        finals = _tree_down(_round_root(top_key, top_root), top_levels, ndev)
+        top_root, top_levels, top_u = _tree_up(jax.random.fold_in(key, 0), roots)
+        finals = _tree_down(_round_root(top_u, top_root), top_levels, ndev)
         return _tree_down(finals[idx], levels, ql.shape[0])
 
     return jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(P(), P(axis_name)),

@@ -6,8 +6,8 @@ convolutions to YNNPACK, whose weight-gradient convolutions at 32x32x16 took ~90
 ~12 ms on Eigen; the ResNet-20 train step fell from ~1350 to ~1000 CPU ms with them on Eigen
 (`bench/resnet_variants.py flaxbn`, docs/performance.md).
 
-Applied on `import kdjax`, so it only takes effect when kdjax is imported before the first JAX
-computation; a user's own `--xla_cpu_experimental_ynn_fusion_type` in XLA_FLAGS wins, and
+Applied by the entry points (`kdjax.platform.apply`, from `launch/runtime.py`) before the first
+JAX computation, never by `import kdjax`; a user's own `--xla_cpu_experimental_ynn_fusion_type` in XLA_FLAGS wins, and
 `KDJAX_XLA_CPU_DEFAULTS=0` leaves XLA's defaults alone. Only for the jaxlib versions it was
 measured on: XLA aborts on a flag it does not know, and this one is experimental.
 """

@@ -16,8 +16,9 @@ The cost: the process keeps its peak heap (freed memory is reused, not returned 
 under CPU contention the heap can grow by a few step buffers before it plateaus), and all threads
 share one arena's lock. So it is applied only where JAX runs on the CPU: no TPU
 or GPU plugin installed, or `JAX_PLATFORMS=cpu`. `KDJAX_HOST_HEAP=0` leaves malloc alone (1 forces
-it). Called on `import kdjax`; threads that allocated before that keep their arenas, so import
-kdjax before the first JAX computation. A no-op where the C library is not glibc.
+it). Called by the entry points (`kdjax.platform.apply`) before the first JAX computation (threads
+that allocated before that keep their arenas), never by `import kdjax`. A no-op where the C
+library is not glibc.
 """
 from __future__ import annotations
 
@@ -55,6 +56,14 @@ def wanted(environ=os.environ) -> bool:
     return not _accelerator_installed()
 
 
+_KEPT = {"done": False}   # mallopt's settings cannot be read back: what keep() did, for provenance
+
+
+def kept() -> bool:
+    """Whether `keep` changed malloc in this process."""
+    return _KEPT["done"]
+
+
 def keep(environ=os.environ) -> bool:
     """Apply SETTINGS through glibc's mallopt when `wanted`; True when all of them took."""
     if not wanted(environ):
@@ -66,4 +75,6 @@ def keep(environ=os.environ) -> bool:
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    return all(mallopt(param, value) == 1 for param, value in SETTINGS)
+    took = all(mallopt(param, value) == 1 for param, value in SETTINGS)
+    _KEPT["done"] = _KEPT["done"] or took
+    return took

@@ -1,13 +1,20 @@
-"""2-D float32 convolutions on XLA:CPU run as oneDNN direct convolutions (issue 19, part 7).
+"""2-D float32 convolutions on XLA:CPU run as oneDNN direct convolutions (docs/performance.md).
 
 XLA:CPU lowers `lax.conv_general_dilated` to Eigen's spatial convolution: an im2col copy of every
 3x3 patch into a GEMM (a fifth of the ResNet-20 train step, docs/performance.md part 6). jaxlib
 also carries oneDNN and XLA's `OneDnnOpThunk`, which runs an HLO custom call named
 `__onednn$convolution` as a oneDNN convolution primitive (on AVX-512 hosts `brg_conv_fwd`, the
 direct convolution PyTorch uses), but this jaxlib has no pass that rewrites convolutions into it.
-`conv_general_dilated` below is a drop-in for lax's, given to flax's `nn.Conv` by
-`kdjax.models.layers`: where `enabled()` and the convolution is a plain one (float32, 2-D,
-NHWC x HWIO -> NHWC, no dilation, no groups), it emits that custom call; otherwise lax's.
+`conv_general_dilated` below is a drop-in for lax's, which `kdjax.platform.apply` installs in
+`kdjax.models.layers.set_conv` (flax's `nn.Conv` of every zoo model calls it): where `enabled()`
+and the convolution is a plain one (float32, 2-D, NHWC x HWIO -> NHWC, no dilation, no groups),
+it emits that custom call; otherwise lax's.
+
+Not with the persistent compilation cache: jaxlib 0.10's XLA:CPU serialises every thunk of kind
+`kCustomCall` as a `CustomCallThunk`, and `OneDnnOpThunk` is another class of that kind, so
+serialising an executable that holds the call reads a vector as a string and fails with
+`std::bad_alloc` (docs/performance.md). `kdjax.platform.apply` therefore installs it only where
+the cache is off.
 
 Differentiation: the primitive is bilinear in (input, kernel) like lax's convolution
 (`ad.defbilinear`), so forward mode, reverse mode and higher orders (ALM-KD's look-ahead, LR+DS's
@@ -37,7 +44,7 @@ from jax._src.interpreters import ad, batching
 from jax._src.interpreters import mlir
 from jax.extend.core import Primitive
 
-from kdjax import xla_cpu
+from kdjax.platform import xla_cpu
 
 TARGET = "__onednn$convolution"
 NHWC = ("NHWC", "HWIO", "NHWC")
