@@ -156,3 +156,12 @@ def test_the_entry_point_applies_records_and_caches_what_it_turns_on(tmp_path):
     assert prov["versions"]["jaxlib"] and prov["num_devices"] == 1 and prov["num_processes"] == 1
     held = json.loads((tmp_path / "first" / provenance.START_FILE).read_text())
     assert held == {"start": {k: v for k, v in prov.items() if k != "resumes"}, "resumes": []}
+
+
+def test_the_commit_recorded_is_the_one_the_process_started_with(monkeypatch):
+    """The code state is read once (the entry points read it first): a commit made in a shared
+    working tree while a run goes on is not attributed to it."""
+    started = provenance.code_state()
+    monkeypatch.setattr(provenance, "read_code_state", lambda root: {
+        "git_commit": "made-later", "git_dirty": False, "git_diff_sha256": None})
+    assert provenance.provenance()["git_commit"] == started["git_commit"]

@@ -277,6 +277,9 @@ if __name__ == "__main__":
     from absl import app, flags
     from ml_collections import config_flags
 
+    from kdjax import platform
+    platform.apply(persistent_cache=False)  # the settings launch.reproduce runs this table with
+
     config_flags.DEFINE_config_file("config", "experiments/disk/table1.py", "Table 1 config.")
     flags.DEFINE_string("workdir", "/tmp/disk_table1", "Where results.json goes.")
     app.run(main)
