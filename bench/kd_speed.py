@@ -77,20 +77,20 @@ VARIANTS = {
     "no_materialize": dict(flags="", step="kdjax", model_kw={"materialize": False}),
     # every BatchNorm as flax's nn.BatchNorm (the default is layers.FusedBatchNorm).
     "flax_bn": dict(flags="", step="kdjax", model_kw={"fused_bn": False}),
-    # XLA's own CPU defaults (YNNPACK convolutions), not kdjax.xla_cpu's.
+    # XLA's own CPU defaults (YNNPACK convolutions), not kdjax.platform.xla_cpu's.
     "xla_defaults": dict(flags="", step="kdjax", env={"KDJAX_XLA_CPU_DEFAULTS": "0"}),
     # the step before the fused-BatchNorm / Eigen-convolution change: both of the above.
     "before": dict(flags="", step="kdjax", model_kw={"fused_bn": False},
                    env={"KDJAX_XLA_CPU_DEFAULTS": "0"}),
     # BatchNorm channel sums without the fused W-axis partial sums (before part 5).
     "batch_sums": dict(flags="", step="kdjax", patch="batch_sums"),
-    # glibc malloc as the C library ships it: kdjax.host_heap off (before issue 19 part 6; the
-    # resnet20 step's 230 MiB temp buffer is mmap'ed and page-faulted in every step).
+    # glibc malloc as the C library ships it: kdjax.platform.host_heap off (before issue 19
+    # part 6; the resnet20 step's 230 MiB temp buffer is mmap'ed and page-faulted in every step).
     "glibc_malloc": dict(flags="", step="kdjax", env={"KDJAX_HOST_HEAP": "0"}),
     # the same, with glibc's mmap'ed chunks as transparent huge pages (512x fewer faults).
     "glibc_thp": dict(flags="", step="kdjax", env={"KDJAX_HOST_HEAP": "0",
                                                    "GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}),
-    # every convolution on XLA's Eigen kernels: kdjax.models.onednn_conv off (before part 7).
+    # every convolution on XLA's Eigen kernels: kdjax.platform.onednn_conv off (before part 7).
     "xla_conv": dict(flags="", step="kdjax", env={"KDJAX_ONEDNN_CONV": "0"}),
     "no_fusion": dict(flags="--xla_disable_hlo_passes=fusion", step="kdjax"),
     "no_ynn": dict(flags="--xla_cpu_experimental_ynn_fusion_type=", step="kdjax"),

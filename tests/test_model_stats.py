@@ -33,7 +33,7 @@ def test_convolution_and_dense_by_hand():
 
 
 def test_onednn_convolution_is_counted():
-    from kdjax.models import onednn_conv
+    from kdjax.platform import onednn_conv
     prim = getattr(onednn_conv, "onednn_conv_p", None)
     if prim is None:
         pytest.skip("no oneDNN convolution primitive in this build")

@@ -6,7 +6,7 @@ from the forward pass's jaxpr at batch 1 (eval mode), the convention of the coun
 every kernel tap counted, zero padding included; a dense layer (`dot_general`) costs (output
 elements) x (contracted size); BatchNorm, activations, pooling and additions cost nothing.
 (XLA's cost analysis counts only the taps that touch the unpadded input, 8-15% fewer on CIFAR
-ResNets, and nothing inside custom calls such as kdjax/models/onednn_conv.py's.)
+ResNets, and nothing inside custom calls such as kdjax/platform/onednn_conv.py's.)
 """
 from __future__ import annotations
 
