@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 import ml_collections
 
-from kdjax import methods
+from kdjax import import_path, methods
 
 
 class ConfigError(ValueError):
@@ -331,6 +331,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
                 good = False
             if not good:
                 raise ConfigError(f"config field {path}={value!r} must be {what}")
+    for path in ("model.name", "teacher.name", "data.name"):   # your own, by import path
+        value = flat.get(path)
+        if (isinstance(value, str) and import_path.is_path(value)
+                and not value.startswith(("tfds:", "records:"))):
+            import_path.resolve(value, f"config field {path}")
     act = config.get("active")
     if act is not None and act.get("m_estimate") == "uniform" and act.b_uniform > act.budget:
         raise ConfigError(f"config field active.b_uniform={act.b_uniform} must not exceed "

@@ -258,8 +258,16 @@ CASES = [
          "Unknown dataset 'nosuch'. Known: caltech_birds2011, cars196, cifar10, cifar100, digits, "
          "fashion_mnist, fgvc_aircraft, imagenet2012, mnist, oxford_iiit_pet, stanford_dogs, "
          "svhn_cropped, tiny_imagenet (or 'tfds:<name>' for another TFDS image-classification "
-         "dataset, or 'records:<dir>' for a folder written by launch.prepare)",
+         "dataset, 'records:<dir>' for a folder written by launch.prepare, or your own reader "
+         "as 'package.module:function')",
          _load(**{"data.name": "nosuch"})),
+    Case("your own model's module does not import", "`--config.model.name=mynets:TinyNet`",
+         "config field model.name 'mynets:TinyNet': module 'mynets' does not import (no module "
+         "named 'mynets'; is its folder on PYTHONPATH?)",
+         _validate(**{"model.name": "mynets:TinyNet"})),
+    Case("your own dataset reader is not in its module", "`--config.data.name=tests.configs.tiny:load`",
+         "config field data.name 'tests.configs.tiny:load': module tests.configs.tiny has no "
+         "'load'", _validate(**{"data.name": "tests.configs.tiny:load"})),
     Case("a validation split as large as the training split",
          "`--config.data.num_validation=5000` on digits",
          "config.data.num_validation=5000 must be below the 1437 training examples of digits",

@@ -6,15 +6,21 @@ any other TFDS image-classification dataset is reachable as 'tfds:<name>'.
 Prepared (TF-free, `python -m launch.prepare`): 'records:<dir>', or any name whose folder
 `<data_dir>/<name>` (data_dir defaulting to $KDJAX_DATA_DIR) holds kdjax_dataset.json; that
 takes precedence over TFDS. 'tiny_imagenet' and 'fgvc_aircraft' exist only that way.
+Your own reader: 'package.module:function' (`read_custom`; docs/custom_models.md).
 """
 from __future__ import annotations
 
+import inspect
 from typing import Any, Callable, Optional
 
+from kdjax import errors, import_path
 from kdjax.data import offline
 from kdjax.data.records import find_prepared, load_records
 from kdjax.data.tfds_source import TfdsSpec, load_tfds
 from kdjax.data.types import DatasetInfo, validate_split
+
+# Name prefixes of the registry's own ('tfds:<name>', 'records:<dir>'), never import paths.
+_PREFIXES = ("tfds", "records")
 
 # Published per-channel statistics (pixel/255 units).
 _CIFAR10 = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
@@ -79,6 +85,47 @@ def _generic_spec(tfds_name: str) -> TfdsSpec:
                     image_shape=shape, lazy=shape is None)
 
 
+def is_reader_path(name: str) -> bool:
+    """Whether `name` names a reader function 'package.module:function'."""
+    return import_path.is_path(name) and name.partition(":")[0] not in _PREFIXES
+
+
+def read_custom(path: str, data_dir: Optional[str] = None, **kwargs
+                ) -> tuple[dict[str, Any], DatasetInfo]:
+    """Call the user's reader `path` = 'package.module:function' as `function(**kwargs)`, with
+    `data_dir=` added when `data.data_dir` is set. It returns ({'train': Split, 'test':
+    Split, ...}, DatasetInfo) in kdjax's types (kdjax/data/types.py; `make_split` builds a
+    Split); `load_dataset` then validates every split (shapes, dtypes, labels < num_classes)."""
+    reader = import_path.resolve(path, "data.name")
+    what = f"data.name {path!r}"
+    if data_dir:
+        kwargs["data_dir"] = data_dir
+    try:
+        inspect.signature(reader).bind(**kwargs)
+    except TypeError as err:
+        raise errors.ConfigError(f"{what} cannot be called with {sorted(kwargs) or 'no'} "
+                                 f"arguments{' (data.data_dir is set)' if data_dir else ''}: "
+                                 f"{err}") from None
+    except ValueError:   # no signature to inspect: the call decides
+        pass
+    out = reader(**kwargs)
+    if not (isinstance(out, tuple) and len(out) == 2 and isinstance(out[0], dict)
+            and isinstance(out[1], DatasetInfo)):
+        raise errors.ConfigError(f"{what} returned a {type(out).__name__}; a reader returns "
+                                 "(dict of Split, DatasetInfo) (kdjax/data/types.py)")
+    splits, info = out
+    missing = [s for s in ("train", "test") if s not in splits]
+    if missing:
+        raise errors.ConfigError(f"{what} returned no {' or '.join(map(repr, missing))} split "
+                                 f"(it has {sorted(splits)})")
+    for split_name, split in splits.items():
+        if not all(hasattr(split, a) for a in ("images", "labels", "ids")):
+            raise errors.ConfigError(f"{what}: split {split_name!r} is a "
+                                     f"{type(split).__name__}, not a kdjax Split "
+                                     "(kdjax.data.make_split)")
+    return splits, info
+
+
 def load_dataset(name: str, *, data_dir: Optional[str] = None, **kwargs
                  ) -> tuple[dict[str, Any], DatasetInfo]:
     """Loads dataset `name`: ({'train': Split, 'test': Split}, DatasetInfo).
@@ -88,8 +135,10 @@ def load_dataset(name: str, *, data_dir: Optional[str] = None, **kwargs
     loader: `order=` for fashion_mnist, `download=`/`image_size=` for TFDS names, `lazy=`/
     `image_size=` for prepared folders.
     """
-    folder = find_prepared(name, data_dir)
-    if folder is not None:
+    folder = None if is_reader_path(name) else find_prepared(name, data_dir)
+    if is_reader_path(name):
+        splits, info = read_custom(name, data_dir, **kwargs)
+    elif folder is not None:
         kwargs.pop("download", None)
         splits, info = load_records(folder, **kwargs)
     elif name in PREPARED_ONLY:
@@ -105,8 +154,9 @@ def load_dataset(name: str, *, data_dir: Optional[str] = None, **kwargs
         splits, info = load_tfds(name, _generic_spec(name[len("tfds:"):]), data_dir, **kwargs)
     else:
         raise ValueError(f"Unknown dataset {name!r}. Known: {', '.join(list_datasets())} "
-                         "(or 'tfds:<name>' for another TFDS image-classification dataset, or "
-                         "'records:<dir>' for a folder written by launch.prepare)")
+                         "(or 'tfds:<name>' for another TFDS image-classification dataset, "
+                         "'records:<dir>' for a folder written by launch.prepare, or your own "
+                         "reader as 'package.module:function')")
     for split_name, split in splits.items():
         shape = info.image_shape if getattr(split, "images", None) is not None else None
         validate_split(split, info.num_classes, shape, name=f"{name}/{split_name}")

@@ -3,7 +3,8 @@
 Every module is called as `module.apply(variables, x, train=False) -> (logits, features)` with
 float32 logits (B, num_classes) and penultimate features (B, F). BatchNorm models carry
 'batch_stats'; in training call `apply(..., train=True, mutable=['batch_stats'])`.
-Keyword `dtype` sets the compute dtype (parameters stay float32).
+Keyword `dtype` sets the compute dtype (parameters stay float32). Your own model follows the
+same contract and is named by import path, 'package.module:Constructor' (kdjax/models/custom.py).
 """
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from typing import Callable
 
 import flax.linen as nn
 
-from kdjax.models import (cnn, densenet, mlp, mobilenet, mobilenet_v2, resnet, resnet_cifar,
-                          resnet_v2, shufflenet_v2, vgg, wrn)
+from kdjax import import_path
+from kdjax.models import (cnn, custom, densenet, mlp, mobilenet, mobilenet_v2, resnet,
+                          resnet_cifar, resnet_v2, shufflenet_v2, vgg, wrn)
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {
     "mlp": lambda num_classes, **kw: mlp.MLP(num_classes, **kw),
@@ -29,14 +31,18 @@ def list_models() -> list[str]:
 
 
 def get_model(name: str, num_classes: int, **kw) -> nn.Module:
-    """Build the model registered as `name` with a `num_classes`-way head.
+    """Build the model registered as `name`, or the user's constructor `name` =
+    'package.module:Constructor' (kdjax/models/custom.py), with a `num_classes`-way head.
 
     Raises ValueError for an unknown name (listing the known ones) or a non-positive num_classes.
     """
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())}")
     if not isinstance(num_classes, int) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    if import_path.is_path(name):
+        return custom.build(name, num_classes, **kw)
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())} "
+                         "(or your own as 'package.module:Constructor', docs/custom_models.md)")
     return _REGISTRY[name](num_classes, **kw)
 
 

@@ -9,6 +9,8 @@ import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
+from kdjax import errors
+
 
 class TrainState(train_state.TrainState):
     """flax TrainState plus BatchNorm statistics, a method's state and frozen inputs.
@@ -29,8 +31,29 @@ class TrainState(train_state.TrainState):
 
 def init_variables(model: flax.linen.Module, rng: jax.Array,
                    input_shape: tuple[int, ...]) -> dict:
-    """Initialise a model on a dummy batch of shape (1, *input_shape)."""
-    return model.init(rng, jnp.zeros((1, *input_shape), jnp.float32), train=False)
+    """Initialise a model on a dummy batch of shape (1, *input_shape), checking that it returns
+    what every model returns (`check_outputs`)."""
+    outputs, variables = model.init_with_output(rng, jnp.zeros((1, *input_shape), jnp.float32),
+                                                train=False)
+    check_outputs(model, outputs)
+    return variables
+
+
+def check_outputs(model: flax.linen.Module, outputs: Any) -> None:
+    """Raise `errors.ConfigError` unless `outputs` of a batch of one is (logits (1, K),
+    penultimate features (1, F)), K = `model.num_classes` where the model has that field."""
+    shapes = [getattr(o, "shape", None) for o in outputs] if isinstance(outputs, tuple) else []
+    k = getattr(model, "num_classes", None)
+    if (len(shapes) == 2 and all(s is not None and len(s) == 2 and s[0] == 1 for s in shapes)
+            and (not isinstance(k, int) or shapes[0][1] == k)):
+        return
+    got = (f"a tuple of shapes {shapes}" if isinstance(outputs, tuple) else
+           f"a {type(outputs).__name__}" + (f" of shape {outputs.shape}"
+                                           if hasattr(outputs, "shape") else ""))
+    raise errors.ConfigError(
+        f"model {type(model).__name__} returned {got} for a batch of one; a kdjax model returns "
+        f"(logits (B, {k if isinstance(k, int) else 'num_classes'}), penultimate features "
+        "(B, F)) (docs/custom_models.md)")
 
 
 def create_train_state(model: flax.linen.Module, tx: optax.GradientTransformation,
