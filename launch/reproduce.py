@@ -9,7 +9,7 @@
     python -m launch.reproduce --table=all                             # every cpu-runnable entry
     python -m launch.reproduce --table=lrds_imagenet --scale=full --workdir=gs://b/repro \
         --multihost            # on every host of a pod slice (launch/tpu --command=...)
-    python -m launch.reproduce --write_report                          # regenerate REPRODUCTION.md
+    python -m launch.reproduce --write_report              # regenerate docs/reproduction.md
     python -m launch.reproduce --table=disk_table1 --write_report      # ... only that entry
     python -m launch.reproduce --verify                # re-run the cheap entries, compare with it
     python -m launch.reproduce --verify=disk_table2_6,rad_fig2         # ... only these
@@ -17,7 +17,7 @@
 Points run in `<workdir>/<table>/<scale>/<point>/`; a point with a finished results.json is
 skipped, so re-running a killed sweep continues. The table's report (report.md, report.csv,
 curves.png) lands in `<workdir>/<table>/<scale>/`. The registry is experiments/tables.py.
-`--list` shows the status REPRODUCTION.md records (its committed summary,
+`--list` shows the status docs/reproduction.md records (its committed summary,
 docs/reproduction/summary.json), and what the workdir's runs say where they differ. `--verify`
 exits 1 and prints every differing row when a re-run at HEAD (kdjax/reproduce/verify.py) does
 not give what the document and its summary state.
@@ -42,14 +42,14 @@ _PARALLEL = flags.DEFINE_integer("parallel", 1, "Run this many points at once (s
 _DRY_RUN = flags.DEFINE_bool("dry_run", False, "Print the points and commands; run nothing.")
 _POINT = flags.DEFINE_string("point", None, "Run only this point of the table (in-process).")
 _WRITE_REPORT = flags.DEFINE_bool("write_report", False,
-                                  "Regenerate REPRODUCTION.md from the workdir's results.")
-_REPORT_PATH = flags.DEFINE_string("report_path", None, "REPRODUCTION.md to write, list or "
+                                  "Regenerate docs/reproduction.md from the workdir's results.")
+_REPORT_PATH = flags.DEFINE_string("report_path", None, "docs/reproduction.md to write, list or "
                                    "verify (default: kdjax/reproduce/summary.py "
                                    "REPRODUCTION_MD); its summary is docs/reproduction/"
                                    "summary.json beside it.")
 _VERIFY = flags.DEFINE_string("verify", None, "Re-run these entries (comma-separated; bare "
                               "--verify: every entry declaring TableSpec.verify) at HEAD and "
-                              "compare with REPRODUCTION.md and its summary; exit 1 on any "
+                              "compare with docs/reproduction.md and its summary; exit 1 on any "
                               "difference.")
 _VERIFY_WORKDIR = flags.DEFINE_string("verify_workdir", None, "Where --verify re-runs "
                                       "(default: a fresh temporary folder); finished points "

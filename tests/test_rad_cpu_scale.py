@@ -24,7 +24,7 @@ def test_fig3_cpu_panels_use_disjoint_seeds():
 
 
 def test_every_rad_cpu_entry_is_its_own_run():
-    """No two RAD entries of REPRODUCTION.md share a cpu run: their seeds are disjoint, and
+    """No two RAD entries of docs/reproduction.md share a cpu run: their seeds are disjoint, and
     D.7's cpu config follows its grid cell (issue 18)."""
     from experiments.rad import (claim_cpu, d3_gains, d4_active_learning, d5_w_sweep,
                                  d6_entropy_gain, d7_svhn_grid, fig4_imagenet)

@@ -168,7 +168,7 @@ def test_metric_rows_by_hand(fake_env):
     assert cur["acc curve (variant=a)"]["mean"][1] == pytest.approx(51.0)
 
 
-# --- reports, CSV, --list, REPRODUCTION.md ------------------------------------------------------
+# --- reports, CSV, --list, docs/reproduction.md -------------------------------------------
 def test_reports_and_csv(fake_env):
     t = FAKE["fake_table"]
     wd = str(fake_env / "w")
@@ -215,7 +215,7 @@ def test_reproduction_md(fake_env):
     wd = str(fake_env / "w")
     t = FAKE["fake_table"]
     execute.run_sweep(t, sweep.expand(t, "cpu"), wd, log=lambda s: None)
-    path = str(fake_env / "REPRODUCTION.md")
+    path = str(fake_env / "docs/reproduction.md")
     text = report.write_reproduction_md(FAKE, wd, path)
     assert open(path).read() == text
     assert "| `fake_missing` | fake | Not written yet | not yet implemented |" in text
@@ -229,7 +229,7 @@ def test_reproduction_md(fake_env):
 def test_reproduction_md_regenerates_only_the_named_entries(fake_env):
     """--table=ID --write_report: that entry from this workdir; the others kept verbatim."""
     t = FAKE["fake_table"]
-    path = str(fake_env / "REPRODUCTION.md")
+    path = str(fake_env / "docs/reproduction.md")
     first = report.write_reproduction_md(FAKE, str(fake_env / "empty"), path)
     assert "| `fake_table` | fake | Fake table | not run yet |" in first
     wd = str(fake_env / "w2")
@@ -249,6 +249,25 @@ def test_reproduction_md_regenerates_only_the_named_entries(fake_env):
     open(path, "w").write(no_row + "\n")
     rebuilt = report.write_reproduction_md(FAKE, wd, path, only=("fake_table",))
     assert rebuilt == text.replace("| Not written yet (kept) |", "| Not written yet |", 1)
+
+def test_claims_overview_reads_each_claim_status_line():
+    """One line per `Claim status` line of a section: entry, scale, claim, verdict, n."""
+    sections = {
+        "t1": "## `t1` — T\n\n### cpu scale — reduced\n\nClaim status: **claim not reproduced "
+              "(n=8)** — claim: X beats Y (Sec. 4, Fig. 3), judged on all rounds (greater); "
+              "x − y: -0.29 [-0.53, -0.05] pts (n=8, paired) (not held).",
+        "t2": "## `t2` — no claim\n\nStatus: **reduced-scale run here** — cpu scale ran.",
+        "t3": "### full scale — paper\n\nClaim status: **claim inconclusive** — claim: A | B, "
+              "judged on paired seeds (greater); a − b: +1.0 [-1, 3] pts (n=3, paired); "
+              "a − c: +2.0 [1, 3] pts (n=10, paired)."}
+    lines = report.claims_overview(sections)
+    rows = [l for l in lines if l.startswith("| t")]
+    assert rows == [
+        "| t1 | cpu | X beats Y (Sec. 4, Fig. 3) (all rounds) | not reproduced | 8 |",
+        "| t3 | full | A \\| B (paired seeds) | inconclusive | 3–10 |"]
+    assert lines[0] == "## The papers' claims at a glance" and "2 claim verdicts" in lines[2]
+    assert report.claims_overview({"t2": sections["t2"]}) == []
+
 
 def test_tpu_commands(fake_env):
     t = FAKE["fake_table"]

@@ -1,5 +1,5 @@
 """`launch.reproduce --verify` and the committed summary (kdjax/reproduce/summary.py, verify.py):
-a re-run of a cheap entry at HEAD agrees with what REPRODUCTION.md and its summary state, and
+a re-run of a cheap entry at HEAD agrees with what docs/reproduction.md and its summary state, and
 any number changed there by hand is a difference; `--list` shows the recorded statuses on a
 fresh clone (no runs). The fake registry (tests/configs/repro_fake.py) runs in milliseconds."""
 import json
@@ -18,7 +18,7 @@ ROOT = spec.REPO_ROOT
 
 @pytest.fixture
 def doc(tmp_path, monkeypatch):
-    """REPRODUCTION.md + summary.json written from a workdir where fake_table (cpu: 2 variants
+    """docs/reproduction.md + summary.json written from a workdir where fake_table (cpu: 2 variants
     x 2 seeds), fake_paired (cpu: 3 x 3) and fake_rows (full) ran."""
     monkeypatch.setenv("REPRO_FAKE_DIR", str(tmp_path))
     monkeypatch.delenv("REPRO_FAKE_INTERRUPT", raising=False)
@@ -26,7 +26,7 @@ def doc(tmp_path, monkeypatch):
     for tid, scale in (("fake_table", "cpu"), ("fake_paired", "cpu"), ("fake_rows", "full")):
         t = FAKE[tid]
         execute.run_sweep(t, sweep.expand(t, scale), wd, log=lambda s: None)
-    path = str(tmp_path / "REPRODUCTION.md")
+    path = str(tmp_path / "docs/reproduction.md")
     report.write_reproduction_md(FAKE, wd, path)
     return path, summary.summary_path(path)
 
@@ -43,7 +43,7 @@ def _edit(path, old, new):
 
 def test_summary_records_statuses_and_point_numbers(doc):
     path, sfile = doc
-    assert sfile == os.path.join(os.path.dirname(path), "docs", "reproduction", "summary.json")
+    assert sfile == os.path.join(os.path.dirname(path), "reproduction", "summary.json")
     entries = summary.read(sfile)
     assert set(entries) == set(FAKE)
     assert entries["fake_table"]["status"] == "reduced-scale run here"
@@ -83,7 +83,7 @@ def test_verify_fails_on_the_documents_table_or_status_changed_by_hand(doc):
           "| `fake_rows` | fake | Fake runner rows | reduced-scale run here |")
     diffs = _verify(path, ("fake_paired",))
     assert [(d.table, d.where) for d in diffs] == [
-        ("fake_rows", "status (REPRODUCTION.md vs summary)")]
+        ("fake_rows", "status (docs/reproduction.md vs summary)")]
 
 
 def test_verify_subset_without_recorded_numbers_and_undeclared_entries(doc):

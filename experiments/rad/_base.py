@@ -148,7 +148,7 @@ def cpu_base(what: str, *, num_labeled: int = 1000, budget: int = 500, rounds: i
 
 
 # Each RAD entry's cpu run draws its own seeds (trial t of an entry uses seed offset + t), so
-# no two entries of REPRODUCTION.md are the same run (Fig. 3's panels: 0, 10, ..., 50).
+# no two entries of docs/reproduction.md are the same run (Fig. 3's panels: 0, 10, ..., 50).
 SEED_OFFSETS = {"rad_fig4": 100, "rad_fig5_d3": 200, "rad_fig6_d4": 300, "rad_fig7_d5": 400,
                 "rad_fig8_d6": 500, "rad_fig9_d7": 600}
 

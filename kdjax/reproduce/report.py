@@ -1,4 +1,4 @@
-"""Markdown / CSV reports of a table, and REPRODUCTION.md over the whole registry."""
+"""Markdown / CSV reports of a table, and docs/reproduction.md over the whole registry."""
 from __future__ import annotations
 
 import csv
@@ -233,7 +233,7 @@ def _copy_assets(paths: Sequence[str], table: str, scale: str, out_dir: str) -> 
 def write_reproduction_md(tables: Mapping[str, TableSpec], workdir: str,
                           path: str | None = None, papers=None,
                           assets_dir: str | None = None, only: Sequence[str] = ()) -> str:
-    """Regenerate REPRODUCTION.md from the finished results under `workdir`; with `only`, just
+    """Regenerate docs/reproduction.md from the finished results under `workdir`; with `only`, just
     those tables' row and section (and any table the file lacks) are regenerated and every
     other entry is kept as the file has it (runs kept in several workdirs; each section names
     its own). The committed summary (kdjax/reproduce/summary.py) is written beside it."""
@@ -287,6 +287,7 @@ def write_reproduction_md(tables: Mapping[str, TableSpec], workdir: str,
              "Our numbers are never filled in by hand: every cell below comes from a "
              "results.json written by a run, with its provenance.", "",
              "Summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), "",
+             *claims_overview(sections), "## Every entry", "",
              "| id | paper | table / figure | status | detail | command (cpu) |",
              "|---|---|---|---|---|---|", *rows.values()]
     text = "\n".join(lines) + "\n" + "".join("\n" + sections[t] + "\n" for t in tables)
@@ -295,14 +296,48 @@ def write_reproduction_md(tables: Mapping[str, TableSpec], workdir: str,
     return text
 
 
+_CLAIM_LINE = re.compile(r"^Claim status: \*\*(?P<verdict>.+?)\*\* — claim: (?P<claim>.+?), "
+                         r"judged on (?P<on>[^;(]+)", re.M)
+
+
+def claims_overview(sections: Mapping[str, str]) -> list[str]:
+    """The paper's claims at a glance: one line per `Claim status` line of the entries'
+    sections (entry, scale, the claim as the paper states it, the verdict, n = the paired
+    seeds or runs its comparisons had), read from the sections themselves, so entries kept
+    verbatim by a partial regeneration are summarised as written."""
+    lines = []
+    for tid, text in sections.items():
+        scale = "—"
+        for line in text.splitlines():
+            head = re.match(r"^### (\w+) scale", line)
+            if head:
+                scale = head.group(1)
+            m = _CLAIM_LINE.match(line)
+            if not m:
+                continue
+            ns = sorted({int(n) for n in re.findall(r"\(n=(\d+)", line)})
+            n = "—" if not ns else (str(ns[0]) if len(ns) == 1 else f"{ns[0]}–{ns[-1]}")
+            verdict = re.sub(r"^claim | \(n=\d+\)$", "", m.group("verdict"))
+            lines.append(f"| {tid} | {scale} | {_cell(m.group('claim'))} "
+                         f"({m.group('on').strip()}) | {verdict} | {n} |")
+    if not lines:
+        return []
+    return ["## The papers' claims at a glance", "",
+            f"{len(lines)} claim verdicts, one line each, as the entries' sections below state "
+            "them (n: paired seeds or runs per comparison; the section gives every "
+            "comparison's interval). The other entries judge no claim; their status is in the "
+            "next table.", "", "| entry | scale | the paper's claim (judged on) | verdict | n |",
+            "|---|---|---|---|---|", *lines, ""]
+
+
 def row_status(row: str) -> tuple[str, str]:
-    """(status, detail) of a summary row of REPRODUCTION.md (cells as `_cell` escaped them)."""
+    """(status, detail) of a summary row of docs/reproduction.md (cells as `_cell` escaped them)."""
     cells = row.split(" | ")
     return cells[3], cells[4].replace("\\|", "|")
 
 
 def doc_entries(text: str) -> tuple[dict, dict]:
-    """({id: summary row}, {id: section text}) of an existing REPRODUCTION.md."""
+    """({id: summary row}, {id: section text}) of an existing docs/reproduction.md."""
     rows, sections = {}, {}
     for line in text.splitlines():
         m = re.match(r"\| `([^`]+)` \|", line)
@@ -351,7 +386,7 @@ def _section(tid: str, spec: TableSpec, status: str, detail: str, workdir: str, 
 
 def list_text(tables: Mapping[str, TableSpec], workdir: str,
               recorded: Mapping[str, dict] | None = None) -> str:
-    """`--list`: every registered table with the status REPRODUCTION.md records (`recorded`:
+    """`--list`: every registered table with the status docs/reproduction.md records (`recorded`:
     the committed summary's entries), or, for an entry it does not record, the workdir's; where
     the workdir holds runs that say otherwise, that is added."""
     recorded = recorded or {}

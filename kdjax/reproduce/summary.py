@@ -1,10 +1,11 @@
-"""The committed summary of REPRODUCTION.md: each entry's status, and the numbers `--verify` checks.
+"""The committed summary of docs/reproduction.md: each entry's status, and the numbers
+`--verify` checks.
 
 `--write_report` writes it beside the document's figures (`summary_path`), so that a fresh clone,
 which has no `runs/`, lists what the document records (`--list`), and `--verify` can compare a
 re-run of a cheap entry point by point:
 
-    {"doc": "REPRODUCTION.md",
+    {"doc": "../reproduction.md",
      "entries": {"<id>": {"status": ..., "detail": ...,
                           "verify": {"<scale>": {"<point>": {"<key>": number or text}}}}}}
 
@@ -22,13 +23,14 @@ from kdjax.reproduce.aggregate import get_path
 from kdjax.reproduce.spec import REPO_ROOT, TableSpec
 from kdjax.reproduce.sweep import expand
 
-REPRODUCTION_MD = os.path.join(REPO_ROOT, "REPRODUCTION.md")  # the generated status page
+REPRODUCTION_MD = os.path.join(REPO_ROOT, "docs", "reproduction.md")  # the generated status page
 SUMMARY = "summary.json"
 
 
 def assets_dir(doc_path: str) -> str:
-    """The folder of a document's figures and summary: docs/reproduction beside it."""
-    return os.path.join(os.path.dirname(os.path.abspath(doc_path)), "docs", "reproduction")
+    """The folder of a document's figures and summary: the document's name without `.md`
+    beside it (docs/reproduction.md -> docs/reproduction/)."""
+    return os.path.splitext(os.path.abspath(doc_path))[0]
 
 
 def summary_path(doc_path: str | None = None) -> str:

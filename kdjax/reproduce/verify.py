@@ -2,12 +2,12 @@
 
 Three checks, each a list of `Difference`s (none = the docs are current):
 
-1. every entry's status in REPRODUCTION.md's summary table is the committed summary's;
+1. every entry's status in docs/reproduction.md's summary table is the committed summary's;
 2. each verified entry (`TableSpec.verify`) is re-run at HEAD in a fresh workdir, and every
    number its points produced is compared with the summary's record for that point
    (`summary.point_numbers`; a point the summary holds no numbers for is a difference too);
 3. where the re-run covers every point of its scale, the table it renders is compared line by
-   line with the one in the entry's section of REPRODUCTION.md, and the claim verdict it
+   line with the one in the entry's section of docs/reproduction.md, and the claim verdict it
    reaches with the one the document records.
 """
 from __future__ import annotations
@@ -36,14 +36,14 @@ class Difference:
 
 
 def doc_status_differences(doc_text: str, recorded: Mapping[str, dict]) -> list[Difference]:
-    """REPRODUCTION.md's summary rows against the committed summary, entry by entry."""
+    """docs/reproduction.md's summary rows against the committed summary, entry by entry."""
     rows, _ = report.doc_entries(doc_text)
     out = []
     for tid in sorted(set(rows) | set(recorded)):
         doc = report.row_status(rows[tid])[0] if tid in rows else None
         rec = recorded.get(tid, {}).get("status")
         if doc != rec:
-            out.append(Difference(tid, "status (REPRODUCTION.md vs summary)", rec, doc))
+            out.append(Difference(tid, "status (docs/reproduction.md vs summary)", rec, doc))
     return out
 
 
