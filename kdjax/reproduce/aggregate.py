@@ -278,8 +278,10 @@ def paired_rows(records: Sequence[dict]) -> list[dict]:
 def claim_summary(records: Sequence[dict]) -> tuple[str, str] | None:
     """(status, detail) of the paper's claim over a table's points, or None if no point's
     runner judged one (a runner of variants only, e.g. DiSK's Table 1 variants, judges it per
-    variant in 'variant_claims'). The status is the worst point's (order in _CLAIM_ORDER): a claim holds
-    for the table only if it holds at every point."""
+    variant in 'variant_claims'). Where several points' claims carry their differences
+    ('diffs', kdjax/methods/rad/paired.py), every point's comparisons are judged together as one
+    Holm family; otherwise the status is the worst point's (order in _CLAIM_ORDER): a claim
+    holds for the table only if it holds at every point."""
     judged = []
     for r in records:
         claim = r["result"].get("claim")
