@@ -24,7 +24,7 @@ import numpy as np
 from kdjax.methods.rad.compare import query_totals, strategy_fields
 from kdjax.methods.rad.paired import accuracies, paired_rows
 from kdjax.methods.rad.trials import Arm, run_trials
-from kdjax.provenance import provenance
+from kdjax.provenance import record_start
 from kdjax.reproduce import stats
 from kdjax.train import loop
 
@@ -44,6 +44,7 @@ def pairs(config) -> list[tuple[str, str]]:
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     t0 = time.time()
+    started = record_start(workdir)  # provenance.json: this start (or resume)
     act = config.active
     if not act.retrains:
         raise ValueError("config.active.retrains is empty; name the losses to compare")
@@ -60,7 +61,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                       for runs in per_trial],
                **query_totals(per_trial), "trials": per_trial,
                "scale_note": config.scale_note, "wall_time": time.time() - t0,
-               "config": config.to_dict(), "provenance": provenance()}
+               "config": config.to_dict(), "provenance": started}
     loop.write_results(workdir, results)
     if jax.process_index() == 0:
         print(format_report(results, config), flush=True)

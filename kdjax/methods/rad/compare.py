@@ -29,7 +29,7 @@ from kdjax.methods.rad.paired import (comparisons, format_paired, judge_claim, m
                                       paired_rows)
 from kdjax.methods.rad.strategies import STRATEGIES
 from kdjax.methods.rad.trials import Arm, run_trials
-from kdjax.provenance import provenance
+from kdjax.provenance import record_start
 from kdjax.train import loop
 
 
@@ -71,6 +71,7 @@ def strategy_fields(name: str) -> dict:
 
 def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     t0 = time.time()
+    started = record_start(workdir)  # provenance.json: this start (or resume)
     arms = [Arm(s, s, strategy_fields(s)) for s in config.active.strategies]
     per_trial, teacher_acc = run_trials(config, workdir, arms)
     table = summarize(per_trial, list(config.active.strategies), config.active.rounds)
@@ -82,7 +83,7 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                "scale_note": config.get("scale_note") or "full setting",
                **query_totals(per_trial, bool(config.active.get("label_oracle"))),
                "table": table, "trials": per_trial, "teacher_test_accuracy": teacher_acc, "wall_time": time.time() - t0,
-               "config": config.to_dict(), "provenance": provenance()}
+               "config": config.to_dict(), "provenance": started}
     loop.write_results(workdir, results)
     if jax.process_index() == 0:
         print(format_table(table, config, results["wall_time"], teacher_acc), flush=True)

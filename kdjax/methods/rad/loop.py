@@ -23,7 +23,7 @@ from kdjax.data import Split, concat, split_active
 from kdjax.methods import rad
 from kdjax.methods.rad import retrain as retrain_lib
 from kdjax.methods.rad import strategies
-from kdjax.provenance import provenance
+from kdjax.provenance import record_start
 from kdjax.train import loop
 from kdjax.train.method import Method
 from kdjax.train import mesh as mesh_lib
@@ -152,6 +152,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *,
     ('teacher_pool') and the CE-only round-0 student ('round0:<dir>'), so the later strategies
     neither reload nor retrain them (and print no 'Resumed from step' for them)."""
     t0 = time.time()
+    started = record_start(workdir)  # provenance.json: this start (or resume)
     act = config.active
     cache = {} if trial_cache is None else trial_cache
     mesh = mesh_lib.make_mesh(config.mesh.axes)
@@ -309,6 +310,6 @@ def run(config: ml_collections.ConfigDict, workdir: str, *,
                "teacher": teacher_summary, "teacher_queries": state["queries"],
                "test_accuracy": state["records"][-1]["test_accuracy"],
                "wall_time": time.time() - t0, "config": config.to_dict(),
-               "provenance": provenance()}
+               "provenance": started}
     loop.write_results(workdir, results)
     return results
