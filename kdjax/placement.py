@@ -6,7 +6,6 @@ in results.json (`placement`). A GPU or TPU job that fell back to the CPU says s
 """
 from __future__ import annotations
 
-import math
 import os
 
 import jax
@@ -17,19 +16,20 @@ from kdjax.train import mesh as mesh_lib
 
 def describe(config: ml_collections.ConfigDict) -> dict:
     """Platform, device kind, device counts (global, this process), process index / count, and
-    the global and per-device train and eval batches (`data.batch_size` and
-    `data.eval_batch_size` are global; per device = over the mesh's data axis, the eval batch
-    rounded up: its last slice is padded)."""
+    the global and per-device train and eval batches (`data.batch_size` is global, split over
+    the mesh's data axis; evaluation runs `mesh.eval_batch_size` of `data.eval_batch_size`, its
+    last batch padded)."""
     devices = jax.devices()
-    shards = mesh_lib.num_data_shards(mesh_lib.make_mesh(config.mesh.axes))
-    batch, eval_batch = int(config.data.batch_size), int(config.data.eval_batch_size)
+    mesh = mesh_lib.make_mesh(config.mesh.axes)
+    shards = mesh_lib.num_data_shards(mesh)
+    batch = int(config.data.batch_size)
+    eval_batch = mesh_lib.eval_batch_size(int(config.data.eval_batch_size), mesh)
     return {"platform": devices[0].platform, "device_kind": devices[0].device_kind,
             "num_devices": len(devices), "local_devices": jax.local_device_count(),
             "process_index": jax.process_index(), "process_count": jax.process_count(),
             "data_shards": shards, "batch_size": batch,
             "per_device_batch": batch / shards if batch % shards else batch // shards,
-            "eval_batch_size": eval_batch,
-            "per_device_eval_batch": math.ceil(eval_batch / shards)}
+            "eval_batch_size": eval_batch, "per_device_eval_batch": eval_batch // shards}
 
 
 def lines(d: dict) -> list[str]:
@@ -39,7 +39,7 @@ def lines(d: dict) -> list[str]:
            f"{d['local_devices']} on process {d['process_index']}/{d['process_count']}; "
            f"batch {d['batch_size']} global = {d['per_device_batch']} per device "
            f"({d['data_shards']} data shards), eval batch {d['eval_batch_size']} global = "
-           f"<= {d['per_device_eval_batch']} per device"]
+           f"{d['per_device_eval_batch']} per device"]
     if d["platform"] == "cpu" and os.path.exists("/dev/nvidia0"):
         out.append("WARNING: an NVIDIA GPU is present but JAX runs on the CPU: install the "
                    "CUDA build (pip install -e '.[cuda]') or unset JAX_PLATFORMS=cpu")

@@ -43,8 +43,8 @@ STAGE = "stage.json"
 RESULTS = "results.json"
 CLAIMS = "claims"
 POLL_SECS = 5.0
-HEARTBEAT_SECS = 60.0
-STALE_SECS = 600.0     # a claim not refreshed for this long belongs to a dead job
+HEARTBEAT_SECS = 30.0
+STALE_SECS = 300.0     # a claim not refreshed for this long belongs to a dead job
 _MESSAGE_BYTES = 2048
 
 # Process 0's decision, broadcast to every process.

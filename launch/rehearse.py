@@ -14,7 +14,8 @@ passes when every process of the resumed run exits 0, it resumed from the checkp
         --processes=2 --cpu_devices=4 --resume_processes=1 --resume_cpu_devices=8 \
         -- --config.train.epochs=2
 
-Arguments after `--` go to `launch.main` as they are (config overrides, --allow_changes).
+Arguments after `--` go to `launch.main` as they are (config overrides, e.g. fewer epochs);
+unless they set `train.checkpoint_every_steps`, it is `--kill_after_steps` (both runs).
 `--kill_after_steps=0` runs once to the end on the first topology, without a kill.
 """
 from __future__ import annotations
@@ -42,7 +43,7 @@ _RESUME_CPU_DEVICES = flags.DEFINE_integer("resume_cpu_devices", 8,
                                            "CPU devices per process, resumed run.",
                                            lower_bound=1)
 _KILL_AFTER = flags.DEFINE_integer(
-    "kill_after_steps", 1, "Kill the first run at its first student checkpoint of at least "
+    "kill_after_steps", 2, "Kill the first run at its first student checkpoint of at least "
     "this step (0: no kill, one run to the end).", lower_bound=0)
 _TIMEOUT = flags.DEFINE_float("timeout", 1800.0, "Seconds each run may take.")
 flags.mark_flags_as_required(["config", "workdir"])
@@ -55,6 +56,7 @@ class Job:
     """The processes of one simulated cluster job."""
     procs: list[subprocess.Popen]
     logs: list[str]
+    timed_out: bool = False
 
     def wait(self, timeout: float) -> list[int]:
         """Exit codes of every process (all killed when one fails or time runs out)."""
@@ -68,6 +70,7 @@ class Job:
                 self.kill()
                 return [p.wait() for p in self.procs]
             time.sleep(0.2)
+        self.timed_out = True
         self.kill()
         return [p.wait() for p in self.procs]
 
@@ -152,41 +155,55 @@ def kill_at_checkpoint(job: Job, workdir: str, step: int, timeout: float) -> int
         if all(p.poll() is not None for p in job.procs):
             return None
         time.sleep(0.1)
+    job.timed_out = True
     job.kill()
     return None
 
 
 def _tail(job: Job, rank: int, n: int = 40) -> str:
-    return "\n".join(job.output(rank).splitlines()[-n:])
+    """The last `n` lines of a rank's log, without gloo's connection chatter."""
+    lines = [x for x in job.output(rank).splitlines() if not x.startswith("[Gloo]")]
+    return "\n".join(lines[-n:])
 
 
 def rehearse(config: str, workdir: str, extra: Sequence[str], *, processes: int,
              cpu_devices: int, resume_processes: int, resume_cpu_devices: int,
-             kill_after_steps: int, timeout: float, log=print) -> dict:
-    """Run, kill, resume on another topology; raise RuntimeError naming the failing phase."""
+             kill_after_steps: int, timeout: float, log=print,
+             env: dict[str, str] | None = None) -> dict:
+    """Run, kill, resume on another topology; raise RuntimeError naming the failing phase.
+    `env`: the processes' environment (default this one's; SLURM_* and XLA_FLAGS replaced)."""
     main_args = [f"--config={config}", f"--workdir={workdir}", *extra]
+    if kill_after_steps and not any(a.startswith("--config.train.checkpoint_every_steps")
+                                    for a in extra):   # a checkpoint to kill the run at
+        main_args.append(f"--config.train.checkpoint_every_steps={kill_after_steps}")
     logs = os.path.join(workdir + ".rehearsal")
     log(f"rehearsal: {processes} process(es) x {cpu_devices} CPU devices: "
         f"python -m launch.main --multihost {' '.join(main_args)}")
     t0 = time.time()
-    job = start(main_args, processes, cpu_devices, os.path.join(logs, "first"))
+    job = start(main_args, processes, cpu_devices, os.path.join(logs, "first"), env)
     out = {"first": {"processes": processes, "cpu_devices": cpu_devices}}
     if kill_after_steps:
         killed = kill_at_checkpoint(job, workdir, kill_after_steps, timeout)
         codes = [p.returncode for p in job.procs]
         if killed is None:
-            raise RuntimeError(f"the first run ended (exit codes {codes}) before a checkpoint "
-                               f"of step >= {kill_after_steps}; rank 0:\n{_tail(job, 0)}")
+            how = (f"did not reach a checkpoint of step >= {kill_after_steps} within "
+                   f"{timeout:.0f} s" if job.timed_out else f"ended (exit codes {codes}) "
+                   f"before a checkpoint of step >= {kill_after_steps}")
+            raise RuntimeError(f"the first run {how}; rank 0:\n{_tail(job, 0)}")
         log(f"rehearsal: killed every process at checkpoint step {killed} "
             f"({time.time() - t0:.0f} s)")
         out["first"]["killed_at_step"] = killed
         t0 = time.time()
         log(f"rehearsal: resuming on {resume_processes} process(es) x {resume_cpu_devices} "
             "CPU devices")
-        job = start(main_args, resume_processes, resume_cpu_devices, os.path.join(logs, "resume"))
+        job = start(main_args, resume_processes, resume_cpu_devices,
+                    os.path.join(logs, "resume"), env)
         out["resume"] = {"processes": resume_processes, "cpu_devices": resume_cpu_devices}
     codes = job.wait(timeout)
     phase = "resumed" if kill_after_steps else "first"
+    if job.timed_out:
+        raise RuntimeError(f"the {phase} run did not finish within {timeout:.0f} s (every "
+                           f"process killed: a hang?); rank 0:\n{_tail(job, 0)}")
     if any(codes):
         bad = next(i for i, c in enumerate(codes) if c)
         raise RuntimeError(f"the {phase} run failed (exit codes {codes}); rank {bad}:\n"
@@ -203,6 +220,8 @@ def rehearse(config: str, workdir: str, extra: Sequence[str], *, processes: int,
 
 def main(argv):
     extra = argv[1:]
+    if "://" in _WORKDIR.value:
+        raise app.UsageError("--workdir must be local: the rehearsal watches its checkpoints")
     try:
         rehearse(_CONFIG.value, _WORKDIR.value, extra, processes=_PROCESSES.value,
                  cpu_devices=_CPU_DEVICES.value, resume_processes=_RESUME_PROCESSES.value,

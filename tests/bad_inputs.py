@@ -145,6 +145,20 @@ def _teacher_of_another_architecture(tmp):
         config.mesh.axes))
 
 
+def _shared_teacher_of_another_config(tmp):
+    """A `teacher.workdir` that holds a teacher trained with other teacher settings."""
+    from kdjax import stages
+    shared = str(tmp / "teacher")
+    trained = tiny.override(tiny.get_config(), **{"teacher.workdir": shared})
+    stages.record(shared, "teacher", experiment.teacher_view(trained))
+    (tmp / "teacher" / "results.json").write_text("{}")
+    config = tiny.override(tiny.get_config(), **{"teacher.workdir": shared,
+                                                 "teacher.epochs": 1})
+    splits, info = experiment.load_splits(config.data)
+    experiment.get_teacher(config, str(tmp / "run"), splits, info,
+                           mesh_lib.make_mesh(config.mesh.axes))
+
+
 def _unknown_method(tmp):
     run_lib.resolve("kdd")
 
@@ -310,6 +324,11 @@ CASES = [
          "non-finite training loss (…) at step … (epoch 0); lower config.train.learning_rate or "
          "check the inputs, in a new --workdir (this one holds the run's checkpoints, last good "
          "in {tmp}/checkpoints)", _diverging),
+    Case("a shared teacher folder trained with another teacher config",
+         "`--config.teacher.workdir=DIR` of a teacher with other settings",
+         "{tmp}/teacher holds a teacher trained with another config (teacher.epochs, "
+         "train.epochs differ); use another folder or the config recorded in "
+         "{tmp}/teacher/stage.json", _shared_teacher_of_another_config),
     Case("a truncated data file", "a cut `train-images-idx3-ubyte.gz`",
          "{tmp}/train-images-idx3-ubyte.gz: truncated or corrupt data file (Compressed file "
          "ended before the end-of-stream marker was reached); reinstall or re-download it",
