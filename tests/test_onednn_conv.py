@@ -123,20 +123,22 @@ def test_the_platform_installs_it_on_a_single_cpu_device_without_the_persistent_
     """`import kdjax` leaves lax's convolution; `kdjax.platform.apply` installs oneDNN's where
     no persistent compilation cache is used (it cannot store it), and it is then enabled on one
     CPU device; with the cache, or with KDJAX_ONEDNN_CONV=0, the models keep lax's."""
-    code = ("import sys, jax; from kdjax import platform; from kdjax.models import layers; "
-            "before = layers.get_conv() is jax.lax.conv_general_dilated; "
-            "platform.apply(persistent_cache=sys.argv[1] == '1'); "
-            "print(jax.device_count(), before, platform.settings()['convolution'])")
+    code = """
+import os, jax
+from kdjax import platform
+from kdjax.models import layers
+print(jax.device_count(), layers.get_conv() is jax.lax.conv_general_dilated)
+for cache, switch in ((False, ""), (True, ""), (False, "0"), (True, "1")):
+    layers.set_conv(None)
+    env = dict(os.environ, KDJAX_ONEDNN_CONV=switch)
+    applied = platform.apply(persistent_cache=cache, environ=env)
+    print(platform.settings()["convolution"], applied["persistent_cache"])
+"""
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
     env.pop("KDJAX_ONEDNN_CONV", None)
-
-    def run(cache, **switch):
-        return subprocess.run([sys.executable, "-c", code, cache], env=dict(env, **switch),
-                              capture_output=True, text=True, check=True).stdout.split()
-    assert run("0") == ["1", "True", "onednn"]
-    assert run("1") == ["1", "True", "xla"]
-    assert run("0", KDJAX_ONEDNN_CONV="0") == ["1", "True", "xla"]
-    assert run("1", KDJAX_ONEDNN_CONV="1") == ["1", "True", "onednn"]
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out == ["1 True", "onednn False", "xla True", "xla False", "onednn False"]
 
 
 def test_resnet_train_step_matches_float64_as_closely_as_xla(monkeypatch, installed):
