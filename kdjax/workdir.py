@@ -129,15 +129,15 @@ def claim(workdir: str) -> Iterator[None]:
     """Be the only writer of `workdir` for the block (process 0 holds the lock for the job; no
     process holds a lock of its own while collectives run). Raises WorkdirBusy naming the
     holder."""
-    held, message = None, ""
+    held, failed = None, None
     if jax.process_index() == 0:
         try:
             held = (_take_remote(workdir) if storage.is_remote(workdir) else
                     _take(os.fspath(storage.path(workdir))))
         except (errors.Error, OSError) as err:
-            message = str(err) or repr(err)
-    if not sync.agree_flag(not message):
-        raise WorkdirBusy(message or f"workdir {workdir}: process 0 could not claim it")
+            failed = err
+    if not sync.agree_flag(failed is None):
+        raise failed or WorkdirBusy(f"workdir {workdir} is in use (process 0 found its holder)")
     try:
         yield
     finally:

@@ -90,7 +90,8 @@ def _no_readable_checkpoint(tmp):
 
 
 def _fewer_epochs_than_trained(tmp):
-    config = tiny.override(tiny.get_config("ce"), **{"train.epochs": 2})
+    config = tiny.override(tiny.get_config("ce"), **{"train.epochs": 2,
+                                                     "data.max_train_examples": 456})
     splits, info = experiment.load_splits(config.data)
     model = experiment.build_model(config.model, info.num_classes)
     kw = dict(model=model, method=Method(loss=ce_loss), train=splits["train"], info=info)
