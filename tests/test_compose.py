@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from kdjax import config as config_lib
 from kdjax import losses
 from kdjax import run as run_lib
 from kdjax.methods.alm.loss import make_student_loss
@@ -134,6 +135,7 @@ def test_retrain_names_a_method():
 
 def _lrds_config(base, lr, ds):
     c = tiny.get_config("lrds")
+    config_lib.mount(c, base)
     c.lrds.base = base
     c.lrds.lr.enabled, c.lrds.ds.enabled = lr, ds
     c.lrds.ds.scorer = "random"
@@ -160,7 +162,7 @@ def test_lrds_around_disk_and_alm(tmp_path, base):
     base's entries beside its own."""
     off = _lrds_config(base, lr=False, ds=False)
     plain = tiny.get_config(base)
-    for section in ("loss", "train", "disk", "alm"):
+    for section in ("loss", "train", base):
         plain[section] = off[section]
     r_plain = run_lib.run(plain, str(tmp_path / "plain"))
     r_off = run_lib.run(off, str(tmp_path / "off"))
@@ -182,6 +184,8 @@ def test_lrds_around_disk_and_alm(tmp_path, base):
 
 def _active_config(retrain, rounds=1):
     c = tiny.get_config("rad")
+    for name in ("lrds", "alm", "disk"):   # the sections the tests set (a config file mounts them)
+        config_lib.mount(c, name)
     c.data.eval_batch_size = 120
     c.train.epochs = 2
     c.teacher.epochs = 3
@@ -191,6 +195,20 @@ def _active_config(retrain, rounds=1):
     c.active.rounds = rounds
     c.active.retrain = retrain
     return c
+
+
+def test_retrain_mounts_the_sections_its_method_reads():
+    """A driver's config holds the sections its file mounted; the round's method gets its own
+    (and its base's) with their defaults, the loop's config untouched."""
+    c = tiny.get_config("rad")
+    c.active.retrain = "lrds"
+    assert "lrds" not in c
+    out = compose.with_sections(c)
+    assert out.method == "rad" and "lrds" not in c
+    assert out.lrds.to_dict() == config_lib.base_config("lrds").lrds.to_dict()
+    c.active.retrain = "kd"
+    assert set(compose.with_sections(c).keys()) == set(c.keys()) | set(
+        config_lib.base_config("kd").keys())
 
 
 def test_rad_retrain_kd_neutral_equals_kl(tmp_path):

@@ -28,10 +28,12 @@ LR+DS's DS warm-up and scores) live in the round's workdir and are skipped when 
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import numpy as np
 
+from kdjax import config as config_lib
 from kdjax import experiment
 from kdjax import run as run_lib
 from kdjax.data import Split
@@ -58,12 +60,28 @@ def retrain_module(name: str):
     return module
 
 
+def with_sections(config):
+    """`config` with the sections `active.retrain`'s method reads (its own and those of the
+    methods it uses, e.g. LR+DS's base), each with its defaults where `config` lacks it: the
+    loop's config is a driver's, which holds only the sections its file mounted."""
+    probe = copy.deepcopy(config)
+    with probe.unlocked():
+        probe.method = config.active.retrain
+    config_lib.uses(probe)   # mounts what the method reads
+    out = copy.deepcopy(config)
+    with out.unlocked():
+        for key in probe.keys():
+            if key not in out:
+                out[key] = probe[key]
+    return out
+
+
 def check(config) -> None:
     """The loop has one teacher, its own: ALM-KD's teacher sets cannot be built there."""
-    a = config.alm
+    a = config.get("alm")
     uses_alm = "alm" in (config.active.retrain, config.lrds.base if
                          config.active.retrain == "lrds" else "")
-    if uses_alm and (a.assistants or a.teacher_epochs):
+    if uses_alm and a is not None and (a.assistants or a.teacher_epochs):
         raise ValueError("config.active.retrain: ALM-KD in the active loop distils the loop's "
                          "one teacher; unset alm.assistants / alm.teacher_epochs")
 
@@ -92,6 +110,7 @@ def retrain(config, workdir: str, train: Split, targets: np.ndarray, evals: dict
     """One round's TRAIN(P) with `config.active.retrain`'s method -> (model, variables,
     FitResult), as the loop's `_train_student` returns them."""
     module = retrain_module(config.active.retrain)
+    config = with_sections(config)
     check(config)
     run = training_inputs(config, workdir, train, targets, evals, info, mesh, teacher=teacher,
                           teacher_summary=teacher_summary, validation=validation)
