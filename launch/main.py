@@ -12,13 +12,18 @@ devices: the step then runs data-parallel over them (docs/performance.md). Compi
 persist in --compilation_cache (default ~/.cache/kdjax/xla).
 
 Expected failures (a config field, a data file, a checkpoint, a workdir) print one line
-`error: ...` and exit 1; --traceback (or --verbosity=1) shows the Python traceback too.
+`error: ...` and exit 1; --traceback (or --verbosity=1) shows the Python traceback too. On
+several processes a failing process ends every other one within seconds, each printing its
+line (kdjax/train/failure.py). SIGTERM saves a checkpoint at the next training step and exits
+143; the same command resumes (kdjax/train/preemption.py).
 """
 from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
+import traceback
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -46,15 +51,26 @@ def main(argv):
     if not verbose:
         logging.set_verbosity(logging.ERROR)  # orbax/absl INFO and WARNING lines drown the bar
         failures.quiet_orbax_threads()
+    from kdjax.train import failure, preemption
     try:
         run(_CONFIG.value, _WORKDIR.value)
+        failure.stop()
+    except preemption.Preempted as err:   # SIGTERM: checkpoint saved, every process stops
+        print(str(err), file=sys.stderr, flush=True)
+        sys.exit(128 + signal.SIGTERM)
     except KeyboardInterrupt:
         if _TRACEBACK.value or verbose:
             raise
         failures.end(failures.interrupted(_WORKDIR.value), 130)
     except Exception as err:  # noqa: BLE001 - a bug re-raises below, with its traceback
         full = failures.disk_full(err, _WORKDIR.value)
-        if _TRACEBACK.value or verbose or not failures.expected(full or err):
+        show = _TRACEBACK.value or verbose or not failures.expected(full or err)
+        if failure.multiprocess():   # the other processes must not wait for this one
+            if show:
+                traceback.print_exc()
+            failure.fail(failures.one_line(full or err) if not show else
+                         f"{type(err).__name__}: {failures.one_line(err)}")
+        if show:
             raise
         if full:
             failures.end(failures.one_line(full), 1)
@@ -74,6 +90,9 @@ def run(config, workdir: str) -> dict:
     runtime.apply()
     if _MULTIHOST.value:
         jax.distributed.initialize()
+    from kdjax.train import failure, preemption
+    failure.watch()        # another process's failure ends this one too
+    preemption.install()   # SIGTERM: checkpoint at the next step, then stop
     logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(),
                  jax.devices())
     config = config_lib.selected(config)   # the base + the sections of the method it runs

@@ -39,7 +39,12 @@ class Checkpointer:
             self.directory, item_names=("state", "meta"),
             options=ocp.CheckpointManagerOptions(
                 max_to_keep=max_to_keep, save_interval_steps=save_interval_steps,
-                enable_async_checkpointing=async_save, create=True))
+                enable_async_checkpointing=async_save, create=True,
+                # the schedule only: the training loop saves at a preemption itself
+                # (kdjax.train.preemption), so `should_save` says whether a step is scheduled
+                save_decision_policy=ocp.checkpoint_managers.AnySavePolicy([
+                    ocp.checkpoint_managers.FixedIntervalPolicy(save_interval_steps),
+                    ocp.checkpoint_managers.InitialSavePolicy()])))
 
     def latest_step(self) -> int | None:
         return self._manager.latest_step()

@@ -29,6 +29,7 @@ from kdjax.train import compiled
 from kdjax.train import inference
 from kdjax.train import mesh as mesh_lib
 from kdjax.train import optim
+from kdjax.train import preemption
 from kdjax.train import sync
 from kdjax.train.method import EpochContext, LossFn, Method
 from kdjax.train.metrics import MetricWriter, summarize
@@ -181,7 +182,9 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, me
     row_of_id[train.ids] = np.arange(len(train.ids))
 
     writer = MetricWriter(workdir, tensorboard=config.tensorboard, resume_step=start_step)
-    pending: list[tuple[int, dict]] = []
+    # Step metrics not yet logged; a SIGTERM checkpoint carries them, so the resumed run logs
+    # the same lines as an uninterrupted one.
+    pending: list[tuple[int, dict]] = _pending_from_meta(meta.get("pending", []))
     t_start, seen = time.time(), 0
 
     def flush(step: int) -> None:
@@ -210,11 +213,13 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, me
         writer.write(step, scalars)
         pending = []
 
-    def save(step: int, force: bool = False) -> None:
-        flush(step)
-        checkpointer.save(step, checkpoint_items(state),
-                          {"history": history, "epoch_row": epoch_row,
-                           "epoch_sums": epoch_sums}, force=force)
+    def save(step: int, force: bool = False, preempted: bool = False) -> None:
+        meta = {"history": history, "epoch_row": epoch_row, "epoch_sums": epoch_sums}
+        if preempted:   # an unscheduled checkpoint: log nothing an uninterrupted run would not
+            meta["pending"] = _pending_to_meta(pending)
+        else:
+            flush(step)
+        checkpointer.save(step, checkpoint_items(state), meta, force=force)
         writer.flush()   # on a bucket, the metrics log is durable at every checkpoint
 
     def end_epoch(step: int, epoch: int) -> None:
@@ -231,6 +236,7 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, me
                     row.update(summarize(inference.evaluate(
                         p_eval_step, variables, split, config.data.eval_batch_size, mesh),
                         name))
+            _check_finite(row, checkpointer.directory)
             writer.write(step, {k: v for k, v in row.items() if k not in ("step", "epoch")})
             history.append(row)
         epoch_row, epoch_sums = {}, {}
@@ -241,44 +247,61 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, me
                                  mesh)
 
     progress = _progress(total_steps, start_step, config)
-    step = start_step
-    for epoch in range(start_step // steps_per_epoch, cfg.epochs):
-        skip = max(start_step - epoch * steps_per_epoch, 0)
-        if method.epoch_start is not None and skip == 0:
-            ctx = EpochContext(epoch=epoch, train=train, predict=predict,
-                               place=lambda s: mesh_lib.put(s, shardings),
-                               teacher_logits=per_example.get("teacher_logits"),
-                               teacher_features=per_example.get("teacher_features"), mesh=mesh)
-            state, row = method.epoch_start(state, ctx)
-            state = mesh_lib.put(state, shardings)
-            epoch_row = {k: (float(v) if isinstance(v, (int, float, np.generic, np.ndarray))
-                             else v) for k, v in (row or {}).items()}
-        order = dict(seed=config.seed, epoch=epoch, shuffle=True, drop_remainder=True,
-                     process_index=jax.process_index(), process_count=jax.process_count(),
-                     start_batch=skip)
-        if on_disk:
-            batches = loader.iterate_batches(train, batch_size, augment=config.data.augment,
-                                             worker_count=None if config.data.workers < 0
-                                             else config.data.workers, **order)
-        else:
-            batches = iterate_batches(train, batch_size, **order)
-        side = {name: itertools.islice(_side_batches(split, batch_size, config.seed, epoch, name),
-                                       skip, None)
-                for name, split in method.side_splits.items()}
-        last = (epoch + 1) * steps_per_epoch
-        for batch in prefetch(_device_batches(batches, mesh, per_example, row_of_id, side)):
-            state, metrics = p_train_step(state, batch, step_rng)
-            step += 1
-            seen += batch_size
-            pending.append((step, metrics))
-            if step != last and checkpointer.should_save(step):
-                save(step)
-            elif step % cfg.log_every_steps == 0:
-                flush(step)
-            progress(step, seen / max(time.time() - t_start, 1e-9))
-        end_epoch(step, epoch + 1)
-        if checkpointer.should_save(step) or epoch + 1 == cfg.epochs:
-            save(step, force=epoch + 1 == cfg.epochs)
+    step, stop = start_step, False
+    with preemption.training():
+        for epoch in range(start_step // steps_per_epoch, cfg.epochs):
+            skip = max(start_step - epoch * steps_per_epoch, 0)
+            if method.epoch_start is not None and skip == 0:
+                ctx = EpochContext(epoch=epoch, train=train, predict=predict,
+                                   place=lambda s: mesh_lib.put(s, shardings),
+                                   teacher_logits=per_example.get("teacher_logits"),
+                                   teacher_features=per_example.get("teacher_features"),
+                                   mesh=mesh)
+                state, row = method.epoch_start(state, ctx)
+                state = mesh_lib.put(state, shardings)
+                epoch_row = {k: (float(v) if isinstance(v, (int, float, np.generic, np.ndarray))
+                                 else v) for k, v in (row or {}).items()}
+            order = dict(seed=config.seed, epoch=epoch, shuffle=True, drop_remainder=True,
+                         process_index=jax.process_index(), process_count=jax.process_count(),
+                         start_batch=skip)
+            if on_disk:
+                batches = loader.iterate_batches(train, batch_size, augment=config.data.augment,
+                                                 worker_count=None if config.data.workers < 0
+                                                 else config.data.workers, **order)
+            else:
+                batches = iterate_batches(train, batch_size, **order)
+            side = {name: itertools.islice(_side_batches(split, batch_size, config.seed, epoch,
+                                                         name), skip, None)
+                    for name, split in method.side_splits.items()}
+            last = (epoch + 1) * steps_per_epoch
+            with prefetch(_device_batches(batches, mesh, per_example, row_of_id, side)) as ready:
+                for batch in ready:
+                    state, metrics = p_train_step(state, batch, step_rng)
+                    step += 1
+                    seen += batch_size
+                    pending.append((step, metrics))
+                    stop = preemption.stop_at(step)   # SIGTERM: checkpoint now, then stop
+                    scheduled = checkpointer.should_save(step)
+                    if step != last and (stop or scheduled):
+                        save(step, force=stop, preempted=not scheduled)
+                    elif step % cfg.log_every_steps == 0:
+                        flush(step)
+                    progress(step, seen / max(time.time() - t_start, 1e-9))
+                    if stop:
+                        break
+            if stop and step != last:
+                break
+            end_epoch(step, epoch + 1)
+            if stop or checkpointer.should_save(step) or epoch + 1 == cfg.epochs:
+                save(step, force=stop or epoch + 1 == cfg.epochs)
+            if stop:
+                break
+    if stop:
+        checkpointer.wait()
+        checkpointer.close()
+        writer.close()
+        progress(None, 0.0)
+        raise preemption.stopped(step, checkpointer.directory)
     checkpointer.wait()
     checkpointer.close()
     writer.close()
@@ -288,6 +311,27 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, me
     queries = k * (len(train) if teacher_vars is None else step * batch_size) if k else 0
     return FitResult(state=state, history=history, teacher_queries=queries, wall_time=elapsed,
                      examples_per_sec=seen / max(elapsed, 1e-9))
+
+
+def _pending_to_meta(pending: list[tuple[int, dict]]) -> list:
+    """Unlogged step metrics as JSON: [step, {name: [value, dtype]}] (exact for float32)."""
+    fetched = jax.device_get([m for _, m in pending])
+    return [[s, {k: [float(v), str(np.asarray(v).dtype)] for k, v in m.items()}]
+            for (s, _), m in zip(pending, fetched)]
+
+
+def _pending_from_meta(rows: list) -> list[tuple[int, dict]]:
+    return [(int(s), {k: np.asarray(v, dtype) for k, (v, dtype) in m.items()}) for s, m in rows]
+
+
+def _check_finite(row: dict, directory: str) -> None:
+    """A history row whose loss or accuracy is NaN or infinite is an error, never a result (a
+    method's own row entries may be undefined, e.g. a rank correlation of one point)."""
+    for key, value in row.items():
+        if key.endswith(("/loss", "/accuracy")) and not np.isfinite(value):
+            raise FloatingPointError(
+                f"non-finite {key} ({value}) at epoch {row['epoch']} (step {row['step']}); "
+                f"no result is written. The last good checkpoint is in {directory}")
 
 
 def _device_batches(batches, mesh, per_example: dict[str, np.ndarray], row_of_id: np.ndarray,
