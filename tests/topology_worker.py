@@ -8,6 +8,9 @@ DEVICES is the CPU device count of this process; PROCESSES > 1 joins RANK to a l
     eval PARAMS.npz OUT.json SIZES   summed eval metrics of the MLP `PARAMS` on `eval_split()`
                                      for each comma-separated eval batch size, and (process 0)
                                      the predicted logits in OUT.json's `logits` (first size)
+    save WORKDIR                     `train_state()` as step 7 of `WORKDIR/checkpoints`
+    restore WORKDIR                  restore it as `fit` resumes and as a teacher loads, and
+                                     check values and shardings (exit 0 when they are right)
 """
 import json
 import os
@@ -21,7 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tests.topology_fixtures import INFO, MODEL, eval_split, init_params, load_tree  # noqa: E402
+from tests.topology_fixtures import (INFO, MODEL, eval_split, init_params, load_tree,  # noqa: E402
+                                     restore_and_check, save_state)
 
 
 def _eval(params_path: str, out: str, sizes: str) -> None:
@@ -47,7 +51,7 @@ def main():
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
         jax.distributed.initialize(coordinator_address=f"localhost:{port}",
                                    num_processes=PROCESSES, process_id=RANK)
-    {"eval": _eval}[action](*args)
+    {"eval": _eval, "save": save_state, "restore": restore_and_check}[action](*args)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Atomic, resumable checkpoints with orbax.
+"""Atomic, resumable, verified checkpoints with orbax, portable across topologies.
 
 Orbax writes each step to a temporary directory and renames it when complete (on GCS, where
 there is no rename, it writes a commit marker last), so a run killed at any instant leaves only
@@ -6,6 +6,13 @@ whole checkpoints; `latest` finds the newest and training resumes from it. Teach
 params-only from their own checkpoint path. Directories are local paths or `gs://` URIs
 (`kdjax.storage`; buckets need the `gcp` extra: orbax lists them through epath + gcsfs and
 writes arrays through tensorstore's own GCS driver).
+
+Portable: every restore names its target shardings on the current mesh (the train state's own,
+or replicated for a teacher's variables), so a checkpoint written by any (processes x devices)
+reads back on any other. Verified: each step's `meta` records a checksum of every array
+(`kdjax.train.checksum`); a step whose arrays differ from them, or that does not read back, is
+moved aside to `unreadable-<step>` and the previous one used. A damaged teacher is an error
+naming the checkpoint (its previous step would be another teacher).
 """
 from __future__ import annotations
 
@@ -17,6 +24,11 @@ import orbax.checkpoint as ocp
 
 from kdjax import errors
 from kdjax import storage
+from kdjax.train import checksum
+from kdjax.train import mesh as mesh_lib
+from kdjax.train import sync
+
+CHECKSUMS = "array_checksums"   # the key of the per-leaf digests in a step's meta
 
 
 def _abs(path: str) -> str:
@@ -56,15 +68,25 @@ class Checkpointer:
         return self._manager.should_save(int(step))
 
     def save(self, step: int, tree: Any, meta: Any = None, *, force: bool = False) -> bool:
+        """Save `tree` and the JSON `meta` (with the arrays' checksums) as `step`; every
+        process calls it."""
+        if not (force or self.should_save(step)):
+            return False
+        meta = {**(meta or {}), CHECKSUMS: checksum.digests(tree)}
         return self._manager.save(int(step), args=ocp.args.Composite(
-            state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta or {})), force=force)
+            state=ocp.args.StandardSave(tree), meta=ocp.args.JsonSave(meta)), force=force)
 
     def restore(self, tree_like: Any, step: int | None = None) -> tuple[Any, dict]:
         """(state, meta) of `step` (default: the latest), into the structure, dtypes and
-        shardings of `tree_like`."""
+        shardings of `tree_like`. Raises CheckpointError when an array's checksum differs."""
         step = self.latest_step() if step is None else step
         if step is None:
             raise CheckpointError(f"no checkpoint in {self.directory}")
+        state, meta = self._read(tree_like, step)
+        _verify(state, meta, os.path.join(self.directory, str(step)))
+        return state, _without_checksums(meta)
+
+    def _read(self, tree_like: Any, step: int) -> tuple[Any, dict]:
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, tree_like)
         out = self._manager.restore(step, args=ocp.args.Composite(
             state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
@@ -72,21 +94,29 @@ class Checkpointer:
 
     def restore_latest_readable(self, tree_like: Any, steps: list[int]
                                 ) -> tuple[int, Any, dict] | None:
-        """Restore the newest of `steps` that reads back. An unreadable one is reported by name
-        and moved aside to `<dir>/unreadable-<step>` (kept, never deleted), so the run goes on
-        from the previous good checkpoint. None when `steps` is empty."""
+        """Restore the newest of `steps` that reads back with the checksums it was saved with.
+        An unreadable or damaged one is reported by name and moved aside to
+        `<dir>/unreadable-<step>` (kept, never deleted), so the run goes on from the previous
+        good checkpoint. Every process takes the same decision. None when `steps` is empty."""
         for step in sorted(steps, reverse=True):
+            path = os.path.join(self.directory, str(step))
+            problem = None
             try:
-                state, meta = self.restore(tree_like, step)
-                return step, state, meta
+                state, meta = self._read(tree_like, step)
             except Exception as err:  # orbax raises assorted errors for a damaged step
-                path = os.path.join(self.directory, str(step))
-                print(f"warning: checkpoint {path} is unreadable ({type(err).__name__}: "
-                      f"{str(err).splitlines()[0][:200] if str(err) else ''}); trying the "
-                      "previous one", flush=True)
-                if jax.process_index() == 0 and storage.isdir(path):
-                    storage.path(path).rename(os.path.join(self.directory, f"unreadable-{step}"))
-                self._manager.reload()
+                problem = f"{type(err).__name__}: {_first_line(err)}"
+            if sync.all_ok(problem is None):   # no process may verify alone (all-gathers)
+                try:
+                    _verify(state, meta, path)
+                    return step, state, _without_checksums(meta)
+                except CheckpointError as err:
+                    problem = str(err)
+            print(f"warning: checkpoint {path} is unreadable ({problem or 'on another process'}); "
+                  "trying the previous one", flush=True)
+            if jax.process_index() == 0 and storage.isdir(path):
+                storage.path(path).rename(os.path.join(self.directory, f"unreadable-{step}"))
+            sync.barrier("kdjax_unreadable_checkpoint")
+            self._manager.reload()
         if steps:
             raise CheckpointError(f"no readable checkpoint in {self.directory} (tried steps "
                                   f"{sorted(steps, reverse=True)}); move it away to start over")
@@ -99,10 +129,63 @@ class Checkpointer:
         self._manager.close()
 
 
-def load_variables(path: str, step: int | None = None) -> dict:
+def _first_line(err: BaseException) -> str:
+    return str(err).splitlines()[0][:200] if str(err) else ""
+
+
+def _without_checksums(meta: dict) -> dict:
+    return {k: v for k, v in meta.items() if k != CHECKSUMS}
+
+
+def _verify(tree: Any, meta: dict, path: str) -> None:
+    """Raise CheckpointError naming `path` and the first damaged array when an array of `tree`
+    differs from the checksums recorded in `meta` (older checkpoints carry none)."""
+    bad = checksum.mismatches(tree, meta.get(CHECKSUMS) or {})
+    if bad:
+        raise CheckpointError(f"checkpoint {path} is damaged: {len(bad)} array(s) differ from "
+                              f"the checksums saved with them (first: {bad[0]})")
+
+
+def _replicated(metadata: Any, mesh) -> Any:
+    """Abstract arrays (shape, dtype, replicated on `mesh`) for the variables (params and
+    batch_stats) of a checkpoint's array metadata; the rest is not read."""
+    sharding = mesh_lib.replicated(mesh if mesh is not None else mesh_lib.make_mesh())
+    tree = getattr(metadata, "tree", metadata)
+
+    def abstract(x):
+        return jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=sharding)
+
+    def is_leaf(x):
+        return hasattr(x, "shape") and hasattr(x, "dtype")
+
+    return {k: jax.tree.map(abstract, v, is_leaf=is_leaf) for k, v in tree.items()
+            if k in ("params", "batch_stats")}
+
+
+def _metadata(item_dir: str) -> Any:
+    """The array metadata (shapes, dtypes) of a saved pytree item."""
+    reader = ocp.StandardCheckpointer()
+    try:
+        return reader.metadata(item_dir).item_metadata
+    finally:
+        reader.close()
+
+
+def _restore_args(target: Any) -> Any:
+    """Partial restore of `target`'s leaves into their abstract shardings."""
+    return ocp.args.PyTreeRestore(
+        item=target, partial_restore=True,
+        restore_args=jax.tree.map(lambda a: ocp.ArrayRestoreArgs(
+            sharding=a.sharding, global_shape=a.shape, dtype=a.dtype), target))
+
+
+def load_variables(path: str, step: int | None = None, mesh=None) -> dict:
     """Load `{'params', 'batch_stats'}` of a finished run (a workdir or its checkpoints dir).
 
-    Raises FileNotFoundError naming the path when there is no checkpoint there.
+    The arrays come back replicated on `mesh` (default: every device), whatever topology wrote
+    them. Raises FileNotFoundError naming the path when there is no checkpoint there, and
+    CheckpointError naming the step's folder when it does not read back or its arrays differ
+    from their checksums.
     """
     path = _abs(path)
     directory = path if os.path.basename(path.rstrip("/")) == "checkpoints" else os.path.join(
@@ -118,19 +201,41 @@ def load_variables(path: str, step: int | None = None) -> dict:
         raise FileNotFoundError(f"missing checkpoint: no finished checkpoint in {directory}")
     step = int(step)
     step_dir = os.path.join(directory, str(step))
+    manager.close()
+    problem, tree, meta = None, None, {}
     try:
-        if storage.isdir(os.path.join(step_dir, "state")):
-            manager.close()
-            manager = ocp.CheckpointManager(directory, item_names=("state", "meta"),
-                                            options=ocp.CheckpointManagerOptions(read_only=True))
-            tree = manager.restore(step, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore()))["state"]
-        else:   # a params-only checkpoint written by launch.convert_teacher or an older kdjax
-            tree = manager.restore(step, args=ocp.args.StandardRestore())
+        tree, meta = _read_variables(directory, step_dir, step, mesh)
     except Exception as err:  # orbax raises assorted errors for a damaged step
-        raise CheckpointError(f"checkpoint {step_dir} is unreadable ({type(err).__name__}: "
-                              f"{(str(err).splitlines() or [''])[0][:200]}); train it again or "
-                              "point to another checkpoint") from err
+        problem = f"{type(err).__name__}: {_first_line(err)}"
+    if not sync.all_ok(problem is None):
+        raise CheckpointError(f"checkpoint {step_dir} is unreadable "
+                              f"({problem or 'on another process'}); train it again or point "
+                              "to another checkpoint")
+    variables = {"params": tree["params"], "batch_stats": tree.get("batch_stats") or {}}
+    try:
+        _verify(variables, meta, step_dir)
+    except CheckpointError as err:
+        raise CheckpointError(f"{err}; train it again or point to another checkpoint") from None
+    return variables
+
+
+def _read_variables(directory: str, step_dir: str, step: int, mesh) -> tuple[dict, dict]:
+    """(the step's state tree with params and batch_stats read, its meta)."""
+    if storage.isdir(os.path.join(step_dir, "state")):
+        target = _replicated(_metadata(os.path.join(step_dir, "state")), mesh)
+        manager = ocp.CheckpointManager(directory, item_names=("state", "meta"),
+                                        options=ocp.CheckpointManagerOptions(read_only=True))
+        try:
+            out = manager.restore(step, args=ocp.args.Composite(
+                state=_restore_args(target), meta=ocp.args.JsonRestore()))
+        finally:
+            manager.close()
+        return dict(out["state"]), dict(out["meta"] or {})
+    # a params-only checkpoint written by launch.convert_teacher or an older kdjax
+    target = _replicated(_metadata(step_dir), mesh)
+    manager = ocp.CheckpointManager(directory, options=ocp.CheckpointManagerOptions(
+        read_only=True))
+    try:
+        return dict(manager.restore(step, args=_restore_args(target))), {}
     finally:
         manager.close()
-    return {"params": tree["params"], "batch_stats": tree.get("batch_stats") or {}}

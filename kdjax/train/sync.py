@@ -28,3 +28,19 @@ def agree_flag(flag: bool) -> bool:
         return bool(flag)
     from jax.experimental import multihost_utils
     return bool(multihost_utils.broadcast_one_to_all(np.int32(bool(flag))))
+
+
+def all_ok(flag: bool) -> bool:
+    """Whether `flag` holds on every process (every process calls it)."""
+    if jax.process_count() == 1:
+        return bool(flag)
+    from jax.experimental import multihost_utils
+    flags = multihost_utils.process_allgather(np.int32(bool(flag)))
+    return bool(np.all(np.asarray(flags)))
+
+
+def barrier(name: str) -> None:
+    """Wait until every process reaches this point."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+        multihost_utils.sync_global_devices(name)
