@@ -108,30 +108,6 @@ def _base() -> ml_collections.ConfigDict:
     c.train.checkpoint_every_steps = 200
     c.train.keep_checkpoints = 2
 
-    # Active distillation (RAD Alg. 1; method='rad' / runner kdjax.methods.rad.compare:run).
-    c.active = ml_collections.ConfigDict()
-    c.active.strategy = "rad"   # uniform | margin | entropy | coreset | cluster_margin | unixkd
-    #                             | rad | rad_entropy
-    c.active.strategies = ("rad", "margin", "uniform")   # compared side by side
-    c.active.num_labeled = 5000     # |A|
-    c.active.budget = 1000          # b, soft labels queried per round
-    c.active.rounds = 5             # T
-    c.active.num_trials = 1
-    c.active.m_estimate = "uniform"  # validation | uniform | fixed | oracle (Sec. 3.3 / D.1)
-    c.active.b_uniform = 200        # queries spent on estimating m
-    c.active.w = -1.0               # < 0: w = 1 - m/n (Cor. 1); D.5 sets it
-    c.active.teacher_temperature = 1.0
-    c.active.num_clusters = 50      # CLUSTER MARGIN's agglomerative clusters of the pool
-    c.active.cluster_bucket_size = 0  # > 0: D.2's bucketed clustering for big pools
-    c.active.label_oracle = False   # D.4 (active learning): queries return the true label
-    c.active.m_fraction = 0.0       # m_estimate='fixed': m = m_fraction·n (D.4: 0.05)
-    c.active.round0_workdir = ""    # shared home of round 0 (set by kdjax.methods.rad.compare)
-    c.active.pool_size = 0          # > 0: a fixed random subset of the unlabeled pool
-    c.active.pairs = ()             # compare: (a, b) strategy pairs printed as paired a − b
-    c.active.retrain = "kl"         # loss of rounds >= 1 (kdjax/methods/rad/retrain.py): 'kl' = Alg. 1's KL
-    #                                 to the targets, or a method ('kd', 'lrds', 'alm', 'disk');
-    #                                 queried points carry the teacher's arg-max as their label
-    c.active.retrains = ("kd", "lrds", "alm")  # papers.rad.compose_active: losses compared side by side
     # What the paper claims about arms of a comparison (kdjax/methods/rad/paired.py judges it):
     c.claim = ml_collections.ConfigDict()
     c.claim.text = ""               # the claim in words ('' = none)
@@ -237,8 +213,6 @@ CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
     "loss.temperature": (_positive, "> 0"),
     "loss.kd_weight": (_unit, "in [0, 1]"),
     "loss.ce_weight": (_unit, "in [0, 1]"),
-    "active.retrain": (lambda v: bool(v) and v not in ("rad", "rad_compare"),
-                       "'kl' or a method with make_method (e.g. 'kd', 'lrds', 'alm', 'disk')"),
 }
 
 

@@ -21,6 +21,7 @@ from kdjax.train import loop
 from kdjax.train import mesh as mesh_lib
 from kdjax.train import state as state_lib
 from kdjax.train.method import Method
+from kdjax.methods.api import teacher_seed
 from kdjax.methods.ce.method import ce_loss
 
 
@@ -58,12 +59,6 @@ def build_model(model_cfg: ml_collections.ConfigDict, num_classes: int):
     if model_cfg.get("dtype", "float32") != "float32":   # the teacher section has no dtype
         kwargs["dtype"] = jax.numpy.dtype(model_cfg.dtype)
     return get_model(model_cfg.name, num_classes, **kwargs)
-
-
-def teacher_seed(config: ml_collections.ConfigDict) -> int:
-    """The seed of the teacher and of a method's other teacher-side stages: `teacher.seed`, or
-    the run's seed when it is -1."""
-    return int(config.seed if config.teacher.seed < 0 else config.teacher.seed)
 
 
 def teacher_dir(config: ml_collections.ConfigDict, workdir: str) -> str:

@@ -67,9 +67,12 @@ def test_one_run_per_variant_with_early_stopped_teachers_and_noisy_labels(tmp_pa
     common = {"alm.teacher_epochs": (1, 2), "teacher.epochs": 2, "data.label_noise": 0.3,
               "alm.update_every": 2, "loss.kd_weight": 0.5}
     res = {v: run_lib.run(_config(**common, **{"alm.variant": v}), str(tmp_path / v))
-           for v in ("ce", "kd", "alm")}
-    for r in res.values():
-        assert 0.0 < r["test_accuracy"] <= 1.0 and r["early_stop"]["epoch"] == 1
+           for v in ("kd", "alm")}
+    # the CE row: method='ce' on the same noisy labels (the alm section is not its)
+    res["ce"] = run_lib.run(_config(**common, method="ce"), str(tmp_path / "ce"))
+    assert res["ce"]["config"]["data"]["label_noise"] == 0.3 and "alm" not in res["ce"]["config"]
+    for v, r in res.items():
+        assert 0.0 < r["test_accuracy"] <= 1.0 and (v == "ce" or r["early_stop"]["epoch"] == 1)
     assert [t["name"] for t in res["alm"]["teachers"]] == ["mlp@1", "mlp@final"]
     assert res["alm"]["teacher"]["name"] == "mlp@final"
     lam = res["alm"]["lambda"]
@@ -93,9 +96,9 @@ def test_lambda_changes_only_on_meta_steps_and_only_on_batch_rows(tmp_path, digi
     splits, info = digits
     config = _config(**{"alm.update_every": 2, "alm.lambda_lr": 50.0})
     cfg = meta.MetaConfig.from_config(config)
-    run = run_lib.RunInputs(config, str(tmp_path), dict(splits), info, mesh_lib.make_mesh(),
-                            teachers=[random_teacher])
-    method = alm_method.make_method(config, run)
+    run = run_lib.Context(config, str(tmp_path), dict(splits), info, mesh_lib.make_mesh(),
+                          given_teacher=(random_teacher, {}))
+    method = alm_method.make_method(config, run).method
     model = experiment.build_model(config.model, info.num_classes)
     train, val = splits["train"], splits["validation"]
     num_ids = method.example_state["lambda"].shape[0]

@@ -169,13 +169,12 @@ def test_resume_matches_uninterrupted(setup, tmp_path):
     uninterrupted run ended."""
     c = copy.deepcopy(setup["config"])
     workdir = str(tmp_path / "d")
-    inputs = run_lib.RunInputs(c, workdir, setup["splits"], setup["info"], setup["mesh"])
-    inputs.teachers = disk_method.teachers(c, inputs)
-    method = disk_method.make_method(c, inputs)
+    run = run_lib.Context(c, workdir, setup["splits"], setup["info"], setup["mesh"])
+    plan = disk_method.make_method(c, run)
     model = experiment.build_model(c.model, setup["info"].num_classes)
-    common = dict(model=model, method=method, train=setup["splits"]["train"],
+    common = dict(model=model, method=plan.method, train=setup["splits"]["train"],
                   info=setup["info"], evals={"test": setup["splits"]["test"]},
-                  teachers=inputs.teachers, init_variables=inputs.init_variables,
+                  teachers=plan.teachers, init_variables=plan.init_variables,
                   mesh=setup["mesh"])
     part = copy.deepcopy(c)
     part.train.epochs = 1

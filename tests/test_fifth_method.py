@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from kdjax import losses
+from kdjax.methods.api import Plan
 from kdjax.train.method import Method
 
 
@@ -28,12 +29,10 @@ def confidence_kd(temperature):
 
 
 def make_method(config, run):
-    return Method(loss=confidence_kd(config.loss.temperature))
-
-
-def summarize(config, run, result):
-    t = run.teachers[0].logits_cache
-    return {"mean_kd_weight": float(np.mean(np.max(jax.nn.softmax(t), -1)))}
+    teacher, _ = run.teacher()
+    weight = float(np.mean(np.max(jax.nn.softmax(teacher.logits_cache), -1)))
+    return Plan(Method(loss=confidence_kd(config.loss.temperature)), teachers=[teacher],
+                summarize=lambda result: {"mean_kd_weight": weight})
 
 
 @pytest.mark.slow  # ~27 s on 2 cores (2026-12-03): `make test-slow`

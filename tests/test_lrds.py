@@ -8,6 +8,7 @@ from kdjax import losses
 from kdjax.methods.kd.method import make_kd_loss
 from kdjax.methods.lrds import loss as lrds
 from kdjax.methods.lrds.influence import select_subset
+from kdjax.train.mesh import make_mesh
 
 
 def _random_teachers(rng, n, c):
@@ -294,7 +295,7 @@ def test_one_run_per_variant_on_digits(tmp_path):
     ddir = tmp_path / "kd_lr_ds" / "ds"
     stamp = (ddir / "warmup" / "results.json").stat().st_mtime_ns
     cfg = _digits_config(ds__scorer="margin")
-    run = run_lib.RunInputs(cfg, str(tmp_path / "kd_lr_ds"), *_splits(cfg), mesh=None)
+    run = run_lib.Context(cfg, str(tmp_path / "kd_lr_ds"), *_splits(cfg), mesh=make_mesh())
     margin = selection.scores(cfg, run)
     assert (ddir / "scores_margin.npy").exists() and margin.shape == (n,)
     assert (ddir / "warmup" / "results.json").stat().st_mtime_ns == stamp
@@ -311,7 +312,7 @@ def test_random_and_lowest_selection(tmp_path):
     from kdjax import run as run_lib
     from kdjax.methods.lrds import selection
     cfg = _digits_config(ds__scorer="random")
-    run = run_lib.RunInputs(cfg, str(tmp_path), *_splits(cfg), mesh=None)
+    run = run_lib.Context(cfg, str(tmp_path), *_splits(cfg), mesh=make_mesh())
     top = selection.teacher_set(cfg, run)
     assert top.sum() == round(0.75 * len(top))
     np.testing.assert_array_equal(top, selection.teacher_set(cfg, run))   # fixed by teacher.seed

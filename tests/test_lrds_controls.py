@@ -75,8 +75,12 @@ def _config(**lrds_fields):
 
 
 def _run(z, y, tmp_path):
-    return types.SimpleNamespace(splits={"train": _Train(y)}, workdir=str(tmp_path),
-                                 teachers=[types.SimpleNamespace(logits_cache=z)])
+    return types.SimpleNamespace(splits={"train": _Train(y)}, workdir=str(tmp_path))
+
+
+def _base(z):
+    """A base method's plan: one teacher with cached logits z, no entries of its own."""
+    return types.SimpleNamespace(summarize=None, teachers=[types.SimpleNamespace(logits_cache=z)])
 
 
 def test_random_80_is_uniform_at_a_fixed_seed(tmp_path):
@@ -140,17 +144,16 @@ def test_revised_targets_count_equals_brute_force(tmp_path, only_wrong, ds):
     z[:5] = 0.0
     z[np.arange(5), y[:5]] = 200.0   # one-hot teachers: LR changes nothing there
     cfg = _config(lr__only_wrong=only_wrong, ds__enabled=ds, ds__scorer="random")
-    with cfg.unlocked():
-        cfg.lrds.base = "ce"          # summarize needs no base entries here
     run = _run(z, y, tmp_path)
-    out = method.summarize(cfg, run, {})["lrds"]
+    out = method.summarize(cfg, run, _base(z), {})["lrds"]
     supervised = selection.teacher_set(cfg, run) if ds else np.ones(N, bool)
     count, wrong_count = _brute_force_changed(z, y, supervised, only_wrong)
     assert (out["revised_targets"], out["revised_teacher_wrong"]) == (count, wrong_count)
     wrong = z.argmax(1) != y
     assert out["teacher_wrong_supervised"] == wrong[supervised].sum() == wrong_count
     assert count == (wrong_count if only_wrong else supervised[5:].sum())
-    off = method.summarize(_config(lr__enabled=False, ds__enabled=False), run, {})["lrds"]
+    off = method.summarize(_config(lr__enabled=False, ds__enabled=False), run, _base(z),
+                           {})["lrds"]
     assert off["revised_targets"] == off["revised_teacher_wrong"] == 0
 
 

@@ -57,11 +57,14 @@ def _alm_metrics(paper: tuple = ()) -> tuple:
 
 _ALM_METRICS = _alm_metrics()
 _ALM_VS_KD = (Baseline("alm.variant", "kd"),)
+# Tables with a CE row sweep `variant`: CE is method='ce', the others alm.variant (variants.py).
+_WITH_CE = (alm_variants.CE, alm_variants.KD, alm_variants.ALM)
+_ALM_VS_KD_CE = (Baseline("variant", "kd"),)
 for _arg, _what in (("cpu", "20% flipped training labels"), ("clean", "clean labels")):
     _add(id="alm_fashion_mnist" + ("" if _arg == "cpu" else "_clean"), paper="alm",
          title=f"ALM-KD reduced real-data run: Fashion-MNIST, CE / KD λ=0.9 / ALM-KD, {_what}",
          config="experiments/alm/fashion_mnist_reduced.py", args={"cpu": _arg, "full": _arg},
-         grid={"alm.variant": ("ce", "kd", "alm")}, paired=_ALM_VS_KD,
+         grid={"variant": _WITH_CE}, paired=_ALM_VS_KD_CE,
          seeds="grid:seed", default_seeds={"cpu": 3, "full": 3},
          metrics=_ALM_METRICS + (
              Metric("λ mean", "lambda.cnn_small@final.mean", scale=1.0),
@@ -117,12 +120,12 @@ _add(id="alm_table2", paper="alm",
 _add(id="alm_table3", paper="alm",
      title="ALM-KD Table 3: self-distillation (WRN-16-8), FGVC-Aircraft and Stanford Dogs",
      config="experiments/alm/table3.py", seeds="grid:seed", default_seeds={"cpu": 2, "full": 1},
-     grid={"alm.variant": ("ce", "kd", "alm")},
+     grid={"variant": _WITH_CE},
      metrics=_alm_metrics(("table3", "{variant}", "stanford_dogs")) + (
          Metric("at the best validation epoch", "early_stop.test_accuracy",
                 paper=("table3", "early_stopped_{variant}", "stanford_dogs")),),
-     paper_rows={"alm.variant": {"kd": "self_distillation", "alm": "self_distillation_alm"}},
-     paired=_ALM_VS_KD,
+     paper_rows={"variant": {"kd": "self_distillation", "alm": "self_distillation_alm"}},
+     paired=_ALM_VS_KD_CE,
      notes="The early-stopped CE row is the 'ce' cell's 'at the best validation epoch'. Paper "
            "column = Stanford Dogs, also beside the cpu smoke run (Fashion-MNIST CNN: read the "
            "ordering).")

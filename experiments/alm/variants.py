@@ -14,7 +14,8 @@ def arm(label: str, variant: str = "alm", **fields) -> Setting:
         (f"alm.{k}", v) for k, v in fields.items()))
 
 
-CE, KD, ALM = arm("ce", "ce"), arm("kd", "kd"), arm("alm")
+CE = Setting("ce", (("method", "ce"),))   # the CE row: method='ce' (no alm section)
+KD, ALM = arm("kd", "kd"), arm("alm")
 CONFIDENCE = arm("alm_confidence", lambda_model="confidence", pool_lr=3.0)
 OUTER_TEACHER = arm("alm_outer_teacher", outer_train="teacher")
 OUTER_SEPARATE = arm("alm_outer_separate", outer_train="separate")

@@ -28,7 +28,7 @@ at g = 1 on every point (usage 2.0..3.7 against δ ≈ 0.5) for rounds 1-7 and D
 """
 import ml_collections
 
-from experiments import default
+from experiments.disk import recipe
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -36,7 +36,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     if arg not in ("cpu", "full"):
         raise ValueError(f"arg must be 'cpu' or 'full', got {arg!r}")
     cpu = arg == "cpu"
-    c = default.get_config("disk")
+    c = recipe.base()
     c.progress_bar = False
     c.tensorboard = False
     c.data.name = "fashion_mnist"

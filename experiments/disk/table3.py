@@ -27,7 +27,7 @@ paper's headline large-mismatch row), teacher 2 epochs, student 1 warm-start + 4
 """
 import ml_collections
 
-from experiments import default
+from experiments.disk import recipe
 
 TEACHERS = ("resnet10_l", "resnet10", "resnet18", "resnet34")
 STUDENTS = ("resnet10_xxs", "resnet10_s", "resnet10_m")
@@ -36,7 +36,7 @@ PAIRS = tuple(f"{t}:{s}" for t in TEACHERS for s in STUDENTS)
 
 def cifar_config(dataset: str = "cifar100") -> ml_collections.ConfigDict:
     """The paper's CIFAR-scale setting (Sec. 4, A.3-A.5), shared with table4.py."""
-    c = default.get_config("disk")
+    c = recipe.base()
     c.data.name = dataset
     c.data.num_validation = 0          # [paper] trains on the full 50k / 100k training set
     c.data.augment = True              # [paper] A.3 crop + flip (AutoAugment/Cutout: not here)

@@ -30,7 +30,7 @@ The paper column is ImageNet.
 """
 import ml_collections
 
-from experiments import default
+from experiments.disk import recipe
 from experiments.disk import table3
 
 PAIR = "resnet50:resnet18"
@@ -40,7 +40,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     arg = arg or "cpu"
     if arg not in ("cpu", "full"):
         raise ValueError(f"arg must be 'cpu' or 'full', got {arg!r}")
-    c = default.get_config("disk")                  # config.disk: A.5 defaults (K 20, λ 0.1..50, λ_T 50)
+    c = recipe.base()                  # config.disk: A.5 defaults (K 20, λ 0.1..50, λ_T 50)
     c.loss.temperature = 4.0           # [paper] A.5 τ_T
     c.loss.ce_weight = 0.1             # DiSK's α ([official] l_aux); KD weight 1 − α
     c.loss.kd_weight = 0.9

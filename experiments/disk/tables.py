@@ -4,6 +4,7 @@ One `TableSpec` per table or figure; `python -m launch.reproduce --list` shows t
 """
 from experiments.disk import table3 as disk_table3
 from kdjax.reproduce.spec import Baseline, Metric, TableSpec, Verify
+from kdjax.reproduce.sweep import Setting
 
 ENTRIES: list[TableSpec] = []
 
@@ -42,11 +43,16 @@ _add(id="disk_table2_6", paper="disk", full_here=True,
      notes="Parameters from jax.eval_shape; MACs counted as the paper's counter counts them "
            "(convolutions with every kernel tap, zero padding included, and dense layers; "
            "kdjax/reproduce/model_stats.py).")
-# One point = one run of kdjax.methods.disk (config.method = 'disk'): a `disk.variant`, a seed,
-# a teacher/student pair; the pairs at full scale are the paper's (teacher.name x model.name).
+# One point = one run: a variant (the CE row is method='ce' from the same warm start,
+# experiments/disk/recipe.py; the others kdjax.methods.disk's `disk.variant`), a seed, a
+# teacher/student pair; the pairs at full scale are the paper's (teacher.name x model.name).
+def _variant(name: str) -> Setting:
+    return Setting(name, (("method", "ce"),) if name == "ce" else (("disk.variant", name),))
+
+
 def _disk_grid(variants: tuple, teachers: tuple = (), students: tuple = (),
                cpu_pair: tuple = ()) -> dict:
-    grid = {"disk.variant": variants}
+    grid = {"variant": tuple(map(_variant, variants))}
     if teachers:
         grid["teacher.name"] = {"cpu": (cpu_pair[0],), "full": teachers}
         grid["model.name"] = {"cpu": (cpu_pair[1],), "full": students}
@@ -66,8 +72,8 @@ def _disk_metrics(table: str, pair=("cifar100", "{teacher_name}:{model_name}")) 
 
 _DISK_SEEDS = dict(seeds="grid:seed", default_seeds={"cpu": 3, "full": 3},   # [paper] 3 trials
                    # every variant − KD, and DiSK − CE, paired over the seeds (one teacher)
-                   paired=(Baseline("disk.variant", "kd"),
-                           Baseline("disk.variant", "ce", values=("disk",))))
+                   paired=(Baseline("variant", "kd"),
+                           Baseline("variant", "ce", values=("disk",))))
 _DISK_STANDIN = ("cpu scale: a cnn_small stand-in pair on offline Fashion-MNIST (see the "
                  "config); its paper column is empty (the paper's cell of the pair it stands "
                  "in for is named in the config).")

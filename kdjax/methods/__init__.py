@@ -24,10 +24,10 @@ _LEGACY = {"rad": "kdjax.methods.rad.loop:run",
 
 
 def known() -> list[str]:
-    """The packages under kdjax/methods/ with a `method.py`."""
+    """The packages under kdjax/methods/ with a `method.py`, and the drivers' short names."""
     here = os.path.dirname(__file__)
     return sorted(p for p in os.listdir(here)
-                  if os.path.isfile(os.path.join(here, p, "method.py")))
+                  if os.path.isfile(os.path.join(here, p, "method.py"))) + sorted(_LEGACY)
 
 
 def resolve(name: str) -> ModuleType | Callable:
@@ -62,6 +62,7 @@ def resolve(name: str) -> ModuleType | Callable:
 def declaration(name: str) -> ModuleType | None:
     """The module declaring `section()` for method `name` (its package's `config.py`, or the
     method's own module), or None when the method has no settings of its own."""
+    name = _LEGACY.get(name, name)
     module = module_of(name)
     if hasattr(module, "section"):
         return module

@@ -60,7 +60,7 @@ def share_teacher(config, workdir: str, point: Point) -> None:
     target = run_lib.resolve(config.method)
     if callable(target) or not hasattr(target, "make_method"):
         return
-    if not hasattr(target, "teachers") and not getattr(target, "NEEDS_TEACHER", True):
+    if not getattr(target, "NEEDS_TEACHER", True):
         return   # e.g. CE: no teacher
     with config.teacher.unlocked():
         config.teacher.workdir = os.path.join(teachers_dir(workdir, point),

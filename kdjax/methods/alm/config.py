@@ -5,14 +5,14 @@ from __future__ import annotations
 import ml_collections
 
 # One run trains one student; `alm.variant` picks which (the ALM-KD paper's rows and baselines).
-VARIANTS = ("ce", "kd", "alm", "alm_final", "takd", "dgkd", "threshold")
+VARIANTS = ("kd", "alm", "alm_final", "takd", "dgkd", "threshold")   # CE: method='ce'
 LAMBDA_MODELS = ("table", "confidence")
 OUTER_TRAIN = ("own", "separate", "teacher")
 
 
 def section() -> ml_collections.ConfigDict:
     a = ml_collections.ConfigDict()
-    a.variant = "alm"           # ce | kd (Eq. 5 with λ fixed at loss.kd_weight) | alm (Alg. 1
+    a.variant = "alm"           # kd (Eq. 5 with λ fixed at loss.kd_weight) | alm (Alg. 1
     #                             over every teacher of the set) | alm_final (the final teacher
     #                             only) | takd (KD hops via alm.assistants) | dgkd (all larger
     #                             models at once, λ = loss.kd_weight per teacher) |

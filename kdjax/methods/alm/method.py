@@ -1,6 +1,5 @@
-"""ALM-KD as a `Method`: one run trains one student of `alm.variant`.
+"""ALM-KD as a `Method`: one run trains one student of `alm.variant` (CE is `method='ce'`).
 
-  ce         cross-entropy on the labels;
   kd         Eq. 5 with λ fixed at `loss.kd_weight` (Hinton KD, CE weight 1 − λ), final teacher;
   alm        Alg. 1 over every teacher of the set (early stops and/or CE assistants): the λ
              table (one λ per example and teacher) in `Method.example_state`, the meta-update
@@ -18,7 +17,7 @@ example's last step); outer_train='separate' adds a second training side batch (
 for the β term of Eq. 16; clip='unit' keeps λ in [0, 1].
 The CE weight of every variant but `ce` is 1 − λ (Eq. 5), so `loss.ce_weight` is not read.
 The test accuracy at the best validation epoch (Table 3's early-stopped CE row) is
-`early_stop.test_accuracy` of any run's results.json.
+`early_stop.test_accuracy` of any run's results.json (kdjax/run.py).
 """
 from __future__ import annotations
 
@@ -35,12 +34,11 @@ from kdjax.methods.alm.loss import make_student_loss
 from kdjax.methods.alm import pooled
 from kdjax.methods.alm.meta import (MetaConfig, batch_lambda, find_head_path, init_lambda_state,
                                     meta_update)
-from kdjax.methods.ce.method import ce_loss
+from kdjax.methods.api import Plan
 from kdjax.methods.kd.method import make_kd_loss
 from kdjax.train.method import Method
 from kdjax.train.step import preprocess
 
-teachers = teachers_lib.teachers
 _META = ("alm", "alm_final")
 _CONST_KEY = {"validation": "val", "outer": "outer"}  # side split -> its constants' prefix
 
@@ -113,22 +111,30 @@ def make_pre_step(cfg: MetaConfig, mean, std):
     return pre_step
 
 
-def make_method(config, run) -> Method:
+def make_method(config, run) -> Plan:
+    """The student of `alm.variant` on its teachers (`teachers.py`), with its results.json
+    entries (`summarize`)."""
+    chosen = teachers_lib.teachers(config, run)
+    teachers = [t for _, t, _ in chosen]
+    summaries = [s for _, _, s in chosen]
+    return Plan(student_method(config, run, teachers), teachers=teachers,
+                summarize=lambda result: summarize(config, run, summaries, result))
+
+
+def student_method(config, run, teachers) -> Method:
     variant, lc = config.alm.variant, config.loss
-    if variant == "ce":
-        return Method(loss=ce_loss)
     if variant in ("kd", "takd"):
         return Method(loss=make_kd_loss(lc.temperature, lc.kd_weight))
     if variant == "threshold":
         train = run.splits["train"]
         conf = pooled.teacher_confidence(
-            jnp.asarray(teachers_lib.split_logits(run.teachers, train, run)),
+            jnp.asarray(teachers_lib.split_logits(teachers, train, run)),
             jnp.asarray(train.labels))
         lam = pooled.threshold_lambda(conf, config.alm.conf_threshold,
                                       pooled.rule_else(config.alm.threshold_else, lc.kd_weight))
         return Method(loss=make_student_loss(lc.temperature),
                       per_example={"lambda": np.asarray(lam, np.float32)})
-    k = len(run.teachers)
+    k = len(teachers)
     if variant == "dgkd":
         return teachers_lib.dgkd_method(lc.temperature, lc.kd_weight, k,
                                         config.alm.dgkd_drop_prob)
@@ -144,8 +150,7 @@ def make_method(config, run) -> Method:
         row_of_id = np.zeros(int(split.ids.max()) + 1, np.int32)
         row_of_id[split.ids] = np.arange(len(split.ids))
         key = _CONST_KEY[name]
-        constants[f"{key}_logits"] = jnp.asarray(teachers_lib.split_logits(run.teachers,
-                                                                           split, run))
+        constants[f"{key}_logits"] = jnp.asarray(teachers_lib.split_logits(teachers, split, run))
         constants[f"{key}_row_of_id"] = jnp.asarray(row_of_id)
     lam = init_lambda_state(num_ids, None if k == 1 else k, cfg)
     extra = None
@@ -172,26 +177,21 @@ def lambda_stats(lam_rows: np.ndarray, names, flipped: np.ndarray | None = None)
     return out
 
 
-def summarize(config, run, result) -> dict:
+def summarize(config, run, summaries: list[dict], result) -> dict:
     """results.json entries: the variant, the teachers (the final one as `teacher`; TAKD's
-    student has only its assistant), the early-stop row, teacher queries (the student's,
+    student has only its assistant), teacher queries (the student's,
     ALM-KD's validation logits, the assistants' training) and for ALM-KD the λ statistics
     (λ itself in `<workdir>/lambda.npy`)."""
     out = {"variant": config.alm.variant, "label_noise": config.data.label_noise}
-    history = [h for h in result.history if "validation/accuracy" in h]
-    if history:
-        best = max(history, key=lambda h: h["validation/accuracy"])
-        out["early_stop"] = {"epoch": best["epoch"], "test_accuracy": best["test/accuracy"],
-                             "validation_accuracy": best["validation/accuracy"]}
     queries = result.teacher_queries
-    names = [s["name"] for s in run.teacher_summaries]
+    names = [s["name"] for s in summaries]
     if names:
-        out["teachers"] = run.teacher_summaries
-        out["teacher"] = next((s for s in run.teacher_summaries if s["name"].endswith("@final")),
-                              run.teacher_summaries[-1])
-        queries += sum(s["teacher_queries"] for s in run.teacher_summaries if s["assistant"])
+        out["teachers"] = summaries
+        out["teacher"] = next((s for s in summaries if s["name"].endswith("@final")),
+                              summaries[-1])
+        queries += sum(s["teacher_queries"] for s in summaries if s["assistant"])
     if config.alm.variant in _META:
-        queries += len(run.teachers) * len(run.splits["validation"])
+        queries += len(summaries) * len(run.splits["validation"])
         train = run.splits["train"]
         lam = np.asarray(jax.device_get(result.state.example_state["lambda"]))
         if jax.process_index() == 0:

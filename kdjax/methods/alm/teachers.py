@@ -1,9 +1,9 @@
 """ALM-KD's teacher sets and the multi-teacher baselines of Table 1.
 
-`teachers(config, run)` returns the frozen teachers (`loop.Teacher`) of one run's
-`alm.variant` and records their names and test accuracies in `run.teacher_summaries`:
-  * the final teacher (`config.teacher`, trained with `teacher.seed` into
-    `experiment.teacher_dir`, or loaded) and, with
+`teachers(config, run)` returns the frozen teachers of one run's `alm.variant` with their
+names and summaries (test accuracy, source):
+  * the final teacher (`config.teacher`, trained with `teacher.seed` or loaded: `run.teacher`)
+    and, with
     `alm.teacher_epochs`, the same run's checkpoints at those epochs (early-stopped teachers,
     Sec. 6.3); self-distillation (Sec. 6.5) is `teacher.name == model.name`;
   * with `alm.assistants`, smaller models trained as stages in `<workdir>/assistants/`: by CE
@@ -24,14 +24,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kdjax import experiment
 from kdjax.data import Split
 from kdjax.methods.alm.loss import make_student_loss, student_loss
+from kdjax.methods.api import Teacher, teacher_seed
 from kdjax.methods.ce.method import ce_loss
 from kdjax.methods.kd.method import make_kd_loss
-from kdjax.train import checkpoint as ckpt_lib
-from kdjax.train import loop
-from kdjax.train import mesh as mesh_lib
 from kdjax.train.method import Method
 
 Array = jax.Array
@@ -92,29 +89,27 @@ def dgkd_method(temperature: float, kd_weight: float, num_teachers: int,
 def _float32_cache(model, variables, config, run) -> np.ndarray | None:
     if config.data.augment or not config.teacher.cache_logits:
         return None
-    logits, _ = loop.predict_split(model, variables, run.splits["train"], run.info,
-                                   config.data.eval_batch_size, run.mesh)
+    logits, _ = run.predict(model, variables, run.splits["train"])
     return np.asarray(logits, np.float32)
 
 
-def split_logits(teachers: Sequence[loop.Teacher], split: Split, run) -> np.ndarray:
+def split_logits(teachers: Sequence[Teacher], split: Split, run) -> np.ndarray:
     """Teachers' logits on `split` (float32, rows in split order): (N, C) for one, (N, K, C)."""
-    outs = [np.asarray(loop.predict_split(t.model, t.variables, split, run.info,
-                                          run.config.data.eval_batch_size, run.mesh)[0],
-                       np.float32) for t in teachers]
+    outs = [np.asarray(run.predict(t.model, t.variables, split)[0], np.float32)
+            for t in teachers]
     return outs[0] if len(outs) == 1 else np.stack(outs, axis=1)
 
 
 def _stage_config(config):
-    """A copy of `config` with seed = `experiment.teacher_seed` (the teacher's and the
-    assistants' seed, shared by every student seed of a table cell)."""
+    """A copy of `config` with seed = `teacher_seed` (the teacher's and the assistants' seed,
+    shared by every student seed of a table cell)."""
     c = copy.deepcopy(config)
     with c.unlocked():
-        c.seed = experiment.teacher_seed(config)
+        c.seed = teacher_seed(config)
     return c
 
 
-def main_teachers(config, run) -> list[tuple[str, loop.Teacher, dict]]:
+def main_teachers(config, run) -> list[tuple[str, Teacher, dict]]:
     """[(name, teacher, summary)]: the early-stopped checkpoints (alm.teacher_epochs, in that
     order) and the final teacher; the final one alone without teacher_epochs."""
     epochs = [int(e) for e in config.alm.teacher_epochs]
@@ -128,54 +123,38 @@ def main_teachers(config, run) -> list[tuple[str, loop.Teacher, dict]]:
         with tcfg.unlocked():   # keep a checkpoint at every early-stop epoch
             tcfg.train.checkpoint_every_steps = every * spe
             tcfg.train.keep_checkpoints = config.teacher.epochs // every + 1
-    teacher, summary = experiment.get_teacher(tcfg, run.workdir, run.splits, run.info, run.mesh)
+    teacher, summary = run.teacher(tcfg)
+    cache = teacher.logits_cache   # the training-split logits `_float32_cache` computes
     final = (f"{config.teacher.name}@final",
-             loop.Teacher(teacher.model, teacher.variables,
-                          _float32_cache(teacher.model, teacher.variables, config, run)),
+             Teacher(teacher.model, teacher.variables,
+                     None if cache is None else np.asarray(cache, np.float32)),
              summary)
     if not epochs:
         return [final]
-    source = config.teacher.checkpoint or experiment.teacher_dir(config, run.workdir)
+    source = run.teacher_path(config)
     out = []
     for e in epochs:
         if e == config.teacher.epochs:
             out.append(final)
             continue
         try:
-            v = mesh_lib.replicate(ckpt_lib.load_variables(source, step=e * spe), run.mesh)
+            v = run.load(source, step=e * spe)
         except Exception as err:  # orbax raises various errors for a missing step
             raise ValueError(f"no teacher checkpoint at epoch {e} (step {e * spe}) in {source}; "
                              "train the teacher with checkpoints at alm.teacher_epochs (delete "
                              f"{source} to retrain) or fix the epochs") from err
-        acc = loop.evaluate_split(teacher.model, v, run.splits["test"], run.info,
-                                  config.data.eval_batch_size, run.mesh)["eval/accuracy"]
+        acc = run.accuracy(teacher.model, v, run.splits["test"])
         out.append((f"{config.teacher.name}@{e}",
-                    loop.Teacher(teacher.model, v,
-                                 _float32_cache(teacher.model, v, config, run)),
+                    Teacher(teacher.model, v, _float32_cache(teacher.model, v, config, run)),
                     {"source": source, "step": e * spe, "test_accuracy": acc}))
     return out
 
 
-def _train_stage(config, workdir: str, run, method: Method,
-                 teachers: Sequence[loop.Teacher]) -> dict:
-    """One assistant through `loop.fit` in `workdir` (skipped when its results.json exists)."""
-    done = loop.read_results(workdir)
-    if done is not None:
-        return done
-    model = experiment.build_model(config.model, run.info.num_classes)
-    result = loop.fit(config, workdir, model=model, method=method, train=run.splits["train"],
-                      info=run.info, teachers=teachers, mesh=run.mesh,
-                      evals={k: v for k, v in run.splits.items() if k != "train"})
-    summary = {"test_accuracy": result.history[-1]["test/accuracy"],
-               "teacher_queries": result.teacher_queries, "wall_time": result.wall_time}
-    loop.write_results(workdir, summary)
-    return summary
-
-
-def assistant_chain(config, run, final: tuple, how: str) -> list[tuple[str, loop.Teacher, dict]]:
+def assistant_chain(config, run, final: tuple, how: str) -> list[tuple[str, Teacher, dict]]:
     """The final teacher + `alm.assistants` (large -> small), each trained by `how`: 'ce'
     (independent CE models), 'takd' (KD from the previous model, λ = loss.kd_weight) or 'dgkd'
-    (fixed-λ KD from every larger model; the first assistant is TAKD's)."""
+    (fixed-λ KD from every larger model; the first assistant is TAKD's), each a stage of the run
+    in `<workdir>/assistants/`."""
     chain = [final]
     kwargs = tuple(config.alm.assistant_kwargs)
     for i, name in enumerate(config.alm.assistants):
@@ -185,7 +164,6 @@ def assistant_chain(config, run, final: tuple, how: str) -> list[tuple[str, loop
             acfg.model.kwargs = dict(kwargs[i]) if i < len(kwargs) else {}
             acfg.train.epochs = config.alm.assistant_epochs or config.train.epochs
         mode = how if not (how == "dgkd" and i == 0) else "takd"  # one larger model: TAKD
-        adir = os.path.join(run.workdir, "assistants", f"{mode}_{i}_{name}")
         lc = config.loss
         if mode == "ce":
             method, used = Method(loss=ce_loss), []
@@ -194,21 +172,22 @@ def assistant_chain(config, run, final: tuple, how: str) -> list[tuple[str, loop
         else:
             method, used = dgkd_method(lc.temperature, lc.kd_weight, len(chain),
                                        config.alm.dgkd_drop_prob), chain
-        summary = _train_stage(acfg, adir, run, method, [t for _, t, _ in used])
-        model = experiment.build_model(acfg.model, run.info.num_classes)
-        variables = mesh_lib.replicate(ckpt_lib.load_variables(adir), run.mesh)
+        folder = f"assistants/{mode}_{i}_{name}"
+        variables, summary = run.stage(
+            folder, acfg, method, teachers=[t for _, t, _ in used],
+            evals=("validation", "test"), record=lambda result, v: {
+                "test_accuracy": result.history[-1]["test/accuracy"],
+                "teacher_queries": result.teacher_queries})
+        model = run.model(acfg.model)
         chain.append((f"{name}({mode})",
-                      loop.Teacher(model, variables, _float32_cache(model, variables, config,
-                                                                    run)),
-                      dict(summary, source=adir, assistant=True)))
+                      Teacher(model, variables, _float32_cache(model, variables, config, run)),
+                      dict(summary, source=os.path.join(run.workdir, folder), assistant=True)))
     return chain
 
 
-def teachers(config, run) -> list[loop.Teacher]:
-    """The frozen teachers of `alm.variant` (see the module docstring)."""
+def teachers(config, run) -> list[tuple[str, Teacher, dict]]:
+    """[(name, teacher, summary)] of `alm.variant` (see the module docstring)."""
     variant = config.alm.variant
-    if variant == "ce":
-        return []
     main = main_teachers(config, run)
     if variant in ("kd", "alm_final", "threshold"):
         chosen = main[-1:]
@@ -218,8 +197,7 @@ def teachers(config, run) -> list[loop.Teacher]:
         chosen = assistant_chain(config, run, main[-1], "takd")[-1:]
     else:  # dgkd
         chosen = assistant_chain(config, run, main[-1], "dgkd")
-    run.teacher_summaries = [{"assistant": False, **s, "name": n} for n, _, s in chosen]
-    return [t for _, t, _ in chosen]
+    return [(n, t, {"assistant": False, **s, "name": n}) for n, t, s in chosen]
 
 
 def teacher_logits_from_checkpoints(forward, checkpoints: Sequence, x,

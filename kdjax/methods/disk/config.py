@@ -7,7 +7,7 @@ The CE weight α of Eq. 5 is `loss.ce_weight` ([official] l_aux = 0.1; the KD we
 """
 import ml_collections
 
-VARIANTS = ("disk", "ce", "kd", "simkd", "simkd_disk")
+VARIANTS = ("disk", "kd", "simkd", "simkd_disk")
 TAU_S_MODES = ("fixed", "fit", "fit_round")
 DELTA_MODES = ("schedule", "ce_error")
 PENALTY_SCALES = ("official", "guided")
@@ -18,7 +18,8 @@ def section() -> ml_collections.ConfigDict:
     d = ml_collections.ConfigDict()
     d.variant = "disk"           # the student of this run, trained by the same recipe (CE warm
     #                              start, rounds, schedule, batch order): 'disk' (Alg. 1) |
-    #                              'ce' | 'kd' (loss.*) | 'simkd' | 'simkd_disk' (A.7 Eq. 9)
+    #                              'kd' (loss.*) | 'simkd' | 'simkd_disk' (A.7 Eq. 9); the CE
+    #                              row is method='ce' with ce.warm_start_epochs the same
     d.warm_start_epochs = 0      # A.5 warm start: epochs of CE pre-training (0 = from scratch)
     d.tau_s_mode = "fit"         # Sec. 3.2 'fit' (once, on the starting student) | 'fit_round'
     #                              (every round) | 'fixed' (= tau_s; [official] 3.5)

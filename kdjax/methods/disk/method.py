@@ -3,16 +3,16 @@
 `config.method = 'disk'`; `config.disk.variant` picks the student, every one trained by the same
 recipe so that they differ only in their loss (Table 3/4/7/8 rows):
   'disk'        Alg. 1: the guided loss Eq. 4 (+ α·CE), α = loss.ce_weight, τ_T = loss.temperature;
-  'ce' / 'kd'   the baselines: CE on the labels / Hinton KD (loss.*);
+  'kd'          the baseline Hinton KD (loss.*); the CE row is `method='ce'` with
+                `ce.warm_start_epochs` = `disk.warm_start_epochs` (the same recipe);
   'simkd'       SimKD (kdjax.methods.simkd): backbone + projector + the teacher's frozen head;
   'simkd_disk'  DiSK inside SimKD (A.7 Eq. 9: the guide censors each point's feature loss).
 
-Stages, each in the run's workdir and skipped when finished: the teacher (`teacher.workdir`,
-kdjax.experiment.get_teacher) and its logits and penultimate features on the un-augmented
-training split (`teacher_outputs.npz`); the A.5 warm start, a CE student trained for
-`disk.warm_start_epochs` epochs with `fit` in `<workdir>/warm_start` (0 = from scratch; the
-SimKD students' backbones start from it, their projector from a fresh initialisation), passed to
-the student's `fit` as its initial variables.
+Stages, each asked of the run and skipped when finished: the teacher (`run.teacher()`) and its
+logits and penultimate features on the un-augmented training split (`teacher_outputs.npz`);
+the A.5 warm start, a CE student trained for `disk.warm_start_epochs` epochs in
+`<workdir>/warm_start` (`run.stage`; 0 = from scratch; the SimKD students' backbones start from
+it, their projector from a fresh initialisation), returned as the student's initial variables.
 
 The student trains for `train.epochs` = R·`disk.s_epochs` epochs (the learning-rate schedule
 spans them all). A guided variant's round r is `Method.epoch_start` at epoch r·s_epochs:
@@ -26,15 +26,16 @@ killed run resumes mid-round.
 """
 from __future__ import annotations
 
-import copy
+import dataclasses
 import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from kdjax import experiment, stages, storage
-from kdjax.methods.ce.method import ce_loss
+from kdjax import storage
+from kdjax.methods.api import Plan, Teacher
+from kdjax.methods.ce import method as ce
 from kdjax.methods.disk import loss
 from kdjax.methods.disk.config import VARIANTS
 from kdjax.methods.disk.guide import GuideTrainer, init_lambda, phase_lambda
@@ -42,9 +43,6 @@ from kdjax.methods.kd.method import make_kd_loss
 from kdjax.methods.simkd import loss as simkd_loss
 from kdjax.methods.simkd import method as simkd_method
 from kdjax.methods.simkd.model import init_from_backbone
-from kdjax.train import checkpoint as ckpt_lib
-from kdjax.train import loop
-from kdjax.train import mesh as mesh_lib
 from kdjax.train.method import EpochContext, LossFn, Method
 from kdjax.train.state import init_variables as fresh_variables
 
@@ -78,74 +76,30 @@ def check(config) -> int:
     return config.train.epochs // d.s_epochs
 
 
-def teacher_outputs(config, workdir: str, teacher: loop.Teacher, train, info,
-                    mesh) -> tuple[np.ndarray, np.ndarray]:
+def teacher_outputs(config, run, teacher) -> tuple[np.ndarray, np.ndarray]:
     """Teacher (logits, penultimate features) on the un-augmented training split; cached in
     `<workdir>/teacher_outputs.npz`."""
-    path = os.path.join(workdir, "teacher_outputs.npz")
+    path = os.path.join(run.workdir, "teacher_outputs.npz")
     cached = storage.load_npz(path)  # local or gs://
     if cached is not None:
         return cached["logits"], cached["features"]
-    logits, features = loop.predict_split(teacher.model, teacher.variables, train, info,
-                                          config.data.eval_batch_size, mesh)
+    logits, features = run.predict(teacher.model, teacher.variables, run.splits["train"])
     if jax.process_index() == 0:
         storage.save_npz(path, logits=logits, features=features)  # atomic
     return logits, features
 
 
-def _teacher(config, run) -> tuple[loop.Teacher, np.ndarray, np.ndarray]:
-    """The run's teacher (trained or loaded once; summary kept in `run.teacher_summaries`)
-    and its outputs on the training split."""
-    if not run.teacher_summaries:
-        teacher, summary = experiment.get_teacher(config, run.workdir, run.splits, run.info,
-                                                  run.mesh)
-        run.teacher_summaries.append(summary)
-        run.teachers = [teacher]
-    teacher = run.teachers[0]
+def _teacher(config, run) -> tuple[Teacher, np.ndarray, np.ndarray]:
+    """The run's teacher as `fit` feeds it (cached logits, and features for SimKD, on
+    un-augmented inputs; else it runs in the step) and its outputs on the training split."""
+    teacher, _ = run.teacher()
     if teacher.logits_cache is not None and teacher.features_cache is not None:
-        return teacher, teacher.logits_cache, teacher.features_cache   # handed in (kdjax.methods.rad.retrain)
-    t_logits, t_features = teacher_outputs(config, run.workdir, teacher, run.splits["train"],
-                                           run.info, run.mesh)
-    return teacher, t_logits, t_features
-
-
-def teachers(config, run) -> list[loop.Teacher]:
-    """The teacher `fit` feeds the student: cached logits (and features for SimKD) on
-    un-augmented inputs, else it runs in the step. The CE student gets none (the teacher is
-    still trained, for the table's teacher column)."""
-    check(config)
-    teacher, t_logits, t_features = _teacher(config, run)
+        return teacher, teacher.logits_cache, teacher.features_cache   # handed in (RAD's rounds)
+    t_logits, t_features = teacher_outputs(config, run, teacher)
     if teacher.logits_cache is not None:
-        teacher.logits_cache = t_logits
-        if config.disk.variant in SIMKD:
-            teacher.features_cache = t_features
-    return [] if config.disk.variant == "ce" else [teacher]
-
-
-def warm_start(config, run) -> dict | None:
-    """A.5: the CE-pretrained student (`disk.warm_start_epochs` epochs with `fit`) in
-    `<workdir>/warm_start`; its results.json records its test accuracy. None when 0 epochs."""
-    epochs = config.disk.warm_start_epochs
-    if epochs < 1:
-        return None
-    wcfg = copy.deepcopy(config)
-    with wcfg.unlocked():
-        wcfg.method = "ce"
-        wcfg.train.epochs = epochs
-    wdir = os.path.join(run.workdir, "warm_start")
-    with stages.claim(wdir, "warm_start", experiment.stage_view(wcfg)) as train:
-        if not train:
-            return ckpt_lib.load_variables(wdir)
-        model = experiment.build_model(config.model, run.info.num_classes)
-        result = loop.fit(wcfg, wdir, model=model, method=Method(loss=ce_loss),
-                          train=run.splits["train"], info=run.info, mesh=run.mesh)
-        variables = jax.device_get(loop.variables_of(result.state))
-        acc = loop.evaluate_split(model, mesh_lib.replicate(variables, run.mesh),
-                                  run.splits["test"], run.info, config.data.eval_batch_size,
-                                  run.mesh)["eval/accuracy"]
-        loop.write_results(wdir, {"epochs": epochs, "test_accuracy": acc,
-                                  "wall_time": result.wall_time})
-    return variables
+        teacher = dataclasses.replace(teacher, logits_cache=t_logits, features_cache=(
+            t_features if config.disk.variant in SIMKD else None))
+    return teacher, t_logits, t_features
 
 
 def make_disk_loss(config) -> LossFn:
@@ -166,8 +120,6 @@ def make_disk_loss(config) -> LossFn:
 
 def student_loss(config) -> LossFn:
     variant = config.disk.variant
-    if variant == "ce":
-        return ce_loss
     if variant == "kd":
         return make_kd_loss(config.loss.temperature, config.loss.kd_weight)
     if variant in SIMKD:
@@ -266,42 +218,42 @@ class GuidePhase:
         return state, row
 
 
-def make_method(config, run) -> Method:
-    """The student of `disk.variant`, with the warm start set as `run.init_variables`."""
+def make_method(config, run) -> Plan:
+    """The student of `disk.variant` on the run's teacher, started from the A.5 CE warm start
+    (`disk.warm_start_epochs`; kdjax.methods.ce.warm_start)."""
     check(config)
     variant = config.disk.variant
-    init = warm_start(config, run)
-    model = experiment.build_model(config.model, run.info.num_classes)
+    teacher, t_logits, t_features = _teacher(config, run)
+    warm = ce.warm_start(config, run, config.disk.warm_start_epochs)
+    init = warm[0] if warm is not None else None
+    model = run.model(config.model)
     if variant in SIMKD:
-        _teacher(config, run)
-        model = simkd_method.wrapped_student(config, run)
+        model = simkd_method.wrapped_student(config, run, teacher)
     init_rng = jax.random.split(jax.random.PRNGKey(config.seed))[0]   # fit's init key
     if init is not None and variant in SIMKD:    # warm start = the backbone
         init = init_from_backbone(fresh_variables(model, init_rng, run.info.image_shape), init)
-    run.init_variables = init
     method = Method(loss=student_loss(config), model=model if variant in SIMKD else None)
-    if variant not in GUIDED:
-        return method
-    _, t_logits, t_features = _teacher(config, run)
-    delta_ce = None
-    if config.disk.delta_mode == "ce_error":   # [paper] δ = the warm start's train error
-        logits, _ = loop.predict_split(model, init, run.splits["train"], run.info,
-                                       config.data.eval_batch_size, run.mesh)
-        delta_ce = (1.0 - float(np.mean(logits.argmax(-1) == run.splits["train"].labels))
-                    + config.disk.delta_offset)
-    phase = GuidePhase(config, run, t_logits, t_features, delta_ce)
-    example_state, extra = phase.initial_state(jax.random.fold_in(init_rng, 7))
-    return Method(loss=method.loss, model=method.model, example_state=example_state,
-                  extra=extra, epoch_start=phase)
+    if variant in GUIDED:
+        delta_ce = None
+        if config.disk.delta_mode == "ce_error":   # [paper] δ = the warm start's train error
+            logits, _ = run.predict(model, init, run.splits["train"])
+            delta_ce = (1.0 - float(np.mean(logits.argmax(-1) == run.splits["train"].labels))
+                        + config.disk.delta_offset)
+        phase = GuidePhase(config, run, t_logits, t_features, delta_ce)
+        example_state, extra = phase.initial_state(jax.random.fold_in(init_rng, 7))
+        method = dataclasses.replace(method, example_state=example_state, extra=extra,
+                                     epoch_start=phase)
+    return Plan(method, teachers=[teacher], init_variables=init,
+                summarize=lambda result: summarize(config, warm, result))
 
 
-def summarize(config, run, result: loop.FitResult) -> dict:
+def summarize(config, warm, result) -> dict:
     """results.json entries: the variant, the warm start's test accuracy and, for a guided
     variant, the last round's τ_S, budget usage and mean g on misclassified points."""
     out: dict = {"variant": config.disk.variant}
-    warm = loop.read_results(os.path.join(run.workdir, "warm_start"))
     if warm is not None:
-        out["warm_start"] = {"epochs": warm["epochs"], "test_accuracy": warm["test_accuracy"]}
+        out["warm_start"] = {"epochs": warm[1]["epochs"],
+                             "test_accuracy": warm[1]["test_accuracy"]}
     rounds = [h for h in result.history if "disk/round" in h]
     if rounds:
         last = rounds[-1]

@@ -5,14 +5,13 @@ One run is one variant on one seed: `lrds.lr.enabled` / `lrds.ds.enabled` pick K
 KD+DS or KD+LR+DS; the teacher and the DS warm-up student are trained with `teacher.seed`,
 so every student seed distils the same teacher on the same D^t.
 
-Composition: `lrds.base` names any method with `make_method` ('kd', 'disk', 'alm', ...). Its
-`teachers` hook (when it has one) picks the teachers, its `summarize` entries join
-results.json, and its whole `Method` is kept (`dataclasses.replace`: example_state, extra,
-constants, side splits, epoch_start, model, the warm start in `run.init_variables`); only the
-loss is wrapped (LR, then DS) and `ds_mask` joins its per-example arrays. A base `pre_step`
-(ALM-KD's meta-update of λ) sees the LR-revised teacher logits, as its loss does. [ours]: a
-base's own host phase (DiSK's guide training against the teacher) reads the unrevised
-teacher outputs, and ALM-KD's look-ahead loss covers the D^s rows too.
+Composition: `lrds.base` names any method with `make_method` ('kd', 'disk', 'alm', ...); its
+plan (`run.plan`) is kept whole — teachers, warm start, its results.json entries, and its
+`Method` (`dataclasses.replace`: example_state, extra, constants, side splits, epoch_start,
+model); only the loss is wrapped (LR, then DS) and `ds_mask` joins its per-example arrays. A
+base `pre_step` (ALM-KD's meta-update of λ) sees the LR-revised teacher logits, as its loss
+does. [ours]: a base's own host phase (DiSK's guide training against the teacher) reads the
+unrevised teacher outputs, and ALM-KD's look-ahead loss covers the D^s rows too.
 """
 from __future__ import annotations
 
@@ -21,41 +20,14 @@ import dataclasses
 import jax
 import numpy as np
 
-from kdjax import experiment
-from kdjax import run as run_lib
+from kdjax.methods.api import Plan
 from kdjax.methods.lrds import loss as loss_lib
 from kdjax.methods.lrds import selection
-from kdjax.train.method import Method
-
-
-def _base_module(config):
-    module = run_lib.resolve(config.lrds.base)
-    if not hasattr(module, "make_method"):
-        raise ValueError(f"lrds.base={config.lrds.base!r} names no method with make_method")
-    return module
 
 
 def uses(config) -> list[str]:
     """LR+DS reads its base method's section too (kdjax.config.uses)."""
     return [config.lrds.base]
-
-
-def teachers(config, run) -> list:
-    """The base method's teachers (its `teachers` hook: DiSK's cached outputs, ALM-KD's teacher
-    sets), else the teacher trained (or loaded) with `teacher.seed` into
-    `experiment.teacher_dir`."""
-    module = _base_module(config)
-    if hasattr(module, "teachers"):
-        return list(module.teachers(config, run))
-    teacher, summary = experiment.get_teacher(config, run.workdir,
-                                              run.splits, run.info, run.mesh)
-    run.teacher_summaries = [summary]
-    return [teacher]
-
-
-def base_method(config, run) -> Method:
-    """The `Method` of `lrds.base` whose loss LR and DS wrap."""
-    return _base_module(config).make_method(config, run)
 
 
 def revised_pre_step(pre_step, *, eta: float, temperature: float, only_wrong: bool = False):
@@ -75,10 +47,12 @@ def revised_pre_step(pre_step, *, eta: float, temperature: float, only_wrong: bo
     return pre
 
 
-def make_method(config, run) -> Method:
-    base = base_method(config, run)
+def make_method(config, run) -> Plan:
+    """The plan of `lrds.base` (its teachers, warm start, summary) with its loss wrapped by LR
+    and DS and D^t's mask among its per-example arrays."""
+    base = run.plan(config.lrds.base)
     c = config.lrds
-    loss, pre_step = base.loss, base.pre_step
+    loss, pre_step = base.method.loss, base.method.pre_step
     if c.lr.enabled:
         loss = loss_lib.label_revision(loss, eta=c.lr.eta, temperature=config.loss.temperature,
                                        only_wrong=c.lr.only_wrong)
@@ -86,15 +60,18 @@ def make_method(config, run) -> Method:
             pre_step = revised_pre_step(pre_step, eta=c.lr.eta,
                                         temperature=config.loss.temperature,
                                         only_wrong=c.lr.only_wrong)
-    per_example = dict(base.per_example)
+    per_example = dict(base.method.per_example)
     selected = selection.teacher_set(config, run)
     if selected is not None:
         loss = loss_lib.data_selection(loss, ce_weight=config.loss.ce_weight)
         per_example["ds_mask"] = selected.astype(np.float32)
-    return dataclasses.replace(base, loss=loss, per_example=per_example, pre_step=pre_step)
+    method = dataclasses.replace(base.method, loss=loss, per_example=per_example,
+                                 pre_step=pre_step)
+    return dataclasses.replace(base, method=method, summarize=lambda result: summarize(
+        config, run, base, result))
 
 
-def summarize(config, run, result) -> dict:
+def summarize(config, run, base: Plan, result) -> dict:
     """`lrds` entries of results.json: the training split's size, the teacher's errors on it,
     |D^t| (teacher-supervised examples) and the teacher-wrong examples among them;
     `revised_targets`: every D^t example whose distilled target LR changed
@@ -103,10 +80,9 @@ def summarize(config, run, result) -> dict:
     with DS, the scorer and its agreement with the per-example CE of the same warm-up student
     (`selection.agreement_with_loss`: Spearman and top-|D^t| overlap); the base method's own
     entries (its `summarize`) beside them."""
-    module = _base_module(config)
-    out = dict(module.summarize(config, run, result)) if hasattr(module, "summarize") else {}
+    out = dict(base.summarize(result)) if base.summarize is not None else {}
     c = config.lrds
-    logits = selection.teacher_train_logits(config, run)
+    logits = selection.teacher_train_logits(run, base.teachers[0])
     labels = run.splits["train"].labels
     wrong = np.asarray(logits).argmax(-1) != labels
     selected = selection.teacher_set(config, run)

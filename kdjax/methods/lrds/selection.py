@@ -15,21 +15,19 @@ import os
 import numpy as np
 import scipy.stats
 
-from kdjax import experiment, stages, storage
+from kdjax import storage
+from kdjax.methods.api import teacher_seed
 from kdjax.methods.ce.method import ce_loss
 from kdjax.methods.lrds import influence
-from kdjax.train import checkpoint as ckpt_lib
-from kdjax.train import loop
-from kdjax.train import mesh as mesh_lib
 from kdjax.train.method import Method
 
 
 def stage_config(config):
     """`config` with the seed of the run's shared stages (teacher, warm-up student):
-    `experiment.teacher_seed`."""
+    `teacher_seed`."""
     cfg = copy.deepcopy(config)
     with cfg.unlocked():
-        cfg.seed = experiment.teacher_seed(config)
+        cfg.seed = teacher_seed(config)
     return cfg
 
 
@@ -44,23 +42,14 @@ def warmup_outputs(config, run) -> dict[str, np.ndarray]:
     with scfg.unlocked():
         scfg.method = "ce"
         scfg.train.epochs = config.lrds.ds.warmup_epochs
-    model = experiment.build_model(config.model, run.info.num_classes)
-    sdir = os.path.join(run.workdir, "ds", "warmup")
-    with stages.claim(sdir, "ds_warmup", experiment.stage_view(scfg)) as train:
-        if train:
-            result = loop.fit(scfg, sdir, model=model, method=Method(loss=ce_loss),
-                              train=run.splits["train"], info=run.info, mesh=run.mesh)
-            variables = loop.variables_of(result.state)
-            loop.write_results(sdir, {"warmup_epochs": scfg.train.epochs,
-                                      "wall_time": result.wall_time})
-        else:
-            variables = mesh_lib.replicate(ckpt_lib.load_variables(sdir), run.mesh)
+    variables, _ = run.stage("ds/warmup", scfg, Method(loss=ce_loss), record=lambda result, v: {
+        "warmup_epochs": scfg.train.epochs})
+    model = run.model(config.model)
     out = {}
     for name in ("train", "validation"):
         if name in run.splits:
-            out[f"{name}_logits"], out[f"{name}_features"] = loop.predict_split(
-                model, variables, run.splits[name], run.info, config.data.eval_batch_size,
-                run.mesh)
+            out[f"{name}_logits"], out[f"{name}_features"] = run.predict(
+                model, variables, run.splits[name])
     storage.save_npz(path, **out)  # atomic
     return out
 
@@ -75,7 +64,7 @@ def scores(config, run) -> np.ndarray:
     ds = config.lrds.ds
     train = run.splits["train"]
     if ds.scorer == "random":
-        return np.random.default_rng(experiment.teacher_seed(config)).random(len(train))
+        return np.random.default_rng(teacher_seed(config)).random(len(train))
     path = os.path.join(run.workdir, "ds", f"scores_{ds.scorer}.npy")
     cached = storage.load_npy(path)
     if cached is not None:
@@ -106,19 +95,17 @@ def teacher_set(config, run) -> np.ndarray | None:
     return influence.select_subset(-s if ds.lowest else s, ds.fraction)
 
 
-def teacher_train_logits(config, run) -> np.ndarray:
-    """(N, C) logits of the first teacher on the training split's rows (its cache if any)."""
-    train, teacher = run.splits["train"], run.teachers[0]
+def teacher_train_logits(run, teacher) -> np.ndarray:
+    """(N, C) logits of `teacher` on the training split's rows (its cache if any)."""
     logits = teacher.logits_cache
     if logits is None:
-        logits, _ = loop.predict_split(teacher.model, teacher.variables, train, run.info,
-                                       config.data.eval_batch_size, run.mesh)
+        logits, _ = run.predict(teacher.model, teacher.variables, run.splits["train"])
     return np.asarray(logits)
 
 
-def teacher_wrong(config, run) -> np.ndarray:
-    """(N,) bool: the first teacher's arg-max differs from the label on each training row."""
-    return teacher_train_logits(config, run).argmax(-1) != run.splits["train"].labels
+def teacher_wrong(run, teacher) -> np.ndarray:
+    """(N,) bool: `teacher`'s arg-max differs from the label on each training row."""
+    return teacher_train_logits(run, teacher).argmax(-1) != run.splits["train"].labels
 
 
 def agreement(scores, reference, fraction: float) -> dict:

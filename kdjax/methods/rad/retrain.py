@@ -24,7 +24,7 @@ Round 0 (P = A, nothing queried) trains with 'kl' (= CE on A) whatever `active.r
 every distillation loss degenerates there, and a shared round 0 keeps the strategies and the
 retraining losses of one trial paired at round 1. A method's own stages (DiSK's warm start,
 LR+DS's DS warm-up and scores) live in the round's workdir and are skipped when finished; its
-`teachers` and `summarize` hooks are not called (the loop owns the teacher and its results).
+results.json entries are not written (the loop owns the teacher and its results).
 """
 from __future__ import annotations
 
@@ -86,12 +86,12 @@ def check(config) -> None:
                          "one teacher; unset alm.assistants / alm.teacher_epochs")
 
 
-def training_inputs(config, workdir: str, train: Split, targets: np.ndarray, evals: dict,
-                    info, mesh, *, teacher: loop.Teacher, teacher_summary: dict,
-                    validation: Split | None) -> run_lib.RunInputs:
-    """The `RunInputs` a method builds on in one round: P with labels = arg-max of the targets
-    (true on A, the teacher's on queried points), the loop's teacher with `target_logits` and
-    its penultimate features on P as caches, the validation and eval splits."""
+def training_context(config, workdir: str, train: Split, targets: np.ndarray, evals: dict,
+                     info, mesh, *, teacher: loop.Teacher, teacher_summary: dict,
+                     validation: Split | None) -> run_lib.Context:
+    """The run a method builds on in one round: P with labels = arg-max of the targets (true on
+    A, the teacher's on queried points), the loop's teacher with `target_logits` and its
+    penultimate features on P as caches, the validation and eval splits."""
     # in memory or on disk alike: only the labels change
     split = dataclasses.replace(train, labels=np.asarray(targets).argmax(-1).astype(np.int32))
     _, features = loop.predict_split(teacher.model, teacher.variables, split, info,
@@ -101,8 +101,8 @@ def training_inputs(config, workdir: str, train: Split, targets: np.ndarray, eva
         splits["validation"] = validation
     cached = loop.Teacher(teacher.model, teacher.variables, logits_cache=target_logits(targets),
                           features_cache=np.asarray(features, np.float32))
-    return run_lib.RunInputs(config, workdir, splits, info, mesh, teachers=[cached],
-                             teacher_summaries=[teacher_summary])
+    return run_lib.Context(config, workdir, splits, info, mesh,
+                           given_teacher=(cached, teacher_summary))
 
 
 def retrain(config, workdir: str, train: Split, targets: np.ndarray, evals: dict, info, mesh,
@@ -112,13 +112,13 @@ def retrain(config, workdir: str, train: Split, targets: np.ndarray, evals: dict
     module = retrain_module(config.active.retrain)
     config = with_sections(config)
     check(config)
-    run = training_inputs(config, workdir, train, targets, evals, info, mesh, teacher=teacher,
-                          teacher_summary=teacher_summary, validation=validation)
-    method = module.make_method(config, run)
-    model = (method.model if method.model is not None
+    run = training_context(config, workdir, train, targets, evals, info, mesh, teacher=teacher,
+                           teacher_summary=teacher_summary, validation=validation)
+    plan = run_lib.make_plan(module, config, run)
+    model = (plan.method.model if plan.method.model is not None
              else experiment.build_model(config.model, info.num_classes))
-    result = loop.fit(config, workdir, model=model, method=method, train=run.splits["train"],
-                      info=info, evals=evals, teachers=run.teachers,
-                      init_variables=run.init_variables, horizon_epochs=run.horizon_epochs,
+    result = loop.fit(config, workdir, model=model, method=plan.method,
+                      train=run.splits["train"], info=info, evals=evals, teachers=plan.teachers,
+                      init_variables=plan.init_variables, horizon_epochs=plan.horizon_epochs,
                       mesh=mesh)
     return model, loop.variables_of(result.state), result
