@@ -133,8 +133,9 @@ def test_cli_verify_exit_code_and_list(doc, tmp_path):
 @pytest.mark.slow
 def test_verify_the_cheap_real_entries_at_head():
     """The real entries regenerated at HEAD (DiSK Tables 2/5/6, ALM-KD Fig. 3, RAD Fig. 2):
-    re-run at HEAD, they give what REPRODUCTION.md and its summary state (about a minute). The
-    other entries declaring TableSpec.verify join once REPRODUCTION.md is regenerated from HEAD
+    re-run at HEAD, they give what docs/reproduction.md and its summary state (40 s for the
+    first two, 5-8 min for ALM-KD Fig. 3's 50 seeds on the shared 2-core machine). The
+    other entries declaring TableSpec.verify join once docs/reproduction.md is regenerated at HEAD
     (issue 33); until then `--verify` lists them as differences."""
     out = subprocess.run([sys.executable, "-m", "launch.reproduce",
                           "--verify=disk_table2_6,alm_sec5_fig3,rad_fig2"],
