@@ -132,13 +132,11 @@ def test_cli_verify_exit_code_and_list(doc, tmp_path):
 
 @pytest.mark.slow
 def test_verify_the_cheap_real_entries_at_head():
-    """The real entries regenerated at HEAD (DiSK Tables 2/5/6, ALM-KD Fig. 3, RAD Fig. 2):
-    re-run at HEAD, they give what docs/reproduction.md and its summary state (40 s for the
-    first two, 5-8 min for ALM-KD Fig. 3's 50 seeds on the shared 2-core machine). The
-    other entries declaring TableSpec.verify join once docs/reproduction.md is regenerated at HEAD
-    (issue 33); until then `--verify` lists them as differences."""
-    out = subprocess.run([sys.executable, "-m", "launch.reproduce",
-                          "--verify=disk_table2_6,alm_sec5_fig3,rad_fig2"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    """Every real entry declaring TableSpec.verify (kd_fashion_mnist and disk_table4 on seed 0,
+    rad_fig2, disk_table2_6, alm_sec5_fig3), re-run at HEAD, gives what docs/reproduction.md
+    and its summary state: ~10 min on the shared 2-core machine (ALM-KD Fig. 3's 50 seeds
+    5-8 of them)."""
+    out = subprocess.run([sys.executable, "-m", "launch.reproduce", "--verify"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=3000)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     assert "every number as recorded" in out.stdout
