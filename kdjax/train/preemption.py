@@ -16,14 +16,14 @@ import threading
 
 import jax
 
-from kdjax import errors
-
 _requested = threading.Event()
 _training = 0   # nesting depth of `training()` on this process
 
 
-class Preempted(errors.Error):
-    """The run stopped on SIGTERM; its message says where and how to resume."""
+class Preempted(BaseException):
+    """The run stopped on SIGTERM; its message says where and how to resume. A BaseException,
+    like KeyboardInterrupt: no `except Exception` may take it for a failure of the code it
+    interrupted (e.g. a checkpoint being read, which would then be set aside as unreadable)."""
 
 
 def install() -> None:
