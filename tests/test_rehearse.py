@@ -38,8 +38,6 @@ def test_two_processes_train_the_teacher_in_the_run(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="portable checkpoints (issue 31 item 4): a checkpoint of 2 x 4 "
-                   "devices does not restore on 1 x 8 ('Topology mismatch detected')")
 def test_killed_at_a_checkpoint_resumes_on_another_topology(tmp_path):
     workdir = str(tmp_path / "kd")
     out = rehearse.rehearse("tests/configs/tiny.py", workdir,

@@ -21,7 +21,7 @@ from tests.topology_fixtures import (INFO, MODEL, eval_split, init_params, resto
                                      save_state, save_tree)
 
 WORKER = os.path.join(os.path.dirname(__file__), "topology_worker.py")
-EVAL_SIZES = (500, 1000, 200, 7)   # the full configs' eval batches, DiSK's 200, a prime
+EVAL_SIZES = (500, 1000, 200, 97)   # the full configs' eval batches, DiSK's 200, a prime
 
 
 def _free_port() -> int:
@@ -70,24 +70,33 @@ def test_eval_counts_are_the_same_on_1_8_and_16_devices(tmp_path):
         logits, _ = loop.predict_split(MODEL, params, split, INFO, 500, mesh)
         np.testing.assert_allclose(logits, ref_logits, rtol=1e-5, atol=1e-5)
 
+    _check_in_workers(tmp_path, 1, 16, EVAL_SIZES)
+
+
+@pytest.mark.slow  # the default suite runs 2 processes' eval slices in test_rehearse.py
+def test_eval_counts_are_the_same_on_2_processes_of_8_devices(tmp_path):
+    _check_in_workers(tmp_path, 2, 8, EVAL_SIZES)
+
+
+def _check_in_workers(tmp_path, processes: int, devices: int, sizes) -> None:
+    params, split = init_params(), eval_split()
+    ref, ref_logits = _reference(params, split)
     save_tree(params, tmp_path / "params.npz")
-    # 16 devices; and 2 processes feeding their own slices (not batch 7 there: 78 steps of 16
-    # devices over gloo take a minute on 2 cores)
-    for processes, devices, sizes in ((1, 16, EVAL_SIZES), (2, 8, EVAL_SIZES[:3])):
-        out = tmp_path / f"eval_{processes}x{devices}.json"
-        run_workers(processes, devices, "eval", tmp_path / "params.npz", out,
-                    ",".join(map(str, sizes)))
-        got = json.loads(out.read_text())
-        assert (got["devices"], got["processes"]) == (16, processes)
-        for size in sizes:
-            _assert_same(got["sums"][str(size)], ref, f"{processes}x{devices}, batch {size}")
-        np.testing.assert_allclose(got["logits"], ref_logits, rtol=1e-5, atol=1e-5)
+    out = tmp_path / f"eval_{processes}x{devices}.json"
+    run_workers(processes, devices, "eval", tmp_path / "params.npz", out,
+                ",".join(map(str, sizes)))
+    got = json.loads(out.read_text())
+    assert (got["devices"], got["processes"]) == (processes * devices, processes)
+    for size in sizes:
+        _assert_same(got["sums"][str(size)], ref, f"{processes}x{devices}, batch {size}")
+    np.testing.assert_allclose(got["logits"], ref_logits, rtol=1e-5, atol=1e-5)
 
 
 def test_eval_batch_is_rounded_to_the_mesh():
     mesh = mesh_lib.make_mesh()
     assert [mesh_lib.eval_batch_size(b, mesh) for b in (500, 1000, 200, 8, 7, 1)] == \
         [496, 1000, 200, 8, 8, 8]
+    assert mesh_lib.eval_batch_size(97, mesh) == 96
 
 
 def test_unsplittable_training_batch_is_one_line_with_the_nearest_sizes():
