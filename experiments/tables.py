@@ -43,9 +43,9 @@ _add(id="compose_active_cpu", paper="compose", kind="figure",
            "ALM-KD) in RAD's active loop, with a teacher wrong on ~25% of the pool",
      config="experiments/compose/active_retrain.py", args={"cpu": "cpu", "full": "cpu"},
      seeds="count:active.num_trials", default_seeds={"cpu": 8, "full": 8},
-     notes="No paper counterpart (papers.rad.compose_active): every arm of a trial shares its split, "
-           "teacher and round-0 student; the runner prints the paired all-rounds differences "
-           "(95% t-intervals, n).")
+     notes="No paper counterpart (papers.rad.compose_active): every arm of a trial shares its "
+           "split, teacher and round-0 student; the runner prints the paired all-rounds "
+           "differences (95% t-intervals, n).")
 
 _ENTRIES[1:1] = _RAD + _DISK + _ALM + _LRDS   # registry order: harness, papers, compositions
 TABLES: dict[str, TableSpec] = {t.id: t for t in _ENTRIES}

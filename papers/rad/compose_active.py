@@ -1,5 +1,6 @@
 """Selection × retraining: RAD's active loop with every pair of a selection rule
-(`active.strategies`) and a retraining loss (`active.retrains`, kdjax/methods/rad/retrain.py), paired.
+(`active.strategies`) and a retraining loss (`active.retrains`, kdjax/methods/rad/retrain.py),
+paired.
 
     config.method = "papers.rad.compose_active:run"
 

@@ -49,7 +49,7 @@ def _save_state(path: str, state: dict) -> None:
 def _train_student(config, workdir, train: Split, targets: np.ndarray, evals, info, mesh, *,
                    retrain: str = "kl", teacher=None, validation: Split | None = None):
     """TRAIN(P): Alg. 1's KL to the targets ('kl'), or the loss of the method `retrain` names
-    on the same P with the loop's `teacher` = (loop.Teacher, summary) (kdjax.methods.rad.retrain)."""
+    on the same P with the loop's `teacher` = (loop.Teacher, summary) (retrain.py)."""
     if retrain != "kl":
         return retrain_lib.retrain(config, workdir, train, targets, evals, info, mesh,
                                teacher=teacher[0], teacher_summary=teacher[1],
@@ -217,7 +217,7 @@ def run(config: ml_collections.ConfigDict, workdir: str, *,
         path = os.path.join(root, f"round_{t}")
         if t == 0 and f"round0:{path}" in cache:
             return cache[f"round0:{path}"]
-        # Round 0 trains with Alg. 1's loss whatever `active.retrain` names (kdjax.methods.rad.retrain).
+        # Round 0 trains with Alg. 1's loss whatever `active.retrain` names (retrain.py).
         out = _train_student(config, path, train, targets, evals, info, mesh,
                              retrain=act.retrain if t else "kl", teacher=cache["teacher"],
                              validation=splits.get("validation"))
