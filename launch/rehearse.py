@@ -32,6 +32,8 @@ from typing import Sequence
 
 from absl import app, flags
 
+from kdjax import children
+
 _CONFIG = flags.DEFINE_string("config", None, "Config file (and :arg) for launch.main.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Workdir of the rehearsed run (local).")
 _PROCESSES = flags.DEFINE_integer("processes", 2, "Processes of the first run.", lower_bound=1)
@@ -128,7 +130,8 @@ def start(main_args: Sequence[str], processes: int, cpu_devices: int, logdir: st
         with open(log, "w") as out:
             procs.append(subprocess.Popen(cmd, env={**base, **slurm_env(rank, processes, job_id)},
                                           stdout=out, stderr=subprocess.STDOUT,
-                                          start_new_session=True))
+                                          start_new_session=True,
+                                          **children.popen_kwargs()))   # die with us
         logs.append(log)
     return Job(procs, logs)
 

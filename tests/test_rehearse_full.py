@@ -32,7 +32,7 @@ def rehearsal_config(case, batch: int | None = None):
     2 batches of `data.batch_size` per stage (active loops: |A| = 2 batches, b = 1 batch)."""
     config = case.load()
     batch = batch or config.data.batch_size
-    eval_batch = config.data.eval_batch_size
+    eval_batch, held_out = config.data.eval_batch_size, config.data.num_validation
     saved = F.BATCH
     F.BATCH = batch
     try:
@@ -40,6 +40,9 @@ def rehearsal_config(case, batch: int | None = None):
     finally:
         F.BATCH = saved
     config.data.batch_size, config.data.eval_batch_size = batch, eval_batch
+    if held_out:   # side batches (ALM's meta-update) draw full train batches from it
+        config.data.num_validation = min(held_out, 2 * batch)
+        config.data.max_train_examples += config.data.num_validation - F.VALIDATION
     config.data.max_test_examples = EVAL_EXAMPLES
     return config
 
