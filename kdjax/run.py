@@ -112,14 +112,16 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
     """Run `config.method` in `workdir` (resuming; read back when finished)."""
     config = config_lib.selected(config)
     target = resolve(config.method)
+    done = loop.read_results(workdir)
+    if done is not None:   # read back, never run again (a read-only folder works too)
+        summary = (format_summary(done, config) if hasattr(target, "make_method") else
+                   os.path.join(workdir, "results.json"))
+        print(f"{workdir} holds a finished run: {summary}", flush=True)
+        return done
     if callable(target):
         return target(config, workdir)
     if not hasattr(target, "make_method"):
         return target.run(config, workdir)
-    done = loop.read_results(workdir)
-    if done is not None:
-        print(f"{workdir} holds a finished run: {format_summary(done, config)}", flush=True)
-        return done
     t0 = time.time()
     started = provenance_lib.record_start(workdir)
     mesh = mesh_lib.make_mesh(config.mesh.axes)

@@ -90,7 +90,7 @@ def finished(tmp_path_factory):
     return w, out.stdout
 
 
-def _read_only(path):
+def read_only(path):
     """Mount `path` read-only onto itself (root), or drop its write bits (others)."""
     if os.geteuid() == 0:
         subprocess.run(["mount", "--bind", path, path], check=True)
@@ -107,7 +107,7 @@ def test_a_finished_run_reads_back_from_a_read_only_folder(finished):
     w, _ = finished
     before = {os.path.join(r, f): os.stat(os.path.join(r, f)).st_mtime_ns
               for r, _, fs in os.walk(w) for f in fs}
-    undo = _read_only(str(w))
+    undo = read_only(str(w))
     try:
         out = _main("--config=tests/configs/tiny.py:ce", "--config.train.epochs=2",
                     f"--workdir={w}", "--config.progress_bar=True")   # a cosmetic change

@@ -1,6 +1,7 @@
-"""Faults a user meets, for every runner: a second writer on the workdir, Ctrl-C, a full disk.
-Each ends in one line (docs/errors.md), and running the same command again finishes with
-exactly the uninterrupted run's results.json and metrics log."""
+"""Faults a user meets, for every runner: a finished run on a read-only folder (read back,
+nothing written); a second writer on the workdir, Ctrl-C, a full disk (each ends in one line of
+docs/errors.md, and running the same command again finishes with exactly the uninterrupted
+run's results.json and metrics log)."""
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import pytest
 from launch import failures
 from tests import bad_inputs
 from tests import kill_resume as kr
+from tests.test_bad_inputs import read_only
 from tests.test_kill_resume import RUNNERS, SLOW_RUNNERS
 
 ALL = {**RUNNERS, **SLOW_RUNNERS}
@@ -55,6 +57,11 @@ def _one_line(proc, out_err, code, *messages):
     return line
 
 
+def _files(path):
+    return {os.path.join(r, f): os.stat(os.path.join(r, f)).st_mtime_ns
+            for r, _, fs in os.walk(path) for f in fs}
+
+
 def _same_as_clean(cmd, cut, full):
     subprocess.run(cmd, cwd=kr.ROOT, env=kr.env(), check=True, capture_output=True,
                    timeout=900)
@@ -69,6 +76,17 @@ def test_faults_end_in_one_line_and_resume_to_the_clean_result(name, tmp_path):
     full = tmp_path / "full"
     subprocess.run(kr.command(config, full, *overrides), cwd=kr.ROOT, env=kr.env(), check=True,
                    capture_output=True, timeout=900)
+
+    # The finished run reads back from a read-only folder, writing nothing.
+    before = _files(full)
+    undo = read_only(str(full))
+    try:
+        out = subprocess.run(kr.command(config, full, *overrides), cwd=kr.ROOT, env=kr.env(),
+                             capture_output=True, text=True, timeout=300)
+    finally:
+        undo()
+    assert out.returncode == 0 and f"{full} holds a finished run" in out.stdout, out.stderr
+    assert _files(full) == before
 
     # A second writer is refused naming the first; after kill -9 of the first, a re-run resumes.
     cut = tmp_path / "two_writers"
