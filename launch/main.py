@@ -61,15 +61,18 @@ def main(argv):
     except KeyboardInterrupt:
         if _TRACEBACK.value or verbose:
             raise
+        if failure.multiprocess():   # Ctrl-C on one process ends the others too
+            failure.fail(failures.interrupted(_WORKDIR.value), 130)
         failures.end(failures.interrupted(_WORKDIR.value), 130)
     except Exception as err:  # noqa: BLE001 - a bug re-raises below, with its traceback
         full = failures.disk_full(err, _WORKDIR.value)
         show = _TRACEBACK.value or verbose or not failures.expected(full or err)
         if failure.multiprocess():   # the other processes must not wait for this one
-            if show:
+            lost = failure.lost_peer(err)
+            if show and not lost:
                 traceback.print_exc()
-            failure.fail(failures.one_line(full or err) if not show else
-                         f"{type(err).__name__}: {failures.one_line(err)}")
+            failure.fail(lost or (failures.one_line(full or err) if not show else
+                                  f"{type(err).__name__}: {failures.one_line(err)}"))
         if show:
             raise
         if full:

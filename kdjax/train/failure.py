@@ -11,6 +11,7 @@ coordination service has gone (process 0 died) ends the same way.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -22,6 +23,12 @@ POLL_SECONDS = 0.5
 _failing = threading.Event()   # this process is ending itself: its watcher stays quiet
 _stop = threading.Event()
 _watcher: threading.Thread | None = None
+
+
+# What a collective raises when a peer process died (killed, its host lost): gloo's TCP pairs,
+# NCCL, the coordination service.
+_LOST_PEER = re.compile(r"Connection reset by peer|Connection closed by peer|Socket closed|"
+                        r"remote process exited|Broken pipe|heartbeat|Connection refused")
 
 
 def _client():
@@ -43,10 +50,10 @@ def _posted() -> str | None:
         raise
 
 
-def _end(line: str) -> None:
-    print(f"error: {line}", file=sys.stderr, flush=True)
+def _end(line: str, code: int = 1) -> None:
     sys.stdout.flush()
-    os._exit(1)
+    print(f"error: {line}", file=sys.stderr, flush=True)
+    os._exit(code)
 
 
 def _watch() -> None:
@@ -83,10 +90,20 @@ def stop() -> None:
         _watcher = None
 
 
-def fail(line: str) -> None:
+def lost_peer(err: BaseException) -> str | None:
+    """One line for an error that says another process of the job died, else None."""
+    text = str(err)
+    if not _LOST_PEER.search(text):
+        return None
+    return (f"another process of the job ended while this one waited for it "
+            f"({text.strip().splitlines()[0][:200]})")
+
+
+def fail(line: str, code: int = 1) -> None:
     """End this process with `error: <line>` and every other process of the job with the
     same line, naming this process. When another process failed first, its line is the one
-    printed (the cause; this process's error is then its consequence). Never returns."""
+    printed (the cause; this process's error is then its consequence). Exits with `code`;
+    never returns."""
     _failing.set()
     message = f"process {jax.process_index()} failed: {line}"
     try:
@@ -99,4 +116,4 @@ def fail(line: str) -> None:
                 time.sleep(3 * POLL_SECONDS)
     except Exception:  # noqa: BLE001 - the service is gone: the others end on their own
         pass
-    _end(message)
+    _end(message, code)
