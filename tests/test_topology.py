@@ -237,3 +237,26 @@ def test_a_run_whose_latest_checkpoint_is_damaged_resumes_to_the_same_result(tmp
     assert f"unreadable-{last}" in os.listdir(tmp_path / "checkpoints")
     assert again.history == clean.history
     jax.tree.map(np.testing.assert_array_equal, jax.device_get(again.state.params), params)
+
+
+def test_a_non_finite_evaluation_is_an_error_not_a_result(tmp_path):
+    """One NaN pixel in the test split makes its loss NaN: the epoch ends in one line naming
+    the metric, and no history row (nor results.json) holds it."""
+    from kdjax import experiment
+    from kdjax.data import make_split
+    from kdjax.methods.ce.method import ce_loss
+    from kdjax.train.method import Method
+    from tests.configs import tiny
+    config = tiny.get_config("ce")
+    config.train.epochs = 1
+    splits, info = experiment.load_splits(config.data)
+    test = splits["test"]
+    images = test.images.astype(np.float32)
+    images[3, 0, 0] = np.nan
+    with pytest.raises(FloatingPointError, match=r"^non-finite bad/loss \(nan\) at epoch 1 "
+                                                 r"\(step 19\); no result is written"):
+        loop.fit(config, str(tmp_path), model=experiment.build_model(config.model,
+                                                                     info.num_classes),
+                 method=Method(loss=ce_loss), train=splits["train"], info=info,
+                 evals={"test": test, "bad": make_split(images, test.labels, test.ids)})
+    assert not (tmp_path / "results.json").exists()
