@@ -16,7 +16,10 @@ naming the checkpoint (its previous step would be another teacher).
 """
 from __future__ import annotations
 
+import gc
+import logging
 import os
+import sys
 from typing import Any
 
 import jax
@@ -105,6 +108,8 @@ class Checkpointer:
                 state, meta = self._read(tree_like, step)
             except Exception as err:  # orbax raises assorted errors for a damaged step
                 problem = f"{type(err).__name__}: {_first_line(err)}"
+            if problem is not None:
+                _collect_failed_reads()
             if sync.all_ok(problem is None):   # no process may verify alone (all-gathers)
                 try:
                     _verify(state, meta, path)
@@ -127,6 +132,31 @@ class Checkpointer:
 
     def close(self) -> None:
         self._manager.close()
+
+
+class _NoUnretrievedTasks(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "exception was never retrieved" not in record.getMessage()
+
+
+def _collect_failed_reads() -> None:
+    """Collect the asyncio tasks of orbax's other reads of a damaged step now, muting their
+    reports ('Task exception was never retrieved', or 'Event loop is closed' from a task whose
+    loop has ended): tracebacks at exit otherwise, for a damage already reported in one line."""
+    log, mute, hook = logging.getLogger("asyncio"), _NoUnretrievedTasks(), sys.unraisablehook
+
+    def quiet(unraisable):
+        if not (isinstance(unraisable.exc_value, RuntimeError)
+                and "Event loop is closed" in str(unraisable.exc_value)):
+            hook(unraisable)
+
+    log.addFilter(mute)
+    sys.unraisablehook = quiet
+    try:
+        gc.collect()
+    finally:
+        sys.unraisablehook = hook
+        log.removeFilter(mute)
 
 
 def _first_line(err: BaseException) -> str:
@@ -207,6 +237,8 @@ def load_variables(path: str, step: int | None = None, mesh=None) -> dict:
         tree, meta = _read_variables(directory, step_dir, step, mesh)
     except Exception as err:  # orbax raises assorted errors for a damaged step
         problem = f"{type(err).__name__}: {_first_line(err)}"
+    if problem is not None:
+        _collect_failed_reads()
     if not sync.all_ok(problem is None):
         raise CheckpointError(f"checkpoint {step_dir} is unreadable "
                               f"({problem or 'on another process'}); train it again or point "
