@@ -63,8 +63,9 @@ def _files(path):
 
 
 def _same_as_clean(cmd, cut, full):
-    subprocess.run(cmd, cwd=kr.ROOT, env=kr.env(), check=True, capture_output=True,
-                   timeout=900)
+    out = subprocess.run(cmd, cwd=kr.ROOT, env=kr.env(), capture_output=True, text=True,
+                         timeout=900)
+    assert out.returncode == 0, out.stderr
     assert kr.results(cut) == kr.results(full)
     assert kr.logged_steps(cut) == kr.logged_steps(full)
 
@@ -113,7 +114,8 @@ def test_faults_end_in_one_line_and_resume_to_the_clean_result(name, tmp_path):
     # A full disk: one line naming the full file system; after space is freed, a re-run resumes.
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
-    size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(full) for f in fs)
+    size = sum(os.stat(os.path.join(r, f)).st_blocks * 512   # what the run takes on disk
+               for r, _, fs in os.walk(full) for f in fs)
     mount = tmp_path / "small_disk"
     mount.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size // 2}", "tmpfs", str(mount)],
@@ -125,7 +127,8 @@ def test_faults_end_in_one_line_and_resume_to_the_clean_result(name, tmp_path):
         line = _one_line(run, run.communicate(timeout=900), 1, MESSAGE["a full disk"],
                          NO_CHECKPOINT_YET)
         assert f": {mount} is full (writing " in line and str(cut) in line
-        subprocess.run(["mount", "-o", f"remount,size={4 * size}", str(mount)], check=True)
+        subprocess.run(["mount", "-o", f"remount,size={4 * size + 2**24}", str(mount)],
+                       check=True)
         _same_as_clean(cmd, cut, full)
     finally:
         subprocess.run(["umount", str(mount)], check=True)
