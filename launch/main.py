@@ -38,7 +38,7 @@ _MULTIHOST = flags.DEFINE_bool("multihost", False,
                                "Call jax.distributed.initialize() (multi-host TPU/GPU slices).")
 _ALLOW_CHANGES = flags.DEFINE_list(
     "allow_changes", [], "Config fields that may differ from the run recorded in --workdir "
-    "for it to continue (train.epochs, teacher.epochs, train.eval_every_epochs, "
+    "for it to continue (train.epochs, which may grow but not shrink, train.eval_every_epochs, "
     "train.checkpoint_every_steps, train.keep_checkpoints).")
 _TRACEBACK = flags.DEFINE_bool("traceback", False, "Show the traceback of an expected error.")
 flags.mark_flags_as_required(["config", "workdir"])
