@@ -44,12 +44,9 @@ FILES: dict[str, RemoteFile] = {
 }
 
 
-def md5sum(path: str, chunk: int = 1 << 20) -> str:
-    h = hashlib.md5()
+def md5sum(path: str) -> str:
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "md5").hexdigest()
 
 
 def verify(path: str, md5: Optional[str]) -> str:
