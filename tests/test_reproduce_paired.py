@@ -161,3 +161,52 @@ def test_claim_summary_of_a_variants_only_runner():
     assert status == "claim not reproduced"
     assert "[v1/last] claim reproduced: a" in detail and "[v2/last] claim not reproduced" in detail
     assert aggregate.claim_summary([{"params": {}, "result": {}}]) is None
+
+
+def test_two_level_rows_and_claim_over_draws():
+    """spec.draw: a run is (teacher draw, seed); the reported difference is the t-interval over
+    the per-draw means (n = draws), the runs pooled sit beside it, and the claim is judged on
+    the draws (checked against scipy on the same numbers)."""
+    import dataclasses
+    shifts = {0: 0.10, 1: -0.06, 2: 0.08, 3: -0.04}          # per-teacher effect of c over a
+    recs = []
+    for t, shift in shifts.items():
+        for s in range(20):
+            base = 0.4 + 0.01 * s
+            for v, acc in (("a", base), ("c", base + shift + 0.001 * (s % 3))):
+                recs.append({"params": {"variant": v, "teacher.seed": t, "seed": s},
+                             "seed": s, "result": {"acc": acc}})
+    spec = TableSpec(id="fake_draws", paper="fake", title="t", config="c.py",
+                     grid={"variant": ("a", "c"), "teacher.seed": (0, 1, 2, 3)},
+                     seeds="grid:seed", metrics=(Metric("acc", "acc"),),
+                     paired=(Baseline("variant", "a"),), draw="teacher.seed",
+                     claim=Claim("c beats a", "variant", "c", ("a",)))
+    (row,) = aggregate.baseline_rows(spec, recs)
+    diff = {(r["params"]["teacher.seed"], r["seed"]): r["result"]["acc"] for r in recs
+            if r["params"]["variant"] == "c"}
+    ref = {(r["params"]["teacher.seed"], r["seed"]): r["result"]["acc"] for r in recs
+           if r["params"]["variant"] == "a"}
+    d = np.array([[diff[t, s] - ref[t, s] for s in range(20)] for t in shifts])
+    by_draw = sps.ttest_1samp(d.mean(1), 0.0).confidence_interval(0.95)
+    pooled = sps.ttest_1samp(d.ravel(), 0.0).confidence_interval(0.95)
+    assert row["n"] == 4 and row["n runs"] == 80
+    assert (row["lo"], row["hi"]) == (pytest.approx(100 * by_draw.low),
+                                      pytest.approx(100 * by_draw.high))
+    assert (row["runs pooled"].lo, row["runs pooled"].hi) == (pytest.approx(pooled.low),
+                                                              pytest.approx(pooled.high))
+    assert pooled.low > 0 > by_draw.low                    # only the pooled runs exclude 0
+    assert "(n=4 draws, paired over (data, teacher) draws)" in row["paired difference"]
+    assert "(n=80 runs)" in row["paired difference"]
+    status, detail = aggregate.table_claim(spec, recs)
+    assert status == "claim inconclusive (n=4 draws)"
+    assert "judged on paired (data, teacher) draws (teacher.seed" in detail
+    one = dataclasses.replace(spec, draw="")       # the old rule would pool the 80 runs ...
+    pooled_rows = aggregate.baseline_rows(one, [
+        {**r, "seed": (r["params"]["teacher.seed"], r["seed"]),
+         "params": {**{k: v for k, v in r["params"].items() if k != "teacher.seed"},
+                    "seed": (r["params"]["teacher.seed"], r["seed"])}} for r in recs])
+    assert pooled_rows[0]["n"] == 80 and pooled_rows[0]["lo"] > 0   # ... and call it shown
+    assert any("interval over the draws (teacher.seed; n = draws)" in line
+               for line in report.paired_lines(recs, spec))
+    with pytest.raises(ValueError, match="draw 'x' is not a grid axis"):
+        dataclasses.replace(spec, draw="x")

@@ -146,3 +146,70 @@ def test_not_worse_and_equal_boundaries():
         stats.claim_status({"a": flat}, "bigger")
     with pytest.raises(ValueError, match="margin"):
         stats.claim_status({"a": flat}, "not_worse", -0.1)
+
+
+def _draws(seed=0, draws=(5, 5, 5, 5), teacher_sd=0.1, run_sd=0.02, effect=0.03):
+    """Paired runs a, b grouped by draw: a draw-level shift (teacher-to-teacher variance) plus
+    run-level noise; returns a, b and each run's draw label."""
+    rng = np.random.default_rng(seed)
+    a, b, g = [], [], []
+    for j, k in enumerate(draws):
+        shift = rng.normal(effect, teacher_sd)
+        base = rng.uniform(0.3, 0.7, k)
+        b += base.tolist()
+        a += (base + shift + rng.normal(0, run_sd, k)).tolist()
+        g += [f"draw{j}"] * k
+    return np.array(a), np.array(b), g
+
+
+def test_two_level_against_scipy():
+    """Level 2 = ttest_1samp over the per-draw mean differences (computed here with numpy by
+    hand, unequal draw sizes weigh each draw once); level 1 = ttest_rel over all runs."""
+    a, b, g = _draws(draws=(3, 5, 4, 6, 2))
+    t = stats.two_level(a, b, g)
+    d, labels = a - b, np.array(g)
+    per_draw = np.array([d[labels == k].mean() for k in dict.fromkeys(g)])
+    ref = sps.ttest_1samp(per_draw, 0.0)
+    ci = ref.confidence_interval(0.95)
+    assert t.draws.n == 5 and t.runs.n == 20
+    assert t.draws.mean == pytest.approx(per_draw.mean())
+    assert t.draws.mean != pytest.approx(d.mean())      # not the run-weighted mean
+    assert t.draws.std == pytest.approx(per_draw.std(ddof=1))
+    assert (t.draws.lo, t.draws.hi) == pytest.approx((ci.low, ci.high))
+    assert t.draws.p == pytest.approx(ref.pvalue)
+    pooled = sps.ttest_rel(a, b)
+    assert (t.runs.lo, t.runs.hi) == pytest.approx(tuple(pooled.confidence_interval(0.95)))
+    assert t.runs.mean == pytest.approx(d.mean()) and t.runs.p == pytest.approx(pooled.pvalue)
+    assert stats.TwoLevel.from_dict(t.as_dict()) == t
+
+
+def test_two_level_format_and_bad_input():
+    t = stats.two_level([1.0, 1.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0], [0, 0, 1, 1])
+    assert t.draws.mean == pytest.approx(0.5) and t.draws.n == 2 and t.runs.n == 4
+    text = stats.fmt_two_level(t)
+    assert text.startswith("+50.00 [") and "(n=2 draws, paired over (data, teacher) draws)" in text
+    assert "runs pooled (within-teacher): +50.00 [" in text and "(n=4 runs)" in text
+    with pytest.raises(ValueError, match="3 draw labels for 4 paired values"):
+        stats.two_level([1, 2, 3, 4], [1, 2, 3, 4], [0, 0, 1])
+
+
+def test_verdict_uses_the_draw_level_interval():
+    """Large teacher-to-teacher variance: the runs pooled exclude 0, the draws do not; the
+    verdict (and its n) follows the draws. Two draws of many runs each: untested."""
+    shifts = np.array([0.10, -0.06, 0.08, -0.04])          # per-draw effects, mean +0.02
+    wiggle = 0.005 * np.sin(np.arange(20))                 # run-level noise within a draw
+    b = np.tile(np.linspace(0.3, 0.7, 20), 4)
+    a = b + np.repeat(shifts, 20) + np.tile(wiggle, 4)
+    g = np.repeat(np.arange(4), 20).tolist()
+    t = stats.two_level(a, b, g)
+    assert t.runs.excludes_zero and t.runs.lo > 0
+    assert not t.draws.excludes_zero
+    assert stats.claim_status({"x − y": t.runs})[0] == stats.REPRODUCED
+    status, detail = stats.claim_status({"x − y": t})
+    assert status == stats.INCONCLUSIVE and "n=4)" in detail
+    (j,) = stats.judge({"x − y": t})
+    assert j.diff == t.draws
+    assert stats.reported(t) is t.draws and stats.reported(t.runs) is t.runs
+    few = stats.two_level(a[:40], b[:40], g[:40])          # 2 draws, 40 runs
+    assert few.draws.n == 2 and few.runs.n == 40
+    assert stats.claim_status({"x − y": few})[0] == stats.UNTESTED

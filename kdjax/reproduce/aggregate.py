@@ -123,18 +123,25 @@ def baseline_rows(spec: TableSpec, records: Sequence[dict], baselines=None) -> l
     """Paired differences 'v − baseline' per Baseline (default `spec.paired`), cell of the other
     axes and metric, over the seeds both arms ran (kdjax.reproduce.stats.paired: mean, 95%
     t-interval, n, and the Paired itself under 'diff'), in metric units (points for
-    accuracies)."""
+    accuracies).
+
+    With `spec.draw` (issue 33) a run is (draw, seed) and the differences are two-level
+    (stats.two_level): 'diff' (and mean / lo / hi / n) is the interval over the draws (n =
+    draws), the one Holm and the claim use; 'runs pooled' is every run pooled (n = runs)."""
     seed_field = spec.seeds.partition(":")[2]
+    draw = getattr(spec, "draw", "")
     by_name = {m.name: m for m in spec.metrics}
     rows = []
     for b in spec.paired if baselines is None else baselines:
-        cells: dict[tuple, dict] = {}   # other axes -> {arm: {seed: record}}
+        cells: dict[tuple, dict] = {}   # other axes -> {arm: {(draw, seed) | seed: record}}
         for r in records:
             params = {k: _hashable(v) for k, v in r["params"].items()}
             if b.axis not in params:
                 continue
-            key = tuple((k, v) for k, v in params.items() if k not in (seed_field, b.axis))
-            cells.setdefault(key, {}).setdefault(params[b.axis], {})[params.get(seed_field)] = r
+            key = tuple((k, v) for k, v in params.items()
+                        if k not in (seed_field, b.axis, draw))
+            run = (params.get(draw), params.get(seed_field)) if draw else params.get(seed_field)
+            cells.setdefault(key, {}).setdefault(params[b.axis], {})[run] = r
         for key, arms in cells.items():
             base = arms.get(_hashable(b.value))
             if base is None:
@@ -153,14 +160,21 @@ def baseline_rows(spec: TableSpec, records: Sequence[dict], baselines=None) -> l
                             b_vals.append(y)
                     if not seeds:
                         continue
-                    d = stats.paired(a_vals, b_vals)
                     unit = "pts" if m.scale == 100.0 else ""
                     row = {k.split(".")[-1]: _show(v) for k, v in key}
+                    if draw:
+                        two = stats.two_level(a_vals, b_vals, [s[0] for s in seeds])
+                        d = two.draws
+                        text = stats.fmt_two_level(two, m.scale, unit)
+                    else:
+                        two, d = None, stats.paired(a_vals, b_vals)
+                        text = stats.fmt_paired(d, m.scale, unit)
                     row.update({"a − b": f"{_show(arm)} − {_show(b.value)}", "metric": m.name,
-                                "paired difference": " ".join(
-                                    stats.fmt_paired(d, m.scale, unit).split()),
+                                "paired difference": " ".join(text.split()),
                                 "mean": d.mean * m.scale, "lo": d.lo * m.scale,
                                 "hi": d.hi * m.scale, "n": d.n, "seeds": seeds, "diff": d})
+                    if two is not None:
+                        row.update({"n runs": two.runs.n, "runs pooled": two.runs})
                     rows.append(row)
     return _with_holm(rows)
 
@@ -328,12 +342,16 @@ def table_claim(spec: TableSpec, records: Sequence[dict]) -> tuple[str, str] | N
     diffs = {" ".join([f"{k}={row[k]}" for k in row if not _not_cell(k)] + [row["a − b"]]):
              row["diff"] for row in rows}
     status, detail = stats.claim_status(diffs, c.kind, c.margin)
+    unit = " draws" if spec.draw else ""
     if rows:
-        status += f" (n={min(row['n'] for row in rows)})"
-    return status, f"claim: {c.text}, judged on paired seeds ({c.kind}); {detail}"
+        status += f" (n={min(row['n'] for row in rows)}{unit})"
+    on = (f"paired (data, teacher) draws ({spec.draw}; each draw's seeds averaged)"
+          if spec.draw else "paired seeds")
+    return status, f"claim: {c.text}, judged on {on} ({c.kind}); {detail}"
 
 
-_NOT_CELL = ("a − b", "metric", "paired difference", "mean", "lo", "hi", "n", "seeds", "diff")
+_NOT_CELL = ("a − b", "metric", "paired difference", "mean", "lo", "hi", "n", "seeds", "diff",
+             "n runs", "runs pooled")
 
 
 def _not_cell(key: str) -> bool:

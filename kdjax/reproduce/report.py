@@ -130,7 +130,7 @@ def write_table_report(spec: TableSpec, workdir: str, scale: str, papers=None) -
         md += ["", f"![{os.path.basename(p)}]({os.path.relpath(p, base)})"]
     storage.write_text(os.path.join(base, "report.md"), "\n".join(md) + "\n")
     storage.write_text(os.path.join(base, "report.csv"), csv_text(rows))
-    paired = [{k: v for k, v in row.items() if k != "diff"}
+    paired = [{k: v for k, v in row.items() if k not in ("diff", "runs pooled")}
               for row in (aggregate.baseline_rows(spec, records) if spec.paired else [])]
     if paired:
         storage.write_text(os.path.join(base, "paired.csv"), csv_text(paired))
@@ -139,7 +139,7 @@ def write_table_report(spec: TableSpec, workdir: str, scale: str, papers=None) -
 
 
 # Baseline rows: kept in paired.csv, folded into the "paired difference" text in Markdown.
-PAIRED_HIDDEN = ("mean", "lo", "hi", "n", "seeds", "diff")
+PAIRED_HIDDEN = ("mean", "lo", "hi", "n", "seeds", "diff", "n runs", "runs pooled")
 
 
 def paired_lines(records: Sequence[dict], spec: TableSpec | None = None) -> list[str]:
@@ -151,9 +151,13 @@ def paired_lines(records: Sequence[dict], spec: TableSpec | None = None) -> list
     out = []
     base = aggregate.baseline_rows(spec, records) if spec is not None and spec.paired else []
     if base:
+        two = ("; two-level (issue 33): each (data, teacher) draw's differences averaged over "
+               f"its seeds, the interval over the draws ({spec.draw}; n = draws) is the one "
+               "reported, Holm-adjusted and judged, the runs pooled (within-teacher, n = runs) "
+               "beside it") if spec.draw else ""
         out += ["Paired differences over the seeds both arms ran (a − b per grid cell, mean "
                 "[95% t-interval], n; the paired-t p-value Holm-adjusted over the table's m "
-                "comparisons; kdjax/reproduce/stats.py):", "",
+                f"comparisons; kdjax/reproduce/stats.py{two}):", "",
                 markdown_table(base, PAIRED_HIDDEN), ""]
     if rows:
         out += ["Paired differences of test accuracy over the same seeds (a − b, mean [95% "

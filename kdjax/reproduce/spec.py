@@ -101,6 +101,10 @@ class TableSpec:
       seeds='grid:<field>').
     claim: the paper's claim judged on paired differences (a Claim; needs seeds='grid:...'),
       so the status says 'claim not reproduced' where a finished run does not show it.
+    draw: the grid field naming a point's (data, teacher) draw (e.g. 'teacher.seed'; '' = one
+      draw). Set, the paired differences (and the claim) are two-level (issue 33,
+      kdjax/reproduce/stats.py `two_level`): each draw's differences averaged over its seeds,
+      the t-interval over the draws (n = draws) reported and judged, the runs pooled beside it.
     paper_rows: grid field -> {our value (a Setting's label) -> the paper's name for it}, used
       only to fill the `{param}` placeholders of Metric.paper (e.g. alm.variant 'takd' ->
       the paper's row 'TAKD').
@@ -124,6 +128,7 @@ class TableSpec:
     curves: tuple = ()
     paired: tuple = ()
     claim: Optional[Claim] = None
+    draw: str = ""
     paper_rows: Mapping[str, Mapping] = dataclasses.field(default_factory=dict)
     verify: Optional[Verify] = None
     full_here: bool = False
@@ -157,6 +162,11 @@ class TableSpec:
                                      f"tuple (or a {{scale: tuple}} dict), got {values!r}")
 
         names = {m.name for m in self.metrics}
+        if self.draw and self.draw not in self.grid:
+            raise ValueError(f"table {self.id!r}: draw {self.draw!r} is not a grid axis")
+        if self.draw and self.draw == self.seeds.partition(":")[2]:
+            raise ValueError(f"table {self.id!r}: draw {self.draw!r} must differ from the "
+                             "seed field (the student initialisation)")
         if self.claim is not None and self.claim.kind not in ("greater", "not_worse", "equal"):
             raise ValueError(f"table {self.id!r}: claim kind {self.claim.kind!r} is not one of "
                              "greater / not_worse / equal")

@@ -6,6 +6,13 @@ columns. `paired(a, b)` returns the mean of d, its 95% Student-t interval
 mean ± t_{0.975, n−1} · sd(d, ddof=1) / √n (the interval of scipy.stats.ttest_rel), and n.
 `claim_status` turns a claim's differences into the status word of a reproduction entry, with a
 Holm correction across them (`holm`, `holm_intervals`).
+
+Two levels (issue 33): where a claim is about a method rather than one teacher, the unit of
+analysis is the (data, teacher) draw. `two_level(a, b, draws)` averages each draw's paired
+differences over its student initialisations, d̄_j = mean_{i in draw j} (a_i − b_i), and gives
+the t-interval over the J draws (n = J: `TwoLevel.draws`, the reported interval and the one a
+verdict uses) beside the interval of all runs pooled (n = runs: `TwoLevel.runs`, the
+within-teacher interval, which leaves out the teacher-to-teacher variance).
 """
 from __future__ import annotations
 
@@ -53,6 +60,61 @@ def paired(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> 
     half = float(sps.t.ppf(0.5 + confidence / 2, n - 1)) * sd / math.sqrt(n)
     p = float(sps.ttest_rel(x, y).pvalue) if sd > 0 else math.nan
     return Paired(mean, sd, mean - half, mean + half, n, p)
+
+
+@dataclasses.dataclass(frozen=True)
+class TwoLevel:
+    """a − b at two levels: `draws` = the t-interval over the per-draw mean differences (n =
+    number of (data, teacher) draws; what is reported and judged), `runs` = every run pooled
+    (n = number of runs; the within-teacher interval)."""
+    draws: Paired
+    runs: Paired
+
+    def as_dict(self) -> dict:
+        return {"draws": self.draws.as_dict(), "runs": self.runs.as_dict()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "TwoLevel":
+        return cls(Paired(**d["draws"]), Paired(**d["runs"]))
+
+
+def two_level(a: Sequence[float], b: Sequence[float], draws: Sequence,
+              confidence: float = 0.95) -> TwoLevel:
+    """The paired difference a − b over (data, teacher) draws and over runs; a[i], b[i] come
+    from the same run (same draw, same student initialisation) and draws[i] names its draw.
+
+    Level 2 (reported): d̄_j = mean of a_i − b_i over draw j's runs (each draw weighs the same,
+    however many runs it has), t-interval over the J draws. Level 1: `paired(a, b)` over all
+    runs pooled."""
+    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    g = list(draws)
+    if len(g) != x.size:
+        raise ValueError(f"two_level: {len(g)} draw labels for {x.size} paired values")
+    runs = paired(x, y, confidence)
+    labels = list(dict.fromkeys(g))
+    index = {k: i for i, k in enumerate(labels)}
+    ids = np.array([index[k] for k in g], np.int64)
+    count = np.bincount(ids, minlength=len(labels))
+    mean_a = np.bincount(ids, x, len(labels)) / count
+    mean_b = np.bincount(ids, y, len(labels)) / count
+    return TwoLevel(paired(mean_a, mean_b, confidence), runs)
+
+
+def reported(d: "Paired | TwoLevel") -> Paired:
+    """The interval a verdict uses: the draw level of a TwoLevel, else the Paired itself."""
+    return d.draws if isinstance(d, TwoLevel) else d
+
+
+def fmt_two_level(d: TwoLevel, scale: float = 100.0, unit: str = "pts", digits: int = 2) -> str:
+    """'+5.00 [+1.20, +8.80] pts (n=10 draws, paired over (data, teacher) draws); runs pooled
+    (within-teacher): +5.00 [+2.10, +7.90] pts (n=100 runs)'."""
+    def body(p: Paired) -> str:
+        m = f"{p.mean * scale:+.{digits}f}"
+        if p.n < 2:
+            return f"{m} {unit}"
+        return f"{m} [{p.lo * scale:+.{digits}f}, {p.hi * scale:+.{digits}f}] {unit}"
+    return (f"{body(d.draws)} (n={d.draws.n} draws, paired over (data, teacher) draws); "
+            f"runs pooled (within-teacher): {body(d.runs)} (n={d.runs.n} runs)")
 
 
 def fmt_paired(d: Paired, scale: float = 100.0, unit: str = "pts", digits: int = 2) -> str:
@@ -169,9 +231,11 @@ class Judged:
     reading: str
 
 
-def judge(diffs: Mapping[str, Paired], kind: str = "greater", margin: float = 0.0,
-          alpha: float = ALPHA) -> list[Judged]:
-    """Every comparison of a claim, Holm-corrected over all of them (m = len(diffs))."""
+def judge(diffs: Mapping[str, "Paired | TwoLevel"], kind: str = "greater",
+          margin: float = 0.0, alpha: float = ALPHA) -> list[Judged]:
+    """Every comparison of a claim, Holm-corrected over all of them (m = len(diffs)); a
+    TwoLevel is judged on its draw level (`reported`)."""
+    diffs = {k: reported(d) for k, d in diffs.items()}
     if kind not in CLAIM_KINDS:
         raise ValueError(f"claim kind must be one of {CLAIM_KINDS}, got {kind!r}")
     if margin < 0:
@@ -194,15 +258,16 @@ def fmt_judged(j: Judged, scale: float = 100.0, unit: str = "pts") -> str:
             f"{j.boundary * scale:+.3g}, n={j.diff.n}): {j.reading}")
 
 
-def claim_status(diffs: Mapping[str, Paired], kind: str = "greater", margin: float = 0.0,
-                 alpha: float = ALPHA) -> tuple[str, str]:
+def claim_status(diffs: Mapping[str, "Paired | TwoLevel"], kind: str = "greater",
+                 margin: float = 0.0, alpha: float = ALPHA) -> tuple[str, str]:
     """(status, detail) of a paper claim about several paired differences d = X − Y.
 
     Each comparison k is a two-sided paired t-test of H0: E[d_k] = b_k at a boundary b_k set by
     the claim's kind; the m p-values are Holm-adjusted (family-wise α = 0.05 over the claim's m
     comparisons) and each difference gets the t-interval at the level matched to its Holm
     decision (`holm_levels`: it excludes b_k iff Holm rejects H0_k). `margin` δ >= 0 is in the
-    differences' units (fractions for accuracies).
+    differences' units (fractions for accuracies). A TwoLevel difference is judged on its
+    interval over (data, teacher) draws (n = draws), never on its runs pooled.
 
     kind 'greater' ("X outperforms Y"; b = 0): an interval above 0 supports the claim, one
       below 0 contradicts it (it excludes every positive effect), one spanning 0 is
@@ -225,6 +290,7 @@ def claim_status(diffs: Mapping[str, Paired], kind: str = "greater", margin: flo
         raise ValueError(f"claim kind must be one of {CLAIM_KINDS}, got {kind!r}")
     if not diffs:
         return UNTESTED, "no paired comparison"
+    diffs = {k: reported(d) for k, d in diffs.items()}
     few = {k: d for k, d in diffs.items() if d.n < MIN_N}
     if few:
         return UNTESTED, (f"fewer than {MIN_N} paired seeds (" + "; ".join(
