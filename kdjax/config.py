@@ -310,6 +310,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
         if (isinstance(value, str) and import_path.is_path(value)
                 and not value.startswith(("tfds:", "records:"))):
             import_path.resolve(value, f"config field {path}")
+    # A used method's rules over several fields (a driver's runs meet `loop.fit`'s checks).
+    used = (uses(copy.deepcopy(config))
+            if hasattr(methods.resolve(config.method), "make_method") else [])
+    for method in used:
+        module = methods.declaration(method)
+        check = getattr(module, "check_config", None) if module is not None else None
+        message = check(config) if check is not None else None
+        if message:
+            raise ConfigError(message)
     act = config.get("active")
     if act is not None and act.get("m_estimate") == "uniform" and act.b_uniform > act.budget:
         raise ConfigError(f"config field active.b_uniform={act.b_uniform} must not exceed "

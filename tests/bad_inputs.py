@@ -177,6 +177,10 @@ def _method_raising_at_import(tmp):
         sys.modules.pop("boompkg", None)
 
 
+def _alm_small_validation(tmp):
+    config_lib.validate(tiny.override(tiny.get_config("alm"), **{"data.num_validation": 12}))
+
+
 def _load(**overrides):
     def attempt(tmp):
         experiment.load_splits(tiny.override(tiny.get_config(), **overrides).data)
@@ -287,6 +291,11 @@ CASES = [
          "`--config.data.num_validation=5000` on digits",
          "config.data.num_validation=5000 must be below the 1437 training examples of digits",
          _load(**{"data.num_validation": 5000})),
+    Case("ALM-KD's held-out split smaller than one meta-batch",
+         "`--config.data.num_validation=12` with `alm.variant='alm'`, batch 64",
+         "config field data.num_validation=12 must be >= data.batch_size=64: "
+         "alm.variant='alm' draws validation minibatches of data.batch_size held-out examples "
+         "for its meta-update", _alm_small_validation),
     Case("a different model in a used workdir", "same `--workdir`, `--config.model.name=...`",
          "workdir {tmp} holds a run with a different config: model.name: 'mlp' -> "
          "'cnn_small'; use a new --workdir (or move this one away) to run this config",

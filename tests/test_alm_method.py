@@ -208,6 +208,13 @@ def test_bad_inputs_are_clear_errors(tmp_path, digits):
         config_lib.validate(_config(**{"alm.variant": "alm_kd"}))
     with pytest.raises(config_lib.ConfigError, match="alm.dgkd_drop_prob"):
         config_lib.validate(_config(**{"alm.dgkd_drop_prob": 1.0}))
+    # The meta-update draws validation minibatches of data.batch_size: a smaller held-out
+    # split is refused before anything runs (the non-meta variants do not draw them).
+    small = {"data.num_validation": 12, "data.batch_size": 64}
+    with pytest.raises(config_lib.ConfigError, match=r"^config field data\.num_validation=12 "
+                       r"must be >= data\.batch_size=64: alm\.variant='alm_final' draws"):
+        config_lib.validate(_config(**small, **{"alm.variant": "alm_final"}))
+    config_lib.validate(_config(**small, **{"alm.variant": "kd"}))
     with pytest.raises(ValueError, match="teacher_epochs"):
         run_lib.run(_config(**{"alm.teacher_epochs": (5,)}), str(tmp_path))
     with pytest.raises(ValueError, match="label_noise"):

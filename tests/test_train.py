@@ -1,4 +1,5 @@
 """The shared training core on tiny real data (sklearn digits) with the real code path."""
+import json
 import os
 
 import jax
@@ -215,6 +216,41 @@ def test_side_batches_and_pre_step_reach_the_loss(tmp_path, digits):
     lines = [l for l in open(tmp_path / "metrics.jsonl").read().splitlines()
              if "train/validation_batch_labels" in l]
     assert lines, "a method's own step metrics are logged"
+
+
+def test_side_split_smaller_than_a_batch_is_refused_before_any_step(tmp_path, digits):
+    """On 8 devices (tests/conftest.py) a held-out side split of 1.5x the device count (12,
+    below the batch of 64 and not a multiple of 8) is refused in one line naming its field,
+    its size, the batch and the devices, before any step (it crashed assembling the first side
+    batch); a split of exactly one batch gives full side batches at every step."""
+    splits, info = digits
+    n = jax.device_count()
+    config = _config(**{"train.epochs": 1})
+    batch = config.data.batch_size
+    model = experiment.build_model(config.model, info.num_classes)
+    small = splits["validation"].subset(np.arange(n + n // 2))
+    assert len(small) < batch and len(small) % n
+
+    def count_side_rows(state, b, ctx):
+        return state, b, {"side_rows": jnp.sum(b["validation/mask"])}
+
+    def fit(split, name):
+        method = Method(loss=ce_loss, side_splits={"validation": split},
+                        pre_step=count_side_rows)
+        return loop.fit(config, str(tmp_path / name), model=model, method=method,
+                        train=splits["train"], info=info)
+
+    with pytest.raises(ValueError, match=(
+            rf"^config\.data\.num_validation={len(small)} is smaller than one side batch: "
+            rf"each step draws config\.data\.batch_size={batch} .*over {n} devices.*"
+            rf"hold out at least {batch}$")):
+        fit(small, "small")
+    assert not os.path.exists(tmp_path / "small" / "checkpoints")
+    fit(splits["validation"].subset(np.arange(batch)), "exact")
+    rows = [json.loads(l)["train/side_rows"]
+            for l in open(tmp_path / "exact" / "metrics.jsonl").read().splitlines()
+            if "train/side_rows" in l]
+    assert rows and set(rows) == {batch}
 
 
 def test_epoch_hook_rows_join_the_history_and_survive_resume(tmp_path, digits, monkeypatch):

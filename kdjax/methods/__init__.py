@@ -3,7 +3,8 @@
 `config.method` names a package here (`'kd'`, `'disk'`: `kdjax/methods/<name>/method.py`), any
 importable module (`'tests.test_fifth_method'`), or `'module:function'` for a driver that runs
 itself (`function(config, workdir) -> dict`). A method declares its own settings as
-`section() -> ConfigDict` (with optional `CHECKS` and `TEACHER_FIELDS`) in its package's
+`section() -> ConfigDict` (with optional `CHECKS`, `TEACHER_FIELDS` and `check_config(config) ->
+str | None`, a rule over several fields returning its one-line error) in its package's
 `config.py`, or in the method's own file; the section is mounted under the method's name (the
 package, or the module's last name), or under `SECTION` when the declaring module sets it.
 """

@@ -3,8 +3,8 @@
 A method module (`config.method`, kdjax/methods/__init__.py) provides
 
     make_method(config, run: Run) -> Method | Plan        (required)
-    section() -> ConfigDict, CHECKS, TEACHER_FIELDS        (optional: its config section, here
-                                                            or in its package's config.py)
+    section() -> ConfigDict, CHECKS, TEACHER_FIELDS,       (optional: its config section, here
+    check_config(config) -> str | None                      or in its package's config.py)
     uses(config) -> [method names]                         (optional: other methods whose
                                                             sections it reads, e.g. LR+DS's base)
 

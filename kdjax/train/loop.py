@@ -113,6 +113,7 @@ def fit(config: ml_collections.ConfigDict, workdir: str, *, model: nn.Module, me
     if steps_per_epoch == 0:
         raise ValueError(f"training split has {len(train)} examples, fewer than "
                          f"config.data.batch_size={batch_size}")
+    _check_side_splits(method.side_splits, batch_size, mesh)
     total_steps = steps_per_epoch * cfg.epochs
     evals = evals or {}
 
@@ -347,12 +348,32 @@ def _device_batches(batches, mesh, per_example: dict[str, np.ndarray], row_of_id
         yield mesh_lib.to_global(local, mesh)
 
 
+# The config field that sets a side split's size (`kdjax.experiment.load_splits`).
+_SIDE_FIELDS = {"validation": "config.data.num_validation"}
+
+
+def _check_side_splits(side_splits: dict, batch_size: int, mesh) -> None:
+    """Refuse, before any step, a side split smaller than one training batch: each step draws
+    `batch_size` distinct examples of it (ALM-KD's validation minibatch), a global batch that
+    the mesh already splits; a smaller or repeated side batch would silently change the
+    method's side objective."""
+    for name, split in side_splits.items():
+        if len(split) < batch_size:
+            field = _SIDE_FIELDS.get(name, f"side split {name!r}")
+            raise ValueError(
+                f"{field}={len(split)} is smaller than one side batch: each step draws "
+                f"config.data.batch_size={batch_size} of its examples (global, over "
+                f"{mesh.size} devices, {jax.process_count()} process"
+                f"{'es' if jax.process_count() > 1 else ''}); hold out at least {batch_size}")
+
+
 def _side_batches(split: Split, batch_size: int, seed: int, epoch: int, name: str):
-    """Endless full batches of a side split; the order depends on (seed, epoch, name) only, so
-    a resumed epoch replays the same side batches."""
+    """Endless full batches of a side split (at least one batch long: `_check_side_splits`);
+    the order depends on (seed, epoch, name) only, so a resumed epoch replays the same side
+    batches."""
     salt = int.from_bytes(name.encode()[:4].ljust(4, b"\0"), "little")
     for rep in itertools.count():
-        yield from iterate_batches(split, min(batch_size, len(split)), seed=seed + salt,
+        yield from iterate_batches(split, batch_size, seed=seed + salt,
                                    epoch=epoch * 1000 + rep, shuffle=True, drop_remainder=True,
                                    process_index=jax.process_index(),
                                    process_count=jax.process_count())

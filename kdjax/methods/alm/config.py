@@ -83,3 +83,21 @@ CHECKS = {
     "assistant_epochs": (lambda v: v >= 0, ">= 0"),
     "dgkd_drop_prob": (lambda v: 0.0 <= v < 1.0, "in [0, 1)"),
 }
+
+# The variants with Alg. 1's meta-update (lines 5-8) on a validation minibatch.
+META_VARIANTS = ("alm", "alm_final")
+
+
+def check_config(config: ml_collections.ConfigDict) -> str | None:
+    """Fields that are only wrong together. The meta-update draws each validation minibatch
+    with the training batch's size (`data.batch_size`, global, so the same on every mesh) from
+    the held-out split without repeating an example, so that split must hold one full batch: a
+    smaller one is refused, never drawn as a smaller or repeated meta-batch (either would change
+    the Eq. 6 / 16 outer objective's estimate without the user choosing it)."""
+    d = config.data
+    if config.alm.variant in META_VARIANTS and d.num_validation < d.batch_size:
+        return (f"config field data.num_validation={d.num_validation} must be >= "
+                f"data.batch_size={d.batch_size}: alm.variant={config.alm.variant!r} draws "
+                "validation minibatches of data.batch_size held-out examples for its "
+                "meta-update")
+    return None
