@@ -205,8 +205,15 @@ def test_bad_config_raises():
     c.loss.kd_weight = 0.5
     with pytest.raises(ValueError, match="loss.kd_weight"):
         disk_method.check(c)
-    tiny = load_config("experiments/disk/table3.py", "full_tiny")  # prepared by launch.prepare
-    assert tiny.data.name == "tiny_imagenet" and tiny.train.epochs == 200
+    c = make_config()
+    c.disk.top_k = 11          # digits has 10 classes
+    with pytest.raises(ValueError, match=r"^config.disk.top_k=11 exceeds the 10 classes of "
+                       r"data set 'digits'; set it to at most 10$"):
+        disk_method.check(c, num_classes=10)
+    assert disk_method.check(c, num_classes=11) == c.train.epochs   # K = C is the full softmax
+    assert tiny.get_config("disk").disk.top_k <= 10           # the tiny run as it is
+    full = load_config("experiments/disk/table3.py", "full_tiny")  # prepared by launch.prepare
+    assert full.data.name == "tiny_imagenet" and full.train.epochs == 200
 
 
 # every experiments/disk config (a file with get_config) but the toys' own (their runner is

@@ -22,6 +22,8 @@ def get_config(arg: str | None = None):
     c.train.learning_rate = 0.1
     c.train.log_every_steps = 5
     c.train.checkpoint_every_steps = 4
+    if "disk" in c:
+        c.disk.top_k = 5          # of digits' 10 classes (the paper's K = 20 is for CIFAR-100)
     return c
 
 

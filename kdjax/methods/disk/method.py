@@ -55,11 +55,15 @@ def uses(config) -> list[str]:
     return ["simkd"] if config.disk.variant in SIMKD else []
 
 
-def check(config) -> int:
-    """Cross-field checks of a DiSK run; returns the number of rounds R."""
+def check(config, num_classes: int | None = None) -> int:
+    """Cross-field checks of a DiSK run (with the data set's `num_classes` when known);
+    returns the number of rounds R."""
     d = config.disk
     if d.variant not in VARIANTS:
         raise ValueError(f"config.disk.variant={d.variant!r} is unknown; choose from {VARIANTS}")
+    if num_classes is not None and d.variant in GUIDED and d.top_k > num_classes:
+        raise ValueError(f"config.disk.top_k={d.top_k} exceeds the {num_classes} classes of "
+                         f"data set {config.data.name!r}; set it to at most {num_classes}")
     if config.train.epochs % d.s_epochs:
         raise ValueError(f"config.train.epochs ({config.train.epochs}) must be a multiple of "
                          f"config.disk.s_epochs ({d.s_epochs})")
@@ -221,7 +225,7 @@ class GuidePhase:
 def make_method(config, run) -> Plan:
     """The student of `disk.variant` on the run's teacher, started from the A.5 CE warm start
     (`disk.warm_start_epochs`; kdjax.methods.ce.warm_start)."""
-    check(config)
+    check(config, run.info.num_classes)
     variant = config.disk.variant
     teacher, t_logits, t_features = _teacher(config, run)
     warm = ce.warm_start(config, run, config.disk.warm_start_epochs)
