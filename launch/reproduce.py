@@ -21,6 +21,12 @@ curves.png) lands in `<workdir>/<table>/<scale>/`. The registry is experiments/t
 docs/reproduction/summary.json), and what the workdir's runs say where they differ. `--verify`
 exits 1 and prints every differing row when a re-run at HEAD (kdjax/reproduce/verify.py) does
 not give what the document and its summary state.
+
+A confirmation entry (`TableSpec.prereg`, built from a pre-registration file by
+kdjax/reproduce/prereg.py) runs only as its committed file declares: exactly its fresh seeds
+(none an exploratory entry's; no `--seeds`), the file committed and unmodified (its commit is
+recorded in every point's provenance); otherwise the run is refused in one line. Its report
+states the verdict under the declared rule.
 """
 from __future__ import annotations
 
@@ -93,6 +99,8 @@ def _run_table(spec, tables) -> bool:
         print(f"== {spec.id}: not yet implemented ({impl.reason}); nothing to run.",
               file=sys.stderr, flush=True)
         return False
+    if spec.prereg:
+        _check_prereg(spec, tables, workdir, scale, seeds)
     points = sweep.expand(spec, scale, seeds)
     if _POINT.value:
         chosen = [p for p in points if p.name == _POINT.value]
@@ -137,6 +145,32 @@ def _run_table(spec, tables) -> bool:
         print(f"{len(out.failed)} point(s) failed: " +
               "; ".join(f"{k}: {v}" for k, v in out.failed.items()), file=sys.stderr)
     return not out.failed
+
+
+def _check_prereg(spec, tables, workdir: str, scale: str, seeds) -> None:
+    """A pre-registered entry runs only as declared (kdjax/reproduce/prereg.py): exactly its
+    seeds, none of them an exploratory entry's, its file committed and unmodified, and no
+    point in the workdir run under another version of it. Refuses in one line."""
+    from kdjax import storage
+    from kdjax.reproduce import prereg, report, summary
+    try:
+        p = prereg.load(spec.prereg)
+        if seeds is not None:
+            raise prereg.PreregError(f"{spec.id} runs exactly the seeds {p.path} declares: "
+                                     "drop --seeds")
+        state = prereg.file_state(spec.prereg)
+        doc = _REPORT_PATH.value or summary.REPRODUCTION_MD
+        text = storage.read_text(doc) if storage.exists(doc) else ""
+        prereg.check_fresh(p, tables, {t: prereg.recorded_seeds(text, t)
+                                       for t in p.exploratory})
+        prereg.check_records(p, state, report.finished_records(workdir, spec.id, scale))
+    except prereg.PreregError as e:
+        if _DRY_RUN.value:
+            print(f"== {spec.id}: a run would be refused: {e}", flush=True)
+            return
+        sys.exit(f"launch.reproduce: refused: {e}")
+    if not _POINT.value:
+        print(f"== {spec.id}: {prereg.label(state)}, checked {state['checked']}", flush=True)
 
 
 def main(argv):

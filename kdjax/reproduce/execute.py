@@ -141,6 +141,10 @@ def run_point(spec: TableSpec, point: Point, workdir: str, *, seeds: int | None 
         return done
     from kdjax.provenance import provenance  # imports jax
 
+    registered = None
+    if spec.prereg:   # a confirmation: its pre-registration committed and unmodified, now
+        from kdjax.reproduce import prereg
+        registered = prereg.file_state(spec.prereg)
     pdir = point_dir(workdir, point)
     storage.makedirs(pdir)
     config = config_lib.selected(point_config(spec, point, seeds))
@@ -161,8 +165,11 @@ def run_point(spec: TableSpec, point: Point, workdir: str, *, seeds: int | None 
         "seeds_used": seeds_used(spec, config, point),
         "wall_time": wall, "teacher_queries": teacher_queries(result),
         "provenance": result.get("provenance") or started, "config": config.to_dict(),
+        **({"prereg": registered} if registered else {}),
         "command": point_command(spec, point, workdir, seeds, stages_root=stages_root),
         "result": result}
+    if registered:
+        record["provenance"] = {**record["provenance"], "prereg": registered}
     _write_json(os.path.join(pdir, RESULTS), record)
     return read_record(workdir, point)
 

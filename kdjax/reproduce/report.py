@@ -163,13 +163,20 @@ def paired_lines(records: Sequence[dict], spec: TableSpec | None = None) -> list
         out += ["Paired differences of test accuracy over the same seeds (a − b, mean [95% "
                 "t-interval], n; 'all rounds' = each seed's mean over rounds 1..T):", "",
                 markdown_table(rows), ""]
-    if claim:
+    if spec is not None and spec.prereg and records:
+        from kdjax.reproduce import prereg
+        out += prereg.report_lines(spec, records)
+    elif claim:
         out += [f"Claim status: **{claim[0]}** — {claim[1]}.", ""]
     return out
 
 
 def claim_of(records: Sequence[dict], spec: TableSpec | None) -> tuple[str, str] | None:
-    """The claim's verdict: the runner's own (RAD, the toys) or the table's `spec.claim`."""
+    """The claim's verdict: a confirmation's pre-registered one, the runner's own (RAD, the
+    toys) or the table's `spec.claim`."""
+    if spec is not None and spec.prereg and records:
+        from kdjax.reproduce import prereg
+        return prereg.claim(spec, records)
     return aggregate.claim_summary(records) or (
         aggregate.table_claim(spec, records) if spec is not None else None)
 
@@ -199,6 +206,16 @@ def table_status(spec: TableSpec, workdir: str) -> tuple[str, str]:
         missing = expected - got
         ran[scale + "_partial"] = (f" (partial: {len(expected & got)}/{len(expected)} points)"
                                    if missing and got else "")
+    status, detail = _status(spec, ran)
+    records = ran["full"] + ran["cpu"]
+    if spec.prereg and records:
+        from kdjax.reproduce import prereg
+        state, _ = prereg.run_state(records)
+        detail = (prereg.label(state) if state else "not a confirmation") + "; " + detail
+    return status, detail
+
+
+def _status(spec: TableSpec, ran: dict) -> tuple[str, str]:
     full = [r for r in ran["full"] + ran["cpu"] if is_full_setting([r])]
     if full:
         dev = provenance_summary(full)["devices"]

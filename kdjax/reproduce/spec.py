@@ -110,6 +110,12 @@ class TableSpec:
       the paper's row 'TAKD').
     verify: a Verify: the entry is cheap enough for `--verify` (None: it is not re-run there).
     full_here: the paper's full setting runs on this 2-core CPU (the toys).
+    seed_values: the exact seeds of a 'grid:<field>' table, in place of 0..N-1 (a pre-registered
+      table's fresh seeds; `--seeds` cannot change them).
+    overrides: ((dotted field, value), ...) set on every point's config before its grid values.
+    prereg: the pre-registration file a confirmation entry is built from (kdjax/reproduce/
+      prereg.py): its run checks the file is committed and unmodified and records its commit,
+      and its report judges the declared comparisons under the declared rule.
     cpu_offline: the cpu-scale version reads only offline data (fashion_mnist / digits /
       synthetic); False = it needs a prepared TFDS dataset.
     """
@@ -134,6 +140,9 @@ class TableSpec:
     full_here: bool = False
     cpu_offline: bool = True
     notes: str = ""
+    seed_values: tuple = ()
+    overrides: tuple = ()
+    prereg: str = ""
 
     def claim_baselines(self) -> tuple:
         """The Baselines whose paired differences judge `claim` (empty without one)."""
@@ -185,6 +194,10 @@ class TableSpec:
             if not self.metrics or any(m not in names for m in b.metrics):
                 raise ValueError(f"table {self.id!r}: paired metrics {b.metrics!r} must name "
                                  f"metrics of the table ({sorted(names)})")
+        if self.seed_values and not self.seeds.startswith("grid:"):
+            raise ValueError(f"table {self.id!r}: seed_values need seeds='grid:<field>'")
+        if len(set(self.seed_values)) != len(self.seed_values):
+            raise ValueError(f"table {self.id!r}: seed_values repeat a seed: {self.seed_values}")
         if self.verify is not None:
             if self.verify.scale not in SCALES:
                 raise ValueError(f"table {self.id!r}: verify scale must be one of {SCALES}, "

@@ -70,7 +70,12 @@ def expand(spec: TableSpec, scale: str = "cpu", seeds: int | None = None) -> lis
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
     axes = [(k, v[scale] if isinstance(v, Mapping) else v) for k, v in spec.grid.items()]
     mode, _, field = spec.seeds.partition(":")
-    if mode == "grid":
+    if mode == "grid" and spec.seed_values:
+        if seeds is not None and seeds != len(spec.seed_values):
+            raise ValueError(f"table {spec.id!r} runs exactly its declared seeds "
+                             f"{list(spec.seed_values)}: --seeds={seeds} cannot change them")
+        axes.append((field, tuple(spec.seed_values)))
+    elif mode == "grid":
         axes.append((field, tuple(range(seeds_of(spec, scale, seeds)))))
     names = [k for k, _ in axes]
     points, seen = [], set()
@@ -108,6 +113,8 @@ def point_config(spec: TableSpec, point: Point,
                  seeds: int | None = None) -> ml_collections.ConfigDict:
     """The base config at the point's scale with the point's overrides applied."""
     config = load_config(spec.config, spec.args[point.scale])
+    for field, value in spec.overrides:
+        set_field(config, field, value)
     for field, value in point.params:
         for f, v in value.fields if isinstance(value, Setting) else ((field, value),):
             set_field(config, f, v)

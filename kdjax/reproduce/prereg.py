@@ -1,0 +1,495 @@
+"""Pre-registered confirmation runs: arms, fresh seeds, unit, metric and decision rule, committed
+before the run (issue 33, item 5).
+
+A pre-registration file is a small Python file (like an experiments/ config) whose
+`get_prereg()` returns a `Prereg`; one file per table, e.g. experiments/alm/prereg/
+sec5_confirm.py. The registry builds the confirmation entry from it (`table_spec`), so the file
+is the single statement of what runs and how it is judged:
+
+    from kdjax.reproduce.prereg import Comparison, Prereg
+
+    def get_prereg():
+        return Prereg(id="x_confirm", paper="x", title="...", config="experiments/x/cfg.py",
+                      seeds="grid:seed", fresh={"seed": tuple(range(100, 110))},
+                      exploratory=("x_variants",), axis="variant",
+                      arms={"variant": (BASE, NEW)}, metric="student",
+                      metrics=(Metric("student", "test_accuracy"),),
+                      comparisons=(Comparison("NEW", "BASE"),),
+                      unit="one seed: its own data draw, teacher and initialisation")
+
+`python -m launch.reproduce --table=x_confirm` then refuses to start, in one line, unless the
+file is committed and unmodified (`file_state`), its seeds share none with the exploratory
+entries it names (`check_fresh`), `--seeds` is not given, and the workdir holds no point run
+under another version of the file; every point records the file's commit in its provenance.
+The report judges the declared comparisons under the declared rule (`verdict`) and labels the
+entry "confirmation (pre-registered: FILE @ commit)".
+
+Decision rule (`RULE`): every comparison a − b of the table is a two-sided paired t-test of
+E[a − b] = 0 over the declared unit; the m p-values are Holm-adjusted together (family-wise
+α); a comparison is *helpful* when its Holm-matched interval lies above 0, *harmful* when it
+lies below 0, *inconclusive* otherwise (kdjax/reproduce/stats.py `judge`). An arm is
+*helpful* when every comparison it is the arm of is helpful, *not helpful* when any is
+harmful, *inconclusive* otherwise; fewer than 3 units: *untested*.
+
+Units of a grid table: `unit_fields` (config fields, default the seed field) name what one unit
+is; records sharing a unit (e.g. several student seeds under one teacher seed) are averaged
+first, and the comparison is paired over the units (the interval over teacher draws). A
+runner table (no metrics: the runner compares its arms itself, e.g. ALM-KD's Sec. 5 runner) is
+judged on the runner's paired rows 'a − b', whose unit is the runner's seed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import os
+import subprocess
+import time
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from kdjax.reproduce import stats
+from kdjax.reproduce.spec import REPO_ROOT, SCALES, TableSpec, _label
+from kdjax.reproduce.sweep import Setting
+
+RULE = ("two-sided paired t-test of each comparison over the unit, Holm-adjusted over the "
+        "table's m comparisons at family-wise α = {alpha:g}; a comparison is helpful when its "
+        "Holm-matched interval lies above 0, harmful below 0, inconclusive otherwise; an arm is "
+        "helpful when all its comparisons are, not helpful when any is harmful, inconclusive "
+        "otherwise; untested with fewer than 3 units")
+HELPFUL, NOT_HELPFUL, INCONCLUSIVE, UNTESTED = ("helpful", "not helpful", "inconclusive",
+                                                "untested")
+
+
+class PreregError(ValueError):
+    """A pre-registered run refused (one line naming the file or field)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """arm − baseline on the arm axis (values are the axis' labels; a runner table: its arm
+    names as its paired rows spell them)."""
+    arm: Any
+    baseline: Any
+
+    @property
+    def name(self) -> str:
+        return f"{self.arm} − {self.baseline}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Prereg:
+    """One table's pre-registration.
+
+    id, paper, title, config, args, metrics, notes, full_here, cpu_offline: as TableSpec.
+    seeds: 'grid:<field>' (one point per seed) or 'count:<field>' (the runner vectorises
+      `<field>` seeds, starting at the config's `fresh` start field).
+    fresh: config field -> the fresh seeds. grid: the seed field's values, and any other seed
+      field (e.g. 'teacher.seed'), which becomes a grid axis; count: one start field (e.g.
+      'seed0') with contiguous values.
+    exploratory: the entries whose seeds these must not share (`used_seeds`).
+    unit: what one paired observation is, in words; unit_fields: the config fields whose values
+      identify it (grid tables; default: the seed field).
+    metric: the primary metric: a Metric name (grid tables) or, for a runner table, what its
+      paired rows compare (words).
+    axis, arms: the arm axis and the grid axes (values as TableSpec.grid); overrides: fields set
+      on every point (a runner's arms, e.g. {'arms': {...}, 'arm_order': [...]}).
+    comparisons: the Comparisons judged, one Holm family; alpha: its family-wise error rate.
+    """
+    id: str
+    paper: str
+    title: str
+    config: str
+    seeds: str
+    fresh: Mapping[str, tuple]
+    exploratory: tuple
+    unit: str
+    metric: str
+    comparisons: tuple
+    args: Mapping[str, str] = dataclasses.field(
+        default_factory=lambda: {"cpu": "cpu", "full": "full"})
+    axis: str = ""
+    arms: Mapping[str, tuple] = dataclasses.field(default_factory=dict)
+    overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    unit_fields: tuple = ()
+    metrics: tuple = ()
+    alpha: float = stats.ALPHA
+    full_here: bool = False
+    cpu_offline: bool = True
+    notes: str = ""
+    path: str = ""   # set by `load`: the file, relative to the repo root
+
+    @property
+    def mode(self) -> str:
+        return self.seeds.partition(":")[0]
+
+    @property
+    def seed_field(self) -> str:
+        return self.seeds.partition(":")[2]
+
+    def rule(self) -> str:
+        return RULE.format(alpha=self.alpha)
+
+    def __post_init__(self):
+        where = f"pre-registration {self.path or self.id}"
+        if self.mode not in ("grid", "count") or not self.seed_field:
+            raise PreregError(f"{where}: seeds must be 'grid:<field>' or 'count:<field>', got "
+                              f"{self.seeds!r}")
+        if not self.fresh or any(not tuple(v) for v in self.fresh.values()):
+            raise PreregError(f"{where}: fresh must give each seed field its seeds")
+        for field, values in self.fresh.items():
+            v = tuple(values)
+            if any(not isinstance(s, int) or s < 0 for s in v) or len(set(v)) != len(v):
+                raise PreregError(f"{where}: fresh[{field!r}] must be distinct integers >= 0")
+        if self.mode == "grid" and self.seed_field not in self.fresh:
+            raise PreregError(f"{where}: fresh must declare the seed field "
+                              f"{self.seed_field!r}")
+        if self.mode == "count":
+            (start, values), = self.fresh.items() if len(self.fresh) == 1 else ((None, ()),)
+            if start is None or start == self.seed_field:
+                raise PreregError(f"{where}: a count table declares one start field in fresh "
+                                  f"(e.g. 'seed0'), not {sorted(self.fresh)}")
+            if tuple(values) != tuple(range(values[0], values[0] + len(values))):
+                raise PreregError(f"{where}: fresh[{start!r}] must be contiguous seeds")
+        if not self.comparisons or not all(isinstance(c, Comparison) for c in self.comparisons):
+            raise PreregError(f"{where}: comparisons must be a non-empty tuple of Comparisons")
+        if self.metrics and (self.axis not in self.arms or
+                             self.metric not in {m.name for m in self.metrics}):
+            raise PreregError(f"{where}: a grid table needs axis in arms and metric naming one "
+                              "of its metrics")
+        if self.metrics:
+            labels = {_label(v) for s in SCALES for v in _per_scale(self.arms[self.axis], s)}
+            for c in self.comparisons:
+                for v in (c.arm, c.baseline):
+                    if v not in labels:
+                        raise PreregError(f"{where}: comparison value {v!r} is not an arm of "
+                                          f"axis {self.axis!r} ({sorted(map(str, labels))})")
+        if not 0 < self.alpha < 1:
+            raise PreregError(f"{where}: alpha must be in (0, 1), got {self.alpha}")
+
+
+def _per_scale(values, scale):
+    return values[scale] if isinstance(values, Mapping) else values
+
+
+def load(path: str) -> Prereg:
+    """`get_prereg()` of a pre-registration file (relative to the repo root or absolute)."""
+    full = path if os.path.isabs(path) else os.path.join(REPO_ROOT, path)
+    if not os.path.exists(full):
+        raise PreregError(f"pre-registration file {path} does not exist")
+    name = "kdjax_prereg_" + os.path.basename(full)[:-3]
+    module_spec = importlib.util.spec_from_file_location(name, full)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    p = module.get_prereg()
+    if not isinstance(p, Prereg):
+        raise PreregError(f"{path}: get_prereg() must return a Prereg, got {type(p).__name__}")
+    return dataclasses.replace(p, path=os.path.relpath(full, REPO_ROOT)
+                               if not os.path.isabs(path) else full)
+
+
+def axis_of(field: str) -> str:
+    """The grid axis of an extra seed field ('teacher.seed' -> 'teacher_seed')."""
+    return field.replace(".", "_")
+
+
+def table_spec(p: Prereg) -> TableSpec:
+    """The confirmation entry: the declared arms, exactly the fresh seeds, the overrides."""
+    grid = dict(p.arms)
+    default = {"cpu": 1, "full": 1}
+    seed_values = ()
+    if p.mode == "grid":
+        for field, values in p.fresh.items():
+            if field != p.seed_field:
+                grid[axis_of(field)] = tuple(Setting(str(v), ((field, v),)) for v in values)
+        seed_values = tuple(p.fresh[p.seed_field])
+    else:
+        (start, values), = p.fresh.items()
+        grid[start] = (values[0],)
+        default = {"cpu": len(values), "full": len(values)}
+    return TableSpec(id=p.id, paper=p.paper, title=p.title, config=p.config, args=dict(p.args),
+                     grid=grid, seeds=p.seeds, default_seeds=default, metrics=p.metrics,
+                     seed_values=seed_values, overrides=tuple(p.overrides.items()),
+                     full_here=p.full_here, cpu_offline=p.cpu_offline, prereg=p.path,
+                     notes=p.notes)
+
+
+def of(spec: TableSpec) -> Prereg | None:
+    return load(spec.prereg) if spec.prereg else None
+
+
+# --- the file's state in git ------------------------------------------------------------------
+def _git(root: str, *args: str) -> tuple[int, str]:
+    try:
+        out = subprocess.run(["git", "-C", root, *args], capture_output=True, text=True,
+                             timeout=30)
+    except (OSError, subprocess.SubprocessError) as e:
+        return 1, str(e)
+    return out.returncode, out.stdout.strip()
+
+
+def file_state(path: str) -> dict:
+    """{'file', 'commit' (the last commit that changed it), 'blob', 'head', 'checked'} of a
+    committed, unmodified pre-registration file; PreregError (one line) otherwise."""
+    full = path if os.path.isabs(path) else os.path.join(REPO_ROOT, path)
+    if not os.path.exists(full):
+        raise PreregError(f"pre-registration file {path} does not exist")
+    code, root = _git(os.path.dirname(full), "rev-parse", "--show-toplevel")
+    if code:
+        raise PreregError(f"pre-registration file {path} is not in a git checkout")
+    rel = os.path.relpath(os.path.realpath(full), os.path.realpath(root))
+    code, _ = _git(root, "ls-files", "--error-unmatch", "--", rel)
+    commit = _git(root, "log", "-1", "--format=%H", "--", rel)[1] if code == 0 else ""
+    if not commit:
+        raise PreregError(f"pre-registration file {path} is not committed: commit it before "
+                          "its confirmation run")
+    if _git(root, "status", "--porcelain", "--", rel)[1]:
+        raise PreregError(f"pre-registration file {path} has uncommitted changes: commit them "
+                          "(a new pre-registration) or restore the file")
+    return {"file": path, "commit": commit, "blob": _git(root, "rev-parse", f"HEAD:{rel}")[1],
+            "head": _git(root, "rev-parse", "HEAD")[1], "committed_unmodified": True,
+            "checked": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def label(state: Mapping) -> str:
+    return f"confirmation (pre-registered: {state['file']} @ {state['commit'][:7]})"
+
+
+# --- fresh seeds ------------------------------------------------------------------------------
+def used_seeds(spec: TableSpec, field: str, recorded: Sequence[int] = ()) -> set[int]:
+    """Every value of seed field `field` the entry's points use at either scale with its
+    default seeds (a count table: seed0 .. seed0 + N − 1, and any section holding
+    seed0/num_seeds, e.g. a selection split), plus `recorded` (seeds its runs recorded)."""
+    from kdjax.reproduce.aggregate import get_path
+    from kdjax.reproduce.sweep import expand, point_config
+    mode, _, sfield = spec.seeds.partition(":")
+    primary = field == sfield if mode == "grid" else field in ("seed0", "seed")
+    out = set(int(s) for s in recorded) if primary else set()
+    for scale in SCALES:
+        for point in expand(spec, scale):
+            cfg = point_config(spec, point).to_dict()
+            if mode == "grid" and field == sfield:
+                out.add(int(point.seed))
+                continue
+            if mode == "count" and field in ("seed0", "seed") and field in cfg:
+                n = get_path(cfg, sfield) if sfield else 1
+                out.update(range(int(cfg[field]), int(cfg[field]) + int(n)))
+                for section in cfg.values():
+                    if isinstance(section, dict) and {"seed0", "num_seeds"} <= set(section):
+                        out.update(range(int(section["seed0"]),
+                                         int(section["seed0"]) + int(section["num_seeds"])))
+                continue
+            try:
+                value = get_path(cfg, field)
+            except (KeyError, IndexError, ValueError):
+                continue
+            if isinstance(value, int) and value < 0:   # -1: follows the run's own seed
+                value = point.seed if point.seed is not None else cfg.get("seed")
+            if isinstance(value, int):
+                out.add(value)
+    return out
+
+
+def check_fresh(p: Prereg, tables: Mapping[str, TableSpec],
+                recorded: Mapping[str, Sequence[int]] | None = None) -> None:
+    """PreregError (one line) when a declared seed is one an exploratory entry used, or an
+    exploratory entry is not registered. recorded: entry -> seeds its documented runs used."""
+    for tid in p.exploratory:
+        if tid not in tables:
+            raise PreregError(f"{p.path}: exploratory entry {tid!r} is not registered")
+    for field, values in p.fresh.items():
+        fresh = set(values)
+        if p.mode == "count":
+            fresh = set(range(values[0], values[0] + len(values)))
+        for tid in p.exploratory:
+            used = used_seeds(tables[tid], field, (recorded or {}).get(tid, ()))
+            clash = sorted(fresh & used)
+            if clash:
+                shown = ", ".join(map(str, clash[:8])) + (" ..." if len(clash) > 8 else "")
+                raise PreregError(f"{p.path}: {field} {shown} already used by the "
+                                  f"exploratory entry {tid}: declare seeds none of them ran")
+
+
+def recorded_seeds(doc_text: str, tid: str) -> list[int]:
+    """The seeds an entry's section of docs/reproduction.md records in its provenance lines
+    ('seeds 0, 1, 2', '50 seeds/runs from 0')."""
+    import re
+    from kdjax.reproduce.report import doc_entries
+    section = doc_entries(doc_text)[1].get(tid, "")
+    out: list[int] = []
+    for listed in re.findall(r"; seeds (.+?); last finished", section):
+        for item in listed.split(", "):
+            m = re.fullmatch(r"(\d+) seeds/runs from (\d+)", item.strip())
+            if m:
+                out += range(int(m.group(2)), int(m.group(2)) + int(m.group(1)))
+            else:
+                out += [int(x) for x in item.split(",") if x.strip().isdigit()]
+    return out
+
+
+def check_records(p: Prereg, state: Mapping, records: Sequence[dict]) -> None:
+    """PreregError when a finished point was not run under this version of the file."""
+    other = [r["point"] for r in records
+             if (r.get("prereg") or {}).get("blob") != state["blob"]]
+    if other:
+        raise PreregError(f"{p.path}: {len(other)} finished point(s) of {p.id} (e.g. "
+                          f"{other[0]}) were not run under {label(state)}: use a fresh "
+                          "--workdir")
+
+
+def run_state(records: Sequence[dict]) -> tuple[dict | None, str]:
+    """(the pre-registration state every record ran under, '') or (None, why not)."""
+    states = {(r.get("prereg") or {}).get("blob") for r in records}
+    if None in states:
+        return None, "some points were run without the pre-registration check"
+    if len(states) != 1:
+        return None, "the points were run under different versions of the pre-registration"
+    return records[0]["prereg"], ""
+
+
+# --- the verdict ------------------------------------------------------------------------------
+def unit_diffs(p: Prereg, spec: TableSpec, records: Sequence[dict]) -> dict[str, tuple]:
+    """{comparison name [cell]: (Paired over the declared units, Paired over every record pair
+    as if independent)} of a grid table: values of one unit (e.g. a teacher seed's student
+    seeds) are averaged before pairing."""
+    from kdjax.reproduce.aggregate import _metric_value
+    metric = {m.name: m for m in p.metrics}[p.metric]
+    seed_field = p.seed_field
+    fields = p.unit_fields or (seed_field,)
+    unit_axes = [seed_field if f == seed_field else axis_of(f) for f in fields]
+    skip = set(unit_axes) | {p.axis, seed_field} | {axis_of(f) for f in p.fresh}
+    by_cell: dict[tuple, dict] = {}
+    for r in records:
+        params = r["params"]
+        value = _metric_value(r, metric)
+        if value is None:
+            continue
+        cell = tuple((k, v) for k, v in params.items() if k not in skip)
+        unit = tuple(params.get(a) for a in unit_axes)
+        inner = tuple((k, v) for k, v in params.items() if k in skip and k != p.axis)
+        by_cell.setdefault(cell, {}).setdefault(params.get(p.axis), {}).setdefault(
+            unit, {})[inner] = value
+    out = {}
+    for cell, arms in by_cell.items():
+        tag = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in cell)
+        for c in p.comparisons:
+            a, b = arms.get(c.arm, {}), arms.get(c.baseline, {})
+            units = sorted(set(a) & set(b), key=str)
+            if not units:
+                continue
+            am, bm, pa, pb = [], [], [], []
+            for u in units:
+                shared = sorted(set(a[u]) & set(b[u]), key=str)
+                if not shared:
+                    continue
+                am.append(np.mean([a[u][k] for k in shared]))
+                bm.append(np.mean([b[u][k] for k in shared]))
+                pa += [a[u][k] for k in shared]
+                pb += [b[u][k] for k in shared]
+            if am:
+                out[c.name + (f" [{tag}]" if tag else "")] = (stats.paired(am, bm),
+                                                            stats.paired(pa, pb))
+    return out
+
+
+def runner_diffs(p: Prereg, records: Sequence[dict]) -> dict[str, tuple]:
+    """{comparison name: (Paired, None)} from a runner's paired rows (its last round)."""
+    out = {}
+    for r in records:
+        rows = r["result"].get("paired_rows") or []
+        for c in p.comparisons:
+            found = [x for x in rows if x.get("comparison") == c.name and "diff" in x]
+            if found:
+                last = max(found, key=lambda x: (x["round"] != "all", str(x["round"]).zfill(9)))
+                out[c.name] = (stats.Paired(**last["diff"]), None)
+    return out
+
+
+def verdict(p: Prereg, spec: TableSpec, records: Sequence[dict]) -> dict:
+    """{'status', 'detail', 'arms': {arm: verdict}, 'judged': [stats.Judged], 'pooled':
+    {name: Paired or None}} under the pre-registered rule."""
+    pairs = unit_diffs(p, spec, records) if p.metrics else runner_diffs(p, records)
+    missing = [c.name for c in p.comparisons
+               if not any(k == c.name or k.startswith(c.name + " [") for k in pairs)]
+    diffs = {k: v[0] for k, v in pairs.items()}
+    pooled = {k: v[1] for k, v in pairs.items()}
+    if missing or any(d.n < stats.MIN_N for d in diffs.values()):
+        why = (f"no result for {', '.join(missing)}" if missing else
+               f"fewer than {stats.MIN_N} units")
+        return {"status": f"confirmation {UNTESTED}", "detail": why, "arms": {}, "judged": [],
+                "pooled": pooled}
+    judged = stats.judge(diffs, "greater", 0.0, p.alpha)
+    arms = {}
+    for c in p.comparisons:
+        readings = [j.reading for j in judged
+                    if j.name == c.name or j.name.startswith(c.name + " [")]
+        arms.setdefault(c.arm, []).extend(readings)
+    words = {}
+    for arm, readings in arms.items():
+        words[arm] = (NOT_HELPFUL if stats.CONTRADICTS in readings else
+                      HELPFUL if set(readings) == {stats.SUPPORTS} else INCONCLUSIVE)
+    n = min(d.n for d in diffs.values())
+    status = "confirmation: " + ", ".join(f"{a} {w}" for a, w in words.items()) + f" (n={n})"
+    name = f"Holm, m = {len(judged)}, α = {p.alpha:g}"
+    detail = f"{name}; " + "; ".join(f"{j.name}: {_reading(stats.fmt_judged(j))}"
+                                     for j in judged)
+    return {"status": status, "detail": detail, "arms": words, "judged": judged,
+            "pooled": pooled}
+
+
+def _reading(text: str) -> str:
+    return (text.replace(stats.SUPPORTS, "helpful").replace(stats.CONTRADICTS, "harmful")
+            .replace(stats.SPANS, "inconclusive"))
+
+
+def claim(spec: TableSpec, records: Sequence[dict]) -> tuple[str, str]:
+    """(status, detail) of a confirmation entry, in the form of a claim's verdict."""
+    state, why = run_state(records)
+    if state is None:
+        return "not a confirmation", why
+    v = verdict(of(spec), spec, records)
+    return v["status"], f"{label(state)}; {v['detail']}"
+
+
+def report_lines(spec: TableSpec, records: Sequence[dict]) -> list[str]:
+    """Markdown: the entry's label, the declaration and the verdict under its rule."""
+    p = of(spec)
+    state, why = run_state(records)
+    if state is None:
+        return [f"Pre-registration: {p.path} — **not a confirmation**: {why}.", ""]
+    current = _current_blob(p.path)
+    changed = (f" The file has changed since (blob {current[:7]} at HEAD, {state['blob'][:7]} "
+               "when the run started): the verdict below uses the file as it is now."
+               if current and current != state["blob"] else "")
+    v = verdict(p, spec, records)
+    lines = [f"Entry: **{label(state)}**; committed and unmodified when the run started "
+             f"({_started(records)}).{changed}",
+             f"Declared: comparisons {', '.join(c.name for c in p.comparisons)}; seeds "
+             + "; ".join(f"{f} {_span(v_)}" for f, v_ in p.fresh.items())
+             + f" (none used by {', '.join(p.exploratory)}); unit: {p.unit}; metric: {p.metric};"
+             f" rule: {p.rule()}.", "",
+             f"Pre-registered verdict: **{v['status']}** — {v['detail']}.", ""]
+    pooled = {k: d for k, d in v["pooled"].items() if d is not None}
+    if pooled and (p.unit_fields and p.unit_fields != (p.seed_field,)):
+        lines += ["Beside it, not the pre-registered unit: the same differences over every "
+                  "(unit, seed) record pair as if independent (95% t-interval): " + "; ".join(
+                      f"{k}: {stats.fmt_paired(d)}" for k, d in pooled.items()) + ".", ""]
+    return lines
+
+
+def _span(values) -> str:
+    v = list(values)
+    return (f"{v[0]}..{v[-1]}" if v == list(range(v[0], v[0] + len(v))) and len(v) > 2
+            else ", ".join(map(str, v)))
+
+
+def _started(records: Sequence[dict]) -> str:
+    times = sorted(str((r.get("prereg") or {}).get("checked", "")) for r in records)
+    return f"first point checked {times[0]}" if times and times[0] else "time not recorded"
+
+
+def _current_blob(path: str) -> str:
+    try:
+        return file_state(path)["blob"]
+    except PreregError:
+        return ""
