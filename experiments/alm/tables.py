@@ -3,6 +3,7 @@
 One `TableSpec` per table or figure; `python -m launch.reproduce --list` shows them all.
 """
 from experiments.alm import variants as alm_variants
+from kdjax.reproduce import prereg
 from kdjax.reproduce.spec import Baseline, Metric, TableSpec, Verify
 
 ENTRIES: list[TableSpec] = []
@@ -129,3 +130,7 @@ _add(id="alm_table3", paper="alm",
      notes="The early-stopped CE row is the 'ce' cell's 'at the best validation epoch'. Paper "
            "column = Stanford Dogs, also beside the cpu smoke run (Fashion-MNIST CNN: read the "
            "ordering).")
+
+# issue 33 item 5: the pre-registered confirmation of the variants the findings call helpful
+# (the file declares arms, fresh seeds, unit, metric and decision rule; committed before its run)
+ENTRIES.append(prereg.table_spec(prereg.load("experiments/alm/prereg/sec5_confirm.py")))
