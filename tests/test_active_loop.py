@@ -2,9 +2,11 @@
 import json
 import os
 
+import jax
 import numpy as np
 import pytest
 
+from kdjax import placement
 from kdjax.methods.rad import compare
 from kdjax.methods.rad import loop as active_loop
 from tests.configs import tiny
@@ -40,6 +42,16 @@ def test_loop_queries_exactly_the_budget(tmp_path, strategy):
     for r in recs[1:]:
         assert 0.0 <= r["teacher_accuracy_on_selected"] <= 1.0
         assert r["test_accuracy"] > 0.5
+    _assert_placement(tmp_path, config)
+
+
+def _assert_placement(workdir, config):
+    """A driver's results.json says where it ran, as a method run's does (kdjax/placement.py):
+    the tests' 8 CPU devices (tests/conftest.py) and the config's global batch."""
+    placed = json.load(open(workdir / "results.json"))["placement"]
+    assert placed == placement.describe(config)
+    assert placed["num_devices"] == jax.device_count()
+    assert placed["batch_size"] == config.data.batch_size
 
 
 def test_killed_loop_resumes_to_the_same_result(tmp_path, monkeypatch):
@@ -75,3 +87,4 @@ def test_compare_prints_every_strategy(tmp_path, capsys):
     assert "| round | queries | rad | uniform |" in out
     assert len(res["table"]) == 2
     assert os.path.exists(tmp_path / "trial_0" / "teacher" / "results.json")
+    _assert_placement(tmp_path, config)

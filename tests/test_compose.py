@@ -269,6 +269,7 @@ def test_grid_runs_paired_trials(tmp_path):
     for runs in res["trials"]:
         assert len({r["records"][0]["test_accuracy"] for r in runs.values()}) == 1
     assert {row["retrain"] for row in res["rows"]} == {"kd", "lrds"}
+    assert res["placement"]["num_devices"] == jax.device_count()
 
 
 def test_alm_teacher_sets_are_refused_in_the_loop():

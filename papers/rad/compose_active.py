@@ -22,6 +22,7 @@ import jax
 import ml_collections
 import numpy as np
 
+from kdjax import placement
 from kdjax.methods.rad.compare import query_totals, strategy_fields
 from kdjax.methods.rad.paired import accuracies, paired_rows
 from kdjax.methods.rad.trials import Arm, run_trials
@@ -62,7 +63,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                                       for runs in per_trial],
                **query_totals(per_trial), "trials": per_trial,
                "scale_note": config.scale_note, "wall_time": time.time() - t0,
-               "config": config.to_dict(), "provenance": started}
+               "config": config.to_dict(), "provenance": started,
+               "placement": placement.describe(config)}
     loop.write_results(workdir, results)
     if jax.process_index() == 0:
         print(format_report(results, config), flush=True)

@@ -24,7 +24,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from kdjax import storage
+from kdjax import placement, storage
 from kdjax.methods.rad.paired import (comparisons, format_paired, judge_claim, m_summary,
                                       paired_rows)
 from kdjax.methods.rad.strategies import STRATEGIES
@@ -83,7 +83,8 @@ def run(config: ml_collections.ConfigDict, workdir: str) -> dict:
                "scale_note": config.get("scale_note") or "full setting",
                **query_totals(per_trial, bool(config.active.get("label_oracle"))),
                "table": table, "trials": per_trial, "teacher_test_accuracy": teacher_acc, "wall_time": time.time() - t0,
-               "config": config.to_dict(), "provenance": started}
+               "config": config.to_dict(), "provenance": started,
+               "placement": placement.describe(config)}
     loop.write_results(workdir, results)
     if jax.process_index() == 0:
         print(format_table(table, config, results["wall_time"], teacher_acc), flush=True)

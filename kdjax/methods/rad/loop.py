@@ -18,7 +18,7 @@ import jax
 import ml_collections
 import numpy as np
 
-from kdjax import experiment, losses, storage
+from kdjax import experiment, losses, placement, storage
 from kdjax.data import Split, concat, split_active
 from kdjax.methods import rad
 from kdjax.methods.rad import retrain as retrain_lib
@@ -310,6 +310,6 @@ def run(config: ml_collections.ConfigDict, workdir: str, *,
                "teacher": teacher_summary, "teacher_queries": state["queries"],
                "test_accuracy": state["records"][-1]["test_accuracy"],
                "wall_time": time.time() - t0, "config": config.to_dict(),
-               "provenance": started}
+               "provenance": started, "placement": placement.describe(config)}
     loop.write_results(workdir, results)
     return results
