@@ -5,6 +5,7 @@ Expected (one line `error: ...`, exit 1): a `kdjax.errors.Error`; a ValueError, 
 kdjax or launch raised itself (its innermost frame is a `raise` statement in those packages);
 an OSError about a named path; a full disk (`disk_full`). Anything else, e.g. a ValueError from
 inside numpy or flax, keeps its traceback. Ctrl-C ends with `interrupted(...)` (exit 130).
+`guarded` applies this to an entry point's work, on one process or on every process of a job.
 """
 from __future__ import annotations
 
@@ -14,7 +15,10 @@ import linecache
 import logging
 import os
 import re
+import signal
 import sys
+import traceback
+from typing import Any, Callable
 
 _ROOTS = tuple(os.path.dirname(importlib.util.find_spec(name).origin) + os.sep
                for name in ("kdjax", "launch"))
@@ -153,3 +157,45 @@ def quiet_orbax_threads() -> None:
             default(unraisable)
 
     sys.unraisablehook = hook
+
+
+def guarded(work: Callable[[], Any], workdir: str, show_traceback: bool = False,
+            passthrough: tuple[type[BaseException], ...] = ()) -> Any:
+    """Run an entry point's `work` (after `runtime.start`) and end it as the entry points do:
+    SIGTERM's checkpoint-and-stop exits 143 with its line (kdjax/train/preemption.py); Ctrl-C
+    exits 130 with `interrupted(workdir)`; an expected failure prints one line and exits 1, a
+    bug keeps its traceback (`show_traceback`: every failure does). On several processes a
+    failure or Ctrl-C on one ends every process of the job with its line
+    (kdjax/train/failure.py), never leaving the others in a collective. `passthrough`: errors
+    re-raised as they are (absl's usage errors, which every process meets alike)."""
+    from kdjax.train import failure, preemption
+    try:
+        out = work()
+        failure.stop()
+        return out
+    except preemption.Preempted as err:   # SIGTERM: checkpoint saved, every process stops
+        print(str(err), file=sys.stderr, flush=True)
+        sys.exit(128 + signal.SIGTERM)
+    except KeyboardInterrupt:
+        if show_traceback:
+            raise
+        if failure.multiprocess():   # Ctrl-C on one process ends the others too
+            failure.fail(interrupted(workdir), 130)
+        end(interrupted(workdir), 130)
+    except passthrough:
+        raise
+    except Exception as err:  # noqa: BLE001 - a bug re-raises below, with its traceback
+        full = disk_full(err, workdir)
+        show = show_traceback or not expected(full or err)
+        if failure.multiprocess():   # the other processes must not wait for this one
+            lost = failure.lost_peer(err)
+            if show and not lost:
+                traceback.print_exc()
+            failure.fail(lost or (one_line(full or err) if not show else
+                                  f"{type(err).__name__}: {one_line(err)}"))
+        if show:
+            raise
+        if full:
+            end(one_line(full), 1)
+        print(f"error: {one_line(err)}", file=sys.stderr, flush=True)
+        sys.exit(1)

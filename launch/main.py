@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import sys
-import traceback
 
 from absl import app, flags, logging
 from ml_collections import config_flags
@@ -51,39 +49,11 @@ def main(argv):
     if not verbose:
         logging.set_verbosity(logging.ERROR)  # orbax/absl INFO and WARNING lines drown the bar
         failures.quiet_orbax_threads()
-    from kdjax.train import failure, preemption
-    try:
-        run(_CONFIG.value, _WORKDIR.value)
-        failure.stop()
-    except preemption.Preempted as err:   # SIGTERM: checkpoint saved, every process stops
-        print(str(err), file=sys.stderr, flush=True)
-        sys.exit(128 + signal.SIGTERM)
-    except KeyboardInterrupt:
-        if _TRACEBACK.value or verbose:
-            raise
-        if failure.multiprocess():   # Ctrl-C on one process ends the others too
-            failure.fail(failures.interrupted(_WORKDIR.value), 130)
-        failures.end(failures.interrupted(_WORKDIR.value), 130)
-    except Exception as err:  # noqa: BLE001 - a bug re-raises below, with its traceback
-        full = failures.disk_full(err, _WORKDIR.value)
-        show = _TRACEBACK.value or verbose or not failures.expected(full or err)
-        if failure.multiprocess():   # the other processes must not wait for this one
-            lost = failure.lost_peer(err)
-            if show and not lost:
-                traceback.print_exc()
-            failure.fail(lost or (failures.one_line(full or err) if not show else
-                                  f"{type(err).__name__}: {failures.one_line(err)}"))
-        if show:
-            raise
-        if full:
-            failures.end(failures.one_line(full), 1)
-        print(f"error: {failures.one_line(err)}", file=sys.stderr, flush=True)
-        sys.exit(1)
+    failures.guarded(lambda: run(_CONFIG.value, _WORKDIR.value), _WORKDIR.value,
+                     show_traceback=_TRACEBACK.value or verbose)
 
 
 def run(config, workdir: str) -> dict:
-    import jax
-
     from kdjax import config as config_lib
     from kdjax import run as run_lib
     from kdjax import workdir as workdir_lib
@@ -91,13 +61,7 @@ def run(config, workdir: str) -> dict:
         raise workdir_lib.WorkdirError("--workdir is empty; name a folder for the run's "
                                        "checkpoints and results")
     runtime.apply()
-    if _MULTIHOST.value:
-        jax.distributed.initialize()
-    from kdjax.train import failure, preemption
-    failure.watch()        # another process's failure ends this one too
-    preemption.install()   # SIGTERM: checkpoint at the next step, then stop
-    logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(),
-                 jax.devices())
+    runtime.start(_MULTIHOST.value)   # join the job; failures and SIGTERM end every process
     config = config_lib.selected(config)   # the base + the sections of the method it runs
     config_lib.validate(config)
     from kdjax import placement

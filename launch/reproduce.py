@@ -27,6 +27,10 @@ kdjax/reproduce/prereg.py) runs only as its committed file declares: exactly its
 (none an exploratory entry's; no `--seeds`), the file committed and unmodified (its commit is
 recorded in every point's provenance); otherwise the run is refused in one line. Its report
 states the verdict under the declared rule.
+
+Failures end as in `launch.main` (`launch.failures.guarded`): on a `--multihost` job a point
+failing on one process ends every process within seconds with that process's line, and SIGTERM
+checkpoints the point in training and exits 143 (the same command resumes).
 """
 from __future__ import annotations
 
@@ -34,6 +38,7 @@ import sys
 
 from absl import app, flags, logging
 
+from launch import failures
 from launch import runtime
 
 _TABLE = flags.DEFINE_string("table", None, "Table id (see --list); comma-separated for several; "
@@ -176,16 +181,20 @@ def _check_prereg(spec, tables, workdir: str, scale: str, seeds) -> None:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    if not flags.FLAGS["verbosity"].present:
+    verbose = flags.FLAGS["verbosity"].present
+    if not verbose:
         logging.set_verbosity(logging.WARNING)
+    if _MULTIHOST.value and _PARALLEL.value != 1:
+        raise app.UsageError("--multihost runs the points in-process: use --parallel=1")
+    # As launch.main: a failing (or Ctrl-C'd) process ends every process of a --multihost job
+    # with its line; SIGTERM checkpoints the point in training and exits 143.
+    failures.guarded(_main, _WORKDIR.value, show_traceback=verbose,
+                     passthrough=(app.UsageError,))
+
+
+def _main() -> None:
     runtime.apply()
-    if _MULTIHOST.value:
-        if _PARALLEL.value != 1:
-            raise app.UsageError("--multihost runs the points in-process: use --parallel=1")
-        import jax
-        jax.distributed.initialize()
-        logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(),
-                     jax.devices())
+    runtime.start(_MULTIHOST.value)
     tables = _registry()
     from kdjax.reproduce import report, summary
     doc_path = _REPORT_PATH.value or summary.REPRODUCTION_MD

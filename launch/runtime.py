@@ -44,3 +44,20 @@ def apply() -> dict:
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return applied
 
+
+
+def start(multihost: bool) -> None:
+    """After `apply`: on `multihost`, join the job's processes (`jax.distributed.initialize()`
+    finds the coordinator and this process's rank from the cluster's environment: SLURM, a TPU
+    VM); then watch for another process's failure (kdjax/train/failure.py) and take SIGTERM (a
+    checkpoint at the next step, then stop: kdjax/train/preemption.py). Entry points then run
+    their work in `launch.failures.guarded`."""
+    import jax
+    from absl import logging
+    if multihost:
+        jax.distributed.initialize()
+    from kdjax.train import failure, preemption
+    failure.watch()        # another process's failure ends this one too
+    preemption.install()   # SIGTERM: checkpoint at the next step, then stop
+    logging.info("JAX process %d/%d, devices: %s", jax.process_index(), jax.process_count(),
+                 jax.devices())

@@ -1,7 +1,8 @@
 """A failing process ends the job; SIGTERM checkpoints and stops; the re-run is the clean run.
 
-Runs `python -m launch.main` as a cluster starts it (`launch.rehearse`: SLURM's variables,
-`--multihost`, JAX's cluster auto-detection) or as one process.
+Runs `python -m launch.main` (and `launch.reproduce --multihost`) as a cluster starts it
+(`launch.rehearse`: SLURM's variables, `--multihost`, JAX's cluster auto-detection) or as one
+process.
 """
 import os
 import signal
@@ -33,8 +34,10 @@ if os.environ.get("SLURM_PROCID") == os.environ.get("KDJAX_TEST_FAIL_RANK"):
 '''
 
 
-def _start_job(tmp_path, args, processes=2, cpu_devices=2, fail_rank=None):
-    """The processes of one simulated SLURM job running launch.main; (procs, log paths)."""
+def _start_job(tmp_path, args, processes=2, cpu_devices=2, fail_rank=None,
+               module="launch.main"):
+    """The processes of one simulated SLURM job running `module` (launch.main or
+    launch.reproduce) with --multihost; (procs, log paths)."""
     hook = tmp_path / "hook"
     hook.mkdir(exist_ok=True)
     (hook / "sitecustomize.py").write_text(FAULT)
@@ -48,19 +51,29 @@ def _start_job(tmp_path, args, processes=2, cpu_devices=2, fail_rank=None):
         logs.append(tmp_path / f"rank{rank}.log")
         with open(logs[-1], "w") as out:
             procs.append(subprocess.Popen(
-                [sys.executable, "-m", "launch.main", "--multihost",
+                [sys.executable, "-m", module, "--multihost",
                  f"--cpu_devices={cpu_devices}", *args], cwd=kr.ROOT, stdout=out,
                 stderr=subprocess.STDOUT, env={**base, **rehearse.slurm_env(rank, processes,
                                                                            job_id)}))
     return procs, logs
 
 
-# rank 0 hosts the coordination service; the default suite runs the rank 1 case
-@pytest.mark.parametrize("rank", [1, pytest.param(0, marks=pytest.mark.slow)])
-def test_a_failing_process_ends_every_process_within_seconds(tmp_path, rank):
-    args = [f"--config={TINY}:ce", f"--workdir={tmp_path / 'run'}", "--compilation_cache=",
-            "--config.train.epochs=20"]
-    procs, logs = _start_job(tmp_path, args, fail_rank=rank)
+# What each entry point runs: tiny CE for 20 epochs (the sweep: tests/configs/tiny_sweep.py).
+ENTRY = {"launch.main": [f"--config={TINY}:ce", "--config.train.epochs=20"],
+         "launch.reproduce": ["--table=tiny_ce_long",
+                              "--registry=tests.configs.tiny_sweep:TABLES"]}
+
+
+# rank 0 hosts the coordination service; the default suite runs launch.main's rank 1 case
+@pytest.mark.parametrize("module,rank", [
+    ("launch.main", 1), pytest.param("launch.main", 0, marks=pytest.mark.slow),
+    pytest.param("launch.reproduce", 1, marks=pytest.mark.slow)])
+def test_a_failing_process_ends_every_process_within_seconds(tmp_path, module, rank):
+    """Through launch.main, or launch.reproduce --multihost running its points in-process (a
+    failed point once sent that process on to the next while the other waited in the failed
+    point's collectives)."""
+    args = [*ENTRY[module], f"--workdir={tmp_path / 'run'}", "--compilation_cache="]
+    procs, logs = _start_job(tmp_path, args, fail_rank=rank, module=module)
     try:
         procs[rank].wait(timeout=240)
         failed_at = time.monotonic()

@@ -216,7 +216,9 @@ def run_sweep(spec: TableSpec, points: Sequence[Point], workdir: str, *,
               log: Callable[[str], None] = print) -> SweepOutcome:
     """Run every unfinished point: one after another in this process (parallel=1) or as
     `parallel` subprocesses of `python -m launch.reproduce --point=...`. A failing point is
-    reported and the others still run; KeyboardInterrupt stops the sweep (re-run to resume)."""
+    reported and the others still run, except on a job of several processes (`--multihost`),
+    where it ends the job (`launch.failures.guarded`: the other processes are in that point's
+    collectives); KeyboardInterrupt stops the sweep (re-run to resume)."""
     if parallel < 1:
         raise ValueError(f"--parallel must be >= 1, got {parallel}")
     out = SweepOutcome([], [], {})
@@ -240,6 +242,9 @@ def run_sweep(spec: TableSpec, points: Sequence[Point], workdir: str, *,
                 storage.write_text(os.path.join(point_dir(workdir, p), "error.txt"),
                                    traceback.format_exc())
                 log(f"[{spec.id}] point {p.name} FAILED: {type(e).__name__}: {e}")
+                from kdjax.train import failure
+                if failure.multiprocess():
+                    raise
         return out
     first, rest = stage_waves(spec, todo, workdir, seeds)
     if first and rest:
