@@ -43,10 +43,30 @@ SCORER_TEMPERATURE = TEMPERATURES[0]
 SCORERS = ("loss", "self_influence", "val_influence", "tracin", "margin")
 
 
+# The teacher's epochs, chosen on validation (table `lrds_strong_teacher_epochs`, arg
+# '<scale>:teacher'): the teacher trained alone (CE, its seed 0: the exploratory draw, no seed of
+# the confirmation) for each of `TEACHER_EPOCH_GRID` epochs with the students' recipe; rule
+# `choose_teacher_epochs`. Test accuracy is never read for the choice.
+TEACHER_EPOCH_GRID = (3, 5, 10, 15, 20)
+
+
+def choose_teacher_epochs(val_acc: dict, num_validation: int) -> int:
+    """The fewest epochs whose validation accuracy is within one binomial standard error
+    sqrt(p(1 − p)/n) of the best one's (the one-standard-error rule; n = the validation split's
+    size): more epochs must beat the noise of the split to be chosen. val_acc: epochs ->
+    fraction."""
+    if not val_acc or num_validation < 1:
+        raise ValueError("choose_teacher_epochs needs validation accuracies and n >= 1")
+    best = max(val_acc.values())
+    se = (best * (1 - best) / num_validation) ** 0.5
+    return min(e for e, a in val_acc.items() if a >= best - se)
+
+
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-    arg = arg or "cpu"
-    if arg not in ("cpu", "full"):
-        raise ValueError(f"arg must be 'cpu' or 'full', got {arg!r}")
+    arg, _, which = (arg or "cpu").partition(":")
+    if arg not in ("cpu", "full") or which not in ("", "teacher"):
+        raise ValueError(f"arg must be 'cpu' or 'full' (':teacher' for the teacher alone), got "
+                         f"{arg + (':' + which if which else '')!r}")
     c = default.get_config("lrds")
     c.progress_bar = False
     c.tensorboard = False
@@ -79,4 +99,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         "CE warm-up; a teacher that beats the CE student"
         if arg == "cpu" else
         "full Fashion-MNIST (55k/5k/10k), small-CNN teacher 15 epochs -> MLP student 15 epochs")
+    if which == "teacher":   # the teacher trained alone, as kdjax.experiment.teacher_config does
+        c.method = "ce"
+        c.seed = c.teacher.seed
+        c.model.name, c.model.kwargs = c.teacher.name, {}
+        c.train.epochs = c.teacher.epochs
+        c.scale_note += "; the teacher alone (CE), to choose its epochs on validation"
     return c

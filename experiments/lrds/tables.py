@@ -122,3 +122,16 @@ _lrds(id="lrds_strong_teacher_scorers", seeds={"cpu": 5, "full": 3},
             + _lrds_v.scorer_sweep(_lrds_st.SCORERS, lr=False)},
       paired=(Baseline("variant", "KD+DS (loss)"),),
       metrics=_lrds_metrics(), notes=_ST_NOTE)
+
+# issue 33 item 6: the strong teacher's epochs chosen on validation (strong_teacher.py
+# choose_teacher_epochs over TEACHER_EPOCH_GRID; only the validation accuracy is reported)
+_add(id="lrds_strong_teacher_epochs", paper="lrds", seeds="grid:seed",
+     default_seeds={"cpu": 1, "full": 1},
+     title="LR+DS strong teacher: its epochs chosen on the validation split (the teacher "
+           "alone, CE, seed 0)",
+     config="experiments/lrds/strong_teacher.py",
+     args={"cpu": "cpu:teacher", "full": "full:teacher"},
+     grid={"train.epochs": _lrds_st.TEACHER_EPOCH_GRID},
+     metrics=(Metric("validation accuracy", "validation_accuracy"),),
+     notes="The rule (strong_teacher.py choose_teacher_epochs): the fewest epochs within one "
+           "binomial standard error of the best validation accuracy; test is not read.")
