@@ -47,7 +47,7 @@ SCORERS = ("loss", "self_influence", "val_influence", "tracin", "margin")
 # '<scale>:teacher'): the teacher trained alone (CE, its seed 0: the exploratory draw, no seed of
 # the confirmation) for each of `TEACHER_EPOCH_GRID` epochs with the students' recipe; rule
 # `choose_teacher_epochs`. Test accuracy is never read for the choice.
-TEACHER_EPOCH_GRID = (3, 5, 10, 15, 20)
+TEACHER_EPOCH_GRID = (3, 5, 10, 15)
 
 
 def choose_teacher_epochs(val_acc: dict, num_validation: int) -> int:
@@ -104,5 +104,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
         c.seed = c.teacher.seed
         c.model.name, c.model.kwargs = c.teacher.name, {}
         c.train.epochs = c.teacher.epochs
+        c.train.eval_every_epochs = 1000   # evaluate once, at the end (training is unchanged)
         c.scale_note += "; the teacher alone (CE), to choose its epochs on validation"
     return c
