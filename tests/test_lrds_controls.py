@@ -186,6 +186,30 @@ def test_strong_teacher_table():
         assert "CE" in {v.label for v in tables.TABLES[tid].grid["variant"]}, tid
 
 
+def test_teacher_epochs_rule_and_table():
+    """The fewest epochs within one binomial SE of the best validation accuracy; the table
+    trains the teacher alone exactly as kdjax.experiment.teacher_config would."""
+    # n = 2000, best 0.90: SE = 0.0067, so 0.894 is within it and 0.89 is not
+    assert strong_teacher.choose_teacher_epochs({3: 0.85, 5: 0.89, 10: 0.894, 15: 0.90},
+                                                2000) == 10
+    assert strong_teacher.choose_teacher_epochs({3: 0.85, 5: 0.90, 10: 0.894}, 2000) == 5
+    with pytest.raises(ValueError, match="validation accuracies"):
+        strong_teacher.choose_teacher_epochs({}, 2000)
+    spec = tables.TABLES["lrds_strong_teacher_epochs"]
+    assert spec.grid["train.epochs"] == strong_teacher.TEACHER_EPOCH_GRID
+    assert strong_teacher.TEACHER_EPOCHS in strong_teacher.TEACHER_EPOCH_GRID
+    assert [m.path for m in spec.metrics] == ["validation_accuracy"]   # test is not read
+    from kdjax import experiment
+    student = strong_teacher.get_config("cpu")
+    alone = strong_teacher.get_config("cpu:teacher")
+    want = experiment.teacher_config(student)
+    for field in ("seed", "method"):
+        assert alone[field] == want[field]
+    assert alone.model.name == want.model.name and alone.data == want.data
+    assert {k: v for k, v in alone.train.items() if k != "eval_every_epochs"} == {
+        k: v for k, v in want.train.items() if k != "eval_every_epochs"}
+
+
 def test_imagenet_recipe_has_its_own_temperature_and_weights():
     for arg in ("full", "cpu"):
         c = imagenet.get_config(arg)

@@ -6,6 +6,7 @@ from experiments.lrds import ablation_eta as _lrds_eta, ablation_fraction as _lr
 from experiments.lrds import cifar100 as _lrds_c100, cifar100_cross_family as _lrds_cross
 from experiments.lrds import fashion_mnist_reduced as _lrds_fm, variants as _lrds_v
 from experiments.lrds import strong_teacher as _lrds_st
+from kdjax.reproduce import prereg
 from kdjax.reproduce.spec import Baseline, Claim, Metric, TableSpec
 
 ENTRIES: list[TableSpec] = []
@@ -135,3 +136,7 @@ _add(id="lrds_strong_teacher_epochs", paper="lrds", seeds="grid:seed",
      metrics=(Metric("validation accuracy", "validation_accuracy"),),
      notes="The rule (strong_teacher.py choose_teacher_epochs): the fewest epochs within one "
            "binomial standard error of the best validation accuracy; test is not read.")
+
+# issue 33 items 3, 5: the pre-registered confirmation of DS over fresh teacher draws (the file
+# declares arms, seeds, unit, metric and decision rule; committed before its run)
+ENTRIES.append(prereg.table_spec(prereg.load("experiments/lrds/prereg/strong_teacher_ds.py")))

@@ -195,15 +195,17 @@ def axis_of(field: str) -> str:
 
 def table_spec(p: Prereg) -> TableSpec:
     """The confirmation entry: the declared arms, exactly the fresh seeds, the overrides."""
-    grid = dict(p.arms)
+    grid = {}
     default = {"cpu": 1, "full": 1}
     seed_values = ()
-    if p.mode == "grid":
+    if p.mode == "grid":   # extra seed fields outermost: a partial run holds whole draws
         for field, values in p.fresh.items():
             if field != p.seed_field:
                 grid[axis_of(field)] = tuple(Setting(str(v), ((field, v),)) for v in values)
+        grid.update(p.arms)
         seed_values = tuple(p.fresh[p.seed_field])
     else:
+        grid.update(p.arms)
         (start, values), = p.fresh.items()
         grid[start] = (values[0],)
         default = {"cpu": len(values), "full": len(values)}
