@@ -179,10 +179,10 @@ def test_verdict_pairs_over_the_declared_unit():
             for s, val in zip((0, 1), vals):
                 records.append({"point": f"{v}{t}{s}", "params": {
                     "variant": v, "teacher_seed": str(t), "seed": s}, "result": {"acc": val}})
-    out = prereg.unit_diffs(p, spec, records)
-    (unit, pooled), = out.values()
+    assert spec.draw == "teacher_seed"
+    (two,) = prereg.unit_diffs(p, records).values()
     want = stats.paired(per_teacher["b"], per_teacher["a"])
-    assert unit.n == 4 and unit.mean == pytest.approx(want.mean)
-    assert unit.lo == pytest.approx(want.lo) and pooled.n == 8
-    v = prereg.verdict(p, spec, records)
-    assert v["arms"] == {"b": "helpful"} and v["status"] == "confirmation: b helpful (n=4)"
+    assert two.draws.n == 4 and two.draws.mean == pytest.approx(want.mean)
+    assert two.draws.lo == pytest.approx(want.lo) and two.runs.n == 8
+    v = prereg.verdict(p, records)
+    assert v["arms"] == {"b": "helpful"} and v["status"] == "confirmation: b helpful (n=4 draws)"

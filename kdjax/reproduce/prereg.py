@@ -49,7 +49,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from kdjax.reproduce import stats
-from kdjax.reproduce.spec import REPO_ROOT, SCALES, TableSpec, _label
+from kdjax.reproduce.spec import REPO_ROOT, SCALES, Baseline, TableSpec, _label
 from kdjax.reproduce.sweep import Setting
 
 RULE = ("two-sided paired t-test of each comparison over the unit, Holm-adjusted over the "
@@ -164,6 +164,10 @@ class Prereg:
                     if v not in labels:
                         raise PreregError(f"{where}: comparison value {v!r} is not an arm of "
                                           f"axis {self.axis!r} ({sorted(map(str, labels))})")
+        extra = [f for f in self.unit_fields if f not in self.fresh]
+        if extra or len([f for f in self.unit_fields if f != self.seed_field]) > 1:
+            raise PreregError(f"{where}: unit_fields must name one seed field of fresh (the "
+                              f"draw), got {self.unit_fields}")
         if not 0 < self.alpha < 1:
             raise PreregError(f"{where}: alpha must be in (0, 1), got {self.alpha}")
 
@@ -209,8 +213,13 @@ def table_spec(p: Prereg) -> TableSpec:
         (start, values), = p.fresh.items()
         grid[start] = (values[0],)
         default = {"cpu": len(values), "full": len(values)}
+    paired = ()
+    if p.metrics:   # the declared comparisons, in the table's paired rows too
+        paired = tuple(Baseline(p.axis, c.baseline, values=(c.arm,), metrics=(p.metric,))
+                       for c in p.comparisons)
     return TableSpec(id=p.id, paper=p.paper, title=p.title, config=p.config, args=dict(p.args),
                      grid=grid, seeds=p.seeds, default_seeds=default, metrics=p.metrics,
+                     paired=paired, draw=_draw_axis(p),
                      seed_values=seed_values, overrides=tuple(p.overrides.items()),
                      full_here=p.full_here, cpu_offline=p.cpu_offline, prereg=p.path,
                      notes=p.notes)
@@ -350,52 +359,50 @@ def run_state(records: Sequence[dict]) -> tuple[dict | None, str]:
 
 
 # --- the verdict ------------------------------------------------------------------------------
-def unit_diffs(p: Prereg, spec: TableSpec, records: Sequence[dict]) -> dict[str, tuple]:
-    """{comparison name [cell]: (Paired over the declared units, Paired over every record pair
-    as if independent)} of a grid table: values of one unit (e.g. a teacher seed's student
-    seeds) are averaged before pairing."""
+def unit_diffs(p: Prereg, records: Sequence[dict]) -> dict[str, Any]:
+    """{comparison name [cell]: difference} of a grid table over the declared unit: a
+    stats.Paired over seeds, or, when the unit is a draw holding several seeds (unit_fields,
+    e.g. a teacher seed), a stats.TwoLevel: each draw's differences averaged over its seeds,
+    the interval over the draws (judged), every run pooled beside it."""
     from kdjax.reproduce.aggregate import _metric_value
     metric = {m.name: m for m in p.metrics}[p.metric]
     seed_field = p.seed_field
-    fields = p.unit_fields or (seed_field,)
-    unit_axes = [seed_field if f == seed_field else axis_of(f) for f in fields]
-    skip = set(unit_axes) | {p.axis, seed_field} | {axis_of(f) for f in p.fresh}
+    draw = _draw_axis(p)
+    extra = {axis_of(f) for f in p.fresh if f != seed_field}
     by_cell: dict[tuple, dict] = {}
     for r in records:
         params = r["params"]
         value = _metric_value(r, metric)
         if value is None:
             continue
-        cell = tuple((k, v) for k, v in params.items() if k not in skip)
-        unit = tuple(params.get(a) for a in unit_axes)
-        inner = tuple((k, v) for k, v in params.items() if k in skip and k != p.axis)
-        by_cell.setdefault(cell, {}).setdefault(params.get(p.axis), {}).setdefault(
-            unit, {})[inner] = value
+        cell = tuple((k, v) for k, v in params.items()
+                     if k not in extra | {p.axis, seed_field})
+        run = tuple(params.get(a) for a in sorted(extra) + [seed_field])
+        by_cell.setdefault(cell, {}).setdefault(params.get(p.axis), {})[run] = (
+            params.get(draw), value)
     out = {}
     for cell, arms in by_cell.items():
         tag = ", ".join(f"{k.split('.')[-1]}={v}" for k, v in cell)
         for c in p.comparisons:
             a, b = arms.get(c.arm, {}), arms.get(c.baseline, {})
-            units = sorted(set(a) & set(b), key=str)
-            if not units:
+            runs = sorted(set(a) & set(b), key=str)
+            if not runs:
                 continue
-            am, bm, pa, pb = [], [], [], []
-            for u in units:
-                shared = sorted(set(a[u]) & set(b[u]), key=str)
-                if not shared:
-                    continue
-                am.append(np.mean([a[u][k] for k in shared]))
-                bm.append(np.mean([b[u][k] for k in shared]))
-                pa += [a[u][k] for k in shared]
-                pb += [b[u][k] for k in shared]
-            if am:
-                out[c.name + (f" [{tag}]" if tag else "")] = (stats.paired(am, bm),
-                                                            stats.paired(pa, pb))
+            av, bv = [a[k][1] for k in runs], [b[k][1] for k in runs]
+            name = c.name + (f" [{tag}]" if tag else "")
+            out[name] = (stats.two_level(av, bv, [a[k][0] for k in runs]) if draw
+                         else stats.paired(av, bv))
     return out
 
 
+def _draw_axis(p: Prereg) -> str:
+    """The grid axis of the declared unit when it is a draw above the seed ('' otherwise)."""
+    fields = [f for f in p.unit_fields if f != p.seed_field]
+    return axis_of(fields[0]) if fields else ""
+
+
 def runner_diffs(p: Prereg, records: Sequence[dict]) -> dict[str, tuple]:
-    """{comparison name: (Paired, None)} from a runner's paired rows (its last round)."""
+    """{comparison name: Paired} from a runner's paired rows (its last round)."""
     out = {}
     for r in records:
         rows = r["result"].get("paired_rows") or []
@@ -403,23 +410,21 @@ def runner_diffs(p: Prereg, records: Sequence[dict]) -> dict[str, tuple]:
             found = [x for x in rows if x.get("comparison") == c.name and "diff" in x]
             if found:
                 last = max(found, key=lambda x: (x["round"] != "all", str(x["round"]).zfill(9)))
-                out[c.name] = (stats.Paired(**last["diff"]), None)
+                out[c.name] = stats.Paired(**last["diff"])
     return out
 
 
-def verdict(p: Prereg, spec: TableSpec, records: Sequence[dict]) -> dict:
-    """{'status', 'detail', 'arms': {arm: verdict}, 'judged': [stats.Judged], 'pooled':
-    {name: Paired or None}} under the pre-registered rule."""
-    pairs = unit_diffs(p, spec, records) if p.metrics else runner_diffs(p, records)
+def verdict(p: Prereg, records: Sequence[dict]) -> dict:
+    """{'status', 'detail', 'arms': {arm: verdict}, 'judged': [stats.Judged], 'diffs':
+    {name: Paired or TwoLevel}} under the pre-registered rule."""
+    diffs = unit_diffs(p, records) if p.metrics else runner_diffs(p, records)
     missing = [c.name for c in p.comparisons
-               if not any(k == c.name or k.startswith(c.name + " [") for k in pairs)]
-    diffs = {k: v[0] for k, v in pairs.items()}
-    pooled = {k: v[1] for k, v in pairs.items()}
-    if missing or any(d.n < stats.MIN_N for d in diffs.values()):
+               if not any(k == c.name or k.startswith(c.name + " [") for k in diffs)]
+    if missing or any(stats.reported(d).n < stats.MIN_N for d in diffs.values()):
         why = (f"no result for {', '.join(missing)}" if missing else
                f"fewer than {stats.MIN_N} units")
         return {"status": f"confirmation {UNTESTED}", "detail": why, "arms": {}, "judged": [],
-                "pooled": pooled}
+                "diffs": diffs}
     judged = stats.judge(diffs, "greater", 0.0, p.alpha)
     arms = {}
     for c in p.comparisons:
@@ -430,13 +435,15 @@ def verdict(p: Prereg, spec: TableSpec, records: Sequence[dict]) -> dict:
     for arm, readings in arms.items():
         words[arm] = (NOT_HELPFUL if stats.CONTRADICTS in readings else
                       HELPFUL if set(readings) == {stats.SUPPORTS} else INCONCLUSIVE)
-    n = min(d.n for d in diffs.values())
-    status = "confirmation: " + ", ".join(f"{a} {w}" for a, w in words.items()) + f" (n={n})"
+    n = min(stats.reported(d).n for d in diffs.values())
+    unit = " draws" if any(isinstance(d, stats.TwoLevel) for d in diffs.values()) else ""
+    status = ("confirmation: " + ", ".join(f"{a} {w}" for a, w in words.items())
+              + f" (n={n}{unit})")
     name = f"Holm, m = {len(judged)}, α = {p.alpha:g}"
     detail = f"{name}; " + "; ".join(f"{j.name}: {_reading(stats.fmt_judged(j))}"
                                      for j in judged)
     return {"status": status, "detail": detail, "arms": words, "judged": judged,
-            "pooled": pooled}
+            "diffs": diffs}
 
 
 def _reading(text: str) -> str:
@@ -449,7 +456,7 @@ def claim(spec: TableSpec, records: Sequence[dict]) -> tuple[str, str]:
     state, why = run_state(records)
     if state is None:
         return "not a confirmation", why
-    v = verdict(of(spec), spec, records)
+    v = verdict(of(spec), records)
     return v["status"], f"{label(state)}; {v['detail']}"
 
 
@@ -463,7 +470,7 @@ def report_lines(spec: TableSpec, records: Sequence[dict]) -> list[str]:
     changed = (f" The file has changed since (blob {current[:7]} at HEAD, {state['blob'][:7]} "
                "when the run started): the verdict below uses the file as it is now."
                if current and current != state["blob"] else "")
-    v = verdict(p, spec, records)
+    v = verdict(p, records)
     lines = [f"Entry: **{label(state)}**; committed and unmodified when the run started "
              f"({_started(records)}).{changed}",
              f"Declared: comparisons {', '.join(c.name for c in p.comparisons)}; seeds "
@@ -471,11 +478,11 @@ def report_lines(spec: TableSpec, records: Sequence[dict]) -> list[str]:
              + f" (none used by {', '.join(p.exploratory)}); unit: {p.unit}; metric: {p.metric};"
              f" rule: {p.rule()}.", "",
              f"Pre-registered verdict: **{v['status']}** — {v['detail']}.", ""]
-    pooled = {k: d for k, d in v["pooled"].items() if d is not None}
-    if pooled and (p.unit_fields and p.unit_fields != (p.seed_field,)):
-        lines += ["Beside it, not the pre-registered unit: the same differences over every "
-                  "(unit, seed) record pair as if independent (95% t-interval): " + "; ".join(
-                      f"{k}: {stats.fmt_paired(d)}" for k, d in pooled.items()) + ".", ""]
+    two = {k: d for k, d in v["diffs"].items() if isinstance(d, stats.TwoLevel)}
+    if two:
+        lines += ["Each comparison at 95% over the pre-registered unit, with every run pooled "
+                  "beside it (within-teacher; not the unit judged): " + "; ".join(
+                      f"{k}: {stats.fmt_two_level(d)}" for k, d in two.items()) + ".", ""]
     return lines
 
 
