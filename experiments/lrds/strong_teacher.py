@@ -16,7 +16,11 @@ per cell); `lrds_strong_teacher_scorers` runs KD+DS with each DS scorer (`SCORER
 per-example loss among them) at `SCORER_TEMPERATURE`.
 
 Hyper-parameters [ours], chosen on the 2k validation split (never test): the teacher trains
-`TEACHER_EPOCHS` epochs (3 gave 85.4% test, no better than the students; 10 give 89.1%); the
+`TEACHER_EPOCHS` epochs, the choice of `choose_teacher_epochs` (the fewest epochs within one
+binomial SE of the best validation accuracy) over `TEACHER_EPOCH_GRID` on teacher seed 0
+(`python -m launch.reproduce --table=lrds_strong_teacher_epochs`, 2026-12-07: validation
+accuracy 85.10 / 87.50 / 89.25 / 89.45% at 3 / 5 / 10 / 15 epochs; best 89.45%, SE 0.69 pts,
+so 10 epochs); the
 KD weights λ1/λ2 per T from {0.5/0.5, 0.9/0.1} by KD's validation accuracy (seeds 0-1, T = 2:
 0.9/0.1 84.35% vs 0.5/0.5 84.10%; T = 4: 0.5/0.5 84.10% vs 0.9/0.1 83.73%); student lr 0.05,
 4 epochs as in the other reduced runs; η = 0.8 and |D^t| = 80% (the paper's). The DS warm-up
