@@ -20,7 +20,7 @@ import copy
 import difflib
 import functools
 import json
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import ml_collections
 
@@ -135,6 +135,36 @@ def mount(config: ml_collections.ConfigDict, method: str) -> None:
                           "config section; set SECTION to another name")
     with config.unlocked():
         config[name] = methods.declaration(method).section()
+
+
+def mount_flagged(config: ml_collections.ConfigDict, overrides: Iterable[str]) -> list[str]:
+    """Mount the section of every method under kdjax/methods/ that a command-line override sets
+    a field of (`overrides`: the paths after `--config.`, e.g. 'disk.top_k') and `config`
+    lacks, with its defaults, before the overrides are applied: a composed method's fields
+    (LR+DS's base, RAD's retraining method) are then set like the selected method's. Returns
+    the sections mounted."""
+    out = []
+    for path in overrides:
+        name = path.split(".", 1)[0]
+        if name not in config and name in known_sections():
+            mount(config, known_sections()[name])
+            out.append(name)
+    return out
+
+
+def check_flagged(config: ml_collections.ConfigDict, overrides: Iterable[str]) -> None:
+    """Raise ConfigError when a command-line override sets a field of a method's section the
+    run does not read (`selected` would drop it, and the setting with it)."""
+    kept = selected(config)
+    for path in overrides:
+        name = path.split(".", 1)[0]
+        if name in known_sections() and name not in kept:
+            reads = [s for s in map(methods.section_name, uses(copy.deepcopy(config))) if s]
+            which = f" (it reads {', '.join(reads)})" if reads else ""
+            raise ConfigError(
+                f"--config.{path}: method {config.method!r} does not read section {name!r}"
+                f"{which}; select {known_sections()[name]!r} with --config.method or a "
+                "composing field such as lrds.base / active.retrain")
 
 
 def uses(config: ml_collections.ConfigDict) -> list[str]:

@@ -23,14 +23,43 @@ import os
 import re
 import sys
 
+import ml_collections
 from absl import app, flags, logging
 from ml_collections import config_flags
 
 from launch import failures
 from launch import runtime
 
+
+def overrides(argv: list[str]) -> list[str]:
+    """The config paths `--config.<path>=...` overrides in `argv` (flag files expanded)."""
+    argv = flags.FLAGS.read_flags_from_files(argv, force_gnu=False)
+    return [m.group(1) for m in map(re.compile(r"^--?(?:no)?config\.([^=]+)").match, argv) if m]
+
+
+class _MountFlagged:
+    """The parser of --config (config_flags' own, wrapped): the file's config with the section
+    of each method whose fields `--config.<section>.<field>` sets mounted
+    (kdjax.config.mount_flagged) before config_flags applies the overrides, e.g.
+    `--config.lrds.base=disk --config.disk.top_k=5`."""
+
+    def __init__(self, parser):
+        self._parser = parser
+
+    def parse(self, path):
+        config = self._parser.parse(path)
+        if isinstance(config, ml_collections.ConfigDict):
+            from kdjax import config as config_lib
+            config_lib.mount_flagged(config, overrides(sys.argv))
+        return config
+
+    def __getattr__(self, name):
+        return getattr(self._parser, name)
+
+
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to an experiments/ config file.",
                                           lock_config=True)
+flags.FLAGS["config"].parser = _MountFlagged(flags.FLAGS["config"].parser)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Directory for checkpoints, logs and results.")
 _MULTIHOST = flags.DEFINE_bool("multihost", False,
                                "Call jax.distributed.initialize() (multi-host TPU/GPU slices).")
@@ -62,6 +91,7 @@ def run(config, workdir: str) -> dict:
                                        "checkpoints and results")
     runtime.apply()
     runtime.start(_MULTIHOST.value)   # join the job; failures and SIGTERM end every process
+    config_lib.check_flagged(config, overrides(sys.argv))   # no override silently dropped
     config = config_lib.selected(config)   # the base + the sections of the method it runs
     config_lib.validate(config)
     from kdjax import placement

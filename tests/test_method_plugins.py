@@ -177,6 +177,30 @@ def test_a_method_added_later_leaves_existing_workdirs_resumable(tmp_path):
     assert "holds a finished run" in out.stdout
 
 
+def test_a_composed_methods_fields_are_set_on_the_command_line(tmp_path):
+    """`--config.<section>.<field>` of a method the selected one composes (LR+DS's base) mounts
+    that section before the flags apply, and the run records it; a field of a method's section
+    the run does not read is refused in one line instead of being dropped."""
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=1")
+    out = _main("--config=tests/configs/tiny.py:kd", f"--workdir={tmp_path / 'kd'}",
+                "--config.disk.top_k=3", *ONE, env=env)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1] == (
+        "error: --config.disk.top_k: method 'kd' does not read section 'disk'; select 'disk' "
+        "with --config.method or a composing field such as lrds.base / active.retrain")
+    assert not (tmp_path / "kd").exists()
+    work = tmp_path / "lr_disk"
+    out = _main("--config=tests/configs/tiny.py:lrds", f"--workdir={work}",
+                "--config.lrds.base=disk", "--config.disk.top_k=3", "--config.disk.lam_min=0.5",
+                "--config.lrds.ds.enabled=False", *ONE, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    recorded = json.loads((work / "config.json").read_text())
+    assert set(recorded) == config_lib.BASE_KEYS | {"lrds", "disk"}
+    assert recorded["lrds"]["base"] == "disk"
+    assert (recorded["disk"]["top_k"], recorded["disk"]["lam_min"]) == (3, 0.5)
+    assert json.loads((work / "results.json").read_text())["method"] == "lrds"
+
+
 @pytest.mark.slow  # ~1 min on 2 loaded cores: `make test-slow`
 def test_a_single_file_method_runs_with_its_own_section(tmp_path):
     fancy = str(tmp_path / "fancy")
