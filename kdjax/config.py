@@ -108,15 +108,6 @@ def _base() -> ml_collections.ConfigDict:
     c.train.checkpoint_every_steps = 200
     c.train.keep_checkpoints = 2
 
-    # What the paper claims about arms of a comparison (kdjax/methods/rad/paired.py judges it):
-    c.claim = ml_collections.ConfigDict()
-    c.claim.text = ""               # the claim in words ('' = none)
-    c.claim.kind = "greater"        # greater | not_worse | equal (reproduce/stats.py)
-    c.claim.pairs = ()              # ((a, b), ...): the claimed differences a − b
-    c.claim.on = "all"              # all (mean over rounds 1..T) | last (the last round)
-    c.figure = ""                   # the paper figure / panel a config reproduces (reports)
-    c.panel = ""
-
     c.mesh = ml_collections.ConfigDict()
     c.mesh.axes = (("data", -1),)
     return c
@@ -269,17 +260,25 @@ def _declared(path: str, declared: dict) -> bool:
     return path in declared or any(path.startswith(f + ".") for f in _FREE)
 
 
+# Fields that moved: {path now: the path a config.json written before the move holds}.
+MOVED = {"active.claim": "claim"}   # RAD's claim, a base section before it moved to RAD's
+
+
 def comparable(old: dict, new: dict) -> tuple[dict[str, Any], dict[str, Any]]:
     """The flat fields a resumed run compares, of a recorded config (`old`, config.json) and of
     the run's (`new`, its JSON form): the fields of `new` only — another method's section
-    recorded beside them is not this run's — with a field the record predates (a field added to
-    the method since) taken at its default."""
+    recorded beside them is not this run's — a field that moved read at its former path
+    (`MOVED`), and a field the record predates (a field added to the method since) taken at
+    its default."""
     b = flat_fields(new)
     defaults = {}
     if "train" in new:
         spec = schema(ml_collections.ConfigDict(new))
         defaults = flat_fields(json.loads(json.dumps(spec.to_dict(), default=str)))
     a = flat_fields(old)
+    for now, before in MOVED.items():
+        a.update({now + k[len(before):]: v for k, v in a.items()
+                  if k.startswith(before + ".") and now + k[len(before):] not in a})
     return {k: a[k] if k in a else defaults.get(k) for k in b}, b
 
 

@@ -209,7 +209,7 @@ def shrink(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
         a.strategies = tuple(a.strategies)[:STRATEGIES]
         keep = lambda pairs: tuple(p for p in pairs if set(p) <= set(a.strategies))
         a.pairs = keep(a.pairs)
-        c.claim.pairs = keep(c.claim.pairs)
+        a.claim.pairs = keep(a.claim.pairs)
         train_n = a.num_labeled + 2 * a.budget
     d.max_train_examples = train_n + d.num_validation
     d.max_test_examples = EVAL

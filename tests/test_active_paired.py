@@ -48,8 +48,8 @@ def test_compare_report_prints_paired_intervals():
     margin = [[0.70, 0.74, 0.76], [0.72, 0.75, 0.79], [0.69, 0.74, 0.75]]
     per_trial = [_trial({"rad": r, "margin": m}) for r, m in zip(rad, margin)]
     c = ml_collections.ConfigDict({"active": {"strategies": ("rad", "margin")}})
-    c.claim = ml_collections.ConfigDict({"text": "RAD beats MARGIN", "kind": "greater",
-                                         "pairs": (("rad", "margin"),), "on": "all"})
+    c.active.claim = ml_collections.ConfigDict({"text": "RAD beats MARGIN", "kind": "greater",
+                                                "pairs": (("rad", "margin"),), "on": "all"})
     rows = paired.paired_rows(per_trial, paired.comparisons(c), 2)
     assert [r["round"] for r in rows] == [1, 2, "all"]
     last = [r for r in rows if r["round"] == 2][0]["diff"]
@@ -77,8 +77,8 @@ def test_report_claim_summary_is_one_holm_family_over_points():
     comparisons form one Holm family (m = 2 here); n = 2 trials leave the claim untested."""
     from kdjax.reproduce import aggregate, stats
     c = ml_collections.ConfigDict({"active": {"strategies": ("rad", "margin")}})
-    c.claim = ml_collections.ConfigDict({"text": "RAD beats MARGIN", "kind": "greater",
-                                         "pairs": (("rad", "margin"),), "on": "all"})
+    c.active.claim = ml_collections.ConfigDict({"text": "RAD beats MARGIN", "kind": "greater",
+                                                "pairs": (("rad", "margin"),), "on": "all"})
     gains = {200: (0.10, 0.11, 0.12), 500: (0.05, 0.06, 0.07)}   # all-rounds rad − margin
     recs = []
     for a, g in gains.items():
@@ -102,8 +102,8 @@ def test_report_claim_summary_of_old_records_is_the_worst_point_with_n():
     per_trial = [_trial({"rad": [0.7, 0.8, 0.8], "margin": [0.7, 0.7, 0.7]}),
                  _trial({"rad": [0.7, 0.81, 0.8], "margin": [0.7, 0.7, 0.72]})]
     c = ml_collections.ConfigDict({"active": {"strategies": ("rad", "margin")}})
-    c.claim = ml_collections.ConfigDict({"text": "RAD beats MARGIN", "kind": "greater",
-                                         "pairs": (("rad", "margin"),), "on": "all"})
+    c.active.claim = ml_collections.ConfigDict({"text": "RAD beats MARGIN", "kind": "greater",
+                                                "pairs": (("rad", "margin"),), "on": "all"})
     claim = {k: v for k, v in paired.judge_claim(c, per_trial).items() if k != "diffs"}
     good = {"paired_rows": paired.paired_rows(per_trial, paired.comparisons(c), 2),
             "claim": claim}

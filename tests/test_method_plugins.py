@@ -2,6 +2,7 @@
 records only the sections it reads, and a workdir made before a method (or a field) was added
 still resumes."""
 import ast
+import copy
 import json
 import os
 import pathlib
@@ -113,6 +114,31 @@ def test_a_workdir_recorded_with_every_section_resumes(tmp_path):
     config.lrds.ds.fraction = 0.5
     with pytest.raises(workdir_lib.WorkdirError, match="lrds.ds.fraction: 0.8 -> 0.5"):
         workdir_lib.check_config(str(tmp_path), config_lib.selected(config))
+
+
+def test_a_workdir_recorded_with_the_claim_in_the_base_resumes(tmp_path):
+    """config.json as written while `claim`, `figure` and `panel` were base fields: a RAD
+    comparison (its claim now `active.claim`) and a KD run still resume, and a changed claim is
+    still refused; no run carries those fields now but RAD's own claim."""
+    from experiments import quickstart
+    assert not {"claim", "figure", "panel"} & config_lib.BASE_KEYS
+    config = quickstart.get_config()
+    new = json.loads(json.dumps(config_lib.selected(config).to_dict(), default=str))
+    old = copy.deepcopy(new)
+    old["claim"] = {k: v for k, v in old["active"].pop("claim").items() if k != "margin"}
+    old.update(figure="rad_fig3", panel="cifar10:resnet:e4:A1000:b500:T2")
+    _record(str(tmp_path / "rad"), old)
+    workdir_lib.check_config(str(tmp_path / "rad"), config_lib.selected(config))
+    config.active.claim.kind = "not_worse"
+    with pytest.raises(workdir_lib.WorkdirError,
+                       match="active.claim.kind: 'greater' -> 'not_worse'"):
+        workdir_lib.check_config(str(tmp_path / "rad"), config_lib.selected(config))
+    kd = config_lib.selected(tiny.get_config("kd"))
+    old = json.loads(json.dumps(kd.to_dict(), default=str))
+    old.update(claim={"text": "", "kind": "greater", "pairs": [], "on": "all"}, figure="",
+               panel="")
+    _record(str(tmp_path / "kd"), old)
+    workdir_lib.check_config(str(tmp_path / "kd"), kd)
 
 
 FANCY = '''\

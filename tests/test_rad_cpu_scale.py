@@ -36,9 +36,9 @@ def test_every_rad_cpu_entry_is_its_own_run():
     seen = set()
     for c in configs:
         seeds = set(range(c.seed, c.seed + c.active.num_trials))
-        assert not seeds & seen, c.figure
+        assert not seeds & seen, c.scale_note
         seen |= seeds
-        assert c.claim.pairs and c.claim.kind in ("greater", "not_worse", "equal")
+        assert c.active.claim.pairs and c.active.claim.kind in ("greater", "not_worse", "equal")
     first, last = (d7_svhn_grid.get_config(f"cpu:{cells[i]}") for i in (0, -1))
     assert (first.model.kwargs.widths, first.active.num_labeled, first.active.budget) != \
         (last.model.kwargs.widths, last.active.num_labeled, last.active.budget)

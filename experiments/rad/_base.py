@@ -34,8 +34,9 @@ def set_claim(c: ml_collections.ConfigDict, text: str, kind: str, baselines, arm
     """The paper's claim about `arm` − each baseline, judged by kdjax.methods.rad.paired on the
     paired differences ('greater': outperforms; 'not_worse': matches or improves; 'equal': no
     significant change); printed by the compare runner and the reproduce report."""
-    c.claim = ml_collections.ConfigDict({"text": text, "kind": kind, "on": on,
-                                         "pairs": tuple((arm, b) for b in baselines)})
+    claim = c.active.claim
+    claim.text, claim.kind, claim.on = text, kind, on
+    claim.pairs = tuple((arm, b) for b in baselines)
     return c
 
 

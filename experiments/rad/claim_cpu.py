@@ -27,7 +27,6 @@ Arg: 'cpu' (|A| = 500) or 'cpu:A<|A|>'; there is no full-scale version (Fig. 3 i
 """
 from __future__ import annotations
 
-import ml_collections
 
 from experiments.rad import _base
 
@@ -58,9 +57,9 @@ def get_config(arg: str | None = None):
     c.active.pairs = (("rad", "margin"), ("rad", "uniform"), ("margin", "uniform"),
                       ("rad@m=oracle", "rad"), ("oracle_margin", "margin"),
                       ("oracle_margin", "rad"))
-    c.claim = ml_collections.ConfigDict({
-        "text": "RAD outperforms MARGIN and UNIFORM (Sec. 4, Fig. 3)", "kind": "greater",
-        "pairs": (("rad", "margin"), ("rad", "uniform")), "on": "all"})
+    c.active.claim.text = "RAD outperforms MARGIN and UNIFORM (Sec. 4, Fig. 3)"
+    c.active.claim.kind, c.active.claim.on = "greater", "all"
+    c.active.claim.pairs = (("rad", "margin"), ("rad", "uniform"))
     c.scale_note = (
         f"reduced scale for a 2-core CPU, no paper counterpart: offline Fashion-MNIST, CNN "
         f"teacher (widths 32/64, 30 epochs) trained on the |A| hard labels (|A| = the "
@@ -70,6 +69,4 @@ def get_config(arg: str | None = None):
         f"from the 1,000-image validation split, paired trials with seeds {c.seed}, "
         f"{c.seed + 1}, ...; oracle_margin reads the teacher's correctness (a bound, not a "
         f"method)")
-    c.figure = "rad_claim_cpu"
-    c.panel = f"A{a}"
     return c

@@ -24,6 +24,4 @@ def get_config(arg: str | None = None):
     _base.set_claim(c, "RAD achieves a higher final test accuracy than STANDARD MARGIN and "
                     "UNIFORM (D.3, Fig. 5, first column)", "greater", ("margin", "uniform"),
                     on="last")
-    c.figure = "rad_fig5_d3"
-    c.panel = f"{ds}:{pair}:e{e}:A{a}:b{b}:T{t}"
     return c

@@ -31,6 +31,4 @@ def get_config(arg: str | None = None):
                      "teacher is never queried; counted as label queries) and m = 0.05n")
     _base.set_claim(c, "RAD matches or improves on the best-performing active learning "
                     "technique (D.4, Fig. 6)", "not_worse", STRATEGIES[1:])
-    c.figure = "rad_fig6_d4"
-    c.panel = f"{ds}:{pair}:e{e}:A{a}:b{b}:T{t}"
     return c

@@ -34,6 +34,4 @@ def get_config(arg: str | None = None):
         _base.own_seeds(c, "rad_fig7_d5")
     _base.set_claim(c, "the default w = 1 − m/n performs as well as every fixed w (within one "
                     "std of the best; D.5, Fig. 7)", "not_worse", c.active.strategies[1:])
-    c.figure = "rad_fig7_d5"
-    c.panel = f"{ds}:{pair}:e{e}:A{a}:b{b}:T{t}"
     return c

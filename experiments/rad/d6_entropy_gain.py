@@ -20,6 +20,4 @@ def get_config(arg: str | None = None):
                                                    STRATEGIES, full_trials=5)
     _base.set_claim(c, "entropy gains instead of margin gains lead to no significant change "
                     "(D.6, Fig. 8)", "equal", ("rad_entropy",))
-    c.figure = "rad_fig8_d6"
-    c.panel = f"{ds}:{pair}:e{e}:A{a}:b{b}:T{t}"
     return c

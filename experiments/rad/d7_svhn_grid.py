@@ -78,6 +78,4 @@ def get_config(arg: str | None = None):
     c.active.strategies = STRATEGIES
     _base.set_claim(c, "RAD performs better or at least as well as (STANDARD) MARGIN and "
                     "UNIFORM (D.7, Figs. 9-16)", "not_worse", ("margin", "uniform"))
-    c.figure = "rad_fig9_d7"
-    c.panel = cell
     return c

@@ -76,6 +76,4 @@ def get_config(arg: str | None = None):
                          f"panel's trials use seeds {c.seed}, {c.seed + 1}, ...")
     _base.set_claim(c, "RAD consistently outperforms competing approaches (Sec. 4.1, Fig. 3)",
                     "greater", [s for s in c.active.strategies if s != "rad"])
-    c.figure = "rad_fig3"
-    c.panel = f"{ds}:{pair}:e{e}:A{a}:b{b}:T{t}"
     return c

@@ -69,7 +69,6 @@ def get_config(arg: str | None = None):
 
 
 def _claim(c):
-    c.figure = "rad_fig4"
     return _base.set_claim(c, "RAD consistently improves upon the compared strategies on "
                            "ImageNet (Sec. 4.2, Fig. 4)", "greater",
                            [s for s in STRATEGIES if s != "rad"])

@@ -4,7 +4,7 @@ One teacher per trial (trained on that trial's labeled set |A|), then Alg. 1 wit
 of `config.active.strategies`; prints the per-round test accuracy table (mean ± sample std over
 trials) and, because the strategies of a trial share its split, teacher, round-0 student and
 seed, the paired differences between strategies with their 95% t-intervals and n
-(kdjax.reproduce.stats); `config.claim` (optional) names the differences the paper claims and
+(kdjax.reproduce.stats); `config.active.claim` (optional) names the differences the paper claims and
 how to judge them. This is the README demo at CPU scale.
 
 A strategy name may carry a variant, 'rad@w=0.3' (RAD with a fixed w, App. D.5) or

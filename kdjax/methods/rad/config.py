@@ -30,10 +30,22 @@ def section() -> ml_collections.ConfigDict:
     #                              targets, or a method ('kd', 'lrds', 'alm', 'disk'); queried
     #                              points carry the teacher's arg-max as their label
     a.retrains = ("kd", "lrds", "alm")   # papers.rad.compose_active: compared side by side
+    # What the paper claims about the compared strategies (kdjax/methods/rad/paired.py judges
+    # it on the paired differences; printed by the compare runner and the reproduce report):
+    a.claim = ml_collections.ConfigDict()
+    a.claim.text = ""            # the claim in words ('' = none)
+    a.claim.kind = "greater"     # greater | not_worse | equal (kdjax/reproduce/stats.py)
+    a.claim.pairs = ()           # ((a, b), ...): the claimed differences a − b
+    a.claim.on = "all"           # all (mean over rounds 1..T) | last (the last round)
+    a.claim.margin = 0.0         # δ of kinds 'not_worse' / 'equal' (accuracy fraction)
     return a
 
 
 CHECKS = {
+    "claim.kind": (lambda v: v in ("greater", "not_worse", "equal"),
+                   "one of ('greater', 'not_worse', 'equal')"),
+    "claim.on": (lambda v: v in ("all", "last"), "'all' or 'last'"),
+    "claim.margin": (lambda v: v >= 0, ">= 0"),
     "retrain": (lambda v: bool(v) and v not in ("rad", "rad_compare"),
                 "'kl' or a method with make_method (e.g. 'kd', 'lrds', 'alm', 'disk')"),
 }

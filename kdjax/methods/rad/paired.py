@@ -3,7 +3,7 @@
 Every strategy of a trial shares that trial's split, teacher, round-0 student and seed, so two
 strategies are compared by their per-trial accuracy differences (kdjax.reproduce.stats.paired):
 per round t ≥ 1, and over all rounds (each trial's mean accuracy over rounds 1..T, one number
-per trial). `config.claim` states what the paper claims about such differences:
+per trial). `config.active.claim` states what the paper claims about such differences:
 
     claim.text   the claim in words (e.g. "RAD outperforms MARGIN and UNIFORM (Fig. 3)")
     claim.kind   'greater' | 'not_worse' | 'equal' (the rule of stats.claim_status)
@@ -36,7 +36,7 @@ def comparisons(config) -> list[tuple[str, str]]:
     pairs = [tuple(p) for p in (config.active.get("pairs") or ())]
     if not pairs:
         pairs = [(strategies[0], s) for s in strategies[1:]]
-    claim = config.get("claim")
+    claim = config.active.get("claim")
     for p in (claim.get("pairs") or () if claim else ()):
         if tuple(p) not in pairs:
             pairs.append(tuple(p))
@@ -62,8 +62,9 @@ def paired_rows(per_trial: list[dict], pairs, rounds: int) -> list[dict]:
 
 
 def judge_claim(config, per_trial: list[dict]) -> dict | None:
-    """{'text', 'kind', 'on', 'status', 'detail'} for `config.claim`, or None without one."""
-    claim = config.get("claim")
+    """{'text', 'kind', 'on', 'status', 'detail'} for `config.active.claim`, or None without
+    one."""
+    claim = config.active.get("claim")
     if not claim or not claim.get("pairs") or not per_trial:
         return None
     on = claim.get("on", "all")
