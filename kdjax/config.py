@@ -129,17 +129,25 @@ def mount(config: ml_collections.ConfigDict, method: str) -> None:
 
 
 def mount_flagged(config: ml_collections.ConfigDict, overrides: Iterable[str]) -> list[str]:
-    """Mount the section of every method under kdjax/methods/ that a command-line override sets
-    a field of (`overrides`: the paths after `--config.`, e.g. 'disk.top_k') and `config`
-    lacks, with its defaults, before the overrides are applied: a composed method's fields
-    (LR+DS's base, RAD's retraining method) are then set like the selected method's. Returns
-    the sections mounted."""
+    """Make room in `config` for command-line overrides (`overrides`: the paths after
+    `--config.`, e.g. 'disk.top_k') before they are applied: mount the section of every method
+    under kdjax/methods/ that an override sets a field of and `config` lacks (with its
+    defaults), so a composed method's fields (LR+DS's base, RAD's retraining method) are set
+    like the selected method's; and add a key an override gives a free-form constructor dict
+    (`model.kwargs.width`) as a placeholder the override fills with any Python literal.
+    Returns the sections mounted."""
     out = []
     for path in overrides:
         name = path.split(".", 1)[0]
         if name not in config and name in known_sections():
             mount(config, known_sections()[name])
             out.append(name)
+        parent, _, key = path.rpartition(".")
+        if parent in _FREE and key and name in config:
+            free = config[name][parent.split(".", 1)[1]]
+            if key not in free:
+                with free.unlocked():
+                    free[key] = ml_collections.FieldReference(None, field_type=object)
     return out
 
 

@@ -39,6 +39,38 @@ def test_unknown_method_is_a_clear_error(tmp_path):
     assert "config.method='kdd' is unknown" in out.stderr
 
 
+def test_a_new_constructor_argument_reaches_the_model(tmp_path):
+    """`--config.model.kwargs.<key>` the config file did not set is passed to the
+    constructor (any Python literal); one the model does not take is one line naming it."""
+    out = subprocess.run(_cmd(tmp_path, "--config.model.kwargs.width=3"), cwd=ROOT,
+                         env=_env(), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1] == (
+        "error: model 'mlp' does not take the constructor arguments ['hidden', 'width'] "
+        "(model.kwargs / teacher.kwargs): MLP.__init__() got an unexpected keyword argument "
+        "'width'")
+
+
+def test_new_constructor_arguments_parse_as_literals(monkeypatch):
+    """The entry point's --config parser: a new `model.kwargs` key takes a Python literal of
+    any type, an existing one keeps its own, beside a composed method's field."""
+    from absl import flags
+    from ml_collections import config_flags
+
+    from launch import main
+    argv = ["main", f"--config={CONFIG}:lrds", "--config.model.kwargs.widths=(4, 8)",
+            "--config.model.kwargs.name=wide", "--config.model.kwargs.hidden=(16,)",
+            "--config.lrds.base=disk", "--config.disk.top_k=3"]
+    monkeypatch.setattr(sys, "argv", argv)
+    values = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", None, "config", flag_values=values)
+    values["config"].parser = main._MountFlagged(values["config"].parser)
+    values(argv)
+    c = values.config
+    assert dict(c.model.kwargs) == {"hidden": (16,), "widths": (4, 8), "name": "wide"}
+    assert (c.lrds.base, c.disk.top_k) == ("disk", 3)
+
+
 @pytest.mark.slow  # ~54 s on 2 cores (2026-12-03): `make test-slow`
 def test_sigkill_mid_training_then_resume_matches_uninterrupted(tmp_path):
     full, cut = tmp_path / "full", tmp_path / "cut"

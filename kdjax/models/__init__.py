@@ -12,7 +12,7 @@ from typing import Callable
 
 import flax.linen as nn
 
-from kdjax import import_path
+from kdjax import errors, import_path
 from kdjax.models import (cnn, custom, densenet, mlp, mobilenet, mobilenet_v2, resnet,
                           resnet_cifar, resnet_v2, shufflenet_v2, vgg, wrn)
 
@@ -43,7 +43,13 @@ def get_model(name: str, num_classes: int, **kw) -> nn.Module:
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; known models: {', '.join(list_models())} "
                          "(or your own as 'package.module:Constructor', docs/custom_models.md)")
-    return _REGISTRY[name](num_classes, **kw)
+    try:
+        return _REGISTRY[name](num_classes, **kw)
+    except TypeError as err:   # a constructor argument the model does not take
+        if "unexpected keyword argument" not in str(err):
+            raise
+        raise errors.ConfigError(f"model {name!r} does not take the constructor arguments "
+                                 f"{sorted(kw)} (model.kwargs / teacher.kwargs): {err}") from None
 
 
 from kdjax.models.from_torch import ConversionError, from_torch, load_teacher_variables  # noqa: E402
