@@ -145,7 +145,7 @@ def mount_flagged(config: ml_collections.ConfigDict, overrides: Iterable[str]) -
         parent, _, key = path.rpartition(".")
         if parent in _FREE and key and name in config:
             free = config[name][parent.split(".", 1)[1]]
-            if key not in free:
+            if isinstance(free, ml_collections.ConfigDict) and key not in free:
                 with free.unlocked():
                     free[key] = ml_collections.FieldReference(None, field_type=object)
     return out
