@@ -5,6 +5,7 @@ disk.guide_start ('budget') / disk.guide_logit_cap (a guide kept out of saturati
 gap-heavy 1D sampling (global minimum strictly best), best-validation selection, the KD grid and
 the Table 1 claim verdict.
 """
+import json
 from fractions import Fraction
 
 import jax
@@ -16,6 +17,7 @@ import pytest
 from kdjax.methods.disk import config as disk_config
 from kdjax.methods.disk import guide as disk_guide
 from kdjax.methods.disk import loss as disk
+from kdjax.reproduce import stats
 from papers.disk import table1 as R
 from papers.disk import toy_problems as P
 from papers.disk import toys as T
@@ -198,37 +200,100 @@ def test_kd_grid_is_the_papers_scan():
 
 
 def _fake(problem, counts: dict, n=20):
-    """A run_toy-shaped result: method -> the first `k` of n runs land in the global minimum."""
+    """A merged run_toy-shaped result (table1.merge_draws): method -> per draw, the first k of
+    its n runs land in the global minimum (CE's runs shuffled); one entry per (data, teacher)
+    draw, labelled 100, 101, ..."""
     glob = P.GLOBAL_MINIMUM[problem]
     methods = {}
-    for m, k in counts.items():
-        minima = [glob] * k + ["A"] * (n - k)
-        rng = np.random.default_rng(len(m))
-        minima = list(np.array(minima)[rng.permutation(n)]) if m == "ce" else minima
+    for m, ks in counts.items():
+        minima = []
+        for j, k in enumerate(ks):
+            draw = [glob] * k + ["A"] * (n - k)
+            rng = np.random.default_rng(len(m) + j)
+            minima += list(np.array(draw)[rng.permutation(n)]) if m == "ce" else draw
         methods[m] = {"by_selection": {s: {"minima": minima} for s in R.SELECTIONS}}
-    return {"problem": problem, "methods": methods, "select": "last"}
+    draws = len(next(iter(counts.values())))
+    return {"problem": problem, "methods": methods, "select": "last",
+            "draw": [100 + j for j in range(draws) for _ in range(n)],
+            "seeds": [100 + j for j in range(draws)]}
 
 
 def test_claim_verdicts():
-    good = {"intervals_1d": _fake("intervals_1d", {"ce": 2, "kd_grid": 3, "disk": 18}),
-            "gaussians_2d": _fake("gaussians_2d", {"ce": 1, "kd_grid": 5, "disk": 19})}
+    """Judged on the interval over (data, teacher) draws (n = 4 draws of 20 runs)."""
+    good = {"intervals_1d": _fake("intervals_1d", {"ce": [2, 3, 1, 2], "kd_grid": [3, 4, 5, 3],
+                                                   "disk": [18, 17, 19, 16]}),
+            "gaussians_2d": _fake("gaussians_2d", {"ce": [1, 2, 1, 0], "kd_grid": [5, 4, 6, 5],
+                                                   "disk": [19, 18, 17, 19]})}
     claim = R.judge(good, "disk", "last")
     assert set(claim) == {"status", "detail", "text", "kind", "on"}
-    assert claim["status"] == "claim reproduced" and "n=20" in claim["detail"]
-    # DiSK 7 vs CE 8 of 20: a mean below 0 whose interval spans 0 is inconclusive ...
-    unclear = {"intervals_1d": _fake("intervals_1d", {"ce": 8, "kd_grid": 6, "disk": 7}),
-               "gaussians_2d": _fake("gaussians_2d", {"ce": 1, "kd_grid": 5, "disk": 19})}
+    assert claim["status"] == "claim reproduced" and "n=4)" in claim["detail"]
+    # DiSK about CE's level: a mean difference whose interval spans 0 is inconclusive ...
+    unclear = {"intervals_1d": _fake("intervals_1d", {"ce": [8, 6, 9, 7],
+                                                      "kd_grid": [6, 6, 6, 6],
+                                                      "disk": [7, 8, 6, 9]}),
+               "gaussians_2d": good["gaussians_2d"]}
     assert R.judge(unclear, "disk", "last")["status"] == "claim inconclusive"
-    # ... DiSK 0 vs CE 18 of 20 excludes the claimed effect (Holm over the 4 comparisons)
-    bad = {"intervals_1d": _fake("intervals_1d", {"ce": 18, "kd_grid": 6, "disk": 0}),
-           "gaussians_2d": _fake("gaussians_2d", {"ce": 1, "kd_grid": 5, "disk": 19})}
+    # ... DiSK far below CE on every draw excludes the claimed effect (Holm over the 4)
+    bad = {"intervals_1d": _fake("intervals_1d", {"ce": [18, 17, 19, 18],
+                                                  "kd_grid": [6, 6, 7, 5],
+                                                  "disk": [0, 1, 0, 2]}),
+           "gaussians_2d": good["gaussians_2d"]}
     claim = R.judge(bad, "disk", "last")
     assert claim["status"] == "claim not reproduced" and "Holm, m = 4" in claim["detail"]
     # our construction (problem != toy name) is not part of the paper's claim
-    ours = {"gap": _fake("intervals_1d", {"ce": 20, "kd_grid": 20, "disk": 0}), **good}
+    ours = {"gap": _fake("intervals_1d", {"ce": [20] * 4, "kd_grid": [20] * 4,
+                                          "disk": [0] * 4}), **good}
     assert R.judge(ours, "disk", "last")["status"] == "claim reproduced"
     d = R.paired_global(good["intervals_1d"], "last")[("disk", "ce")]
-    assert d.n == 20 and d.mean == pytest.approx(0.8)
+    assert (d.draws.n, d.runs.n) == (4, 80)
+    assert d.draws.mean == pytest.approx((16 + 14 + 18 + 14) / 4 / 20)
+    # one draw of many runs is one teacher: the method's claim is untested (n = 1 draw)
+    single = {k: _fake(v["problem"], {"ce": [2], "kd_grid": [3], "disk": [18]}, n=100)
+              for k, v in good.items()}
+    claim = R.judge(single, "disk", "last")
+    assert claim["status"] == "claim untested" and "n=1" in claim["detail"]
+    assert R.paired_global(single["intervals_1d"], "last")[("disk", "ce")].runs.n == 100
+
+
+def test_table_family_is_one_holm_family():
+    """config.holm='table': every DiSK-like method x both selections x the paper's toys x
+    (CE, KD grid) in one Holm family; each claim reads its comparisons off that family."""
+    good = {"intervals_1d": _fake("intervals_1d", {"ce": [2, 3, 1, 2], "kd_grid": [3, 4, 5, 3],
+                                                   "disk": [18, 17, 19, 16],
+                                                   "disk_norm": [4, 3, 1, 4]}),
+            "gaussians_2d": _fake("gaussians_2d", {"ce": [1, 2, 1, 0], "kd_grid": [5, 4, 6, 5],
+                                                   "disk": [19, 18, 17, 19],
+                                                   "disk_norm": [3, 4, 2, 1]})}
+    family, summary = R.judge_family(good, ("disk", "disk_norm"))
+    assert len(family) == 16 and summary["holm"] == "Holm, m = 16, α = 0.05"
+    ref = stats.judge(R.comparisons(good, ("disk", "disk_norm"), R.SELECTIONS))
+    assert [(j.name, j.p_holm) for j in ref] == [(j.name, j.p_holm) for j in family.values()]
+    claim = R.judge(good, "disk", "last", family)
+    assert claim["status"] == "claim reproduced" and "m = 16" in claim["detail"]
+    assert R.judge(good, "disk_norm", "last", family)["status"] != "claim reproduced"
+    name = "gaussians_2d: DiSK − Cross-Entropy [best_validation]"
+    assert summary["comparisons"][name]["draws"]["n"] == 4
+    assert summary["comparisons"][name]["runs"]["n"] == 80
+
+
+def test_merge_draws_concatenates_runs_in_draw_order():
+    def res(seed, minima, sel):
+        rec = {"minima": minima, "test_accuracy": [0.5] * len(minima),
+               "by_selection": {s: {"minima": minima} for s in R.SELECTIONS},
+               "wall_s": 1.0, "log_mean": {"lam": [seed, 2.0]}, "selected": sel}
+        return {"problem": "intervals_1d", "select": "last", "seed": seed, "init_seed": seed,
+                "teacher": {"test_accuracy": 1.0}, "ideal_accuracy": {}, "methods": {"kd": rec}}
+    one = R.merge_draws([res(3, ["C", "A"], {"alpha": 0.0, "tau": 2.0})])
+    assert one["draw"] == [3, 3] and one["seeds"] == [3]
+    assert one["methods"]["kd"]["minima"] == ["C", "A"]
+    two = R.merge_draws([res(3, ["C", "A"], {"alpha": 0.0, "tau": 2.0}),
+                         res(4, ["B"], {"alpha": 1.0, "tau": 1.0})])
+    kd = two["methods"]["kd"]
+    assert two["draw"] == [3, 3, 4] and kd["minima"] == ["C", "A", "B"]
+    assert kd["by_selection"]["best_validation"]["minima"] == ["C", "A", "B"]
+    assert kd["log_mean"]["lam"] == [3.5, 2.0] and len(kd["per_draw"]) == 2
+    assert R._kd_choices(kd) == "α=0, τ=2 ×1; α=1, τ=1 ×1"
+    assert R._kd_choices(one["methods"]["kd"]) == "α=0, τ=2"
 
 
 # ----------------------------------------------------------------------------- defaults
@@ -267,3 +332,42 @@ def test_default_table1_bit_identical_to_before():
             assert res["methods"][m]["minima"] == minima, (toy, m)
         log = res["methods"]["disk"]["log_mean"]
         assert (log["budget_usage"], log["guide_mean"]) == BEFORE[toy]["log"]
+
+
+@pytest.mark.slow  # ~2-4 min on 2 cores (compilation)
+def test_draws_keep_the_single_draw_and_vary_data_and_teacher(tmp_path):
+    """run_table1 with draws=1 gives the per-run numbers of before (BEFORE, seed 0, keys from
+    PRNGKey(0)); with draws=2 the first draw is that same draw and the second has its own data
+    and teacher (its 16 -> 2 restarts keyed by its own seed)."""
+    from experiments.disk import table1
+    config = table1.get_config("cpu")
+    config.methods = ("ce", "kd", "disk")
+    config.num_runs = 3
+    for toy in config.toys:
+        c = config[toy]
+        c.sizes = {"train": 60, "validation": 30, "test": 30}
+        c.batch_size, c.epochs, c.teacher_restarts = 30, 3, 2
+        c.disk.rounds, c.disk.g_epochs, c.disk.s_epochs = 3, 1, 1
+        c.disk.guide_init_epochs, c.disk.lam_period = 1, 2
+    config.draws = 1
+    one = R.run_table1(config, str(tmp_path / "one"))
+    saved = json.load(open(tmp_path / "one" / "results.json"))["details"]
+    for toy in config.toys:
+        for m in ("ce", "kd", "disk"):
+            acc, minima = BEFORE[toy][m]
+            assert saved[toy]["methods"][m]["test_accuracy"] == acc, (toy, m)
+            assert saved[toy]["methods"][m]["minima"] == minima, (toy, m)
+    assert one["claim"]["status"] == "claim untested" and one["draw_seeds"] == [0]
+    config.draws = 2
+    two = R.run_table1(config, str(tmp_path / "two"))
+    both = json.load(open(tmp_path / "two" / "results.json"))["details"]
+    assert two["draw_seeds"] == [0, 1]
+    for toy in config.toys:
+        res = both[toy]
+        assert res["draw"] == [0] * 3 + [1] * 3
+        for m in ("ce", "kd", "disk"):
+            assert res["methods"][m]["test_accuracy"][:3] == BEFORE[toy][m][0], (toy, m)
+        acc = lambda t: {k: v for k, v in t.items() if k.endswith("accuracy")}
+        assert acc(res["teacher"][0]) == acc(saved[toy]["teacher"])
+        assert res["methods"]["ce"]["test_accuracy"][3:] != BEFORE[toy]["ce"][0], toy
+    assert "global_per_draw" in two["rows"][0]

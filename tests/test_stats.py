@@ -213,3 +213,19 @@ def test_verdict_uses_the_draw_level_interval():
     few = stats.two_level(a[:40], b[:40], g[:40])          # 2 draws, 40 runs
     assert few.draws.n == 2 and few.runs.n == 40
     assert stats.claim_status({"x − y": few})[0] == stats.UNTESTED
+
+
+def test_verdict_of_a_subset_of_a_larger_family():
+    """A claim judged inside a larger Holm family: its readings come from the family's levels
+    (m = all comparisons), so a marginal win is 'reproduced' alone (m = 1) and 'inconclusive'
+    as one of 4; a strong win stays 'reproduced'."""
+    marginal = stats.paired([0.02, 0.01, 0.03, 0.00, 0.02], [0.0] * 5)   # p = 0.035
+    strong = stats.paired([0.05, 0.07, 0.06, 0.08, 0.04], [0.0] * 5)    # p = 0.001
+    weak = stats.paired([0.02, -0.01, 0.03, 0.00, 0.01], [0.0] * 5)     # spans 0
+    assert 0.0125 < marginal.p < 0.05 and 4 * strong.p < 0.05
+    assert stats.claim_status({"m": marginal})[0] == stats.REPRODUCED
+    family = stats.judge({"m": marginal, "s": strong, "x": weak, "y": weak})
+    assert stats.verdict(family[:1]) == stats.INCONCLUSIVE
+    assert stats.verdict(family[1:2]) == stats.REPRODUCED
+    assert stats.verdict(family) == stats.INCONCLUSIVE
+    assert stats.verdict([]) == stats.UNTESTED

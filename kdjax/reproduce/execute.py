@@ -121,6 +121,9 @@ def seeds_used(spec: TableSpec, config, point: Point) -> str:
         value = None
     if mode == "count" and isinstance(value, int):
         start = cfg.get("seed0", cfg.get("seed", 0))
+        draws = cfg.get("draws", 1)
+        if isinstance(draws, int) and draws > 1:   # DiSK Table 1: (data, teacher) draws
+            return f"{draws} (data, teacher) draws {start}..{start + draws - 1} x {value} runs"
         return f"{value} seeds/runs from {start}"
     if isinstance(value, (list, tuple)):
         return ",".join(map(str, value))

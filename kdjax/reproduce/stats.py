@@ -298,9 +298,19 @@ def claim_status(diffs: Mapping[str, "Paired | TwoLevel"], kind: str = "greater"
     judged = judge(diffs, kind, margin, alpha)
     name = f"Holm, m = {len(judged)}, α = {alpha:g}" + (f", margin {margin:g}" if margin else "")
     detail = f"{name}; " + "; ".join(f"{j.name}: {fmt_judged(j)}" for j in judged)
+    return verdict(judged), detail
+
+
+def verdict(judged: Sequence[Judged]) -> str:
+    """The status word of comparisons already judged (`judge`), e.g. a claim's subset of a
+    larger Holm family: 'claim untested' if any has n < 3 (or there are none), 'claim not
+    reproduced' if any contradicts the claim, 'claim reproduced' if every one supports it,
+    'claim inconclusive' otherwise."""
+    if not judged or any(j.diff.n < MIN_N for j in judged):
+        return UNTESTED
     readings = {j.reading for j in judged}
     if CONTRADICTS in readings:
-        return NOT_REPRODUCED, detail
+        return NOT_REPRODUCED
     if readings == {SUPPORTS}:
-        return REPRODUCED, detail
-    return INCONCLUSIVE, detail
+        return REPRODUCED
+    return INCONCLUSIVE
