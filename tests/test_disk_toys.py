@@ -84,7 +84,7 @@ def test_classify_minima_on_ideal_students():
 @pytest.mark.slow  # ~45-60 s on 2 cores: `make test-slow`
 def test_runner_smoke(tmp_path):
     config = table1.get_config("cpu")
-    config.num_runs = 3
+    config.draws, config.num_runs = 1, 3      # one (data, teacher) draw (draws: test_disk_variants)
     for toy in config.toys:
         c = config[toy]
         c.sizes = {"train": 60, "validation": 30, "test": 30}

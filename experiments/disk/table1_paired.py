@@ -6,7 +6,9 @@
 For every toy: runs per minimum of each method under both selections ('last' epoch and
 'best_validation'), the validation-chosen KD (α, τ), and every DiSK-like method's paired
 difference of the indicator "landed in the global minimum" against CE, fixed KD and grid KD
-(mean [95% t-interval] in percentage points of runs, n = shared initialisations). Several
+(mean [95% t-interval] in percentage points of runs; with several (data, teacher) draws the
+interval over draws, n = draws, and the runs pooled beside it; one draw: n = its shared
+initialisations). Several
 files (e.g. disk_table1_variants and disk_table1_cap) are merged per toy: they share data,
 teachers and keys, which this script checks on the CE runs before pairing across files.
 """
@@ -15,7 +17,6 @@ import sys
 
 import numpy as np
 
-from kdjax.reproduce import stats
 from papers.disk import table1 as R
 from papers.disk.toy_problems import GLOBAL_MINIMUM, MINIMA_NAMES
 
@@ -58,7 +59,7 @@ def report(toys) -> str:
                                                       for k in names)
                              + f"  {100 * acc.mean():.1f}{extra}")
             for (a, b), d in R.paired_global(res, sel).items():
-                lines.append(f"    {a} − {b}: {stats.fmt_paired(d)}")
+                lines.append(f"    {a} − {b}: {R.fmt_diff(d)}")
         for m, rec in res["methods"].items():
             if "guide_init_mean" in rec:
                 lines.append(f"  {m}: g after the init epochs mean {rec['guide_init_mean']:.4f}"

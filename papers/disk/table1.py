@@ -203,7 +203,7 @@ def paired_global(res: dict, selection: str) -> dict[tuple[str, str], stats.TwoL
     return out
 
 
-def _fmt(d: stats.TwoLevel) -> str:
+def fmt_diff(d: stats.TwoLevel) -> str:
     """One draw: the runs' interval as before draws existed; several: both levels."""
     return stats.fmt_paired(d.runs, unit="pts") if d.draws.n == 1 else stats.fmt_two_level(d)
 
@@ -257,7 +257,7 @@ def table_rows(name: str, res: dict, num_runs: int, paper: dict | None) -> list[
             row["kd_alpha_tau"] = choice
         for (a, b), d in diffs.items():
             if a == method:
-                row[f"global − {_name(b)}"] = _fmt(d)
+                row[f"global − {_name(b)}"] = fmt_diff(d)
         if paper is not None and method in PAPER_ROWS and problem == name:
             row["paper"] = dict(paper.get(name, {}).get(PAPER_ROWS[method], {}))
         rows.append(row)
