@@ -153,6 +153,10 @@ def test_confirmation_run_records_the_commit_and_reports_the_verdict(repo, tmp_p
     # c − a = 0.10 + 0.02·seed² > 0 on every seed; a − b = −0.30 on every seed
     assert "confirmation: c helpful, a not helpful (n=4)" in doc
     assert "Holm, m = 2, α = 0.05" in doc
+    # a partial run confirms nothing
+    part = [r for r in records if r["point"] != records[0]["point"]]
+    assert prereg.claim(_spec(repo), part) == (
+        "not a confirmation", "incomplete: 11 of the 12 declared points ran")
     # the run cannot be continued under a changed file
     (repo / "confirm.py").write_text(PREREG.format(seeds="(10, 11, 12, 13, 14)"))
     _commit(repo, "one more seed")

@@ -348,8 +348,15 @@ def check_records(p: Prereg, state: Mapping, records: Sequence[dict]) -> None:
                           "--workdir")
 
 
-def run_state(records: Sequence[dict]) -> tuple[dict | None, str]:
-    """(the pre-registration state every record ran under, '') or (None, why not)."""
+def run_state(records: Sequence[dict], spec: TableSpec | None = None) -> tuple[dict | None, str]:
+    """(the pre-registration state every record ran under, '') or (None, why not): also when
+    `spec`'s declared points are not all finished (a partial run confirms nothing)."""
+    from kdjax.reproduce.sweep import expand
+    if spec is not None and records:
+        declared = {p.name for p in expand(spec, records[0]["scale"])}
+        done = declared & {r["point"] for r in records}
+        if done != declared:
+            return None, f"incomplete: {len(done)} of the {len(declared)} declared points ran"
     states = {(r.get("prereg") or {}).get("blob") for r in records}
     if None in states:
         return None, "some points were run without the pre-registration check"
@@ -453,7 +460,7 @@ def _reading(text: str) -> str:
 
 def claim(spec: TableSpec, records: Sequence[dict]) -> tuple[str, str]:
     """(status, detail) of a confirmation entry, in the form of a claim's verdict."""
-    state, why = run_state(records)
+    state, why = run_state(records, spec)
     if state is None:
         return "not a confirmation", why
     v = verdict(of(spec), records)
@@ -463,7 +470,7 @@ def claim(spec: TableSpec, records: Sequence[dict]) -> tuple[str, str]:
 def report_lines(spec: TableSpec, records: Sequence[dict]) -> list[str]:
     """Markdown: the entry's label, the declaration and the verdict under its rule."""
     p = of(spec)
-    state, why = run_state(records)
+    state, why = run_state(records, spec)
     if state is None:
         return [f"Pre-registration: {p.path} — **not a confirmation**: {why}.", ""]
     current = _current_blob(p.path)

@@ -210,8 +210,8 @@ def table_status(spec: TableSpec, workdir: str) -> tuple[str, str]:
     records = ran["full"] + ran["cpu"]
     if spec.prereg and records:
         from kdjax.reproduce import prereg
-        state, _ = prereg.run_state(records)
-        detail = (prereg.label(state) if state else "not a confirmation") + "; " + detail
+        state, why = prereg.run_state(records, spec)
+        detail = (prereg.label(state) if state else f"not a confirmation ({why})") + "; " + detail
     return status, detail
 
 
