@@ -15,7 +15,7 @@ from kdjax import errors, methods
 from kdjax import stages
 from kdjax.data import (DatasetInfo, Split, flip_labels, load_dataset, split_validation,
                         validate_split)
-from kdjax.models import get_model, load_teacher_variables
+from kdjax.models import from_torch, get_model, is_torch_checkpoint
 from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import loop
 from kdjax.train import mesh as mesh_lib
@@ -23,6 +23,16 @@ from kdjax.train import state as state_lib
 from kdjax.train.method import Method
 from kdjax.methods.api import teacher_seed
 from kdjax.methods.ce.method import ce_loss
+
+
+def load_teacher_variables(path: str, model_name: str, num_classes: int,
+                           model_kwargs=None) -> dict:
+    """`config.teacher.checkpoint` -> variables: a .pth/.pt file is converted on load
+    (`kdjax.models.from_torch`), anything else is a kdjax run (workdir or its checkpoints/ dir)
+    read by `checkpoint.load_variables`."""
+    if is_torch_checkpoint(path):
+        return from_torch(model_name, num_classes, path, model_kwargs)
+    return ckpt_lib.load_variables(path)
 
 
 def load_splits(data: ml_collections.ConfigDict) -> tuple[dict[str, Split], DatasetInfo]:

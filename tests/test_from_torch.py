@@ -20,7 +20,8 @@ import torch
 
 from kdjax import experiment
 from kdjax.data import DatasetInfo, Split
-from kdjax.models import ConversionError, from_torch, get_model, load_teacher_variables
+from kdjax.experiment import load_teacher_variables
+from kdjax.models import ConversionError, from_torch, get_model
 from kdjax.models.from_torch import SUPPORTED, resolve_name
 from kdjax.train import checkpoint as ckpt_lib
 from kdjax.train import mesh as mesh_lib

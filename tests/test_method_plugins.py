@@ -56,6 +56,18 @@ def test_methods_never_import_the_runner():
     assert out.stdout.strip() == "[]"
 
 
+def test_models_never_import_the_trainer_or_the_runner():
+    """kdjax/models is pure Flax: no module of it imports kdjax.train, the runner or a method."""
+    base = ROOT / "kdjax" / "models"
+    files = list(base.rglob("*.py"))
+    assert len(files) > 10
+    forbidden = ("kdjax.train",) + RUNNER + ("kdjax.methods",)
+    for path in files:
+        bad = sorted(m for m in _imports(path)
+                     if any(m == r or m.startswith(r + ".") for r in forbidden))
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+
+
 def test_only_the_sections_a_run_uses_are_kept():
     table = config_lib.base_config("disk", ("ce",))       # a DiSK table config with its CE row
     assert {"disk", "ce"} <= set(table) and "alm" not in table

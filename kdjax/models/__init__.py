@@ -52,6 +52,6 @@ def get_model(name: str, num_classes: int, **kw) -> nn.Module:
                                  f"{sorted(kw)} (model.kwargs / teacher.kwargs): {err}") from None
 
 
-from kdjax.models.from_torch import ConversionError, from_torch, load_teacher_variables  # noqa: E402
+from kdjax.models.from_torch import ConversionError, from_torch, is_torch_checkpoint  # noqa: E402
 
-__all__ = ["ConversionError", "from_torch", "get_model", "list_models", "load_teacher_variables"]
+__all__ = ["ConversionError", "from_torch", "get_model", "is_torch_checkpoint", "list_models"]

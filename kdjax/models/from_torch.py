@@ -269,13 +269,3 @@ def load_torch_file(path: str | os.PathLike) -> Mapping:
 
 def is_torch_checkpoint(path: str | os.PathLike) -> bool:
     return os.fspath(path).endswith(TORCH_SUFFIXES)
-
-
-def load_teacher_variables(path: str, model_name: str, num_classes: int,
-                           model_kwargs: Mapping | None = None) -> dict:
-    """`config.teacher.checkpoint` -> variables: a .pth/.pt file is converted on load, anything
-    else is a kdjax run (workdir or its checkpoints/ dir) read by `checkpoint.load_variables`."""
-    if is_torch_checkpoint(path):
-        return from_torch(model_name, num_classes, path, model_kwargs)
-    from kdjax.train import checkpoint as ckpt_lib
-    return ckpt_lib.load_variables(path)
