@@ -1,8 +1,10 @@
 """The absl entry point as a user runs it: bad config keys, and a SIGKILLed run that resumes."""
+import ast
 import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import jax
@@ -51,24 +53,33 @@ def test_a_new_constructor_argument_reaches_the_model(tmp_path):
         "'width'")
 
 
-def test_new_constructor_arguments_parse_as_literals(monkeypatch):
+def test_new_constructor_arguments_parse_as_literals():
     """The entry point's --config parser: a new `model.kwargs` key takes a Python literal of
-    any type, an existing one keeps its own, beside a composed method's field."""
-    from absl import flags
-    from ml_collections import config_flags
-
-    from launch import main
-    argv = ["main", f"--config={CONFIG}:lrds", "--config.model.kwargs.widths=(4, 8)",
-            "--config.model.kwargs.name=wide", "--config.model.kwargs.hidden=(16,)",
-            "--config.lrds.base=disk", "--config.disk.top_k=3"]
-    monkeypatch.setattr(sys, "argv", argv)
-    values = flags.FlagValues()
-    config_flags.DEFINE_config_file("config", None, "config", flag_values=values)
-    values["config"].parser = main._MountFlagged(values["config"].parser)
-    values(argv)
-    c = values.config
-    assert dict(c.model.kwargs) == {"hidden": (16,), "widths": (4, 8), "name": "wide"}
-    assert (c.lrds.base, c.disk.top_k) == ("disk", 3)
+    any type, an existing one keeps its own, beside a composed method's field. In a subprocess:
+    importing launch.main defines its absl flags, which launch.rehearse (imported by other tests
+    in the same worker) defines too."""
+    code = textwrap.dedent(f"""
+        import sys
+        from absl import flags
+        from ml_collections import config_flags
+        from launch import main
+        argv = ["main", "--config={CONFIG}:lrds", "--config.model.kwargs.widths=(4, 8)",
+                "--config.model.kwargs.name=wide", "--config.model.kwargs.hidden=(16,)",
+                "--config.lrds.base=disk", "--config.disk.top_k=3"]
+        sys.argv = argv
+        values = flags.FlagValues()
+        config_flags.DEFINE_config_file("config", None, "config", flag_values=values)
+        values["config"].parser = main._MountFlagged(values["config"].parser)
+        values(argv)
+        c = values.config
+        print(repr((dict(c.model.kwargs), c.lrds.base, c.disk.top_k)))
+        """)
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    kwargs, base, top_k = ast.literal_eval(out.stdout.strip().splitlines()[-1])
+    assert kwargs == {"hidden": (16,), "widths": (4, 8), "name": "wide"}
+    assert (base, top_k) == ("disk", 3)
 
 
 @pytest.mark.slow  # ~54 s on 2 cores (2026-12-03): `make test-slow`
