@@ -263,8 +263,8 @@ def test_claims_overview_reads_each_claim_status_line():
     lines = report.claims_overview(sections)
     rows = [l for l in lines if l.startswith("| t")]
     assert rows == [
-        "| t1 | cpu | X beats Y (Sec. 4, Fig. 3) (all rounds) | not reproduced | 8 |",
-        "| t3 | full | A \\| B (paired seeds) | inconclusive | 3–10 |"]
+        "| t1 | cpu | X beats Y (Sec. 4, Fig. 3) (all rounds) | not reproduced | 8 | current |",
+        "| t3 | full | A \\| B (paired seeds) | inconclusive | 3–10 | current |"]
     assert lines[0] == "## The papers' claims at a glance" and "2 claim verdicts" in lines[2]
     assert report.claims_overview({"t2": sections["t2"]}) == []
 

@@ -10,7 +10,7 @@ from typing import Mapping, Sequence
 import ml_collections
 
 from kdjax import storage
-from kdjax.reproduce import aggregate, plots, summary
+from kdjax.reproduce import aggregate, numerics, plots, summary
 from kdjax.reproduce.execute import RESULTS, seeds_used
 from kdjax.reproduce.spec import REPO_ROOT, SCALES, TableSpec, implementation
 from kdjax.reproduce.sweep import Point, expand
@@ -269,19 +269,24 @@ def write_reproduction_md(tables: Mapping[str, TableSpec], workdir: str,
     rows, sections, entries = {}, {}, {}
     for tid, spec in tables.items():
         if only and tid not in only and tid in kept_sections:
-            sections[tid] = kept_sections[tid]
-            rows[tid] = kept_rows.get(tid) or _row_of_section(tid, spec, kept_sections[tid])
-            status, detail = row_status(rows[tid])
-            old = kept_summary.get(tid, {})
-            entries[tid] = {**old, "status": status, "detail": detail}
-            continue
-        s, detail = table_status(spec, workdir)
-        rows[tid] = (f"| `{tid}` | {spec.paper} | {_cell(spec.title)} | {s} | {_cell(detail)} | "
-                     f"`{spec.command('cpu')}` |")
-        sections[tid] = "\n".join(_section(tid, spec, s, detail, workdir, wd, papers,
-                                           assets_dir, root))
-        records = (finished_records(workdir, tid, spec.verify.scale) if spec.verify else [])
-        entries[tid] = summary.entry(spec, s, detail, records)
+            section = kept_sections[tid]
+            status, detail = (row_status(kept_rows[tid]) if tid in kept_rows
+                              else _status_of_section(section))
+            entries[tid] = {**kept_summary.get(tid, {}), "status": status, "detail": detail}
+        else:
+            status, detail = table_status(spec, workdir)
+            section = "\n".join(_section(tid, spec, status, detail, workdir, wd, papers,
+                                         assets_dir, root))
+            records = (finished_records(workdir, tid, spec.verify.scale) if spec.verify else [])
+            entries[tid] = summary.entry(spec, status, detail, records)
+        stale = numerics.stale_since(section)
+        sections[tid] = _with_numbers_line(section, stale)
+        entries[tid].pop("stale", None)
+        if stale:
+            entries[tid]["stale"] = numerics.mark(stale)
+        rows[tid] = (f"| `{tid}` | {spec.paper} | {_cell(spec.title)} | {status} | "
+                     f"{_cell(detail)} | `{spec.command('cpu')}` | "
+                     f"{_numbers_cell(section, stale)} |")
     counts: dict[str, int] = {}
     for row in rows.values():
         status = row_status(row)[0]
@@ -306,11 +311,16 @@ def write_reproduction_md(tables: Mapping[str, TableSpec], workdir: str,
              "= otherwise (an interval spans the boundary). *ran in full here* replaces "
              "*reproduced in full here* when the claim did not hold.",
              "Our numbers are never filled in by hand: every cell below comes from a "
-             "results.json written by a run, with its provenance.", "",
+             "results.json written by a run, with its provenance.",
+             "*stale* (column `numbers`) = a run of the entry predates a change that altered "
+             "what the entries compute (kdjax/reproduce/numerics.py): its numbers and verdict "
+             "are as that older code computed them and may differ at HEAD; re-running the "
+             "entry clears the mark. Changes listed: " + "; ".join(
+                 f"{c.commit} ({c.date[:10]}): {c.what}" for c in numerics.CHANGES) + ".", "",
              "Summary: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())), "",
              *claims_overview(sections), "## Every entry", "",
-             "| id | paper | table / figure | status | detail | command (cpu) |",
-             "|---|---|---|---|---|---|", *rows.values()]
+             "| id | paper | table / figure | status | detail | command (cpu) | numbers |",
+             "|---|---|---|---|---|---|---|", *rows.values()]
     text = "\n".join(lines) + "\n" + "".join("\n" + sections[t] + "\n" for t in tables)
     storage.write_text(path, text)
     summary.write(summary_file, path, entries)
@@ -328,6 +338,7 @@ def claims_overview(sections: Mapping[str, str]) -> list[str]:
     verbatim by a partial regeneration are summarised as written."""
     lines = []
     for tid, text in sections.items():
+        stale = "stale" if _NUMBERS_LINE in text else "current"
         scale = "—"
         for line in text.splitlines():
             head = re.match(r"^### (\w+) scale", line)
@@ -340,15 +351,16 @@ def claims_overview(sections: Mapping[str, str]) -> list[str]:
             n = "—" if not ns else (str(ns[0]) if len(ns) == 1 else f"{ns[0]}–{ns[-1]}")
             verdict = re.sub(r"^claim | \(n=\d+\)$", "", m.group("verdict"))
             lines.append(f"| {tid} | {scale} | {_cell(m.group('claim'))} "
-                         f"({m.group('on').strip()}) | {verdict} | {n} |")
+                         f"({m.group('on').strip()}) | {verdict} | {n} | {stale} |")
     if not lines:
         return []
     return ["## The papers' claims at a glance", "",
             f"{len(lines)} claim verdicts, one line each, as the entries' sections below state "
             "them (n: paired seeds or runs per comparison; the section gives every "
-            "comparison's interval). The other entries judge no claim; their status is in the "
-            "next table.", "", "| entry | scale | the paper's claim (judged on) | verdict | n |",
-            "|---|---|---|---|---|", *lines, ""]
+            "comparison's interval; *stale*: computed by code older than a numerics change, "
+            "see below). The other entries judge no claim; their status is in the next table.",
+            "", "| entry | scale | the paper's claim (judged on) | verdict | n | numbers |",
+            "|---|---|---|---|---|---|", *lines, ""]
 
 
 def row_status(row: str) -> tuple[str, str]:
@@ -372,12 +384,37 @@ def doc_entries(text: str) -> tuple[dict, dict]:
     return rows, sections
 
 
-def _row_of_section(tid: str, spec: TableSpec, section: str) -> str:
-    """The summary row of a kept section that has none (its status line is the truth)."""
+def _status_of_section(section: str) -> tuple[str, str]:
+    """(status, detail) of a kept section that has no summary row (its status line is the
+    truth)."""
     m = re.search(r"^Status: \*\*(.+?)\*\* — (.*)\.$", section, re.M)
-    status, detail = m.groups() if m else ("not run yet", "")
-    return (f"| `{tid}` | {spec.paper} | {_cell(spec.title)} | {status} | {_cell(detail)} | "
-            f"`{spec.command('cpu')}` |")
+    return m.groups() if m else ("not run yet", "")
+
+
+_NUMBERS_LINE = "Numbers: **stale**"
+
+
+def _numbers_cell(section: str, stale) -> str:
+    """The `numbers` cell of an entry: stale (numerics.mark), current (every run it names
+    postdates every listed change), '—' (nothing ran) or 'provenance not recorded'."""
+    if stale is not None:
+        return numerics.mark(stale)
+    if numerics.runs_of(section):
+        return "current"
+    ran = not re.search(r"^Status: \*\*(not run yet|needs an accelerator|not yet implemented)",
+                        section, re.M)
+    return "provenance not recorded" if ran else "—"
+
+
+def _with_numbers_line(section: str, stale) -> str:
+    """The section with its `Numbers: **stale** ...` line (after the status line) rewritten
+    for `stale` (a numerics.Change, or None: no such line)."""
+    lines = [l for l in section.split("\n") if not l.startswith(_NUMBERS_LINE)]
+    if stale is not None:
+        at = next((i + 1 for i, l in enumerate(lines) if l.startswith("Status: ")), 1)
+        lines.insert(at, f"{_NUMBERS_LINE} — {numerics.mark(stale)} ({stale.date[:10]}): "
+                         f"{stale.what}. Re-run the entry to regenerate it at HEAD.")
+    return "\n".join(lines)
 
 
 def _section(tid: str, spec: TableSpec, status: str, detail: str, workdir: str, wd: str,
@@ -417,6 +454,8 @@ def list_text(tables: Mapping[str, TableSpec], workdir: str,
         live = table_status(spec, workdir) if rec is None or any(
             finished_records(workdir, tid, s) for s in SCALES) else None
         s, detail = (rec["status"], rec["detail"]) if rec else live
+        if rec and rec.get("stale"):
+            detail += f" [{rec['stale']}]"
         if rec and live and live[0] != s:
             detail += f" [{workdir} holds: {live[0]}]"
         rows.append({"id": tid, "paper": spec.paper, "kind": spec.kind, "status": s,
