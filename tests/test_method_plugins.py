@@ -215,6 +215,7 @@ def test_a_method_added_later_leaves_existing_workdirs_resumable(tmp_path):
     assert "holds a finished run" in out.stdout
 
 
+@pytest.mark.slow   # ~30 s / ~15 s through the real CLI; the default suite keeps ~10 min
 def test_a_composed_methods_fields_are_set_on_the_command_line(tmp_path):
     """`--config.<section>.<field>` of a method the selected one composes (LR+DS's base) mounts
     that section before the flags apply, and the run records it; a field of a method's section

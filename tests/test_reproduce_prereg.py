@@ -123,6 +123,7 @@ def test_file_state_refuses_an_uncommitted_or_modified_file(repo):
         prereg.file_state(path)
 
 
+@pytest.mark.slow   # ~30 s / ~15 s through the real CLI; the default suite keeps ~10 min
 def test_cli_refuses_in_one_line(repo, tmp_path):
     out = _cli(repo, tmp_path)                                   # not committed
     assert out.returncode == 1 and out.stderr.strip().count("\n") == 0, out.stderr
