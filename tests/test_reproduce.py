@@ -259,13 +259,17 @@ def test_claims_overview_reads_each_claim_status_line():
         "t2": "## `t2` — no claim\n\nStatus: **reduced-scale run here** — cpu scale ran.",
         "t3": "### full scale — paper\n\nClaim status: **claim inconclusive** — claim: A | B, "
               "judged on paired seeds (greater); a − b: +1.0 [-1, 3] pts (n=3, paired); "
-              "a − c: +2.0 [1, 3] pts (n=10, paired)."}
+              "a − c: +2.0 [1, 3] pts (n=10, paired).",
+        "t4": "Claim status: **claim inconclusive** — claim: D beats E, judged on the last round "
+              "(greater); Holm, m = 2; d − e: +9.00 pts, 97.5% interval [+0.4, +17.6] (Holm "
+              "p = 0.04 vs +0, n=10): supports."}
     lines = report.claims_overview(sections)
     rows = [l for l in lines if l.startswith("| t")]
     assert rows == [
         "| t1 | cpu | X beats Y (Sec. 4, Fig. 3) (all rounds) | not reproduced | 8 | current |",
-        "| t3 | full | A \\| B (paired seeds) | inconclusive | 3–10 | current |"]
-    assert lines[0] == "## The papers' claims at a glance" and "2 claim verdicts" in lines[2]
+        "| t3 | full | A \\| B (paired seeds) | inconclusive | 3–10 | current |",
+        "| t4 | — | D beats E (the last round) | inconclusive | 10 | current |"]
+    assert lines[0] == "## The papers' claims at a glance" and "3 claim verdicts" in lines[2]
     assert report.claims_overview({"t2": sections["t2"]}) == []
 
 

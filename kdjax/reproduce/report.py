@@ -347,7 +347,7 @@ def claims_overview(sections: Mapping[str, str]) -> list[str]:
             m = _CLAIM_LINE.match(line)
             if not m:
                 continue
-            ns = sorted({int(n) for n in re.findall(r"\(n=(\d+)", line)})
+            ns = sorted({int(n) for n in re.findall(r"(?:\(|, )n=(\d+)", line)})
             n = "—" if not ns else (str(ns[0]) if len(ns) == 1 else f"{ns[0]}–{ns[-1]}")
             verdict = re.sub(r"^claim | \(n=\d+\)$", "", m.group("verdict"))
             lines.append(f"| {tid} | {scale} | {_cell(m.group('claim'))} "
