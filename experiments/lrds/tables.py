@@ -117,7 +117,11 @@ _lrds(id="lrds_strong_teacher", claim=_CLAIM, seeds={"cpu": 10, "full": 3},
       paired=(Baseline("variant", "KD+LR", values=("KD+LR+DS",)),
               Baseline("variant", "KD+random 80%", values=("KD+DS",)),
               Baseline("variant", "KD+LR (wrong only)", values=("KD+LR",))),
-      metrics=_lrds_metrics(), notes=_ST_NOTE)
+      metrics=_lrds_metrics(),
+      notes=_ST_NOTE + " Exploratory: one teacher and one D^t, so its claim verdict's n counts "
+            "student seeds under that teacher, not teacher draws (the unit a claim about the "
+            "method needs, issue 33); the pre-registered test over 10 teacher draws is "
+            "lrds_strong_teacher_ds_confirm.")
 _lrds(id="lrds_strong_teacher_scorers", seeds={"cpu": 5, "full": 3},
       title="LR+DS strong teacher: KD+DS with each DS scorer (per-example loss the baseline), "
             f"T = {_lrds_st.SCORER_TEMPERATURE.label}",
