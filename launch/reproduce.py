@@ -196,11 +196,11 @@ def _main() -> None:
     runtime.apply()
     runtime.start(_MULTIHOST.value)
     tables = _registry()
-    from kdjax.reproduce import report, summary
+    from kdjax.reproduce import document, summary
     doc_path = _REPORT_PATH.value or summary.REPRODUCTION_MD
     if _LIST.value:
-        print(report.list_text(tables, _WORKDIR.value,
-                               summary.read(summary.summary_path(doc_path))))
+        print(document.list_text(tables, _WORKDIR.value,
+                                 summary.read(summary.summary_path(doc_path))))
     ok = True
     if _TABLE.value:
         ids = _TABLE.value.split(",")
@@ -216,7 +216,7 @@ def _main() -> None:
             ok = _run_table(tables[tid], tables) and ok
     if _WRITE_REPORT.value:  # with --table: only those entries; the others are kept
         only = _TABLE.value.split(",") if _TABLE.value and _TABLE.value != "all" else ()
-        report.write_reproduction_md(tables, _WORKDIR.value, doc_path, _papers(), only=only)
+        document.write_reproduction_md(tables, _WORKDIR.value, doc_path, _papers(), only=only)
         print(f"wrote {doc_path} and {summary.summary_path(doc_path)}")
     if _VERIFY.value is not None:
         ok = _verify(tables, doc_path) and ok

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from kdjax.reproduce import aggregate, execute, report, spec, sweep
+from kdjax.reproduce import aggregate, document, execute, report, spec, sweep
 from kdjax.reproduce.spec import Metric, TableSpec
 from tests.configs import repro_fake
 
@@ -197,7 +197,7 @@ def test_runner_rows_table(fake_env):
 
 def test_list_and_status(fake_env):
     wd = str(fake_env / "w")
-    text = report.list_text(FAKE, wd)
+    text = document.list_text(FAKE, wd)
     assert "fake_missing" in text and "not yet implemented" in text
     assert report.table_status(FAKE["fake_table"], wd)[0] == "not run yet"
     t = FAKE["fake_table"]
@@ -216,7 +216,7 @@ def test_reproduction_md(fake_env):
     t = FAKE["fake_table"]
     execute.run_sweep(t, sweep.expand(t, "cpu"), wd, log=lambda s: None)
     path = str(fake_env / "docs/reproduction.md")
-    text = report.write_reproduction_md(FAKE, wd, path)
+    text = document.write_reproduction_md(FAKE, wd, path)
     assert open(path).read() == text
     assert "| `fake_missing` | fake | Not written yet | not yet implemented |" in text
     assert "| `fake_table` | fake | Fake table | reduced-scale run here |" in text
@@ -230,24 +230,24 @@ def test_reproduction_md_regenerates_only_the_named_entries(fake_env):
     """--table=ID --write_report: that entry from this workdir; the others kept verbatim."""
     t = FAKE["fake_table"]
     path = str(fake_env / "docs/reproduction.md")
-    first = report.write_reproduction_md(FAKE, str(fake_env / "empty"), path)
+    first = document.write_reproduction_md(FAKE, str(fake_env / "empty"), path)
     assert "| `fake_table` | fake | Fake table | not run yet |" in first
     wd = str(fake_env / "w2")
     execute.run_sweep(t, sweep.expand(t, "cpu"), wd, log=lambda s: None)
     kept = open(path).read().replace("Not written yet", "Not written yet (kept)")
     open(path, "w").write(kept)           # a mark: entries not named must survive as written
-    text = report.write_reproduction_md(FAKE, wd, path, only=("fake_table",))
+    text = document.write_reproduction_md(FAKE, wd, path, only=("fake_table",))
     assert "| `fake_table` | fake | Fake table | reduced-scale run here |" in text
     assert "| a | acc | 50.50 ± 0.71 |" in text and "Runs: `" in text
     assert "Not written yet (kept)" in text
     assert text.count("## `fake_table`") == 1 and text.count("| `fake_table` |") == 1
     assert "reduced-scale run here" in text.split("Summary: ")[1].split("\n")[0]
-    again = report.write_reproduction_md(FAKE, wd, path, only=("fake_table",))
+    again = document.write_reproduction_md(FAKE, wd, path, only=("fake_table",))
     assert again == text                  # idempotent
     # a kept section whose summary row is missing: the row is rebuilt from its status line
     no_row = "\n".join(l for l in text.splitlines() if not l.startswith("| `fake_missing` |"))
     open(path, "w").write(no_row + "\n")
-    rebuilt = report.write_reproduction_md(FAKE, wd, path, only=("fake_table",))
+    rebuilt = document.write_reproduction_md(FAKE, wd, path, only=("fake_table",))
     assert rebuilt == text.replace("| Not written yet (kept) |", "| Not written yet |", 1)
 
 def test_claims_overview_reads_each_claim_status_line():
@@ -263,14 +263,14 @@ def test_claims_overview_reads_each_claim_status_line():
         "t4": "Claim status: **claim inconclusive** — claim: D beats E, judged on the last round "
               "(greater); Holm, m = 2; d − e: +9.00 pts, 97.5% interval [+0.4, +17.6] (Holm "
               "p = 0.04 vs +0, n=10): supports."}
-    lines = report.claims_overview(sections)
+    lines = document.claims_overview(sections)
     rows = [l for l in lines if l.startswith("| t")]
     assert rows == [
         "| t1 | cpu | X beats Y (Sec. 4, Fig. 3) (all rounds) | not reproduced | 8 | current |",
         "| t3 | full | A \\| B (paired seeds) | inconclusive | 3–10 | current |",
         "| t4 | — | D beats E (the last round) | inconclusive | 10 | current |"]
     assert lines[0] == "## The papers' claims at a glance" and "3 claim verdicts" in lines[2]
-    assert report.claims_overview({"t2": sections["t2"]}) == []
+    assert document.claims_overview({"t2": sections["t2"]}) == []
 
 
 def test_tpu_commands(fake_env):

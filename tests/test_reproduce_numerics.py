@@ -1,12 +1,11 @@
 """Entries computed before a numerics change are marked stale in docs/reproduction.md, `--list`
 and the committed summary; re-running the entry clears the mark (kdjax/reproduce/numerics.py)."""
 import json
-import os
 import subprocess
 
 import pytest
 
-from kdjax.reproduce import execute, numerics, report, spec, sweep
+from kdjax.reproduce import document, execute, numerics, spec, sweep
 from tests.configs import repro_fake
 
 FAKE = repro_fake.TABLES
@@ -58,14 +57,14 @@ def test_a_kept_entry_older_than_a_change_is_marked_until_it_is_rerun(tmp_path, 
     monkeypatch.setattr(numerics, "CHANGES", (change,))
     t = FAKE["fake_table"]
     path = str(tmp_path / "docs/reproduction.md")
-    text = report.write_reproduction_md(FAKE, str(tmp_path / "empty"), path)
+    text = document.write_reproduction_md(FAKE, str(tmp_path / "empty"), path)
     old = _section(UNKNOWN, "2026-05-01T10:00:00Z")
     start = text.index("## `fake_missing`")
     end = text.find("\n## `", start + 1)
     open(path, "w").write(text[:start] + old + (text[end:] if end > 0 else "\n"))
     wd = str(tmp_path / "w")
     execute.run_sweep(t, sweep.expand(t, "cpu"), wd, log=lambda s: None)
-    text = report.write_reproduction_md(FAKE, wd, path, only=("fake_table",))
+    text = document.write_reproduction_md(FAKE, wd, path, only=("fake_table",))
     row = next(l for l in text.splitlines() if l.startswith("| `fake_missing` |"))
     assert row.endswith(f"| stale: recorded before {change.commit} |"), row
     fresh = next(l for l in text.splitlines() if l.startswith("| `fake_table` |"))
@@ -75,16 +74,16 @@ def test_a_kept_entry_older_than_a_change_is_marked_until_it_is_rerun(tmp_path, 
     status = next(i for i, l in enumerate(lines) if l.startswith("Status: "))
     assert lines[status + 1].startswith("Numbers: **stale** — stale: recorded before")
     assert "the test's change" in lines[status + 1] and text.count("Numbers: **stale**") == 1
-    assert report.write_reproduction_md(FAKE, wd, path, only=("fake_table",)) == text
+    assert document.write_reproduction_md(FAKE, wd, path, only=("fake_table",)) == text
     entries = json.load(open(tmp_path / "docs/reproduction/summary.json"))["entries"]
     assert entries["fake_missing"]["stale"] == f"stale: recorded before {change.commit}"
     assert "stale" not in entries["fake_table"]
-    listed = report.list_text(FAKE, str(tmp_path / "nothing"), entries)
+    listed = document.list_text(FAKE, str(tmp_path / "nothing"), entries)
     assert f"[stale: recorded before {change.commit}]" in next(
         l for l in listed.splitlines() if l.startswith("fake_missing"))
     # the same section recorded after the change is current again, and its line goes
     open(path, "w").write(text.replace("2026-05-01T10:00:00Z", "2026-07-01T10:00:00Z"))
-    text = report.write_reproduction_md(FAKE, wd, path, only=("fake_table",))
+    text = document.write_reproduction_md(FAKE, wd, path, only=("fake_table",))
     assert "Numbers: **stale**" not in text
     assert next(l for l in text.splitlines() if l.startswith("| `fake_missing` |")).endswith(
         "| current |")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from kdjax.reproduce import aggregate, execute, report, sweep
+from kdjax.reproduce import aggregate, document, execute, report, sweep
 from kdjax.reproduce.spec import Baseline, Claim, Metric, TableSpec
 from tests.configs import repro_fake
 
@@ -80,7 +80,7 @@ def test_report_and_reproduction_md_show_paired_rows(records, tmp_path):
     rows = list(csv.DictReader(io.StringIO(open(os.path.join(wd, T.id, "cpu",
                                                              "paired.csv")).read())))
     assert float(rows[1]["lo"]) == pytest.approx(40 / 3 - 10.342, abs=1e-3)
-    text = report.write_reproduction_md({T.id: T}, wd, str(tmp_path / "R.md"), PAPERS)
+    text = document.write_reproduction_md({T.id: T}, wd, str(tmp_path / "R.md"), PAPERS)
     assert "| c − a | acc | +13.33 [+2.99, +23.68] pts (n=3, paired) |" in text
     assert "| c | acc | 64.33 ± 5.13 | 61 | 3 | 0,1,2 |" in text
 

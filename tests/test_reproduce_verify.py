@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from kdjax.reproduce import execute, report, spec, summary, sweep, verify
+from kdjax.reproduce import document, execute, spec, summary, sweep, verify
 from tests.configs import repro_fake
 
 FAKE = repro_fake.TABLES
@@ -27,7 +27,7 @@ def doc(tmp_path, monkeypatch):
         t = FAKE[tid]
         execute.run_sweep(t, sweep.expand(t, scale), wd, log=lambda s: None)
     path = str(tmp_path / "docs/reproduction.md")
-    report.write_reproduction_md(FAKE, wd, path)
+    document.write_reproduction_md(FAKE, wd, path)
     return path, summary.summary_path(path)
 
 
@@ -103,12 +103,12 @@ def test_verify_subset_without_recorded_numbers_and_undeclared_entries(doc):
 def test_list_shows_the_recorded_status_and_what_the_workdir_says(doc, tmp_path):
     path, sfile = doc
     recorded = summary.read(sfile)
-    fresh = report.list_text(FAKE, str(tmp_path / "fresh"), recorded)   # a fresh clone
+    fresh = document.list_text(FAKE, str(tmp_path / "fresh"), recorded)   # a fresh clone
     assert "fake_rows     reproduced in full here" in fresh
     assert "fake_table    reduced-scale run here" in fresh and "holds" not in fresh
     assert "not run yet" not in fresh
     recorded["fake_table"]["status"] = "not run yet"                     # the workdir differs
-    line = [l for l in report.list_text(FAKE, str(tmp_path / "w"), recorded).splitlines()
+    line = [l for l in document.list_text(FAKE, str(tmp_path / "w"), recorded).splitlines()
             if l.startswith("fake_table ")][0]
     assert "not run yet" in line and line.endswith(f"[{tmp_path / 'w'} holds: reduced-scale "
                                                    "run here]")

@@ -116,7 +116,7 @@ def recorded_seeds(doc_text: str, tid: str) -> list[int]:
     """The seeds an entry's section of docs/reproduction.md records in its provenance lines
     ('seeds 0, 1, 2', '50 seeds/runs from 0')."""
     import re
-    from kdjax.reproduce.report import doc_entries
+    from kdjax.reproduce.document import doc_entries
     section = doc_entries(doc_text)[1].get(tid, "")
     out: list[int] = []
     for listed in re.findall(r"; seeds (.+?); last finished", section):

@@ -18,7 +18,7 @@ import tempfile
 from typing import Any, Callable, Mapping, Sequence
 
 from kdjax import storage
-from kdjax.reproduce import aggregate, execute, report, summary
+from kdjax.reproduce import aggregate, document, execute, report, summary
 from kdjax.reproduce.spec import TableSpec
 from kdjax.reproduce.sweep import expand
 
@@ -37,10 +37,10 @@ class Difference:
 
 def doc_status_differences(doc_text: str, recorded: Mapping[str, dict]) -> list[Difference]:
     """docs/reproduction.md's summary rows against the committed summary, entry by entry."""
-    rows, _ = report.doc_entries(doc_text)
+    rows, _ = document.doc_entries(doc_text)
     out = []
     for tid in sorted(set(rows) | set(recorded)):
-        doc = report.row_status(rows[tid])[0] if tid in rows else None
+        doc = document.row_status(rows[tid])[0] if tid in rows else None
         rec = recorded.get(tid, {}).get("status")
         if doc != rec:
             out.append(Difference(tid, "status (docs/reproduction.md vs summary)", rec, doc))
@@ -143,7 +143,7 @@ def verify(tables: Mapping[str, TableSpec], ids: Sequence[str], doc_path: str,
     text = storage.read_text(doc_path) if storage.exists(doc_path) else ""
     recorded = summary.read(summary_file)
     diffs = doc_status_differences(text, recorded)
-    _, sections = report.doc_entries(text)
+    _, sections = document.doc_entries(text)
     with tempfile.TemporaryDirectory(prefix="kdjax-verify-") as tmp:
         for tid in ids:
             log(f"[verify] {tid}: re-running {len(summary.verify_points(tables[tid]))} point(s)")
