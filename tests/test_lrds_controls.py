@@ -14,6 +14,7 @@ from kdjax import config as config_lib
 from kdjax import losses
 from kdjax.methods.lrds import influence, method, selection
 from kdjax.methods.lrds import loss as lrds
+from kdjax.reproduce import sweep
 
 N, C, T, ETA = 400, 10, 2.0, 0.8
 
@@ -168,7 +169,7 @@ def test_agreement_of_a_score_with_itself_and_with_noise():
 
 def test_strong_teacher_table():
     spec = tables.TABLES["lrds_strong_teacher"]
-    assert spec.default_seeds["cpu"] == 10
+    assert spec.default_seeds["cpu"] == 2 and spec.draw == "teacher_seed"
     arms = {getattr(v, "label", v) for v in spec.grid["variant"]}
     assert arms == {"CE", "KD", "KD+LR", "KD+DS", "KD+LR+DS", "KD+random 80%",
                     "KD+LR (wrong only)"}
@@ -210,6 +211,24 @@ def test_teacher_epochs_rule_and_table():
     assert alone.model.name == want.model.name and alone.data == want.data
     assert {k: v for k, v in alone.train.items() if k != "eval_every_epochs"} == {
         k: v for k, v in want.train.items() if k != "eval_every_epochs"}
+
+
+def test_every_claim_table_is_judged_over_ten_teacher_draws():
+    """Issue 33 item 3: the claim is about the method, so each table that judges it pairs over
+    >= 10 teacher draws (teacher.seed: teacher, DS warm-up and D^t), the draw axis outermost so
+    that a partial run holds whole draws, each draw with >= 2 student seeds (the within-teacher
+    interval beside the judged one)."""
+    claims = [s for s in tables.TABLES.values() if s.paper == "lrds" and s.claim]
+    assert {s.id for s in claims} >= {"lrds_cifar100", "lrds_cifar100_cross_family",
+                                      "lrds_imagenet", "lrds_strong_teacher"}
+    for spec in claims:
+        assert spec.draw == "teacher_seed" and next(iter(spec.grid)) == spec.draw, spec.id
+        for scale in ("cpu", "full"):
+            points = sweep.expand(spec, scale)
+            teachers = {p.param_dict["teacher_seed"] for p in points}
+            assert len(teachers) >= 10 and spec.default_seeds[scale] >= 2, (spec.id, scale)
+            first = [p.param_dict["teacher_seed"] for p in points[:len(points) // 10]]
+            assert set(first) == {"0"}, spec.id      # whole draws first
 
 
 def test_imagenet_recipe_has_its_own_temperature_and_weights():

@@ -1,8 +1,7 @@
 """LR+DS reduced run with a teacher that beats the CE student (issue 20) [ours].
 
     python -m launch.main --config=experiments/lrds/strong_teacher.py --workdir=runs/lrds_st
-    nice -n 10 python -m launch.reproduce --table=lrds_strong_teacher --workdir=runs/s4 \
-        --seeds=10
+    nice -n 10 python -m launch.reproduce --table=lrds_strong_teacher --workdir=runs/s4
 
 Every earlier reduced LR+DS run distils a teacher weaker than (or as good as) the CE student,
 so none tests the paper's claim (KD+LR+DS > KD+LR > KD). Here the teacher is kdjax's small CNN
@@ -11,9 +10,11 @@ offline Fashion-MNIST: a cross-family pair in which the teacher is several point
 the CE student (the table's 'teacher' and CE rows show it on every run). The table sweeps
 T in {2, 4} and the arms CE, KD, KD+LR, KD+DS, KD+LR+DS, the two controls KD + random 80%
 (DS without a score) and KD + LR on teacher-wrong examples only (LR without the extra label
-mass on the targets the teacher already had right), 10 paired seeds (one teacher, one D^t
-per cell); `lrds_strong_teacher_scorers` runs KD+DS with each DS scorer (`SCORERS`, the
-per-example loss among them) at `SCORER_TEMPERATURE`.
+mass on the targets the teacher already had right), over 10 teacher draws (teacher seeds 0-9,
+each its own teacher, DS warm-up and D^t) x 2 student seeds, paired per draw (issue 33:
+experiments/lrds/tables.py `TEACHER_DRAWS`); `lrds_strong_teacher_scorers` runs KD+DS with each
+DS scorer (`SCORERS`, the per-example loss among them) at `SCORER_TEMPERATURE` under teacher
+seed 0 with 5 student seeds.
 
 Hyper-parameters [ours], chosen on the 2k validation split (never test): the teacher trains
 `TEACHER_EPOCHS` epochs, the choice of `choose_teacher_epochs` (the fewest epochs within one
