@@ -13,18 +13,19 @@ A.5 CE warm start (2 epochs), then 8 student epochs each. DiSK: Alg. 1 with R = 
 row (different data and models: read the ordering, not the values).
 'cpu' (default) is this setting; 'full' uses all 55k training images and 40 epochs.
 
-Measured with 'cpu' (seeds 0/1/2; CE / KD and the teacher from the earlier run of this file,
-DiSK re-run after the guide fix: 235 s wall on the shared 2-core CPU; teacher 86.15%):
-    CE warm start only (2 ep)  70.86 ± 5.93   (77.71, 67.30, 67.57)
-    CE                         78.11 ± 3.65   (82.25, 76.73, 75.35)   paper (CIFAR-100) 32.05
-    KD                         75.27 ± 4.94   (80.36, 74.96, 70.49)   paper 32.64
-    DiSK                       77.87 ± 2.94   (81.23, 76.60, 75.78)   paper 37.56
-DiSK > KD on every seed, < CE by 0.1..1.0 (inside the seed spread). The guide now follows the
-budget: usage (Eq. 3, official normalisation) / δ per round, seed 0: 1.18/0.60 (λ = 5 < μ*),
-0.57/0.57, 0.23/0.50, 0.20/0.43, 0.73/0.54 (λ back to 5), 0.43/0.52, 0.22/0.47, 0.18/0.42; mean
-g on misclassified points 0.11..0.55. Before the fix (λ in [1, 5], guide lr 0.01) the guide sat
-at g = 1 on every point (usage 2.0..3.7 against δ ≈ 0.5) for rounds 1-7 and DiSK scored
-78.83 ± 3.21: most of that run had every point censored, so it did not test the method.
+Measured with 'cpu' at 01c337f (`python -m launch.reproduce --table=disk_fashion_mnist`,
+seeds 0/1/2, 284 s of point wall time on the 2-core CPU; teacher 86.21%; docs/reproduction.md):
+    CE warm start only (2 ep)  70.74 ± 5.93   (77.59, 67.10, 67.54)
+    CE                         78.12 ± 3.66   (82.30, 76.58, 75.48)   paper (CIFAR-100) 32.05
+    KD                         76.32 ± 3.11   (79.91, 74.50, 74.55)   paper 32.64
+    DiSK                       78.63 ± 2.96   (81.87, 76.07, 77.94)   paper 37.56
+DiSK > KD on every seed (+2.31 [−0.07, +4.69] pts paired, n = 3); DiSK − CE +0.51 [−3.70,
++4.71]: three seeds do not separate them. The guide follows the budget: usage (Eq. 3, official
+normalisation) / δ per round, seed 0: 1.12/0.60 (λ = 5 < μ*), 0.53/0.57, 0.42/0.50, 0.31/0.43,
+0.62/0.54 (λ back to 5), 0.56/0.52, 0.27/0.47, 0.28/0.42; mean g on misclassified points
+0.09..0.53 over the seeds' rounds. Before the guide fix (λ in [1, 5], guide lr 0.01) the guide
+sat at g = 1 on every point (usage 2.0..3.7 against δ ≈ 0.5) for rounds 1-7, so that run did
+not test the method.
 """
 import ml_collections
 
