@@ -44,7 +44,8 @@ def test_every_point_is_one_valid_run(tid):
                 assert c.data.name in OFFLINE
         names = [p.name for p in points]
         assert len(set(names)) == len(names)
-        assert len({p.seed for p in points}) == spec.default_seeds[scale]
+        draws = len({p.param_dict[spec.draw] for p in points}) if spec.draw else 1
+        assert len({p.seed for p in points}) == draws * spec.default_seeds[scale]
     assert spec.cpu_offline
     if tid in LRDS_IDS[:5]:   # the paper stand-ins (not the reduced runs of our own)
         c = sweep.point_config(spec, sweep.expand(spec, "cpu")[0])

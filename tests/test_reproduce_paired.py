@@ -210,3 +210,29 @@ def test_two_level_rows_and_claim_over_draws():
                for line in report.paired_lines(recs, spec))
     with pytest.raises(ValueError, match="draw 'x' is not a grid axis"):
         dataclasses.replace(spec, draw="x")
+
+
+def test_seeds_are_nested_in_draws():
+    """A seed shared by every draw (same initialisation and data order under each teacher)
+    shifts every draw's difference alike, so the interval over draws would hide its variance:
+    draw i runs seeds i·N .. i·N + N − 1, the draw axis outermost; a pre-registered table's
+    declared seeds are used as declared."""
+    import dataclasses
+    spec = TableSpec(id="fake_nested", paper="fake", title="t", config="c.py",
+                     grid={"teacher.seed": (7, 8, 9), "variant": ("a", "c")},
+                     seeds="grid:seed", default_seeds={"cpu": 2, "full": 2},
+                     metrics=(Metric("acc", "acc"),), paired=(Baseline("variant", "a"),),
+                     draw="teacher.seed")
+    points = sweep.expand(spec, "cpu")
+    seeds = {}
+    for p in points:
+        d = p.param_dict
+        seeds.setdefault(d["teacher.seed"], {}).setdefault(d["variant"], []).append(d["seed"])
+    assert seeds == {7: {"a": [0, 1], "c": [0, 1]}, 8: {"a": [2, 3], "c": [2, 3]},
+                     9: {"a": [4, 5], "c": [4, 5]}}
+    assert len({p.name for p in points}) == 12
+    assert [p.seed for p in sweep.expand(spec, "cpu", seeds=3)][:6] == [0, 1, 2, 0, 1, 2]
+    declared = dataclasses.replace(spec, seed_values=(100,))
+    assert {p.seed for p in sweep.expand(declared, "cpu")} == {100}
+    crossed = dataclasses.replace(spec, draw="")
+    assert {p.seed for p in sweep.expand(crossed, "cpu")} == {0, 1}

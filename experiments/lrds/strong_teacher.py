@@ -11,7 +11,7 @@ the CE student (the table's 'teacher' and CE rows show it on every run). The tab
 T in {2, 4} and the arms CE, KD, KD+LR, KD+DS, KD+LR+DS, the two controls KD + random 80%
 (DS without a score) and KD + LR on teacher-wrong examples only (LR without the extra label
 mass on the targets the teacher already had right), over 10 teacher draws (teacher seeds 0-9,
-each its own teacher, DS warm-up and D^t) x 2 student seeds, paired per draw (issue 33:
+each its own teacher, DS warm-up and D^t) x 2 student seeds of its own, paired per draw (issue 33:
 experiments/lrds/tables.py `TEACHER_DRAWS`); `lrds_strong_teacher_scorers` runs KD+DS with each
 DS scorer (`SCORERS`, the per-example loss among them) at `SCORER_TEMPERATURE` under teacher
 seed 0 with 5 student seeds.

@@ -57,8 +57,9 @@ _CLAIM = Claim("KD+LR+DS outperforms KD+LR and KD (CIFAR-100 / ImageNet tables)"
 # issue 33 item 3: the paper's claim is about the method, not one teacher, so every table that
 # judges it pairs over teacher draws: `TEACHER_DRAWS` teacher seeds, each its own teacher
 # training, DS warm-up student, D^t and 'random' scores (teacher.seed; the data subset and split
-# stay fixed), each with `STUDENTS_PER_DRAW` student seeds. The interval over the draws is the
-# one judged (Holm); every run pooled (the within-teacher spread) is printed beside it.
+# stay fixed), each with `STUDENTS_PER_DRAW` student seeds of its own (nested: draw i runs
+# seeds 2i, 2i + 1; kdjax/reproduce/spec.py `draw`). The interval over the draws is the one
+# judged (Holm); every run pooled (the within-teacher spread) is printed beside it.
 TEACHER_DRAWS = tuple(range(10))
 STUDENTS_PER_DRAW = {"cpu": 2, "full": 2}
 DRAW_AXIS = "teacher_seed"
@@ -83,7 +84,7 @@ def _lrds(seeds: dict | None = None, paired: tuple = (), **kw) -> None:
         seeds = STUDENTS_PER_DRAW
         kw["notes"] = (kw.get("notes", "") + f" The claim is judged over {len(TEACHER_DRAWS)} "
                        f"teacher draws (teacher seeds {TEACHER_DRAWS[0]}-{TEACHER_DRAWS[-1]}, "
-                       f"{STUDENTS_PER_DRAW['cpu']} student seeds each; issue 33), the "
+                       f"{STUDENTS_PER_DRAW['cpu']} student seeds of its own each; issue 33), the "
                        "within-teacher interval (runs pooled) beside it.").strip()
     _add(paper="lrds", seeds="grid:seed", default_seeds=seeds or {"cpu": 3, "full": 3},
          paired=(vs_kd,) + ((Baseline("variant", "CE", values=("KD",)),) if has_ce else ())

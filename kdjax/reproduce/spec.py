@@ -105,6 +105,11 @@ class TableSpec:
       draw). Set, the paired differences (and the claim) are two-level (issue 33,
       kdjax/reproduce/stats.py `two_level`): each draw's differences averaged over its seeds,
       the t-interval over the draws (n = draws) reported and judged, the runs pooled beside it.
+      With seeds 'grid:<field>' the seeds are nested in the draws: draw i (in grid order) runs
+      seeds i·N .. i·N + N − 1. A seed shared by every draw would shift every draw's
+      difference alike (same initialisation and data order under each teacher), and the
+      interval over the draws would not show that variance. (`seed_values`, a pre-registered
+      table's declared seeds, are used as declared.)
     paper_rows: grid field -> {our value (a Setting's label) -> the paper's name for it}, used
       only to fill the `{param}` placeholders of Metric.paper (e.g. alm.variant 'takd' ->
       the paper's row 'TAKD').

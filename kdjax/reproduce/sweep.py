@@ -78,8 +78,13 @@ def expand(spec: TableSpec, scale: str = "cpu", seeds: int | None = None) -> lis
     elif mode == "grid":
         axes.append((field, tuple(range(seeds_of(spec, scale, seeds)))))
     names = [k for k, _ in axes]
+    nested = mode == "grid" and spec.draw and not spec.seed_values
+    per_draw, draws = (len(axes[-1][1]), dict(axes)[spec.draw]) if nested else (0, ())
     points, seen = [], set()
     for values in itertools.product(*(v for _, v in axes)):
+        if nested:   # draw i runs its own seeds i·N .. i·N + N − 1 (see TableSpec.draw)
+            values = values[:-1] + (draws.index(values[names.index(spec.draw)]) * per_draw
+                                    + values[-1],)
         params = tuple(zip(names, values))
         name = point_name(params)
         if name in seen:
