@@ -236,3 +236,24 @@ def test_seeds_are_nested_in_draws():
     assert {p.seed for p in sweep.expand(declared, "cpu")} == {100}
     crossed = dataclasses.replace(spec, draw="")
     assert {p.seed for p in sweep.expand(crossed, "cpu")} == {0, 1}
+
+
+def test_a_report_names_seeds_crossed_with_draws():
+    """Seeds run under several draws (a pre-registered table's declared seed) are named in the
+    report; nested seeds are not."""
+    spec = TableSpec(id="fake_crossed", paper="fake", title="t", config="c.py",
+                     grid={"teacher.seed": (0, 1, 2), "variant": ("a", "c")},
+                     seeds="grid:seed", metrics=(Metric("acc", "acc"),),
+                     paired=(Baseline("variant", "a"),), draw="teacher.seed")
+
+    def recs(seed_of):
+        return [{"params": {"teacher.seed": t, "variant": v, "seed": seed_of(t)},
+                 "seed": seed_of(t), "result": {"acc": 0.5 + 0.01 * t + (v == "c") * 0.02}}
+                for t in range(3) for v in ("a", "c")]
+    crossed = recs(lambda t: 100)
+    assert aggregate.crossed_seeds(spec, crossed) == [100]
+    assert any(line.startswith("**Seeds crossed with draws**: seed(s) 100 ")
+               for line in report.paired_lines(crossed, spec))
+    nested = recs(lambda t: t)
+    assert aggregate.crossed_seeds(spec, nested) == []
+    assert not any("crossed" in line for line in report.paired_lines(nested, spec))

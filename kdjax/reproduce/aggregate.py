@@ -119,6 +119,22 @@ def _metric_value(record: dict, metric) -> float | None:
     return None if v is None else float(v)
 
 
+def crossed_seeds(spec: TableSpec, records: Sequence[dict]) -> list:
+    """The seeds a two-level table ran under more than one draw (sorted; [] when every seed
+    belongs to one draw, as `sweep.expand` nests them). Such a seed's effect is shared by the
+    draws' differences, so the interval over the draws leaves its variance out."""
+    seed_field = spec.seeds.partition(":")[2]
+    if not spec.draw or not seed_field:
+        return []
+    draws: dict = {}
+    for r in records:
+        params = r.get("params", {})
+        if spec.draw in params and seed_field in params:
+            draws.setdefault(_hashable(params[seed_field]), set()).add(
+                _hashable(params[spec.draw]))
+    return sorted((s for s, d in draws.items() if len(d) > 1), key=str)
+
+
 def baseline_rows(spec: TableSpec, records: Sequence[dict], baselines=None) -> list[dict]:
     """Paired differences 'v − baseline' per Baseline (default `spec.paired`), cell of the other
     axes and metric, over the seeds both arms ran (kdjax.reproduce.stats.paired: mean, 95%

@@ -159,6 +159,12 @@ def paired_lines(records: Sequence[dict], spec: TableSpec | None = None) -> list
                 "[95% t-interval], n; the paired-t p-value Holm-adjusted over the table's m "
                 f"comparisons; kdjax/reproduce/stats.py{two}):", "",
                 markdown_table(base, PAIRED_HIDDEN), ""]
+        crossed = aggregate.crossed_seeds(spec, records)
+        if crossed:
+            out += [f"**Seeds crossed with draws**: seed(s) {', '.join(map(str, crossed))} ran "
+                    "under every draw, so each draw's difference shares their effect and the "
+                    "interval over the draws leaves the seed-to-seed variance out: read it as "
+                    "conditional on those seeds (kdjax/reproduce/spec.py `draw`).", ""]
     if rows:
         out += ["Paired differences of test accuracy over the same seeds (a − b, mean [95% "
                 "t-interval], n; 'all rounds' = each seed's mean over rounds 1..T):", "",
