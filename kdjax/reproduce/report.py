@@ -94,7 +94,8 @@ def provenance_summary(records: Sequence[dict]) -> dict:
             "devices": ", ".join(devices),
             "wall_time_s": round(sum(float(r.get("wall_time", 0)) for r in records), 1),
             "teacher_queries": sum(queries) if queries else "not reported",
-            "seeds": sorted({str(r.get("seeds_used", r.get("seed"))) for r in records}),
+            "seeds": sorted({str(r.get("seeds_used", r.get("seed"))) for r in records},
+                            key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0, s)),
             "scale_notes": sorted({str(r.get("scale_note")) for r in records}),
             "finished": sorted(r["provenance"].get("time", "") for r in records)[-1]}
 
