@@ -234,6 +234,13 @@ def test_seeds_are_nested_in_draws():
     assert [p.seed for p in sweep.expand(spec, "cpu", seeds=3)][:6] == [0, 1, 2, 0, 1, 2]
     declared = dataclasses.replace(spec, seed_values=(100,))
     assert {p.seed for p in sweep.expand(declared, "cpu")} == {100}
+    dealt = dataclasses.replace(spec, seed_values=tuple(range(200, 206)), seeds_per_draw=2)
+    assert {(p.param_dict["teacher.seed"], p.seed) for p in sweep.expand(dealt, "cpu")} == {
+        (7, 200), (7, 201), (8, 202), (8, 203), (9, 204), (9, 205)}
+    with pytest.raises(ValueError, match="5 seed_values for 3 draws x seeds_per_draw 2"):
+        sweep.expand(dataclasses.replace(dealt, seed_values=tuple(range(5))), "cpu")
+    with pytest.raises(ValueError, match="seeds_per_draw needs a draw"):
+        dataclasses.replace(dealt, draw="")
     crossed = dataclasses.replace(spec, draw="")
     assert {p.seed for p in sweep.expand(crossed, "cpu")} == {0, 1}
 

@@ -172,3 +172,7 @@ _add(id="lrds_strong_teacher_epochs", paper="lrds", seeds="grid:seed",
 # issue 33 items 3, 5: the pre-registered confirmation of DS over fresh teacher draws (the file
 # declares arms, seeds, unit, metric and decision rule; committed before its run)
 ENTRIES.append(prereg.table_spec(prereg.load("experiments/lrds/prereg/strong_teacher_ds.py")))
+# ... and the second, with the student seeds nested in the teacher draws (the first crossed one
+# student seed with every draw: see its report's "Seeds crossed with draws" line)
+ENTRIES.append(prereg.table_spec(prereg.load(
+    "experiments/lrds/prereg/strong_teacher_ds_nested.py")))

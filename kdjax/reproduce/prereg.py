@@ -108,6 +108,7 @@ class Prereg:
     arms: Mapping[str, tuple] = dataclasses.field(default_factory=dict)
     overrides: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     unit_fields: tuple = ()
+    seeds_per_draw: int = 0   # N > 0: draw i runs fresh[seed field][i·N : (i + 1)·N] (nested)
     metrics: tuple = ()
     alpha: float = stats.ALPHA
     full_here: bool = False
@@ -216,7 +217,8 @@ def table_spec(p: Prereg) -> TableSpec:
     return TableSpec(id=p.id, paper=p.paper, title=p.title, config=p.config, args=dict(p.args),
                      grid=grid, seeds=p.seeds, default_seeds=default, metrics=p.metrics,
                      paired=paired, draw=_draw_axis(p),
-                     seed_values=seed_values, overrides=tuple(p.overrides.items()),
+                     seed_values=seed_values, seeds_per_draw=p.seeds_per_draw,
+                     overrides=tuple(p.overrides.items()),
                      full_here=p.full_here, cpu_offline=p.cpu_offline, prereg=p.path,
                      notes=p.notes)
 

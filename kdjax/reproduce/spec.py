@@ -109,7 +109,8 @@ class TableSpec:
       seeds i·N .. i·N + N − 1. A seed shared by every draw would shift every draw's
       difference alike (same initialisation and data order under each teacher), and the
       interval over the draws would not show that variance. (`seed_values`, a pre-registered
-      table's declared seeds, are used as declared.)
+      table's declared seeds, are used as declared: under every draw, or, with
+      `seeds_per_draw` = N, draw i runs seed_values[i·N : (i + 1)·N].)
     paper_rows: grid field -> {our value (a Setting's label) -> the paper's name for it}, used
       only to fill the `{param}` placeholders of Metric.paper (e.g. alm.variant 'takd' ->
       the paper's row 'TAKD').
@@ -146,6 +147,7 @@ class TableSpec:
     cpu_offline: bool = True
     notes: str = ""
     seed_values: tuple = ()
+    seeds_per_draw: int = 0
     overrides: tuple = ()
     prereg: str = ""
 
@@ -201,6 +203,8 @@ class TableSpec:
                                  f"metrics of the table ({sorted(names)})")
         if self.seed_values and not self.seeds.startswith("grid:"):
             raise ValueError(f"table {self.id!r}: seed_values need seeds='grid:<field>'")
+        if self.seeds_per_draw and (not self.draw or not self.seed_values):
+            raise ValueError(f"table {self.id!r}: seeds_per_draw needs a draw and seed_values")
         if len(set(self.seed_values)) != len(self.seed_values):
             raise ValueError(f"table {self.id!r}: seed_values repeat a seed: {self.seed_values}")
         if self.verify is not None:

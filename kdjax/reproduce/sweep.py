@@ -78,13 +78,19 @@ def expand(spec: TableSpec, scale: str = "cpu", seeds: int | None = None) -> lis
     elif mode == "grid":
         axes.append((field, tuple(range(seeds_of(spec, scale, seeds)))))
     names = [k for k, _ in axes]
-    nested = mode == "grid" and spec.draw and not spec.seed_values
-    per_draw, draws = (len(axes[-1][1]), dict(axes)[spec.draw]) if nested else (0, ())
+    nested = mode == "grid" and spec.draw and (spec.seeds_per_draw or not spec.seed_values)
+    per_draw, draws = (spec.seeds_per_draw or len(axes[-1][1]), dict(axes)[spec.draw]) \
+        if nested else (0, ())
+    if nested and spec.seed_values:   # declared seeds dealt out to the draws in order
+        if len(spec.seed_values) != per_draw * len(draws):
+            raise ValueError(f"table {spec.id!r}: {len(spec.seed_values)} seed_values for "
+                             f"{len(draws)} draws x seeds_per_draw {per_draw}")
+        axes[-1] = (field, tuple(range(per_draw)))
     points, seen = [], set()
     for values in itertools.product(*(v for _, v in axes)):
         if nested:   # draw i runs its own seeds i·N .. i·N + N − 1 (see TableSpec.draw)
-            values = values[:-1] + (draws.index(values[names.index(spec.draw)]) * per_draw
-                                    + values[-1],)
+            i = draws.index(values[names.index(spec.draw)]) * per_draw + values[-1]
+            values = values[:-1] + (spec.seed_values[i] if spec.seed_values else i,)
         params = tuple(zip(names, values))
         name = point_name(params)
         if name in seen:
