@@ -144,8 +144,9 @@ _lrds(id="lrds_strong_teacher", claim=_CLAIM,
               Baseline("variant", "KD+random 80%", values=("KD+DS",)),
               Baseline("variant", "KD+LR (wrong only)", values=("KD+LR",))),
       metrics=_lrds_metrics(),
-      notes=_ST_NOTE + " Exploratory: the pre-registered test of DS over 10 fresh teacher "
-            "draws is lrds_strong_teacher_ds_confirm.")
+      notes=_ST_NOTE + " Exploratory: the pre-registered tests of DS over 10 fresh teacher "
+            "draws are lrds_strong_teacher_ds_confirm (one student seed under every draw) and "
+            "lrds_strong_teacher_ds_nested (2 student seeds of each draw's own).")
 _lrds(id="lrds_strong_teacher_scorers", seeds={"cpu": 5, "full": 3},
       title="LR+DS strong teacher: KD+DS with each DS scorer (per-example loss the baseline), "
             f"T = {_lrds_st.SCORER_TEMPERATURE.label}",
