@@ -191,3 +191,27 @@ def test_verdict_pairs_over_the_declared_unit():
     assert two.draws.lo == pytest.approx(want.lo) and two.runs.n == 8
     v = prereg.verdict(p, records)
     assert v["arms"] == {"b": "helpful"} and v["status"] == "confirmation: b helpful (n=4 draws)"
+
+
+def test_seeds_per_draw_deals_the_declared_seeds_and_refuses_a_mismatch():
+    """seeds_per_draw = N: draw i runs the declared seeds [i·N, (i + 1)·N) (nested); a count that
+    is not N x draws, or no draw to deal to, is one line naming the file."""
+    kw = dict(id="n", paper="fake", title="n", config="tests/configs/repro_fake.py",
+              seeds="grid:seed", exploratory=(), axis="variant", arms={"variant": ("a", "b")},
+              metric="acc", metrics=(repro_fake.TABLES["fake_paired"].metrics[0],),
+              unit="a teacher seed", unit_fields=("teacher.seed",),
+              comparisons=(prereg.Comparison("b", "a"),), path="x/nested.py")
+    p = prereg.Prereg(fresh={"seed": (20, 21, 22, 23), "teacher.seed": (5, 6)},
+                      seeds_per_draw=2, **kw)
+    runs = {(pt.param_dict["teacher_seed"], pt.seed) for pt in sweep.expand(prereg.table_spec(p))}
+    assert runs == {("5", 20), ("5", 21), ("6", 22), ("6", 23)}
+    with pytest.raises(prereg.PreregError, match=r"^pre-registration x/nested.py: "
+                                                 r"seeds_per_draw 2 needs"):
+        prereg.Prereg(fresh={"seed": (20, 21, 22), "teacher.seed": (5, 6)},
+                      seeds_per_draw=2, **kw)
+    with pytest.raises(prereg.PreregError, match="unit_fields naming the draw"):
+        prereg.Prereg(fresh={"seed": (20, 21), "teacher.seed": (5, 6)}, seeds_per_draw=1,
+                      **{**kw, "unit_fields": ()})
+    with pytest.raises(ValueError, match="seeds_per_draw must be >= 0"):
+        import dataclasses
+        dataclasses.replace(prereg.table_spec(p), seeds_per_draw=-1)

@@ -132,7 +132,7 @@ def crossed_seeds(spec: TableSpec, records: Sequence[dict]) -> list:
         if spec.draw in params and seed_field in params:
             draws.setdefault(_hashable(params[seed_field]), set()).add(
                 _hashable(params[spec.draw]))
-    return sorted((s for s, d in draws.items() if len(d) > 1), key=str)
+    return _sorted([s for s, d in draws.items() if len(d) > 1])
 
 
 def baseline_rows(spec: TableSpec, records: Sequence[dict], baselines=None) -> list[dict]:

@@ -165,6 +165,14 @@ class Prereg:
         if extra or len([f for f in self.unit_fields if f != self.seed_field]) > 1:
             raise PreregError(f"{where}: unit_fields must name one seed field of fresh (the "
                               f"draw), got {self.unit_fields}")
+        draw_fields = [f for f in self.unit_fields if f != self.seed_field]
+        if self.seeds_per_draw and (
+                self.seeds_per_draw < 0 or self.mode != "grid" or not draw_fields or
+                len(self.fresh[self.seed_field]) !=
+                self.seeds_per_draw * len(self.fresh[draw_fields[0]])):
+            raise PreregError(f"{where}: seeds_per_draw {self.seeds_per_draw} needs a grid table, "
+                              "unit_fields naming the draw, and fresh[seed field] holding "
+                              "seeds_per_draw x draws seeds")
         if not 0 < self.alpha < 1:
             raise PreregError(f"{where}: alpha must be in (0, 1), got {self.alpha}")
 

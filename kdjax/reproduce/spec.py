@@ -203,6 +203,9 @@ class TableSpec:
                                  f"metrics of the table ({sorted(names)})")
         if self.seed_values and not self.seeds.startswith("grid:"):
             raise ValueError(f"table {self.id!r}: seed_values need seeds='grid:<field>'")
+        if self.seeds_per_draw < 0:
+            raise ValueError(f"table {self.id!r}: seeds_per_draw must be >= 0, got "
+                             f"{self.seeds_per_draw}")
         if self.seeds_per_draw and (not self.draw or not self.seed_values):
             raise ValueError(f"table {self.id!r}: seeds_per_draw needs a draw and seed_values")
         if len(set(self.seed_values)) != len(self.seed_values):

@@ -64,6 +64,24 @@ def seeds_of(spec: TableSpec, scale: str, seeds: int | None) -> int:
     return n
 
 
+def _nested_seeds(spec: TableSpec, axes: list):
+    """Where the seeds are nested in the draws (TableSpec.draw): the seed axis (last of `axes`)
+    becomes the index within a draw and the returned (draw, index) -> seed gives draw i its
+    own seeds i·N .. i·N + N − 1 (or the declared seed_values dealt out N per draw). None
+    where they are not (no draw, or declared seeds run under every draw)."""
+    if not spec.draw or (spec.seed_values and not spec.seeds_per_draw):
+        return None
+    field, values = axes[-1]
+    draws = dict(axes)[spec.draw]
+    n = spec.seeds_per_draw or len(values)
+    pool = spec.seed_values or tuple(range(n * len(draws)))
+    if len(pool) != n * len(draws):
+        raise ValueError(f"table {spec.id!r}: {len(pool)} seed_values for {len(draws)} draws "
+                         f"x seeds_per_draw {n}")
+    axes[-1] = (field, tuple(range(n)))
+    return lambda draw, j: pool[draws.index(draw) * n + j]
+
+
 def expand(spec: TableSpec, scale: str = "cpu", seeds: int | None = None) -> list[Point]:
     """Every point of the table's sweep at `scale` with `seeds` seeds (None = the default)."""
     if scale not in SCALES:
@@ -78,19 +96,11 @@ def expand(spec: TableSpec, scale: str = "cpu", seeds: int | None = None) -> lis
     elif mode == "grid":
         axes.append((field, tuple(range(seeds_of(spec, scale, seeds)))))
     names = [k for k, _ in axes]
-    nested = mode == "grid" and spec.draw and (spec.seeds_per_draw or not spec.seed_values)
-    per_draw, draws = (spec.seeds_per_draw or len(axes[-1][1]), dict(axes)[spec.draw]) \
-        if nested else (0, ())
-    if nested and spec.seed_values:   # declared seeds dealt out to the draws in order
-        if len(spec.seed_values) != per_draw * len(draws):
-            raise ValueError(f"table {spec.id!r}: {len(spec.seed_values)} seed_values for "
-                             f"{len(draws)} draws x seeds_per_draw {per_draw}")
-        axes[-1] = (field, tuple(range(per_draw)))
+    seed_of = _nested_seeds(spec, axes) if mode == "grid" else None
     points, seen = [], set()
     for values in itertools.product(*(v for _, v in axes)):
-        if nested:   # draw i runs its own seeds i·N .. i·N + N − 1 (see TableSpec.draw)
-            i = draws.index(values[names.index(spec.draw)]) * per_draw + values[-1]
-            values = values[:-1] + (spec.seed_values[i] if spec.seed_values else i,)
+        if seed_of:   # draw i runs its own seeds i·N .. i·N + N − 1 (see TableSpec.draw)
+            values = values[:-1] + (seed_of(values[names.index(spec.draw)], values[-1]),)
         params = tuple(zip(names, values))
         name = point_name(params)
         if name in seen:
